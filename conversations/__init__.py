@@ -1,0 +1,1 @@
+"""Conversations between visitors and assistants, turn by turn."""

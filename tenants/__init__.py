@@ -1,0 +1,1 @@
+"""Organizations (tenants), their domains, and the keys that find a tenant from outside."""

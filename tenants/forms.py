@@ -1,0 +1,42 @@
+"""The platform admin's form for opening an organization."""
+
+from __future__ import annotations
+
+from django import forms
+from django.core.exceptions import ValidationError
+
+from tenants.actions import NewOrganization
+from tenants.models import SLUG_PATTERN, Organization
+
+
+class OrganizationCreationForm(forms.ModelForm):
+    admin_email = forms.EmailField(label="First admin's e-mail", help_text="They log in with this address.")
+    admin_password = forms.CharField(label="First admin's password", widget=forms.PasswordInput, strip=False)
+
+    class Meta:
+        model = Organization
+        fields = ["name", "slug"]
+        help_texts = {"slug": f"Becomes the host <slug>.<base domain> and the schema name. Pattern: {SLUG_PATTERN}"}
+
+    def new_organization(self) -> NewOrganization:
+        data = self.cleaned_data
+        return NewOrganization(
+            name=data.get("name", ""),
+            slug=data.get("slug", ""),
+            admin_email=data.get("admin_email", ""),
+            admin_password=data.get("admin_password", ""),
+        )
+
+    def clean(self) -> dict[str, object]:
+        cleaned = super().clean()
+        try:
+            self.new_organization().validate()
+        except ValidationError as exc:
+            for field, messages in exc.message_dict.items():
+                for message in messages:
+                    if field not in self.errors or message not in self.errors[field]:
+                        self.add_error(field if field in self.fields else None, message)
+        return cleaned
+
+    def validate_unique(self) -> None:
+        """Uniqueness is checked by NewOrganization.validate with friendlier messages."""

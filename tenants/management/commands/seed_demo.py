@@ -1,0 +1,45 @@
+"""manage.py seed_demo: the demo organization and the platform staff account, if missing."""
+
+from __future__ import annotations
+
+import os
+from typing import Any
+
+from django.contrib.auth import get_user_model
+from django.core.management.base import BaseCommand
+
+from tenants.actions import NewOrganization, do_create_organization
+from tenants.queries import organization_by_slug
+
+DEMO_SLUG = "demo"
+
+
+def demo_admin_email() -> str:
+    return os.environ.get("AURA_DEMO_ADMIN_EMAIL", "admin@demo.example")
+
+
+def demo_password() -> str:
+    return os.environ.get("AURA_DEMO_PASSWORD", "aura-demo-2026")
+
+
+def staff_username() -> str:
+    return os.environ.get("AURA_STAFF_USERNAME", "staff")
+
+
+class Command(BaseCommand):
+    help = "Seed the demo organization (slug 'demo') and a platform staff superuser. Idempotent."
+
+    def handle(self, *args: Any, **options: Any) -> None:
+        user_model = get_user_model()
+        if not user_model.objects.filter(username=staff_username()).exists():
+            user_model.objects.create_superuser(
+                username=staff_username(), email=f"{staff_username()}@aura.example", password=demo_password()
+            )
+            self.stdout.write(f"Created platform staff account {staff_username()}")
+        if organization_by_slug(DEMO_SLUG) is None:
+            do_create_organization(
+                NewOrganization(
+                    name="Demo Bistro", slug=DEMO_SLUG, admin_email=demo_admin_email(), admin_password=demo_password()
+                )
+            )
+            self.stdout.write("Created demo organization")

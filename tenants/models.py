@@ -1,0 +1,112 @@
+"""Organizations and their domains. Public schema."""
+
+from __future__ import annotations
+
+import re
+
+from django.conf import settings
+from django.core.exceptions import ValidationError
+from django.core.validators import RegexValidator
+from django.db import connection, models
+from django_tenants.models import DomainMixin, TenantMixin
+from django_tenants.postgresql_backend.base import _check_schema_name
+from django_tenants.utils import schema_exists
+
+from tenants.schema_clone import clone_schema
+
+SLUG_PATTERN = r"^[a-z][a-z0-9-]{1,38}[a-z0-9]$"
+# Slugs that would collide with platform hosts, schema names or PostgreSQL's own schemas.
+RESERVED_SLUGS = frozenset(
+    {"public", "www", "api", "admin", "static", "media", "platform", "staff", "app", "ws", "mail", "tenant-template"}
+)
+
+
+def validate_slug(value: str) -> None:
+    if value in RESERVED_SLUGS or value.startswith("pg-"):
+        raise ValidationError(f"“{value}” is reserved; choose another slug.", code="reserved")
+
+
+slug_validators = [
+    RegexValidator(
+        SLUG_PATTERN,
+        "Use 3–40 lowercase letters, digits and hyphens, starting with a letter and not ending with a hyphen.",
+        code="invalid_slug",
+    ),
+    validate_slug,
+]
+
+
+def schema_name_for(slug: str) -> str:
+    """Slugs never contain underscores, so this mapping is one-to-one."""
+    return "t_" + re.sub(r"-", "_", slug)
+
+
+class Organization(TenantMixin):
+    """A customer of the platform. Its data lives in its own PostgreSQL schema."""
+
+    name = models.CharField(max_length=100)
+    slug = models.CharField(max_length=40, unique=True, validators=slug_validators)
+    time_zone = models.CharField(max_length=64, default="UTC")
+    is_ready = models.BooleanField(
+        default=False, help_text="True once the schema, domain, first admin and default assistant all exist."
+    )
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    auto_create_schema = True
+    auto_drop_schema = True
+
+    class Meta:
+        ordering = ["name"]
+
+    def __str__(self) -> str:
+        return self.name
+
+    @property
+    def is_platform(self) -> bool:
+        return self.schema_name == "public"
+
+    def create_schema(self, check_if_exists: bool = False, sync_schema: bool = True, verbosity: int = 1) -> bool:
+        """Clone the migrated template schema, tables, rows and all (see tenants.schema_clone).
+
+        django-tenants would follow its clone with a faked ``migrate_schemas`` run that finds nothing
+        to do (the clone copies ``django_migrations``) at the cost of a migration-graph load. Without a
+        template (``setup_platform`` creates it) fall back to migrating.
+        """
+        base_schema = settings.TENANT_BASE_SCHEMA
+        if not (sync_schema and schema_exists(base_schema)):
+            return super().create_schema(check_if_exists, sync_schema, verbosity)
+        if check_if_exists and schema_exists(self.schema_name):
+            return False
+        _check_schema_name(self.schema_name)
+        clone_schema(base_schema, self.schema_name)
+        connection.set_schema_to_public()
+        return True
+
+    def save(self, *args: object, **kwargs: object) -> None:
+        super().save(*args, **kwargs)
+        from tenants.queries import forget_cached_hosts_of
+
+        forget_cached_hosts_of(self)
+
+
+class Domain(DomainMixin):
+    """A host name that routes to one organization (``<slug>.<AURA_BASE_DOMAIN>`` or a custom one)."""
+
+    def __str__(self) -> str:
+        return self.domain
+
+    def save(self, *args: object, **kwargs: object) -> None:
+        from tenants.queries import forget_cached_host
+
+        if self.pk:  # a renamed domain must stop routing under its old name at once
+            old = Domain.objects.filter(pk=self.pk).values_list("domain", flat=True).first()
+            if old:
+                forget_cached_host(old)
+        super().save(*args, **kwargs)
+        forget_cached_host(self.domain)
+
+    def delete(self, *args: object, **kwargs: object) -> tuple[int, dict[str, int]]:
+        from tenants.queries import forget_cached_host
+
+        forget_cached_host(self.domain)
+        return super().delete(*args, **kwargs)

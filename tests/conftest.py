@@ -1,0 +1,105 @@
+"""Shared fixtures: two organizations created once per test session (cloned, not migrated)."""
+
+from __future__ import annotations
+
+import os
+import shutil
+from collections.abc import Iterator
+from dataclasses import dataclass
+
+import pytest
+from django.core.cache import caches
+from django.db import connection, connections
+
+from tenants.actions import NewOrganization, do_create_organization, do_ensure_platform_organization
+from tenants.models import Domain, Organization
+
+PASSWORD = "correct-horse-battery-1"
+
+
+@dataclass(frozen=True)
+class SeededTenant:
+    organization: Organization
+    admin_email: str
+    host: str
+
+
+_SEEDED_ROWS: dict[str, list[dict[str, object]]] = {}
+
+
+@pytest.fixture(scope="session")
+def django_db_setup(django_db_setup, django_db_blocker) -> Iterator[None]:
+    """The stock set-up runs migrate_schemas (public, template); then the platform and two tenants."""
+    with django_db_blocker.unblock():
+        do_ensure_platform_organization()
+        for slug in ("alpha", "beta"):
+            do_create_organization(
+                NewOrganization(
+                    name=slug.title(), slug=slug, admin_email=f"admin@{slug}.example", admin_password=PASSWORD
+                )
+            )
+        _SEEDED_ROWS["organizations"] = list(Organization.objects.values())
+        _SEEDED_ROWS["domains"] = list(Domain.objects.values())
+    yield
+    with django_db_blocker.unblock():
+        close_all_database_sessions()
+
+
+def close_all_database_sessions() -> None:
+    """Server processes and async worker threads may still hold connections; the test database must drop."""
+    connections.close_all()
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
+            "WHERE datname = current_database() AND pid <> pg_backend_pid()"
+        )
+
+
+@pytest.fixture(autouse=True)
+def _restore_seeded_tenants_after_flush(django_db_blocker) -> None:
+    """Transactional tests end with a flush of the public schema's tables (tenant schemas survive
+    it). Put the seeded organizations' rows back, so every test finds alpha and beta as before."""
+    if not _SEEDED_ROWS:
+        return
+    with django_db_blocker.unblock():
+        if Organization.objects.filter(slug="alpha").exists():
+            return
+        Organization.objects.bulk_create([Organization(**row) for row in _SEEDED_ROWS["organizations"]])
+        Domain.objects.bulk_create([Domain(**row) for row in _SEEDED_ROWS["domains"]])
+
+
+def _seeded(slug: str) -> SeededTenant:
+    organization = Organization.objects.get(slug=slug)
+    return SeededTenant(organization=organization, admin_email=f"admin@{slug}.example", host=f"{slug}.localhost")
+
+
+@pytest.fixture
+def alpha(db) -> SeededTenant:
+    return _seeded("alpha")
+
+
+@pytest.fixture
+def beta(db) -> SeededTenant:
+    return _seeded("beta")
+
+
+@pytest.fixture(autouse=True)
+def _public_schema_and_clean_cache() -> Iterator[None]:
+    """Every test starts on the public schema with empty caches (a rolled-back domain must not linger)."""
+    yield
+    if hasattr(connection, "set_schema_to_public"):
+        connection.set_schema_to_public()
+    for alias in ("default", "platform"):
+        caches[alias].clear()
+
+
+def require_tool(name: str, why: str) -> str:
+    """The path of an executable the test needs; skips with a printed reason, or fails under AURA_REQUIRE_ALL=1."""
+    path = shutil.which(name)
+    if path:
+        return path
+    message = f"{name} is not installed ({why}); `make test` installs it"
+    if os.environ.get("AURA_REQUIRE_ALL") == "1":
+        pytest.fail(message + " — AURA_REQUIRE_ALL=1 forbids skipping")
+    pytest.skip(message)
+    raise AssertionError("unreachable")

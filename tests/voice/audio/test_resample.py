@@ -1,0 +1,97 @@
+import itertools
+
+import numpy as np
+import pytest
+
+from voice.audio.resample import SUPPORTED_INPUT_RATES, StreamResampler
+
+AMPLITUDE = 10_000
+TONE_HZ = 1000
+IRREGULAR_CHUNKS = (7, 333, 960, 1, 50, 2048, 3, 441)  # samples
+
+
+def sine(rate: int, seconds: float = 1.0) -> bytes:
+    t = np.arange(int(rate * seconds)) / rate
+    return (AMPLITUDE * np.sin(2 * np.pi * TONE_HZ * t)).astype("<i2").tobytes()
+
+
+def samples(pcm: bytes) -> np.ndarray:
+    return np.frombuffer(pcm, dtype="<i2").astype(np.int32)
+
+
+def resample_in_chunks(pcm: bytes, in_rate: int, out_rate: int, chunks: tuple[int, ...]) -> bytes:
+    resampler = StreamResampler(in_rate, out_rate)
+    out = []
+    position = 0
+    for size in itertools.cycle(chunks):
+        if position >= len(pcm):
+            break
+        out.append(resampler.process(pcm[position : position + size * 2]))
+        position += size * 2
+    out.append(resampler.flush())
+    return b"".join(out)
+
+
+CONVERSIONS = [(rate, 16000) for rate in SUPPORTED_INPUT_RATES if rate != 16000] + [(16000, 24000), (16000, 48000)]
+
+
+@pytest.mark.parametrize(("in_rate", "out_rate"), CONVERSIONS)
+def test_chunked_resampling_matches_one_call_without_clicks(in_rate: int, out_rate: int) -> None:
+    # given a 1 kHz sine
+    tone = sine(in_rate)
+
+    # when it is resampled in irregular chunks, and in one call
+    chunked = samples(resample_in_chunks(tone, in_rate, out_rate, IRREGULAR_CHUNKS))
+    whole = samples(resample_in_chunks(tone, in_rate, out_rate, (len(tone),)))
+
+    # then both agree within 2 LSB, and past the tone's abrupt onset and end (10 ms each),
+    # no sample jumps further than the sine's steepest slope allows
+    size = min(len(chunked), len(whole))
+    assert abs(len(chunked) - len(whole)) <= 2
+    assert np.max(np.abs(chunked[:size] - whole[:size])) <= 2
+    edge = out_rate // 100
+    max_step = AMPLITUDE * 2 * np.pi * TONE_HZ / out_rate
+    assert np.max(np.abs(np.diff(chunked[edge:-edge]))) <= max_step * 1.01 + 2
+
+
+@pytest.mark.parametrize(("in_rate", "out_rate"), CONVERSIONS)
+def test_output_length_and_pitch_follow_the_rate_ratio(in_rate: int, out_rate: int) -> None:
+    tone = sine(in_rate)
+
+    out = samples(resample_in_chunks(tone, in_rate, out_rate, (in_rate // 50,)))
+
+    expected = len(tone) // 2 * out_rate / in_rate
+    assert abs(len(out) - expected) <= 2
+    spectrum = np.abs(np.fft.rfft(out * np.hanning(len(out))))
+    peak_hz = np.argmax(spectrum) * out_rate / len(out)
+    assert peak_hz == pytest.approx(TONE_HZ, abs=2)
+
+
+def test_equal_rates_pass_audio_through_without_copying() -> None:
+    resampler = StreamResampler(16000, 16000)
+    pcm = sine(16000, 0.02)
+
+    assert resampler.process(pcm) is pcm
+    assert resampler.flush() == b""
+
+
+def test_flush_makes_the_resampler_ready_for_a_new_stream() -> None:
+    resampler = StreamResampler(48000, 16000)
+    tone = sine(48000, 0.2)
+    first = resampler.process(tone) + resampler.flush()
+
+    second = resampler.process(tone) + resampler.flush()
+
+    assert len(first) == len(second)
+    assert np.max(np.abs(samples(first) - samples(second))) <= 2  # soxr dithers int16 output
+
+
+@pytest.mark.parametrize(("in_rate", "out_rate"), [(22050, 16000), (16000, 11025), (0, 16000)])
+def test_unsupported_rates_are_rejected(in_rate: int, out_rate: int) -> None:
+    with pytest.raises(ValueError, match="unsupported"):
+        StreamResampler(in_rate, out_rate)
+
+
+def test_odd_byte_counts_are_rejected() -> None:
+    with pytest.raises(ValueError, match="whole 16-bit samples"):
+        StreamResampler(48000, 16000).process(b"\x00\x01\x02")

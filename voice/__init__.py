@@ -1,0 +1,1 @@
+"""Assistants and the real-time voice pipeline."""

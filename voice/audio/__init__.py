@@ -1,0 +1,1 @@
+"""Audio stages of the voice pipeline: framing, resampling and turn detection."""

@@ -1,0 +1,98 @@
+"""The three provider interfaces and the values that flow through them."""
+
+from __future__ import annotations
+
+import enum
+from abc import ABC, abstractmethod
+from collections.abc import AsyncIterator, Sequence
+from dataclasses import dataclass, field
+
+
+class ErrorKind(enum.StrEnum):
+    RATE_LIMITED = "rate_limited"
+    UNAVAILABLE = "unavailable"
+    BAD_REQUEST = "bad_request"
+    TIMEOUT = "timeout"
+    CONTENT_FILTERED = "content_filtered"
+
+
+class ProviderError(Exception):
+    """A provider failure, mapped to one of a few kinds the router and the session understand."""
+
+    def __init__(
+        self, kind: ErrorKind, message: str, *, provider: str = "", retry_after_s: float | None = None
+    ) -> None:
+        super().__init__(message)
+        self.kind = kind
+        self.provider = provider
+        self.retry_after_s = retry_after_s
+
+
+@dataclass(frozen=True, slots=True)
+class ChatMessage:
+    role: str  # "system", "user", "assistant" or "tool"
+    content: str
+    tool_call_id: str = ""
+    tool_calls: tuple[ToolCall, ...] = ()
+
+
+@dataclass(frozen=True, slots=True)
+class ToolSpec:
+    name: str
+    description: str
+    parameters: dict[str, object] = field(default_factory=lambda: {"type": "object", "properties": {}})
+
+
+@dataclass(frozen=True, slots=True)
+class TextDelta:
+    text: str
+
+
+@dataclass(frozen=True, slots=True)
+class ToolCall:
+    id: str
+    name: str
+    arguments: str  # JSON text, as the model produced it
+
+
+@dataclass(frozen=True, slots=True)
+class Usage:
+    input_tokens: int
+    output_tokens: int
+
+
+ChatEvent = TextDelta | ToolCall | Usage
+
+
+@dataclass(frozen=True, slots=True)
+class Transcript:
+    text: str
+    final: bool
+
+
+class ChatModel(ABC):
+    provider: str
+    model: str
+
+    @abstractmethod
+    def stream(self, messages: Sequence[ChatMessage], *, tools: Sequence[ToolSpec] = ()) -> AsyncIterator[ChatEvent]:
+        """Yield text deltas and tool calls as they arrive, then one Usage."""
+
+
+class SpeechToText(ABC):
+    provider: str
+    model: str
+
+    @abstractmethod
+    def transcribe(self, pcm: bytes, sample_rate: int, *, language: str) -> AsyncIterator[Transcript]:
+        """Yield partial transcripts where the provider streams them, then exactly one final one."""
+
+
+class TextToSpeech(ABC):
+    provider: str
+    model: str
+    sample_rate: int
+
+    @abstractmethod
+    def synthesize(self, text: str, *, voice: str, speed: float) -> AsyncIterator[bytes]:
+        """Yield 16-bit little-endian mono PCM at ``sample_rate`` as it is produced."""

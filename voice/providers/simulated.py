@@ -1,0 +1,193 @@
+"""Simulated providers: no keys, no network, fixed and configurable latencies, real audio.
+
+They make the product usable without provider keys (demos, development) and give load tests a
+provider whose own latency is known exactly, so the platform's overhead can be measured.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import io
+import math
+import re
+import shutil
+import wave
+from collections.abc import AsyncIterator, Sequence
+from dataclasses import dataclass
+
+from voice.providers.base import (
+    ChatEvent,
+    ChatMessage,
+    ChatModel,
+    SpeechToText,
+    TextDelta,
+    TextToSpeech,
+    ToolSpec,
+    Transcript,
+    Usage,
+)
+
+SIMULATED = "simulated"
+
+
+@dataclass(frozen=True, slots=True)
+class SimulatedLatency:
+    stt_ms: float = 150.0
+    llm_first_token_ms: float = 300.0
+    llm_tokens_per_s: float = 60.0
+    tts_first_byte_ms: float = 120.0
+    tts_realtime_factor: float = 8.0  # audio produced this many times faster than real time
+
+
+_REPLIES: tuple[tuple[re.Pattern[str], str], ...] = (
+    (
+        re.compile(r"\b(hours?|open|opening|close|closing|saturday|sunday|today)\b"),
+        "We are open from nine in the morning to ten at night, Monday to Saturday. "
+        "On Sundays we open at eleven. Is there anything else I can help with?",
+    ),
+    (
+        re.compile(r"\b(book|booking|table|reserve|reservation|people)\b"),
+        "I can help with a booking. For how many people, and at what time would you like to come?",
+    ),
+    (
+        re.compile(r"\b(deliver|delivery|prices?|cost|ship)\b"),
+        "We deliver within five kilometres. Delivery costs three euros and usually takes about forty minutes.",
+    ),
+    (
+        re.compile(r"\b(hello|hi|hey)\b"),
+        "Hello! I am the demo assistant. Ask me about our hours, bookings or delivery.",
+    ),
+    (re.compile(r"\b(bye|goodbye|thanks|thank you)\b"), "You are welcome. Have a lovely day!"),
+)
+_FALLBACK = (
+    "This is the simulated assistant: no language model key is configured, so my replies are canned. "
+    "I heard you say: {said}. Try asking about our opening hours, a booking, or delivery."
+)
+
+
+def simulated_reply(user_text: str) -> str:
+    lowered = user_text.lower()
+    for pattern, reply in _REPLIES:
+        if pattern.search(lowered):
+            return reply
+    said = user_text.strip() or "nothing I could make out"
+    return _FALLBACK.format(said=said[:200])
+
+
+def _estimate_tokens(text: str) -> int:
+    return max(1, math.ceil(len(text) / 4))
+
+
+class SimulatedChat(ChatModel):
+    provider = SIMULATED
+    model = "simulated-chat"
+
+    def __init__(self, latency: SimulatedLatency) -> None:
+        self.latency = latency
+
+    async def stream(
+        self, messages: Sequence[ChatMessage], *, tools: Sequence[ToolSpec] = ()
+    ) -> AsyncIterator[ChatEvent]:
+        last_user = next((m.content for m in reversed(messages) if m.role == "user"), "")
+        reply = simulated_reply(last_user)
+        await asyncio.sleep(self.latency.llm_first_token_ms / 1000)
+        words = reply.split(" ")
+        gap_s = 1 / self.latency.llm_tokens_per_s
+        for index, word in enumerate(words):
+            if index:
+                await asyncio.sleep(gap_s)
+            yield TextDelta(word if index == 0 else " " + word)
+        yield Usage(
+            input_tokens=sum(_estimate_tokens(m.content) for m in messages), output_tokens=_estimate_tokens(reply)
+        )
+
+
+class SimulatedSpeechToText(SpeechToText):
+    """Answers after a fixed latency. It does not recognise words: it reports how much speech it got."""
+
+    provider = SIMULATED
+    model = "simulated-stt"
+
+    def __init__(self, latency: SimulatedLatency) -> None:
+        self.latency = latency
+
+    async def transcribe(self, pcm: bytes, sample_rate: int, *, language: str) -> AsyncIterator[Transcript]:
+        await asyncio.sleep(self.latency.stt_ms / 1000)
+        seconds = len(pcm) / 2 / sample_rate
+        yield Transcript(text=f"(simulated transcript of {seconds:.1f} seconds of speech)", final=True)
+
+
+class SimulatedSpeech(TextToSpeech):
+    """Speaks with espeak-ng when it is installed, else a speech-like tone whose length follows the text."""
+
+    provider = SIMULATED
+    model = "simulated-tts"
+    sample_rate = 24000
+    CHUNK_MS = 100
+
+    def __init__(self, latency: SimulatedLatency, *, use_espeak: bool | None = None) -> None:
+        self.latency = latency
+        self.espeak = shutil.which("espeak-ng") if use_espeak in (None, True) else None
+
+    async def synthesize(self, text: str, *, voice: str, speed: float) -> AsyncIterator[bytes]:
+        started = asyncio.get_running_loop().time()
+        pcm, rate = await self._render(text, speed)
+        remaining = self.latency.tts_first_byte_ms / 1000 - (asyncio.get_running_loop().time() - started)
+        if remaining > 0:
+            await asyncio.sleep(remaining)
+        chunk_bytes = rate * 2 * self.CHUNK_MS // 1000
+        gap_s = self.CHUNK_MS / 1000 / self.latency.tts_realtime_factor
+        for offset in range(0, len(pcm), chunk_bytes):
+            if offset:
+                await asyncio.sleep(gap_s)
+            yield pcm[offset : offset + chunk_bytes]
+
+    async def _render(self, text: str, speed: float) -> tuple[bytes, int]:
+        if self.espeak:
+            words_per_minute = str(int(175 * speed))
+            process = await asyncio.create_subprocess_exec(
+                self.espeak,
+                "--stdout",
+                "-v",
+                "en-us",
+                "-s",
+                words_per_minute,
+                text,
+                stdout=asyncio.subprocess.PIPE,
+                stderr=asyncio.subprocess.DEVNULL,
+            )
+            wav_bytes, _ = await process.communicate()
+            if process.returncode == 0 and wav_bytes:
+                return _resampled_wav(wav_bytes, self.sample_rate), self.sample_rate
+        return tone_for_text(text, self.sample_rate, speed), self.sample_rate
+
+
+def _resampled_wav(wav_bytes: bytes, rate: int) -> bytes:
+    from voice.audio.resample import StreamResampler
+
+    with wave.open(io.BytesIO(wav_bytes)) as reader:
+        source_rate = reader.getframerate()
+        frames = reader.readframes(reader.getnframes())
+    if source_rate == rate:
+        return frames
+    resampler = StreamResampler(source_rate, rate)
+    return resampler.process(frames) + resampler.flush()
+
+
+_TONE_CACHE: dict[tuple[int, int], bytes] = {}
+
+
+def tone_for_text(text: str, rate: int, speed: float = 1.0) -> bytes:
+    """About 65 ms of a syllable-modulated 220 Hz tone per character: long enough to be interrupted."""
+    import numpy as np
+
+    duration_ms = int(max(300, 65 * len(text) / max(speed, 0.25)))
+    key = (duration_ms, rate)
+    if key not in _TONE_CACHE:
+        t = np.arange(int(rate * duration_ms / 1000)) / rate
+        envelope = 0.55 + 0.45 * np.sin(2 * np.pi * 4 * t)
+        wave_ = 6000 * envelope * np.sin(2 * np.pi * 220 * t)
+        _TONE_CACHE[key] = wave_.astype("<i2").tobytes()
+        if len(_TONE_CACHE) > 256:
+            _TONE_CACHE.pop(next(iter(_TONE_CACHE)))
+    return _TONE_CACHE[key]

@@ -1,0 +1,1 @@
+"""Text stages of the voice pipeline: speakable pieces and what the visitor heard."""
