@@ -2,4 +2,10 @@
 
 from __future__ import annotations
 
-websocket_urlpatterns: list = []
+from django.urls import path
+
+from voice.consumers import VoiceConsumer
+
+websocket_urlpatterns = [
+    path("ws/voice/", VoiceConsumer.as_asgi()),
+]

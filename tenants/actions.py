@@ -14,7 +14,7 @@ from django.core.validators import validate_email
 from django.db import transaction
 from django_tenants.utils import tenant_context
 
-from tenants.models import Domain, Organization, schema_name_for
+from tenants.models import Domain, Organization, WidgetKey, schema_name_for
 
 logger = logging.getLogger(__name__)
 
@@ -60,6 +60,21 @@ def domain_for_slug(slug: str) -> str:
     return f"{slug}.{settings.AURA_BASE_DOMAIN}"
 
 
+def origin_of(host: str) -> str:
+    """The browser origin of a platform-served host: the platform URL's scheme and port."""
+    scheme, _, rest = settings.AURA_PLATFORM_URL.partition("://")
+    authority = rest.split("/", 1)[0]
+    port = authority.rpartition(":")[2] if ":" in authority else ""
+    return f"{scheme}://{host}{':' + port if port else ''}"
+
+
+def do_allow_widget_origin(key: WidgetKey, origin: str) -> WidgetKey:
+    if origin not in key.allowed_origins:
+        key.allowed_origins = [*key.allowed_origins, origin]
+        key.save(update_fields=["allowed_origins"])
+    return key
+
+
 def do_create_organization(new: NewOrganization, *, acting_user: AbstractBaseUser | None = None) -> Organization:
     """Create an organization with its schema (cloned from the template), domain, first admin and
     default assistant, and mark it ready. All or nothing: PostgreSQL DDL is transactional, so a
@@ -76,7 +91,14 @@ def do_create_organization(new: NewOrganization, *, acting_user: AbstractBaseUse
             get_user_model().objects.create_superuser(
                 username=new.admin_email, email=new.admin_email, password=new.admin_password
             )
-            do_create_default_assistant(organization_name=organization.name)
+            assistant = do_create_default_assistant(organization_name=organization.name)
+        WidgetKey.objects.create(
+            organization=organization,
+            name="Website",
+            assistant_id=assistant.pk,
+            # The tenant's own host, so the admin's live preview works; the admin adds their sites.
+            allowed_origins=[origin_of(domain_for_slug(new.slug))],
+        )
         organization.is_ready = True
         organization.save(update_fields=["is_ready"])
     logger.info(

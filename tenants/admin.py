@@ -12,7 +12,7 @@ from django.http import HttpRequest
 from aura.admin_sites import platform_admin
 from tenants.actions import do_create_organization
 from tenants.forms import OrganizationCreationForm
-from tenants.models import Domain, Organization
+from tenants.models import Domain, Organization, WidgetKey
 
 
 class DomainInline(admin.TabularInline):
@@ -67,3 +67,16 @@ class OrganizationAdmin(admin.ModelAdmin):
 class DomainAdmin(admin.ModelAdmin):
     list_display = ("domain", "tenant", "is_primary")
     search_fields = ("domain", "tenant__name")
+
+
+@admin.register(WidgetKey, site=platform_admin)
+class PlatformWidgetKeyAdmin(admin.ModelAdmin):
+    """Staff see every organization's keys; tenants manage their own in their admin."""
+
+    list_display = ("key", "organization", "name", "assistant_id", "is_active", "created_at")
+    list_filter = ("is_active",)
+    search_fields = ("key", "organization__name")
+    readonly_fields = ("key", "organization", "name", "assistant_id", "allowed_origins", "created_at")
+
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        return False

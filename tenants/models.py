@@ -110,3 +110,56 @@ class Domain(DomainMixin):
 
         forget_cached_host(self.domain)
         return super().delete(*args, **kwargs)
+
+
+def _new_widget_key() -> str:
+    import secrets
+
+    return "pk_" + secrets.token_urlsafe(18)
+
+
+class WidgetKey(models.Model):
+    """The public key a tenant's web page embeds. Bound to one assistant and a list of origins."""
+
+    organization = models.ForeignKey(Organization, on_delete=models.CASCADE, related_name="widget_keys")
+    key = models.CharField(max_length=64, unique=True, default=_new_widget_key, editable=False)
+    name = models.CharField(max_length=100, default="Website")
+    assistant_id = models.BigIntegerField(help_text="The assistant (in the organization's schema) this key talks to.")
+    allowed_origins = models.JSONField(
+        default=list,
+        blank=True,
+        help_text='Origins allowed to use this key, e.g. ["https://shop.example", "https://*.shop.example"].',
+    )
+    is_active = models.BooleanField(default=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["organization", "name"]
+
+    def __str__(self) -> str:
+        return f"{self.name} ({self.key[:10]}…)"
+
+    def save(self, *args: object, **kwargs: object) -> None:
+        super().save(*args, **kwargs)
+        from tenants.queries import forget_cached_widget_key
+
+        forget_cached_widget_key(self.key)
+
+    def allows_origin(self, origin: str) -> bool:
+        return origin_allowed(origin, self.allowed_origins)
+
+
+def origin_allowed(origin: str, allowed: list[str]) -> bool:
+    """Exact scheme://host[:port] match, or a ``*.`` wildcard for any subdomain (never the bare domain)."""
+    origin = origin.rstrip("/").lower()
+    if not origin or origin == "null":
+        return False
+    for pattern in allowed:
+        pattern = pattern.rstrip("/").lower()
+        if pattern == origin:
+            return True
+        if "://*." in pattern:
+            scheme, _, suffix = pattern.partition("://*.")
+            if origin.startswith(scheme + "://") and origin.endswith("." + suffix):
+                return True
+    return False

@@ -8,7 +8,7 @@ from django.conf import settings
 from django.core.cache import caches
 from redis.exceptions import RedisError
 
-from tenants.models import Domain, Organization
+from tenants.models import Domain, Organization, WidgetKey
 
 logger = logging.getLogger(__name__)
 
@@ -70,7 +70,33 @@ def organization_by_slug(slug: str) -> Organization | None:
 
 def tenant_url(organization: Organization, path: str = "/") -> str:
     """An absolute URL on the organization's host, with the platform URL's scheme and port."""
-    scheme, _, rest = settings.AURA_PLATFORM_URL.partition("://")
-    port = rest.split("/", 1)[0].rpartition(":")[2] if ":" in rest.split("/", 1)[0] else ""
-    host = primary_domain(organization) or ""
-    return f"{scheme}://{host}{':' + port if port else ''}{path}"
+    from tenants.actions import origin_of
+
+    return origin_of(primary_domain(organization) or "") + path
+
+
+def widget_keys_of(organization: Organization) -> list[WidgetKey]:
+    return list(WidgetKey.objects.filter(organization=organization).order_by("created_at"))
+
+
+def _widget_key_cache_key(key: str) -> str:
+    return f"widget-key:{key}"
+
+
+def widget_key(key: str) -> WidgetKey | None:
+    """An active widget key with its organization, or None. Cached; dropped when the key is saved."""
+    if not key.startswith("pk_") or len(key) > 64:
+        return None
+    cache_key = _widget_key_cache_key(key)
+    cached = _cache_call("get", cache_key)
+    if cached == _MISSING:
+        return None
+    if cached is not None:
+        return cached
+    found = WidgetKey.objects.select_related("organization").filter(key=key, is_active=True).first()
+    _cache_call("set", cache_key, found or _MISSING, settings.AURA_TENANT_CACHE_S if found else _MISSING_TTL_S)
+    return found
+
+
+def forget_cached_widget_key(key: str) -> None:
+    _cache_call("delete", _widget_key_cache_key(key))

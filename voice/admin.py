@@ -2,9 +2,15 @@
 
 from __future__ import annotations
 
+from django.conf import settings
 from django.contrib import admin
+from django.db.models import QuerySet
+from django.http import HttpRequest
+from django.utils.html import format_html
 
 from aura.admin_sites import tenant_admin
+from tenants.models import WidgetKey
+from voice.forms import WidgetKeyForm
 from voice.models import Assistant
 
 
@@ -55,3 +61,34 @@ class AssistantAdmin(admin.ModelAdmin):
             },
         ),
     )
+
+
+@admin.register(WidgetKey, site=tenant_admin)
+class WidgetKeyAdmin(admin.ModelAdmin):
+    """A tenant's widget keys: which assistant, which sites, and the tag to paste."""
+
+    form = WidgetKeyForm
+    list_display = ("name", "key", "is_active", "origins_list", "created_at")
+    readonly_fields = ("key", "embed_snippet")
+    fields = ("name", "key", "assistant", "origins", "is_active", "embed_snippet")
+
+    def get_queryset(self, request: HttpRequest) -> QuerySet[WidgetKey]:
+        return super().get_queryset(request).filter(organization=request.tenant)
+
+    def save_model(self, request: HttpRequest, obj: WidgetKey, form: object, change: bool) -> None:
+        obj.organization = request.tenant
+        super().save_model(request, obj, form, change)
+
+    @admin.display(description="Allowed origins")
+    def origins_list(self, obj: WidgetKey) -> str:
+        return ", ".join(obj.allowed_origins) or "— none: add your site —"
+
+    @admin.display(description="Embed on your site")
+    def embed_snippet(self, obj: WidgetKey) -> str:
+        if not obj.pk:
+            return "Save the key to get its snippet."
+        return format_html(
+            '<code>&lt;script src="{}/static/aura/widget.js" data-key="{}" async&gt;&lt;/script&gt;</code>',
+            settings.AURA_PLATFORM_URL,
+            obj.key,
+        )

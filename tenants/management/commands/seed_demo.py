@@ -5,11 +5,12 @@ from __future__ import annotations
 import os
 from typing import Any
 
+from django.conf import settings
 from django.contrib.auth import get_user_model
 from django.core.management.base import BaseCommand
 
-from tenants.actions import NewOrganization, do_create_organization
-from tenants.queries import organization_by_slug
+from tenants.actions import NewOrganization, do_allow_widget_origin, do_create_organization
+from tenants.queries import organization_by_slug, widget_keys_of
 
 DEMO_SLUG = "demo"
 
@@ -43,3 +44,6 @@ class Command(BaseCommand):
                 )
             )
             self.stdout.write("Created demo organization")
+        demo = organization_by_slug(DEMO_SLUG)
+        # The demo page is served by the platform itself: let the demo key work there.
+        do_allow_widget_origin(widget_keys_of(demo)[0], settings.AURA_PLATFORM_URL)

@@ -1,0 +1,75 @@
+"""The voice WebSocket: authenticates the token, then hands every frame to the VoiceSession."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+from urllib.parse import parse_qs
+
+from channels.db import database_sync_to_async
+from channels.generic.websocket import AsyncWebsocketConsumer
+
+from conversations.models import EndReason
+from tenants.queries import widget_key
+from tenants.tenancy import run_in_public, run_in_tenant
+from voice.protocol import CloseCode
+from voice.providers.registry import providers_for
+from voice.queries import assistant_snapshot
+from voice.recorder import ConversationRecorder
+from voice.session import VoiceSession
+from voice.tokens import TokenError, redeem_token
+
+logger = logging.getLogger(__name__)
+SEND_TIMEOUT_S = 5.0
+
+
+class VoiceConsumer(AsyncWebsocketConsumer):
+    session: VoiceSession | None = None
+
+    async def connect(self) -> None:
+        await self.accept()  # accept first: close codes reach the client only on an open socket
+        query = parse_qs(self.scope.get("query_string", b"").decode("latin-1"))
+        headers = dict(self.scope.get("headers", []))
+        origin = headers.get(b"origin", b"").decode("latin-1")
+        try:
+            grant = await database_sync_to_async(redeem_token)(query.get("token", [""])[0], origin=origin)
+            key = await run_in_public(widget_key, grant.widget_key)
+            if key is None or key.organization_id != grant.organization_id or not key.allows_origin(origin):
+                raise TokenError(CloseCode.UNKNOWN_KEY, "widget key unknown, inactive or no longer allowed here")
+            tenant = key.organization
+            assistant = await run_in_tenant(tenant, assistant_snapshot, grant.assistant_id)
+            if assistant is None:
+                raise TokenError(CloseCode.UNKNOWN_KEY, "the key's assistant no longer exists")
+        except TokenError as refused:
+            logger.info("voice session refused (%s): %s", int(refused.close_code), refused)
+            await self.close(code=int(refused.close_code))
+            return
+        self.session = VoiceSession(
+            conversation_id=grant.conversation_id,
+            visitor_id=grant.visitor_id,
+            origin=origin,
+            assistant=assistant,
+            providers=providers_for(assistant.providers),
+            transport=self,
+            recorder=ConversationRecorder(tenant, grant.conversation_id),
+        )
+
+    async def receive(self, text_data: str | None = None, bytes_data: bytes | None = None) -> None:
+        if self.session is None:
+            return
+        if bytes_data is not None:
+            await self.session.handle_audio(bytes_data)
+        elif text_data is not None:
+            await self.session.handle_text(text_data)
+
+    async def disconnect(self, code: int) -> None:
+        if self.session is not None:
+            await self.session.end(EndReason.DISCONNECTED, CloseCode.NORMAL, notify=False)
+
+    # -- Transport for the session: every send is bounded, a stuck client cannot stall the server --
+    async def send_event(self, event: dict[str, object]) -> None:
+        await asyncio.wait_for(self.send(text_data=json.dumps(event, separators=(",", ":"))), SEND_TIMEOUT_S)
+
+    async def send_audio(self, frame: bytes) -> None:
+        await asyncio.wait_for(self.send(bytes_data=frame), SEND_TIMEOUT_S)

@@ -1,0 +1,50 @@
+"""Tenant admin forms for widget keys (the keys live in the public schema, their assistants here)."""
+
+from __future__ import annotations
+
+from django import forms
+from django.core.exceptions import ValidationError
+
+from tenants.models import WidgetKey
+from voice.models import Assistant
+
+
+def _clean_origin(value: str) -> str:
+    value = value.strip().rstrip("/")
+    scheme, sep, rest = value.partition("://")
+    if scheme not in ("http", "https") or not sep or not rest or "/" in rest:
+        raise ValidationError(f"“{value}” is not an origin like https://shop.example or https://*.shop.example")
+    return value.lower()
+
+
+class WidgetKeyForm(forms.ModelForm):
+    assistant = forms.ModelChoiceField(queryset=Assistant.objects.none(), help_text="The assistant visitors talk to.")
+    origins = forms.CharField(
+        widget=forms.Textarea(attrs={"rows": 4}),
+        required=False,
+        label="Allowed origins",
+        help_text="One per line: https://shop.example, or https://*.shop.example for every subdomain.",
+    )
+
+    class Meta:
+        model = WidgetKey
+        fields = ["name", "is_active"]
+
+    def __init__(self, *args: object, **kwargs: object) -> None:
+        super().__init__(*args, **kwargs)
+        self.fields["assistant"].queryset = Assistant.objects.all()
+        if self.instance.pk:
+            self.fields["assistant"].initial = self.instance.assistant_id
+            self.fields["origins"].initial = "\n".join(self.instance.allowed_origins)
+
+    def clean_origins(self) -> list[str]:
+        lines = [line for line in self.cleaned_data.get("origins", "").splitlines() if line.strip()]
+        return sorted({_clean_origin(line) for line in lines})
+
+    def save(self, commit: bool = True) -> WidgetKey:
+        key = super().save(commit=False)
+        key.assistant_id = self.cleaned_data["assistant"].pk
+        key.allowed_origins = self.cleaned_data["origins"]
+        if commit:
+            key.save()
+        return key

@@ -1,0 +1,43 @@
+"""Visitor audio in: any chunk size at any supported rate → 20 ms frames at 16 kHz → turn events."""
+
+from __future__ import annotations
+
+import time
+from collections import deque
+
+from voice.audio.frames import FRAME_MS, PIPELINE_RATE, Reframer
+from voice.audio.resample import StreamResampler
+from voice.audio.vad import SpeechStopped, TurnConfig, TurnDetector, TurnEvent
+
+
+class AudioInput:
+    def __init__(self, sample_rate: int, config: TurnConfig) -> None:
+        self.config = config
+        self.resampler = StreamResampler(sample_rate, PIPELINE_RATE)
+        self.reframer = Reframer()
+        self.detector = TurnDetector(config)
+        self.frames = 0
+        # (frames received so far, arrival time): enough to date the end of speech in wall-clock time.
+        self._arrivals: deque[tuple[int, float]] = deque(maxlen=256)
+
+    @property
+    def received_ms(self) -> float:
+        return self.frames * FRAME_MS
+
+    def push(self, pcm: bytes) -> list[TurnEvent]:
+        events: list[TurnEvent] = []
+        for frame in self.reframer.push(self.resampler.process(pcm)):
+            self.frames += 1
+            event = self.detector.process(frame)
+            if event is not None:
+                events.append(event)
+        self._arrivals.append((self.frames, time.monotonic()))
+        return events
+
+    def endpoint_delay_ms(self, stopped: SpeechStopped) -> float | None:
+        """Wall-clock time from the arrival of the last voiced frame to the detection of the turn's end."""
+        last_voiced = stopped.frame_index - self.config.end_silence_ms // FRAME_MS
+        for frames, arrived in self._arrivals:
+            if frames >= last_voiced:
+                return (time.monotonic() - arrived) * 1000
+        return None

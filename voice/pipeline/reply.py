@@ -1,0 +1,209 @@
+"""One assistant reply as async stages joined by queues:
+
+    chat model ─deltas→ sentence aggregation ─sentences→ text-to-speech ─chunks→ paced audio out
+
+Each stage has one job. They run as one task group; interrupting the reply cancels all of them,
+and once that returns no further audio of the reply can be sent.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
+from dataclasses import dataclass, field
+
+from voice.audio.resample import StreamResampler
+from voice.protocol import OUTPUT_SAMPLE_RATE, ErrorCode, audio_frame
+from voice.providers.base import ChatMessage, ChatModel, ProviderError, TextDelta, TextToSpeech, Usage
+from voice.text.alignment import SpeechTimeline
+from voice.text.sentences import SentenceAggregator
+
+logger = logging.getLogger(__name__)
+
+PACING_LEAD_MS = 200.0  # audio sent ahead of real time: covers network jitter, little to drop on interruption
+MAX_CHUNK_MS = 100  # larger synthesized chunks are split, so pacing and interruption stay fine-grained
+_END = None
+
+SendEvent = Callable[[dict[str, object]], Awaitable[None]]
+SendAudio = Callable[[bytes], Awaitable[None]]
+
+
+@dataclass(slots=True)
+class Reply:
+    """The state of one reply, shared by its stages and read by the session."""
+
+    id: int
+    voice: str
+    speed: float
+    text_only: bool
+    started_at: float = field(default_factory=time.monotonic)
+    text: str = ""
+    timeline: SpeechTimeline = field(default_factory=SpeechTimeline)
+    first_audio_at: float | None = None
+    audio_sent_ms: float = 0.0
+    llm_first_token_ms: float | None = None
+    llm_first_sentence_ms: float | None = None
+    tts_first_byte_ms: float | None = None
+    input_tokens: int = 0
+    output_tokens: int = 0
+    tts_characters: int = 0
+    speech_failed: bool = False
+
+    def played_estimate_ms(self, now: float | None = None) -> float:
+        """What the client has played by now, from the pacing: it plays from the first chunk on, in real time."""
+        if self.first_audio_at is None:
+            return 0.0
+        elapsed = ((now or time.monotonic()) - self.first_audio_at) * 1000
+        return max(0.0, min(self.audio_sent_ms, elapsed))
+
+    def playback_end(self) -> float | None:
+        """When the client will have played everything sent so far (monotonic seconds)."""
+        if self.first_audio_at is None:
+            return None
+        return self.first_audio_at + self.audio_sent_ms / 1000
+
+
+class ReplyPipeline:
+    """Runs the stages of one reply. ``run_from_chat`` for model replies, ``run_from_text`` for fixed text."""
+
+    def __init__(
+        self,
+        reply: Reply,
+        *,
+        tts: TextToSpeech,
+        send_event: SendEvent,
+        send_audio: SendAudio,
+        on_first_audio: Callable[[Reply], None],
+    ) -> None:
+        self.reply = reply
+        self.tts = tts
+        self.send_event = send_event
+        self.send_audio = send_audio
+        self.on_first_audio = on_first_audio
+        self._sentences: asyncio.Queue[str | None] = asyncio.Queue()
+        self._chunks: asyncio.Queue[bytes | None] = asyncio.Queue(maxsize=64)
+
+    async def run_from_chat(self, chat: ChatModel, messages: Sequence[ChatMessage]) -> None:
+        await self._run(self._generate(chat, messages))
+
+    async def run_from_text(self, text: str) -> None:
+        async def fixed() -> None:
+            self.reply.text = text
+            await self.send_event({"type": "response.text.delta", "response_id": self.reply.id, "delta": text})
+            for sentence in _split_sentences(text):
+                await self._sentences.put(sentence)
+            await self._sentences.put(_END)
+
+        await self._run(fixed())
+
+    async def _run(self, generate: Awaitable[None]) -> None:
+        async with asyncio.TaskGroup() as group:
+            group.create_task(generate)
+            group.create_task(self._synthesize())
+            group.create_task(self._play())
+
+    # -- stage 1: the chat model's text, aggregated into speakable sentences ------------------
+    async def _generate(self, chat: ChatModel, messages: Sequence[ChatMessage]) -> None:
+        reply, aggregator = self.reply, SentenceAggregator()
+        try:
+            async for event in chat.stream(messages):
+                if isinstance(event, TextDelta):
+                    if reply.llm_first_token_ms is None:
+                        reply.llm_first_token_ms = _ms_since(reply.started_at)
+                    reply.text += event.text
+                    await self.send_event({"type": "response.text.delta", "response_id": reply.id, "delta": event.text})
+                    for sentence in aggregator.push(event.text):
+                        await self._put_sentence(sentence)
+                elif isinstance(event, Usage):
+                    reply.input_tokens, reply.output_tokens = event.input_tokens, event.output_tokens
+            for sentence in aggregator.flush():
+                await self._put_sentence(sentence)
+        finally:
+            await self._sentences.put(_END)
+
+    async def _put_sentence(self, sentence: str) -> None:
+        if self.reply.llm_first_sentence_ms is None:
+            self.reply.llm_first_sentence_ms = _ms_since(self.reply.started_at)
+        await self._sentences.put(sentence)
+
+    # -- stage 2: text-to-speech, sentence by sentence, resampled to the output rate ----------
+    async def _synthesize(self) -> None:
+        reply = self.reply
+        try:
+            while (sentence := await self._sentences.get()) is not _END:
+                if reply.text_only or reply.speech_failed:
+                    continue
+                try:
+                    await self._speak(sentence)
+                except ProviderError as exc:
+                    reply.speech_failed = True
+                    logger.warning("text-to-speech failed for reply %s: %s", reply.id, exc)
+                    await self.send_event(
+                        {
+                            "type": "error",
+                            "code": str(ErrorCode.SPEECH_FAILED),
+                            "message": "Speech is unavailable right now; the reply continues as text.",
+                        }
+                    )
+        finally:
+            await self._chunks.put(_END)
+
+    async def _speak(self, sentence: str) -> None:
+        reply = self.reply
+        rate = self.tts.sample_rate
+        resampler = StreamResampler(rate, OUTPUT_SAMPLE_RATE) if rate != OUTPUT_SAMPLE_RATE else None
+        requested = time.monotonic()
+        first = True
+        chunks = self.tts.synthesize(sentence, voice=reply.voice, speed=reply.speed)
+        async for pcm in _chunked(chunks, self.tts.sample_rate):
+            if resampler is not None:
+                pcm = resampler.process(pcm)
+            if reply.tts_first_byte_ms is None:
+                reply.tts_first_byte_ms = _ms_since(requested)
+            if first:
+                reply.timeline.add(sentence, len(pcm), OUTPUT_SAMPLE_RATE)
+                first = False
+            else:
+                reply.timeline.extend_audio(len(pcm))
+            await self._chunks.put(pcm)
+        if resampler is not None and (tail := resampler.flush()):
+            reply.timeline.extend_audio(len(tail))
+            await self._chunks.put(tail)
+        reply.tts_characters += len(sentence)
+
+    # -- stage 3: paced audio out: real time plus a short lead, every chunk tagged with its reply --
+    async def _play(self) -> None:
+        reply = self.reply
+        while (pcm := await self._chunks.get()) is not _END:
+            if reply.first_audio_at is None:
+                reply.first_audio_at = time.monotonic()
+                self.on_first_audio(reply)
+            else:
+                ahead_ms = reply.audio_sent_ms - (time.monotonic() - reply.first_audio_at) * 1000
+                if ahead_ms > PACING_LEAD_MS:
+                    await asyncio.sleep((ahead_ms - PACING_LEAD_MS) / 1000)
+            await self.send_audio(audio_frame(reply.id, pcm))
+            reply.audio_sent_ms += len(pcm) / 2 / OUTPUT_SAMPLE_RATE * 1000
+
+
+async def _chunked(chunks: AsyncIterator[bytes], sample_rate: int) -> AsyncIterator[bytes]:
+    """At most MAX_CHUNK_MS per chunk, whole samples only (a provider may split a sample across chunks)."""
+    limit = sample_rate * 2 * MAX_CHUNK_MS // 1000
+    carry = b""
+    async for data in chunks:
+        pcm = carry + data if carry else data
+        usable = len(pcm) - len(pcm) % 2
+        carry = pcm[usable:]
+        for offset in range(0, usable, limit):
+            yield pcm[offset : min(offset + limit, usable)]
+
+
+def _split_sentences(text: str) -> list[str]:
+    aggregator = SentenceAggregator()
+    return aggregator.push(text) + aggregator.flush()
+
+
+def _ms_since(started: float) -> float:
+    return (time.monotonic() - started) * 1000

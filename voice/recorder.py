@@ -1,0 +1,96 @@
+"""Stores a session's conversation and turns off the hot path, in order.
+
+Writes go through one queue per session and one writer task, so a slow database never delays a
+reply, and turns are stored in the order they happened. ``close()`` drains the queue.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Callable
+from typing import Any
+
+from conversations import actions
+from conversations.actions import TurnRecord
+from tenants.models import Organization
+from tenants.tenancy import run_in_tenant
+
+logger = logging.getLogger(__name__)
+
+
+class ConversationRecorder:
+    def __init__(self, tenant: Organization, conversation_id: str) -> None:
+        self.tenant = tenant
+        self.conversation_id = conversation_id
+        self._queue: asyncio.Queue[tuple[Callable[..., Any], dict[str, Any], asyncio.Future[Any]] | None] = (
+            asyncio.Queue()
+        )
+        self._writer = asyncio.create_task(self._write_all(), name=f"recorder:{conversation_id}")
+        self._waiting: set[asyncio.Task[None]] = set()  # updates waiting for the turn they change
+
+    def start(self, *, assistant_id: int, visitor_id: str, channel: str, origin: str) -> asyncio.Future[Any]:
+        return self._submit(
+            actions.do_start_conversation,
+            conversation_id=self.conversation_id,
+            assistant_id=assistant_id,
+            visitor_id=visitor_id,
+            channel=channel,
+            origin=origin,
+        )
+
+    def turn(self, record: TurnRecord) -> asyncio.Future[int]:
+        return self._submit(actions.do_record_turn, conversation_id=self.conversation_id, record=record)
+
+    def heard(self, turn_id: asyncio.Future[int], *, heard_text: str, played_ms: float, interrupted: bool) -> None:
+        async def update() -> None:
+            await self._submit_after(
+                turn_id,
+                actions.do_record_heard_text,
+                heard_text=heard_text,
+                played_ms=played_ms,
+                interrupted=interrupted,
+            )
+
+        task = asyncio.create_task(update())
+        self._waiting.add(task)
+        task.add_done_callback(self._waiting.discard)
+
+    def end(self, reason: str) -> asyncio.Future[Any]:
+        return self._submit(actions.do_end_conversation, conversation_id=self.conversation_id, reason=reason)
+
+    async def close(self, timeout_s: float = 10.0) -> None:
+        if self._waiting:
+            await asyncio.wait(self._waiting, timeout=timeout_s)
+        await self._queue.put(None)
+        try:
+            await asyncio.wait_for(self._writer, timeout_s)
+        except TimeoutError:
+            logger.error("conversation %s: pending writes abandoned after %s s", self.conversation_id, timeout_s)
+            self._writer.cancel()
+
+    def _submit(self, fn: Callable[..., Any], **kwargs: Any) -> asyncio.Future[Any]:
+        future: asyncio.Future[Any] = asyncio.get_running_loop().create_future()
+        self._queue.put_nowait((fn, kwargs, future))
+        return future
+
+    async def _submit_after(self, turn_id: asyncio.Future[int], fn: Callable[..., Any], **kwargs: Any) -> None:
+        try:
+            resolved = await turn_id
+        except Exception:  # noqa: BLE001 - the turn itself failed to store and was logged
+            return
+        await self._submit(fn, turn_id=resolved, **kwargs)
+
+    async def _write_all(self) -> None:
+        while (item := await self._queue.get()) is not None:
+            fn, kwargs, future = item
+            try:
+                result = await run_in_tenant(self.tenant, fn, **kwargs)
+            except Exception as exc:
+                logger.exception("conversation %s: %s failed", self.conversation_id, fn.__name__)
+                if not future.done():
+                    future.set_exception(exc)
+                    future.exception()  # retrieved: nobody may be waiting
+            else:
+                if not future.done():
+                    future.set_result(result)

@@ -1,0 +1,551 @@
+"""A visitor's voice session: protocol events in, turn-taking, replies, barge-in, timers, storage.
+
+Transport-agnostic: the Channels consumer hands it frames and gives it a Transport to answer on.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import time
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Protocol
+
+from conversations.actions import TurnRecord
+from conversations.models import Channel, EndReason, Role
+from voice.audio.vad import SpeechStarted, SpeechStopped
+from voice.pipeline.input import AudioInput
+from voice.pipeline.reply import Reply, ReplyPipeline
+from voice.protocol import (
+    MAX_FRAME_BYTES,
+    OUTPUT_FORMAT,
+    OUTPUT_SAMPLE_RATE,
+    PROTOCOL,
+    CloseCode,
+    ErrorCode,
+    InputText,
+    ProtocolError,
+    ResponseCancel,
+    ResponsePlayed,
+    SessionEnd,
+    SessionStart,
+    check_audio_frame,
+    parse_client_event,
+)
+from voice.providers.base import ChatMessage, ProviderError
+from voice.providers.registry import SessionProviders
+from voice.queries import AssistantSnapshot
+from voice.recorder import ConversationRecorder
+
+logger = logging.getLogger(__name__)
+
+IDLE_REMINDER = "Are you still there? I'm here if you need anything."
+HISTORY_TURNS = 20
+MESSAGES_PER_S = 100.0
+MESSAGE_BURST = 200.0
+MAX_DROPPED_MESSAGES = 400
+MAX_PROTOCOL_ERRORS = 50
+PLAYED_TOLERANCE_MS = 40.0
+
+
+class Transport(Protocol):
+    async def send_event(self, event: dict[str, object]) -> None: ...
+    async def send_audio(self, frame: bytes) -> None: ...
+    async def close(self, code: int) -> None: ...
+
+
+@dataclass(slots=True)
+class _ActiveReply:
+    reply: Reply
+    task: asyncio.Task[None]
+    turn_id: asyncio.Future[int] | None = None
+    history_index: int | None = None
+    interrupted: bool = False
+
+
+@dataclass(slots=True)
+class _Bucket:
+    """Token bucket over incoming messages: floods are dropped, sustained floods end the session."""
+
+    tokens: float = MESSAGE_BURST
+    updated: float = field(default_factory=time.monotonic)
+
+    def take(self) -> bool:
+        now = time.monotonic()
+        self.tokens = min(MESSAGE_BURST, self.tokens + (now - self.updated) * MESSAGES_PER_S)
+        self.updated = now
+        if self.tokens < 1:
+            return False
+        self.tokens -= 1
+        return True
+
+
+def _now() -> datetime:
+    return datetime.now(UTC)
+
+
+class VoiceSession:
+    def __init__(
+        self,
+        *,
+        conversation_id: str,
+        visitor_id: str,
+        origin: str,
+        assistant: AssistantSnapshot,
+        providers: SessionProviders,
+        transport: Transport,
+        recorder: ConversationRecorder,
+    ) -> None:
+        self.conversation_id = conversation_id
+        self.visitor_id = visitor_id
+        self.origin = origin
+        self.assistant = assistant
+        self.providers = providers
+        self.transport = transport
+        self.recorder = recorder
+        self.started = False
+        self.text_only = False
+        self.input: AudioInput | None = None
+        self.history: list[ChatMessage] = [ChatMessage(role="system", content=assistant.instructions)]
+        self.active: _ActiveReply | None = None
+        self.turn_task: asyncio.Task[None] | None = None
+        self.replies: dict[int, _ActiveReply] = {}
+        self.next_reply_id = 1
+        self.opened_at = time.monotonic()
+        self.last_activity = self.opened_at
+        self.reminded = False
+        self.ended = False
+        self.bucket = _Bucket()
+        self.dropped = 0
+        self.protocol_errors = 0
+        self.last_rate_warning = 0.0
+        self.timer: asyncio.Task[None] | None = None
+
+    # ---------------------------------------------------------------- incoming
+    async def handle_text(self, raw: str) -> None:
+        if not await self._admit():
+            return
+        try:
+            event = parse_client_event(raw)
+            if isinstance(event, SessionStart):
+                await self._start(event)
+            elif not self.started:
+                raise ProtocolError(ErrorCode.NOT_STARTED, "send session.start first")
+            elif isinstance(event, InputText):
+                await self._typed(event.text)
+            elif isinstance(event, ResponsePlayed):
+                self._played(event.response_id, event.played_ms)
+            elif isinstance(event, ResponseCancel):
+                await self.interrupt("cancelled")
+            elif isinstance(event, SessionEnd):
+                await self.end(EndReason.VISITOR_ENDED, CloseCode.NORMAL)
+        except ProtocolError as error:
+            await self._refuse(error)
+
+    async def handle_audio(self, frame: bytes) -> None:
+        if not await self._admit():
+            return
+        try:
+            if not self.started:
+                raise ProtocolError(ErrorCode.NOT_STARTED, "send session.start before audio")
+            if self.input is None:
+                raise ProtocolError(ErrorCode.TEXT_ONLY_SESSION, "this session is text-only")
+            check_audio_frame(frame)
+        except ProtocolError as error:
+            await self._refuse(error)
+            return
+        self.input.detector.assistant_speaking = self._assistant_audible()
+        for event in self.input.push(frame):
+            if isinstance(event, SpeechStarted):
+                await self._speech_started(event)
+            elif isinstance(event, SpeechStopped):
+                await self._speech_stopped(event)
+
+    async def _admit(self) -> bool:
+        if self.ended:
+            return False
+        if self.bucket.take():
+            return True
+        self.dropped += 1
+        if self.dropped > MAX_DROPPED_MESSAGES:
+            await self.end(EndReason.PROTOCOL_ABUSE, CloseCode.PROTOCOL_ABUSE)
+            return False
+        now = time.monotonic()
+        if now - self.last_rate_warning > 1.0:
+            self.last_rate_warning = now
+            await self.transport.send_event(
+                ProtocolError(ErrorCode.RATE_LIMITED, "too many messages; some were dropped").as_event()
+            )
+        return False
+
+    async def _refuse(self, error: ProtocolError) -> None:
+        self.protocol_errors += 1
+        if self.protocol_errors > MAX_PROTOCOL_ERRORS:
+            await self.end(EndReason.PROTOCOL_ABUSE, CloseCode.PROTOCOL_ABUSE)
+            return
+        await self.transport.send_event(error.as_event())
+
+    # ---------------------------------------------------------------- session life
+    async def _start(self, start: SessionStart) -> None:
+        if self.started:
+            raise ProtocolError(ErrorCode.ALREADY_STARTED, "the session has already started", event="session.start")
+        self.started = True
+        self.text_only = start.text_only
+        self.visitor_id = start.visitor_id or self.visitor_id
+        if not start.text_only:
+            self.input = AudioInput(start.sample_rate, self.assistant.turn)
+        self.recorder.start(
+            assistant_id=self.assistant.id,
+            visitor_id=self.visitor_id,
+            channel=Channel.TEXT if start.text_only else Channel.VOICE,
+            origin=self.origin,
+        )
+        providers = self.providers
+        await self.transport.send_event(
+            {
+                "type": "session.created",
+                "protocol": PROTOCOL,
+                "conversation_id": self.conversation_id,
+                "assistant": {"name": self.assistant.name},
+                "greeting": self.assistant.greeting,
+                "input_sample_rate": start.sample_rate,
+                "output_sample_rate": OUTPUT_SAMPLE_RATE,
+                "output_format": OUTPUT_FORMAT,
+                "text_only": start.text_only,
+                "simulated": providers.simulated,
+                "providers": {
+                    "stt": f"{providers.stt.provider}/{providers.stt.model}",
+                    "llm": f"{providers.chat.provider}/{providers.chat.model}",
+                    "tts": f"{providers.tts.provider}/{providers.tts.model}",
+                },
+                "notes": providers.notes,
+                "limits": {
+                    "idle_timeout_s": self.assistant.idle_timeout_s,
+                    "max_session_s": self.assistant.max_session_s,
+                    "max_frame_bytes": MAX_FRAME_BYTES,
+                },
+            }
+        )
+        self.timer = asyncio.create_task(self._watch_time(), name=f"session-timer:{self.conversation_id}")
+        if self.assistant.greeting:
+            await self._reply_with_text(self.assistant.greeting)
+
+    async def end(self, reason: str, code: CloseCode, *, notify: bool = True) -> None:
+        """End the session once: stop replies, tell the client, store everything, close."""
+        if self.ended:
+            return
+        self.ended = True
+        for task in (self.turn_task, self.timer):
+            if task and not task.done() and task is not asyncio.current_task():
+                task.cancel()
+        if self.active and not self.active.task.done():
+            await self._stop_active("session_end", notify=False)
+        if notify:
+            with contextlib.suppress(Exception):
+                await self.transport.send_event({"type": "session.ended", "reason": reason})
+        if self.started:
+            self.recorder.end(reason)
+        await self.recorder.close()
+        if notify:
+            with contextlib.suppress(Exception):
+                await self.transport.close(int(code))
+
+    async def _watch_time(self) -> None:
+        while not self.ended:
+            await asyncio.sleep(1.0)
+            now = time.monotonic()
+            busy = self._busy()
+            if now - self.opened_at > self.assistant.max_session_s and not busy:
+                await self.end(EndReason.MAX_DURATION, CloseCode.MAX_DURATION)
+            elif not busy and now - self.last_activity > self.assistant.idle_timeout_s:
+                if self.reminded:
+                    await self.end(EndReason.IDLE_TIMEOUT, CloseCode.IDLE_TIMEOUT)
+                else:
+                    self.reminded = True
+                    self.last_activity = now
+                    await self._reply_with_text(IDLE_REMINDER)
+
+    def _busy(self) -> bool:
+        in_speech = self.input is not None and self.input.detector.in_speech
+        turn_running = self.turn_task is not None and not self.turn_task.done()
+        return (
+            in_speech
+            or turn_running
+            or self._assistant_audible()
+            or (self.active is not None and not self.active.task.done())
+        )
+
+    def _assistant_audible(self) -> bool:
+        if self.active is None:
+            return False
+        if not self.active.task.done():
+            return self.active.reply.first_audio_at is not None
+        end = self.active.reply.playback_end()
+        return end is not None and time.monotonic() < end
+
+    # ---------------------------------------------------------------- visitor turns
+    async def _speech_started(self, event: SpeechStarted) -> None:
+        self.last_activity = time.monotonic()
+        self.reminded = False
+        await self.transport.send_event(
+            {"type": "speech.started", "audio_ms": event.frame_index * 20, "barge_in": event.during_assistant_speech}
+        )
+        await self.interrupt("barge_in")
+
+    async def _speech_stopped(self, event: SpeechStopped) -> None:
+        assert self.input is not None
+        self.last_activity = time.monotonic()
+        endpoint_ms = self.input.endpoint_delay_ms(event)
+        await self.transport.send_event(
+            {"type": "speech.stopped", "audio_ms": event.frame_index * 20, "speech_ms": event.speech_ms}
+        )
+        previous = self.turn_task
+        self.turn_task = asyncio.create_task(self._answer_speech(event, endpoint_ms, previous))
+
+    async def _answer_speech(
+        self, event: SpeechStopped, endpoint_ms: float | None, previous: asyncio.Task[None] | None
+    ) -> None:
+        detected_at, started_at = time.monotonic(), _now()
+        if previous is not None and not previous.done():
+            await asyncio.gather(previous, return_exceptions=True)  # the earlier utterance is stored first
+        stt = self.providers.stt
+        text = ""
+        try:
+            async for transcript in stt.transcribe(event.utterance, 16000, language=self.assistant.language):
+                if transcript.final:
+                    text = transcript.text.strip()
+                else:
+                    await self.transport.send_event({"type": "transcript.partial", "text": transcript.text})
+        except ProviderError as exc:
+            logger.warning("speech-to-text failed in %s: %s", self.conversation_id, exc)
+            await self.transport.send_event(
+                ProtocolError(
+                    ErrorCode.SPEECH_TO_TEXT_FAILED, "Sorry, I could not make that out. Please say it again."
+                ).as_event()
+            )
+            return
+        stt_ms = (time.monotonic() - detected_at) * 1000
+        await self.transport.send_event({"type": "transcript.final", "text": text, "input": "voice"})
+        if not text:
+            return
+        self._remember(ChatMessage(role="user", content=text))
+        self.recorder.turn(
+            TurnRecord(
+                role=Role.VISITOR,
+                text=text,
+                input_mode="voice",
+                started_at=started_at,
+                ended_at=_now(),
+                endpoint_delay_ms=endpoint_ms,
+                stt_ms=stt_ms,
+                audio_ms=event.speech_ms,
+                provider=stt.provider,
+                model=stt.model,
+            )
+        )
+        if self.turn_task is not asyncio.current_task() or (self.input and self.input.detector.in_speech):
+            return  # the visitor is speaking again: answer the whole thought when they stop
+        await self._reply_with_chat(detected_at, endpoint_ms=endpoint_ms, stt_ms=stt_ms)
+
+    async def _typed(self, text: str) -> None:
+        self.last_activity = time.monotonic()
+        self.reminded = False
+        await self.interrupt("text_input")
+        detected_at = time.monotonic()
+        await self.transport.send_event({"type": "transcript.final", "text": text, "input": "text"})
+        self._remember(ChatMessage(role="user", content=text))
+        self.recorder.turn(
+            TurnRecord(role=Role.VISITOR, text=text, input_mode="text", started_at=_now(), ended_at=_now())
+        )
+        await self._reply_with_chat(detected_at, endpoint_ms=None, stt_ms=None)
+
+    def _remember(self, message: ChatMessage) -> int:
+        self.history.append(message)
+        return len(self.history) - 1
+
+    # ---------------------------------------------------------------- replies
+    def _new_reply(self) -> Reply:
+        reply = Reply(
+            id=self.next_reply_id,
+            voice=self.assistant.voice,
+            speed=self.assistant.speech_speed,
+            text_only=self.text_only,
+        )
+        self.next_reply_id += 1
+        return reply
+
+    async def _reply_with_chat(self, detected_at: float, *, endpoint_ms: float | None, stt_ms: float | None) -> None:
+        reply = self._new_reply()
+        messages = [self.history[0], *self.history[1:][-HISTORY_TURNS:]]
+        pipeline = self._pipeline(reply)
+        await self._launch(
+            reply,
+            pipeline.run_from_chat(self.providers.chat, messages),
+            detected_at,
+            endpoint_ms=endpoint_ms,
+            stt_ms=stt_ms,
+        )
+
+    async def _reply_with_text(self, text: str) -> None:
+        reply = self._new_reply()
+        await self._launch(
+            reply, self._pipeline(reply).run_from_text(text), time.monotonic(), endpoint_ms=None, stt_ms=None
+        )
+
+    def _pipeline(self, reply: Reply) -> ReplyPipeline:
+        return ReplyPipeline(
+            reply,
+            tts=self.providers.tts,
+            send_event=self.transport.send_event,
+            send_audio=self.transport.send_audio,
+            on_first_audio=lambda _: None,
+        )
+
+    async def _launch(
+        self, reply: Reply, stages: object, detected_at: float, *, endpoint_ms: float | None, stt_ms: float | None
+    ) -> None:
+        await self.interrupt("superseded")
+        await self.transport.send_event({"type": "response.started", "response_id": reply.id})
+        task = asyncio.create_task(self._run_reply(reply, stages, detected_at, endpoint_ms, stt_ms))
+        active = _ActiveReply(reply=reply, task=task)
+        self.active = active
+        self.replies[reply.id] = active
+
+    async def _run_reply(
+        self, reply: Reply, stages: object, detected_at: float, endpoint_ms: float | None, stt_ms: float | None
+    ) -> None:
+        started_at = _now()
+        try:
+            await stages  # type: ignore[misc]
+        except* ProviderError as group:
+            logger.warning("reply %s in %s failed: %s", reply.id, self.conversation_id, group.exceptions[0])
+            await self.transport.send_event(
+                ProtocolError(
+                    ErrorCode.REPLY_FAILED, "Sorry, I could not answer just now. Please try again."
+                ).as_event()
+            )
+        first_audio_ms = (reply.first_audio_at - detected_at) * 1000 if reply.first_audio_at else None
+        metrics = {
+            "endpoint_ms": _round(endpoint_ms),
+            "stt_ms": _round(stt_ms),
+            "llm_first_token_ms": _round(reply.llm_first_token_ms),
+            "llm_first_sentence_ms": _round(reply.llm_first_sentence_ms),
+            "tts_first_byte_ms": _round(reply.tts_first_byte_ms),
+            "first_audio_ms": _round(first_audio_ms),
+            "total_ms": _round((time.monotonic() - detected_at) * 1000),
+            "input_tokens": reply.input_tokens,
+            "output_tokens": reply.output_tokens,
+            "tts_characters": reply.tts_characters,
+            "audio_ms": _round(reply.audio_sent_ms),
+        }
+        await self.transport.send_event(
+            {"type": "response.audio.done", "response_id": reply.id, "audio_ms": metrics["audio_ms"]}
+        )
+        await self.transport.send_event(
+            {
+                "type": "response.done",
+                "response_id": reply.id,
+                "text": reply.text,
+                "status": "completed",
+                "metrics": metrics,
+            }
+        )
+        active = self.replies[reply.id]
+        active.history_index = self._remember(ChatMessage(role="assistant", content=reply.text))
+        active.turn_id = self.recorder.turn(
+            TurnRecord(
+                role=Role.ASSISTANT,
+                text=reply.text,
+                heard_text=reply.text,
+                started_at=started_at,
+                ended_at=_now(),
+                stt_ms=stt_ms,
+                endpoint_delay_ms=endpoint_ms,
+                llm_first_token_ms=reply.llm_first_token_ms,
+                tts_first_byte_ms=reply.tts_first_byte_ms,
+                first_audio_ms=first_audio_ms,
+                total_ms=metrics["total_ms"],
+                audio_ms=reply.audio_sent_ms,
+                input_tokens=reply.input_tokens,
+                output_tokens=reply.output_tokens,
+                tts_characters=reply.tts_characters,
+                provider=self.providers.chat.provider,
+                model=self.providers.chat.model,
+            )
+        )
+        self.last_activity = time.monotonic()
+
+    async def _reply_failed(self) -> None:
+        await self.transport.send_event(
+            ProtocolError(ErrorCode.REPLY_FAILED, "Sorry, I could not answer just now. Please try again.").as_event()
+        )
+
+    async def interrupt(self, reason: str) -> None:
+        """Stop the reply the visitor is hearing or waiting for; keep only what they heard."""
+        active = self.active
+        if active is None:
+            return
+        running = not active.task.done()
+        if not running and not self._assistant_audible():
+            self.active = None
+            return
+        await self._stop_active(reason)
+
+    async def _stop_active(self, reason: str, *, notify: bool = True) -> None:
+        active = self.active
+        assert active is not None
+        self.active = None
+        active.interrupted = True
+        reply = active.reply
+        if not active.task.done():
+            active.task.cancel()
+            await asyncio.gather(active.task, return_exceptions=True)
+        # From here on no audio of this reply can be sent: its stages have finished.
+        if notify:
+            await self.transport.send_event({"type": "response.interrupted", "response_id": reply.id, "reason": reason})
+        self._settle_heard(active, reply.played_estimate_ms(), interrupted=True)
+
+    def _played(self, response_id: int, played_ms: float) -> None:
+        active = self.replies.get(response_id)
+        if active is None:
+            return
+        # A report for a reply played to its end changes nothing; one for a cut reply corrects the estimate.
+        if active.interrupted or played_ms + PLAYED_TOLERANCE_MS < active.reply.timeline.total_ms:
+            self._settle_heard(active, played_ms, interrupted=True)
+
+    def _settle_heard(self, active: _ActiveReply, played_ms: float, *, interrupted: bool) -> None:
+        reply = active.reply
+        heard = reply.timeline.heard(played_ms) if not reply.text_only else reply.text
+        if active.history_index is None:
+            active.history_index = self._remember(ChatMessage(role="assistant", content=heard))
+        else:
+            self.history[active.history_index] = ChatMessage(role="assistant", content=heard)
+        if active.turn_id is None:
+            now = _now()
+            active.turn_id = self.recorder.turn(
+                TurnRecord(
+                    role=Role.ASSISTANT,
+                    text=reply.text,
+                    heard_text=heard,
+                    interrupted=interrupted,
+                    started_at=now,
+                    ended_at=now,
+                    played_ms=played_ms,
+                    audio_ms=reply.audio_sent_ms,
+                    llm_first_token_ms=reply.llm_first_token_ms,
+                    tts_first_byte_ms=reply.tts_first_byte_ms,
+                    input_tokens=reply.input_tokens,
+                    output_tokens=reply.output_tokens,
+                    tts_characters=reply.tts_characters,
+                    provider=self.providers.chat.provider,
+                    model=self.providers.chat.model,
+                )
+            )
+        else:
+            self.recorder.heard(active.turn_id, heard_text=heard, played_ms=played_ms, interrupted=interrupted)
+
+
+def _round(value: float | None) -> float | None:
+    return None if value is None else round(value, 1)

@@ -1,0 +1,93 @@
+"""HTTP endpoints of the widget: the session token a page needs before it opens the voice WebSocket."""
+
+from __future__ import annotations
+
+import json
+
+from django.http import HttpRequest, HttpResponse, JsonResponse
+from django.views.decorators.csrf import csrf_exempt
+
+from aura.ratelimit import hit
+from tenants.queries import widget_key
+from voice.tokens import TOKEN_TTL_S, issue_token
+
+PER_IP_PER_MINUTE = 60
+PER_KEY_PER_MINUTE = 600
+
+
+def _error(status: int, code: str, message: str, origin: str = "", retry_after: int = 0) -> JsonResponse:
+    response = JsonResponse({"error": {"code": code, "message": message}}, status=status)
+    if origin:
+        _allow(response, origin)
+    if retry_after:
+        response["Retry-After"] = str(retry_after)
+    return response
+
+
+def _allow(response: HttpResponse, origin: str) -> HttpResponse:
+    response["Access-Control-Allow-Origin"] = origin
+    response["Vary"] = "Origin"
+    return response
+
+
+def _client_ip(request: HttpRequest) -> str:
+    return request.META.get("REMOTE_ADDR", "") or "unknown"
+
+
+@csrf_exempt  # no cookies are read: the key, the Origin header and rate limits are the whole check
+def widget_session(request: HttpRequest) -> HttpResponse:
+    origin = request.headers.get("Origin", "")
+    if request.method == "OPTIONS":
+        response = HttpResponse(status=204)
+        if origin:
+            _allow(response, origin)
+            response["Access-Control-Allow-Methods"] = "POST, OPTIONS"
+            response["Access-Control-Allow-Headers"] = "Content-Type"
+            response["Access-Control-Max-Age"] = "600"
+        return response
+    if request.method != "POST":
+        return _error(405, "method_not_allowed", "Use POST.", origin)
+    try:
+        body = json.loads(request.body or b"{}")
+    except ValueError:
+        return _error(400, "invalid_request", "The body must be JSON.", origin)
+    key_value = body.get("key") if isinstance(body, dict) else None
+    if not isinstance(key_value, str) or not key_value:
+        return _error(400, "invalid_request", 'The body must include "key".', origin)
+    visitor_id = body.get("visitor_id") or ""
+    if not isinstance(visitor_id, str):
+        return _error(400, "invalid_request", "visitor_id must be a string.", origin)
+
+    for bucket, limit in (
+        (f"widget-ip:{_client_ip(request)}", PER_IP_PER_MINUTE),
+        (f"widget-key:{key_value[:64]}", PER_KEY_PER_MINUTE),
+    ):
+        decision = hit(bucket, limit=limit, window_s=60)
+        if not decision.allowed:
+            return _error(
+                429, "rate_limited", "Too many session requests; try again shortly.", origin, decision.retry_after_s
+            )
+
+    key = widget_key(key_value)
+    if key is None or not key.organization.is_ready:
+        return _error(404, "unknown_key", "This widget key does not exist or has been turned off.", origin)
+    if not origin or not key.allows_origin(origin):
+        return _error(
+            403,
+            "origin_not_allowed",
+            "This assistant is not enabled for this website. Its owner can allow it in the admin.",
+            origin,
+        )
+    token, grant = issue_token(key, origin=origin, visitor_id=visitor_id)
+    scheme = "wss" if request.is_secure() else "ws"
+    return _allow(
+        JsonResponse(
+            {
+                "token": token,
+                "ws_url": f"{scheme}://{request.get_host()}/ws/voice/?token={token}",
+                "expires_in": TOKEN_TTL_S,
+                "conversation_id": grant.conversation_id,
+            }
+        ),
+        origin,
+    )
