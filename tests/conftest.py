@@ -12,7 +12,7 @@ from django.core.cache import caches
 from django.db import connection, connections
 
 from tenants.actions import NewOrganization, do_create_organization, do_ensure_platform_organization
-from tenants.models import Domain, Organization
+from tenants.models import Domain, Organization, WidgetKey
 
 PASSWORD = "correct-horse-battery-1"
 
@@ -22,6 +22,15 @@ class SeededTenant:
     organization: Organization
     admin_email: str
     host: str
+
+    @property
+    def origin(self) -> str:
+        """The origin the seeded widget key allows (the tenant's own host)."""
+        return f"http://{self.host}:8000"
+
+    @property
+    def widget_key(self) -> WidgetKey:
+        return WidgetKey.objects.filter(organization=self.organization).order_by("pk").first()
 
 
 _SEEDED_ROWS: dict[str, list[dict[str, object]]] = {}
@@ -40,6 +49,7 @@ def django_db_setup(django_db_setup, django_db_blocker) -> Iterator[None]:
             )
         _SEEDED_ROWS["organizations"] = list(Organization.objects.values())
         _SEEDED_ROWS["domains"] = list(Domain.objects.values())
+        _SEEDED_ROWS["widget_keys"] = list(WidgetKey.objects.values())
     yield
     with django_db_blocker.unblock():
         close_all_database_sessions()
@@ -66,6 +76,7 @@ def _restore_seeded_tenants_after_flush(django_db_blocker) -> None:
             return
         Organization.objects.bulk_create([Organization(**row) for row in _SEEDED_ROWS["organizations"]])
         Domain.objects.bulk_create([Domain(**row) for row in _SEEDED_ROWS["domains"]])
+        WidgetKey.objects.bulk_create([WidgetKey(**row) for row in _SEEDED_ROWS["widget_keys"]])
 
 
 def _seeded(slug: str) -> SeededTenant:

@@ -25,8 +25,8 @@ class Assistant(models.Model):
 
     llm_provider = models.CharField(max_length=32, choices=Provider.choices, default=Provider.SIMULATED)
     llm_model = models.CharField(max_length=100, default="simulated-chat")
-    stt_provider = models.CharField(max_length=32, choices=Provider.choices, default=Provider.SIMULATED)
-    stt_model = models.CharField(max_length=100, default="simulated-stt")
+    stt_provider = models.CharField(max_length=32, choices=Provider.choices, default=Provider.LOCAL)
+    stt_model = models.CharField(max_length=100, default="pocketsphinx-en-us")
     tts_provider = models.CharField(max_length=32, choices=Provider.choices, default=Provider.SIMULATED)
     tts_model = models.CharField(max_length=100, default="simulated-tts")
     voice = models.CharField(max_length=64, default="alloy")

@@ -49,11 +49,11 @@ class Migration(migrations.Migration):
                             ("xai", "xAI Grok"),
                             ("openai_compatible", "OpenAI-compatible server"),
                         ],
-                        default="simulated",
+                        default="local",
                         max_length=32,
                     ),
                 ),
-                ("stt_model", models.CharField(default="simulated-stt", max_length=100)),
+                ("stt_model", models.CharField(default="pocketsphinx-en-us", max_length=100)),
                 (
                     "tts_provider",
                     models.CharField(

@@ -1,0 +1,47 @@
+"""A real daphne process serving the platform against the test database and Redis."""
+
+from __future__ import annotations
+
+import urllib.request
+from dataclasses import dataclass
+
+import pytest
+
+from aura.embedded_services import free_port
+from tests.processes import python_module, running, server_environment
+
+# Fast, fixed simulated latencies: tests wait less, and overhead stays measurable.
+SIMULATED_LATENCY_ENV = {
+    "AURA_SIMULATED_STT_MS": "50",
+    "AURA_SIMULATED_LLM_FIRST_TOKEN_MS": "80",
+    "AURA_SIMULATED_LLM_TOKENS_PER_S": "200",
+    "AURA_SIMULATED_TTS_FIRST_BYTE_MS": "40",
+    "AURA_SIMULATED_TTS_VOICE": "tone",
+}
+
+
+@dataclass(frozen=True)
+class Server:
+    base_url: str
+    port: int
+
+    @property
+    def ws_base(self) -> str:
+        return f"ws://localhost:{self.port}"
+
+
+def _healthy(url: str) -> bool:
+    try:
+        with urllib.request.urlopen(url, timeout=1) as response:
+            return response.status == 200
+    except OSError:
+        return False
+
+
+@pytest.fixture(scope="session")
+def daphne_server(django_db_setup, django_db_blocker) -> Server:
+    port = free_port()
+    env = server_environment(AURA_PLATFORM_URL=f"http://localhost:{port}", **SIMULATED_LATENCY_ENV)
+    command = python_module("daphne", "-b", "127.0.0.1", "-p", str(port), "aura.asgi:application")
+    with running(command, ready=lambda: _healthy(f"http://localhost:{port}/healthz"), log_name="daphne", env=env):
+        yield Server(base_url=f"http://localhost:{port}", port=port)

@@ -1,0 +1,80 @@
+"""Parsing what clients send, and framing what the server sends."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from voice.protocol import (
+    ErrorCode,
+    InputText,
+    ProtocolError,
+    ResponseCancel,
+    ResponsePlayed,
+    SessionEnd,
+    SessionStart,
+    audio_frame,
+    check_audio_frame,
+    parse_client_event,
+    split_audio_frame,
+)
+
+
+@pytest.mark.parametrize(
+    ("message", "expected"),
+    [
+        ({"type": "session.start", "sample_rate": 44100}, SessionStart(44100, "", False)),
+        ({"type": "session.start", "text_only": True}, SessionStart(16000, "", True)),
+        ({"type": "session.start", "sample_rate": 8000, "visitor_id": "v1"}, SessionStart(8000, "v1", False)),
+        ({"type": "input.text", "text": "  hi  "}, InputText("hi")),
+        ({"type": "response.played", "response_id": 3, "played_ms": 1250.5}, ResponsePlayed(3, 1250.5)),
+        ({"type": "response.cancel"}, ResponseCancel()),
+        ({"type": "session.end"}, SessionEnd()),
+    ],
+)
+def test_valid_events(message, expected):
+    assert parse_client_event(json.dumps(message)) == expected
+
+
+@pytest.mark.parametrize(
+    ("raw", "code"),
+    [
+        ("", ErrorCode.INVALID_JSON),
+        ("[1]", ErrorCode.INVALID_JSON),
+        ('"text"', ErrorCode.INVALID_JSON),
+        ("[" * 100_000, ErrorCode.INVALID_JSON),
+        ("{}", ErrorCode.UNKNOWN_EVENT),
+        ('{"type": 5}', ErrorCode.UNKNOWN_EVENT),
+        ('{"type": "session.start"}', ErrorCode.INVALID_EVENT),
+        ('{"type": "session.start", "sample_rate": true}', ErrorCode.INVALID_EVENT),
+        ('{"type": "session.start", "sample_rate": 22050}', ErrorCode.UNSUPPORTED_SAMPLE_RATE),
+        ('{"type": "session.start", "sample_rate": 16000, "text_only": "yes"}', ErrorCode.INVALID_EVENT),
+        ('{"type": "session.start", "sample_rate": 16000, "visitor_id": 7}', ErrorCode.INVALID_EVENT),
+        ('{"type": "input.text", "text": "   "}', ErrorCode.INVALID_EVENT),
+        (json.dumps({"type": "input.text", "text": "x" * 2001}), ErrorCode.INVALID_EVENT),
+        ('{"type": "response.played", "response_id": 0, "played_ms": 1}', ErrorCode.INVALID_EVENT),
+        ('{"type": "response.played", "response_id": 1, "played_ms": -1}', ErrorCode.INVALID_EVENT),
+    ],
+)
+def test_invalid_events_name_their_problem(raw, code):
+    with pytest.raises(ProtocolError) as error:
+        parse_client_event(raw)
+
+    assert error.value.code == code
+    event = error.value.as_event()
+    assert event["type"] == "error" and event["code"] == str(code) and event["message"]
+
+
+def test_audio_frames_must_be_whole_samples_and_small():
+    check_audio_frame(b"\x00" * 640)
+    with pytest.raises(ProtocolError, match="even"):
+        check_audio_frame(b"\x00" * 641)
+    with pytest.raises(ProtocolError, match="65536"):
+        check_audio_frame(b"\x00" * 65538)
+
+
+def test_outgoing_audio_names_its_response():
+    frame = audio_frame(70_000, b"\x01\x02\x03\x04")
+
+    assert split_audio_frame(frame) == (70_000, b"\x01\x02\x03\x04")

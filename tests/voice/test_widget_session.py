@@ -1,0 +1,121 @@
+"""POST /widget/session: the only door to a voice session."""
+
+from __future__ import annotations
+
+import pytest
+from django.test import Client
+
+from tenants.models import WidgetKey, origin_allowed
+from voice.tokens import redeem_token
+
+
+def _post(key: str | None, origin: str | None = "http://alpha.localhost:8000", body: str | None = None, **extra):
+    headers = {"HTTP_HOST": "localhost", **extra}
+    if origin:
+        headers["HTTP_ORIGIN"] = origin
+    payload = body if body is not None else ("{}" if key is None else f'{{"key": "{key}"}}')
+    return Client().post("/widget/session", payload, content_type="application/json", **headers)
+
+
+@pytest.mark.django_db
+def test_an_allowed_origin_gets_a_token_bound_to_it(alpha):
+    response = _post(alpha.widget_key.key)
+
+    body = response.json()
+    assert response.status_code == 200, body
+    assert response["Access-Control-Allow-Origin"] == "http://alpha.localhost:8000"
+    assert body["expires_in"] == 60
+    assert body["ws_url"].startswith("ws://localhost/ws/voice/?token=")
+    grant = redeem_token(body["token"], origin="http://alpha.localhost:8000")
+    assert grant.conversation_id == body["conversation_id"]
+    assert grant.organization_id == alpha.organization.pk
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize(
+    ("origin", "status", "code"),
+    [("https://evil.example", 403, "origin_not_allowed"), (None, 403, "origin_not_allowed")],
+)
+def test_other_origins_are_refused_with_a_readable_error(alpha, origin, status, code):
+    response = _post(alpha.widget_key.key, origin=origin)
+
+    assert response.status_code == status
+    assert response.json()["error"]["code"] == code
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize(
+    ("body", "status", "code"),
+    [
+        ("not json", 400, "invalid_request"),
+        ("{}", 400, "invalid_request"),
+        ('{"key": 5}', 400, "invalid_request"),
+        ('{"key": "pk_nope"}', 404, "unknown_key"),
+        ('{"key": "sk_wrong_kind"}', 404, "unknown_key"),
+    ],
+)
+def test_bad_requests(alpha, body, status, code):
+    response = _post(None, body=body)
+
+    assert response.status_code == status
+    assert response.json()["error"]["code"] == code
+
+
+@pytest.mark.django_db
+def test_an_inactive_key_is_unknown(alpha):
+    key = alpha.widget_key
+    key.is_active = False
+    key.save()
+
+    assert _post(key.key).status_code == 404
+
+
+@pytest.mark.django_db
+def test_requests_past_the_per_ip_limit_get_429_with_retry_after(alpha):
+    key = alpha.widget_key.key
+    statuses = [_post(key, REMOTE_ADDR="203.0.113.9").status_code for _ in range(61)]
+
+    assert statuses[:60] == [200] * 60
+    limited = _post(key, REMOTE_ADDR="203.0.113.9")
+    assert limited.status_code == 429
+    assert 1 <= int(limited["Retry-After"]) <= 61
+    assert _post(key, REMOTE_ADDR="203.0.113.10").status_code == 200  # another visitor is unaffected
+
+
+@pytest.mark.django_db
+def test_preflight_is_answered():
+    response = Client().options("/widget/session", HTTP_HOST="localhost", HTTP_ORIGIN="https://shop.example")
+
+    assert response.status_code == 204
+    assert response["Access-Control-Allow-Methods"] == "POST, OPTIONS"
+
+
+@pytest.mark.parametrize(
+    ("origin", "allowed", "expected"),
+    [
+        ("https://shop.example", ["https://shop.example"], True),
+        ("https://shop.example/", ["https://shop.example"], True),
+        ("http://shop.example", ["https://shop.example"], False),
+        ("https://a.shop.example", ["https://*.shop.example"], True),
+        ("https://shop.example", ["https://*.shop.example"], False),
+        ("https://evilshop.example", ["https://*.shop.example"], False),
+        ("null", ["null"], False),
+        ("", [], False),
+    ],
+)
+def test_origin_matching(origin, allowed, expected):
+    assert origin_allowed(origin, allowed) is expected
+
+
+@pytest.mark.django_db
+def test_tenant_admin_manages_only_its_own_keys(alpha, beta):
+    client = Client(HTTP_HOST=alpha.host)
+    client.post("/admin/login/", {"username": alpha.admin_email, "password": "correct-horse-battery-1"})
+
+    page = client.get("/admin/tenants/widgetkey/").content.decode()
+    assert alpha.widget_key.key in page
+    assert beta.widget_key.key not in page
+    assert client.get(f"/admin/tenants/widgetkey/{beta.widget_key.pk}/change/").status_code in (302, 404)
+    change = client.get(f"/admin/tenants/widgetkey/{alpha.widget_key.pk}/change/").content.decode()
+    assert "/static/aura/widget.js" in change and alpha.widget_key.key in change
+    assert WidgetKey.objects.filter(organization=beta.organization).count() == 1
