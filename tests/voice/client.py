@@ -8,6 +8,7 @@ way a browser's playback queue would (dropping interrupted responses' frames).
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import struct
 import time
@@ -136,10 +137,8 @@ class VoiceClient:
             if remaining <= 0:
                 raise AssertionError(f"no {kind} {match} within {timeout} s; got {self.types()}")
             self._changed.clear()
-            try:
+            with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self._changed.wait(), remaining)
-            except TimeoutError:
-                pass
 
     async def wait_audio(self, response_id: int, timeout: float = 15.0) -> float:
         deadline = time.monotonic() + timeout
@@ -147,10 +146,8 @@ class VoiceClient:
             if time.monotonic() > deadline:
                 raise AssertionError(f"no audio for response {response_id}; got {self.types()}")
             self._changed.clear()
-            try:
+            with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self._changed.wait(), 0.5)
-            except TimeoutError:
-                pass
         return self.audio[response_id][0][0]
 
     def played_ms(self, response_id: int, until: float) -> float:
