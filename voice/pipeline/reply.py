@@ -107,21 +107,20 @@ class ReplyPipeline:
     # -- stage 1: the chat model's text, aggregated into speakable sentences ------------------
     async def _generate(self, chat: ChatModel, messages: Sequence[ChatMessage]) -> None:
         reply, aggregator = self.reply, SentenceAggregator()
-        try:
-            async for event in chat.stream(messages):
-                if isinstance(event, TextDelta):
-                    if reply.llm_first_token_ms is None:
-                        reply.llm_first_token_ms = _ms_since(reply.started_at)
-                    reply.text += event.text
-                    await self.send_event({"type": "response.text.delta", "response_id": reply.id, "delta": event.text})
-                    for sentence in aggregator.push(event.text):
-                        await self._put_sentence(sentence)
-                elif isinstance(event, Usage):
-                    reply.input_tokens, reply.output_tokens = event.input_tokens, event.output_tokens
-            for sentence in aggregator.flush():
-                await self._put_sentence(sentence)
-        finally:
-            await self._sentences.put(_END)
+        async for event in chat.stream(messages):
+            if isinstance(event, TextDelta):
+                if reply.llm_first_token_ms is None:
+                    reply.llm_first_token_ms = _ms_since(reply.started_at)
+                reply.text += event.text
+                await self.send_event({"type": "response.text.delta", "response_id": reply.id, "delta": event.text})
+                for sentence in aggregator.push(event.text):
+                    await self._put_sentence(sentence)
+            elif isinstance(event, Usage):
+                reply.input_tokens, reply.output_tokens = event.input_tokens, event.output_tokens
+        for sentence in aggregator.flush():
+            await self._put_sentence(sentence)
+        # No `finally`: a failed or cancelled stage ends the whole group, so nobody waits for the end mark.
+        await self._sentences.put(_END)
 
     async def _put_sentence(self, sentence: str) -> None:
         if self.reply.llm_first_sentence_ms is None:
@@ -131,24 +130,22 @@ class ReplyPipeline:
     # -- stage 2: text-to-speech, sentence by sentence, resampled to the output rate ----------
     async def _synthesize(self) -> None:
         reply = self.reply
-        try:
-            while (sentence := await self._sentences.get()) is not _END:
-                if reply.text_only or reply.speech_failed:
-                    continue
-                try:
-                    await self._speak(sentence)
-                except ProviderError as exc:
-                    reply.speech_failed = True
-                    logger.warning("text-to-speech failed for reply %s: %s", reply.id, exc)
-                    await self.send_event(
-                        {
-                            "type": "error",
-                            "code": str(ErrorCode.SPEECH_FAILED),
-                            "message": "Speech is unavailable right now; the reply continues as text.",
-                        }
-                    )
-        finally:
-            await self._chunks.put(_END)
+        while (sentence := await self._sentences.get()) is not _END:
+            if reply.text_only or reply.speech_failed:
+                continue
+            try:
+                await self._speak(sentence)
+            except ProviderError as exc:
+                reply.speech_failed = True
+                logger.warning("text-to-speech failed for reply %s: %s", reply.id, exc)
+                await self.send_event(
+                    {
+                        "type": "error",
+                        "code": str(ErrorCode.SPEECH_FAILED),
+                        "message": "Speech is unavailable right now; the reply continues as text.",
+                    }
+                )
+        await self._chunks.put(_END)
 
     async def _speak(self, sentence: str) -> None:
         reply = self.reply

@@ -74,6 +74,12 @@ def simulated_reply(user_text: str) -> str:
     return _FALLBACK.format(said=said[:200])
 
 
+async def _sleep_until(deadline: float) -> None:
+    delay = deadline - asyncio.get_running_loop().time()
+    if delay > 0:
+        await asyncio.sleep(delay)
+
+
 def _estimate_tokens(text: str) -> int:
     return max(1, math.ceil(len(text) / 4))
 
@@ -90,12 +96,12 @@ class SimulatedChat(ChatModel):
     ) -> AsyncIterator[ChatEvent]:
         last_user = next((m.content for m in reversed(messages) if m.role == "user"), "")
         reply = simulated_reply(last_user)
-        await asyncio.sleep(self.latency.llm_first_token_ms / 1000)
-        words = reply.split(" ")
+        # Each word is due at an absolute time, so sleep overshoot never accumulates: the latency is exact.
+        clock = asyncio.get_running_loop().time
+        first_token_at = clock() + self.latency.llm_first_token_ms / 1000
         gap_s = 1 / self.latency.llm_tokens_per_s
-        for index, word in enumerate(words):
-            if index:
-                await asyncio.sleep(gap_s)
+        for index, word in enumerate(reply.split(" ")):
+            await _sleep_until(first_token_at + index * gap_s)
             yield TextDelta(word if index == 0 else " " + word)
         yield Usage(
             input_tokens=sum(_estimate_tokens(m.content) for m in messages), output_tokens=_estimate_tokens(reply)
@@ -112,7 +118,7 @@ class SimulatedSpeechToText(SpeechToText):
         self.latency = latency
 
     async def transcribe(self, pcm: bytes, sample_rate: int, *, language: str) -> AsyncIterator[Transcript]:
-        await asyncio.sleep(self.latency.stt_ms / 1000)
+        await _sleep_until(asyncio.get_running_loop().time() + self.latency.stt_ms / 1000)
         seconds = len(pcm) / 2 / sample_rate
         yield Transcript(text=f"(simulated transcript of {seconds:.1f} seconds of speech)", final=True)
 
@@ -130,16 +136,12 @@ class SimulatedSpeech(TextToSpeech):
         self.espeak = shutil.which("espeak-ng") if use_espeak in (None, True) else None
 
     async def synthesize(self, text: str, *, voice: str, speed: float) -> AsyncIterator[bytes]:
-        started = asyncio.get_running_loop().time()
+        first_byte_at = asyncio.get_running_loop().time() + self.latency.tts_first_byte_ms / 1000
         pcm, rate = await self._render(text, speed)
-        remaining = self.latency.tts_first_byte_ms / 1000 - (asyncio.get_running_loop().time() - started)
-        if remaining > 0:
-            await asyncio.sleep(remaining)
         chunk_bytes = rate * 2 * self.CHUNK_MS // 1000
         gap_s = self.CHUNK_MS / 1000 / self.latency.tts_realtime_factor
-        for offset in range(0, len(pcm), chunk_bytes):
-            if offset:
-                await asyncio.sleep(gap_s)
+        for index, offset in enumerate(range(0, len(pcm), chunk_bytes)):
+            await _sleep_until(first_byte_at + index * gap_s)
             yield pcm[offset : offset + chunk_bytes]
 
     async def _render(self, text: str, speed: float) -> tuple[bytes, int]:

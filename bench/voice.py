@@ -1,0 +1,325 @@
+"""Concurrent voice sessions against one daphne process with simulated providers of fixed latency.
+
+    .venv/bin/python -m bench.voice --sessions 200 --seconds 60 --json
+
+Each session streams the speech fixtures in real time (20 ms frames), waits for the reply and
+"plays" it, and interrupts every third reply by speaking over it. daphne is pinned to one core,
+the clients run on the other. Prints figures, and with --json one JSON object as the last line.
+
+endpoint_delay_ms: end of speech in the audio (sent) → speech.stopped received.
+overhead_ms: turn detected → first reply audio sent (server's first_audio_ms) minus the simulated
+    providers' configured latencies (speech-to-text + first token + the words of the first sentence
+    at the configured rate + text-to-speech first byte).
+bargein_ms: first frame of interrupting speech sent → response.interrupted received, minus the
+    barge-in minimum.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import os
+import random
+import shutil
+import statistics
+import subprocess
+import sys
+import time
+import urllib.request
+from dataclasses import dataclass, field
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+LATENCY = {"stt_ms": 150.0, "llm_first_token_ms": 300.0, "llm_tokens_per_s": 60.0, "tts_first_byte_ms": 120.0}
+QUESTIONS = ("hours.wav", "booking.wav", "long_question.wav")
+BARGE_IN_MIN_MS = 250
+END_SILENCE_MS = 600
+
+
+def summary(values: list[float]) -> dict[str, float | None]:
+    if not values:
+        return {"p50": None, "p95": None, "max": None, "n": 0}
+    ordered = sorted(values)
+    p95 = ordered[min(len(ordered) - 1, round(0.95 * (len(ordered) - 1)))]
+    return {
+        "p50": round(statistics.median(ordered), 1),
+        "p95": round(p95, 1),
+        "max": round(ordered[-1], 1),
+        "n": len(ordered),
+    }
+
+
+def speech_bounds_ms(pcm: bytes, rate: int) -> tuple[float, float]:
+    """First and last 10 ms window with speech energy: where the words start and end in the WAV."""
+    import numpy as np
+
+    samples = np.frombuffer(pcm, dtype="<i2").astype(np.float32)
+    window = rate // 100
+    energy = np.sqrt(np.mean(samples[: len(samples) // window * window].reshape(-1, window) ** 2, axis=1))
+    loud = np.nonzero(energy > 300)[0]
+    return float(loud[0] * 10), float((loud[-1] + 1) * 10)
+
+
+def provider_ms(reply_text: str) -> float:
+    from voice.text.sentences import SentenceAggregator
+
+    aggregator = SentenceAggregator()
+    pieces: list[str] = []
+    for index, word in enumerate(reply_text.split(" ")):
+        pieces = aggregator.push(word if index == 0 else " " + word)
+        if pieces:
+            words_until_sentence = index + 1
+            break
+    else:
+        words_until_sentence = len(reply_text.split(" "))
+    stream_ms = (words_until_sentence - 1) / LATENCY["llm_tokens_per_s"] * 1000
+    return LATENCY["stt_ms"] + LATENCY["llm_first_token_ms"] + stream_ms + LATENCY["tts_first_byte_ms"]
+
+
+@dataclass
+class Results:
+    turns: int = 0
+    endpoint: list[float] = field(default_factory=list)
+    overhead: list[float] = field(default_factory=list)
+    bargein: list[float] = field(default_factory=list)
+    stale: int = 0
+    errors: list[str] = field(default_factory=list)
+    client_lag_ms: list[float] = field(default_factory=list)
+
+
+async def run_session(
+    index: int,
+    base_url: str,
+    key: str,
+    origin: str,
+    seconds: float,
+    results: Results,
+    wavs: dict[str, tuple[bytes, int]],
+) -> None:
+    from tests.voice.client import VoiceClient, request_session, silence
+
+    await asyncio.sleep(index * 0.01 + random.random() * 0.5)
+    status, body = await asyncio.to_thread(request_session, base_url, key, origin, f"bench-{index}")
+    if status != 200:
+        results.errors.append(f"session {index}: {status} {body}")
+        return
+    client = await VoiceClient.connect(body["ws_url"], origin)
+    try:
+        await client.start(16000)
+        await client.wait_for("response.done", response_id=1, timeout=30)
+        deadline = time.monotonic() + seconds
+        reply_id = 1
+        turn = 0
+        while time.monotonic() < deadline:
+            turn += 1
+            name = QUESTIONS[(index + turn) % len(QUESTIONS)]
+            pcm, rate = wavs[name]
+            _, speech_end = speech_bounds_ms(pcm, rate)
+            started = time.monotonic()
+            stopped_before = len(client.of_type("speech.stopped"))
+            sent_done = await client.stream(pcm + silence(400), rate)
+            results.client_lag_ms.append((sent_done - started) * 1000 - (len(pcm) / 2 / rate * 1000 + 400))
+            await client.wait_for("transcript.final", timeout=30)
+            stops = [r for r in client.events if r.event["type"] == "speech.stopped"][stopped_before:]
+            if stops:
+                results.endpoint.append((stops[0].at - (started + speech_end / 1000)) * 1000)
+            reply_id += 1
+            if turn % 2 == 0:
+                # Barge in while the reply plays: the interruption is a question that gets its own reply.
+                await client.wait_audio(reply_id, timeout=30)
+                await asyncio.sleep(random.random() * 1.5)
+                interrupt_pcm, irate = wavs["interrupt.wav"]
+                onset, _ = speech_bounds_ms(interrupt_pcm, irate)
+                stream_started = time.monotonic()
+                streaming = asyncio.create_task(client.stream(interrupt_pcm, irate))
+                event = await client.wait_for("response.interrupted", timeout=10, response_id=reply_id)
+                at = client.first("response.interrupted", response_id=reply_id).at
+                results.bargein.append((at - (stream_started + onset / 1000)) * 1000 - BARGE_IN_MIN_MS)
+                await client.send(
+                    {
+                        "type": "response.played",
+                        "response_id": event["response_id"],
+                        "played_ms": client.played_ms(reply_id, at),
+                    }
+                )
+                await streaming
+                results.turns += 1
+                reply_id += 1
+            done = await client.wait_for("response.done", response_id=reply_id, timeout=30)
+            if done["metrics"]["first_audio_ms"] is not None:
+                results.overhead.append(done["metrics"]["first_audio_ms"] - provider_ms(done["text"]))
+            results.turns += 1
+            # Let the reply finish playing before the next question, like a polite visitor.
+            audio_ms = done["metrics"]["audio_ms"] or 0
+            first = client.audio.get(reply_id, [(time.monotonic(), 0)])[0][0]
+            await asyncio.sleep(max(0.0, first + audio_ms / 1000 - time.monotonic()) + 0.3)
+        await client.send({"type": "session.end"})
+        await client.wait_closed(10)
+    except Exception as exc:  # noqa: BLE001 - a benchmark reports failures, it does not stop on them
+        results.errors.append(f"session {index}: {type(exc).__name__}: {exc}"[:300])
+    finally:
+        results.stale += client.stale_chunks
+        if client.close_code is None:
+            await client.close()
+
+
+def prepare(data_dir: Path) -> tuple[str, str]:
+    os.environ.setdefault("AURA_ENV", "development")
+    os.environ.setdefault("AURA_DATA_DIR", str(data_dir))
+    os.environ.setdefault("DJANGO_SETTINGS_MODULE", "aura.settings.base")
+    from aura.embedded_services import ensure_services
+
+    ensure_services(data_dir, durable=False)
+    import django
+
+    django.setup()
+    from django.core.management import call_command
+    from django_tenants.utils import tenant_context
+
+    from tenants.actions import NewOrganization, do_create_organization
+    from tenants.models import WidgetKey
+    from voice.models import Assistant
+
+    call_command("setup_platform", verbosity=0)
+    organization = do_create_organization(
+        NewOrganization(name="Bench", slug="bench", admin_email="bench@bench.example", admin_password="bench-pass-123")
+    )
+    with tenant_context(organization):
+        Assistant.objects.update(
+            stt_provider="simulated", barge_in_min_ms=BARGE_IN_MIN_MS, end_silence_ms=END_SILENCE_MS
+        )
+    key = WidgetKey.objects.get(organization=organization)
+    key.allowed_origins = ["http://bench.localhost"]
+    key.save()
+    return key.key, "http://bench.localhost"
+
+
+async def run(args: argparse.Namespace, base_url: str, key: str, origin: str, daphne_pid: int) -> dict:
+    import psutil
+
+    from tests.voice.client import read_wav
+
+    wavs = {name: read_wav(name) for name in (*QUESTIONS, "interrupt.wav")}
+    process = psutil.Process(daphne_pid)
+    cpu_before = sum(process.cpu_times()[:2])
+    started = time.monotonic()
+    results = Results()
+    rss_peak = 0.0
+
+    async def sample_rss() -> None:
+        nonlocal rss_peak
+        while True:
+            rss_peak = max(rss_peak, process.memory_info().rss / 2**20)
+            await asyncio.sleep(1)
+
+    sampler = asyncio.create_task(sample_rss())
+    await asyncio.gather(
+        *(run_session(i, base_url, key, origin, args.seconds, results, wavs) for i in range(args.sessions))
+    )
+    sampler.cancel()
+    elapsed = time.monotonic() - started
+    cpu_ms = (sum(process.cpu_times()[:2]) - cpu_before) * 1000
+    return {
+        "sessions": args.sessions,
+        "seconds": args.seconds,
+        "turns": results.turns,
+        "endpoint_delay_ms": summary(results.endpoint),
+        "overhead_ms": summary(results.overhead),
+        "bargein_ms": summary(results.bargein),
+        "stale_audio_chunks": results.stale,
+        "server_cpu_ms_per_session_s": round(cpu_ms / (args.sessions * elapsed), 2),
+        "server_cpu_share_of_one_core": round(cpu_ms / 1000 / elapsed, 3),
+        "server_rss_mb": round(rss_peak, 1),
+        "client_send_lag_ms": summary(results.client_lag_ms),
+        "errors": len(results.errors),
+        "error_samples": results.errors[:5],
+        "configured_silence_ms": END_SILENCE_MS,
+        "barge_in_min_ms": BARGE_IN_MIN_MS,
+        "simulated_latency": LATENCY,
+    }
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--sessions", type=int, default=1)
+    parser.add_argument("--seconds", type=float, default=30)
+    parser.add_argument("--json", action="store_true")
+    args = parser.parse_args()
+    sys.path.insert(0, str(ROOT))
+
+    data_dir = ROOT / ".data" / "bench-voice"
+    if not os.environ.get("DATABASE_URL") and data_dir.exists():
+        shutil.rmtree(data_dir)
+    key, origin = prepare(data_dir)
+
+    from aura.embedded_services import free_port
+
+    port = free_port()
+    env = dict(os.environ)
+    env.update(
+        {
+            "AURA_SIMULATED_STT_MS": str(LATENCY["stt_ms"]),
+            "AURA_SIMULATED_LLM_FIRST_TOKEN_MS": str(LATENCY["llm_first_token_ms"]),
+            "AURA_SIMULATED_LLM_TOKENS_PER_S": str(LATENCY["llm_tokens_per_s"]),
+            "AURA_SIMULATED_TTS_FIRST_BYTE_MS": str(LATENCY["tts_first_byte_ms"]),
+            "AURA_SIMULATED_TTS_VOICE": "tone",
+            "LOG_LEVEL": "WARNING",
+            "AURA_PLATFORM_URL": f"http://localhost:{port}",
+        }
+    )
+    cores = os.sched_getaffinity(0)
+    server_core, client_cores = min(cores), (cores - {min(cores)}) or cores
+    log = (data_dir / "daphne.log").open("wb")
+    daphne = subprocess.Popen(
+        [
+            "taskset",
+            "-c",
+            str(server_core),
+            sys.executable,
+            "-m",
+            "daphne",
+            "-b",
+            "127.0.0.1",
+            "-p",
+            str(port),
+            "aura.asgi:application",
+        ],
+        cwd=ROOT,
+        env=env,
+        stdout=log,
+        stderr=subprocess.STDOUT,
+    )
+    os.sched_setaffinity(0, client_cores)
+    try:
+        base_url = f"http://localhost:{port}"
+        for _ in range(100):
+            try:
+                urllib.request.urlopen(f"{base_url}/healthz", timeout=1)
+                break
+            except OSError:
+                time.sleep(0.1)
+        result = asyncio.run(run(args, base_url, key, origin, daphne.pid))
+    finally:
+        daphne.terminate()
+        try:
+            daphne.wait(15)
+        except subprocess.TimeoutExpired:
+            print("daphne did not stop within 15 s of SIGTERM; killed", file=sys.stderr)
+            daphne.kill()
+    for name in ("endpoint_delay_ms", "overhead_ms", "bargein_ms"):
+        print(f"{name:>22}: {result[name]}")
+    print(f"{'turns':>22}: {result['turns']}  stale chunks: {result['stale_audio_chunks']}  errors: {result['errors']}")
+    for sample in result["error_samples"]:
+        print(f"{'error':>22}: {sample}")
+    print(
+        f"{'server':>22}: {result['server_cpu_ms_per_session_s']} ms CPU per session-second, "
+        f"{result['server_cpu_share_of_one_core']:.0%} of one core, {result['server_rss_mb']} MB RSS"
+    )
+    if args.json:
+        print(json.dumps(result))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
