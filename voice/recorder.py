@@ -64,7 +64,8 @@ class ConversationRecorder:
             await asyncio.wait(self._waiting, timeout=timeout_s)
         await self._queue.put(None)
         try:
-            await asyncio.wait_for(self._writer, timeout_s)
+            async with asyncio.timeout(timeout_s):
+                await self._writer
         except TimeoutError:
             logger.error("conversation %s: pending writes abandoned after %s s", self.conversation_id, timeout_s)
             self._writer.cancel()

@@ -48,6 +48,7 @@ MESSAGE_BURST = 200.0
 MAX_DROPPED_MESSAGES = 400
 MAX_PROTOCOL_ERRORS = 50
 PLAYED_TOLERANCE_MS = 40.0
+STOP_TIMEOUT_S = 2.0
 
 
 class Transport(Protocol):
@@ -501,7 +502,9 @@ class VoiceSession:
         reply = active.reply
         if not active.task.done():
             active.task.cancel()
-            await asyncio.gather(active.task, return_exceptions=True)
+            _, pending = await asyncio.wait({active.task}, timeout=STOP_TIMEOUT_S)
+            if pending:  # a stage ignored its cancellation: never let that hold the session hostage
+                logger.error("reply %s in %s did not stop within %s s", reply.id, self.conversation_id, STOP_TIMEOUT_S)
         # From here on no audio of this reply can be sent: its stages have finished.
         if notify:
             await self.transport.send_event({"type": "response.interrupted", "response_id": reply.id, "reason": reason})
