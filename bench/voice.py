@@ -168,6 +168,9 @@ def prepare(data_dir: Path) -> tuple[str, str]:
     os.environ.setdefault("AURA_ENV", "development")
     os.environ.setdefault("AURA_DATA_DIR", str(data_dir))
     os.environ.setdefault("DJANGO_SETTINGS_MODULE", "aura.settings.base")
+    # Every simulated visitor comes from 127.0.0.1: lift the per-IP session limit for the run.
+    os.environ.setdefault("AURA_WIDGET_SESSIONS_PER_IP_PER_MINUTE", "100000")
+    os.environ.setdefault("AURA_WIDGET_SESSIONS_PER_KEY_PER_MINUTE", "100000")
     from aura.embedded_services import ensure_services
 
     ensure_services(data_dir, durable=False)

@@ -3,8 +3,9 @@
 # machines); otherwise listed, and the tests that need them skip with a printed reason
 # (or fail, under AURA_REQUIRE_ALL=1).
 set -euo pipefail
-# command:package — espeak-ng gives the simulated text-to-speech a real voice.
-wanted=("espeak-ng:espeak-ng")
+# command:package — chromium runs the widget's browser tests (Playwright drives the system browser;
+# nothing is downloaded at test time); espeak-ng gives the simulated text-to-speech a real voice.
+wanted=("chromium:chromium" "espeak-ng:espeak-ng")
 packages=()
 for spec in "${wanted[@]}"; do
   command -v "${spec%%:*}" >/dev/null 2>&1 || packages+=("${spec##*:}")

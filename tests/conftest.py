@@ -114,3 +114,6 @@ def require_tool(name: str, why: str) -> str:
         pytest.fail(message + " — AURA_REQUIRE_ALL=1 forbids skipping")
     pytest.skip(message)
     raise AssertionError("unreachable")
+
+
+from tests.servers import daphne_server  # noqa: E402, F401 - a session fixture for every end-to-end test

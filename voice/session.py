@@ -9,6 +9,7 @@ import asyncio
 import contextlib
 import logging
 import time
+from collections.abc import Coroutine
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Protocol
@@ -123,6 +124,7 @@ class VoiceSession:
         self.protocol_errors = 0
         self.last_rate_warning = 0.0
         self.timer: asyncio.Task[None] | None = None
+        self._pending_sends: set[asyncio.Task[None]] = set()
 
     # ---------------------------------------------------------------- incoming
     async def handle_text(self, raw: str) -> None:
@@ -362,6 +364,15 @@ class VoiceSession:
         )
         await self._reply_with_chat(detected_at, endpoint_ms=None, stt_ms=None)
 
+    def _background(self, coroutine: Coroutine[object, object, None]) -> None:
+        """Fire-and-forget a send from synchronous code, keeping a reference until it is done."""
+        if self.ended:
+            coroutine.close()
+            return
+        task = asyncio.create_task(coroutine)
+        self._pending_sends.add(task)
+        task.add_done_callback(self._pending_sends.discard)
+
     def _remember(self, message: ChatMessage) -> int:
         self.history.append(message)
         return len(self.history) - 1
@@ -521,6 +532,11 @@ class VoiceSession:
     def _settle_heard(self, active: _ActiveReply, played_ms: float, *, interrupted: bool) -> None:
         reply = active.reply
         heard = reply.timeline.heard(played_ms) if not reply.text_only else reply.text
+        self._background(
+            self.transport.send_event(
+                {"type": "response.heard", "response_id": reply.id, "text": heard, "played_ms": round(played_ms)}
+            )
+        )
         if active.history_index is None:
             active.history_index = self._remember(ChatMessage(role="assistant", content=heard))
         else:

@@ -4,15 +4,13 @@ from __future__ import annotations
 
 import json
 
+from django.conf import settings
 from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.views.decorators.csrf import csrf_exempt
 
 from aura.ratelimit import hit
 from tenants.queries import widget_key
 from voice.tokens import TOKEN_TTL_S, issue_token
-
-PER_IP_PER_MINUTE = 60
-PER_KEY_PER_MINUTE = 600
 
 
 def _error(status: int, code: str, message: str, origin: str = "", retry_after: int = 0) -> JsonResponse:
@@ -59,8 +57,8 @@ def widget_session(request: HttpRequest) -> HttpResponse:
         return _error(400, "invalid_request", "visitor_id must be a string.", origin)
 
     for bucket, limit in (
-        (f"widget-ip:{_client_ip(request)}", PER_IP_PER_MINUTE),
-        (f"widget-key:{key_value[:64]}", PER_KEY_PER_MINUTE),
+        (f"widget-ip:{_client_ip(request)}", settings.AURA_WIDGET_SESSIONS_PER_IP_PER_MINUTE),
+        (f"widget-key:{key_value[:64]}", settings.AURA_WIDGET_SESSIONS_PER_KEY_PER_MINUTE),
     ):
         decision = hit(bucket, limit=limit, window_s=60)
         if not decision.allowed:

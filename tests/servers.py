@@ -1,4 +1,4 @@
-"""A real daphne process serving the platform against the test database and Redis."""
+"""A real daphne process serving the platform against the test database and Redis (the daphne_server fixture)."""
 
 from __future__ import annotations
 
