@@ -12,7 +12,8 @@ from django.core.cache import caches
 from django.db import connection, connections
 
 from tenants.actions import NewOrganization, do_create_organization, do_ensure_platform_organization
-from tenants.models import Domain, Organization, WidgetKey
+from tenants.models import Organization, WidgetKey
+from tests import seeds
 
 PASSWORD = "correct-horse-battery-1"
 
@@ -33,9 +34,6 @@ class SeededTenant:
         return WidgetKey.objects.filter(organization=self.organization).order_by("pk").first()
 
 
-_SEEDED_ROWS: dict[str, list[dict[str, object]]] = {}
-
-
 @pytest.fixture(scope="session")
 def django_db_setup(django_db_setup, django_db_blocker) -> Iterator[None]:
     """The stock set-up runs migrate_schemas (public, template); then the platform and two tenants."""
@@ -47,9 +45,7 @@ def django_db_setup(django_db_setup, django_db_blocker) -> Iterator[None]:
                     name=slug.title(), slug=slug, admin_email=f"admin@{slug}.example", admin_password=PASSWORD
                 )
             )
-        _SEEDED_ROWS["organizations"] = list(Organization.objects.values())
-        _SEEDED_ROWS["domains"] = list(Domain.objects.values())
-        _SEEDED_ROWS["widget_keys"] = list(WidgetKey.objects.values())
+        seeds.remember()
     yield
     with django_db_blocker.unblock():
         close_all_database_sessions()
@@ -69,14 +65,8 @@ def close_all_database_sessions() -> None:
 def _restore_seeded_tenants_after_flush(django_db_blocker) -> None:
     """Transactional tests end with a flush of the public schema's tables (tenant schemas survive
     it). Put the seeded organizations' rows back, so every test finds alpha and beta as before."""
-    if not _SEEDED_ROWS:
-        return
     with django_db_blocker.unblock():
-        if Organization.objects.filter(slug="alpha").exists():
-            return
-        Organization.objects.bulk_create([Organization(**row) for row in _SEEDED_ROWS["organizations"]])
-        Domain.objects.bulk_create([Domain(**row) for row in _SEEDED_ROWS["domains"]])
-        WidgetKey.objects.bulk_create([WidgetKey(**row) for row in _SEEDED_ROWS["widget_keys"]])
+        seeds.restore()
 
 
 def _seeded(slug: str) -> SeededTenant:

@@ -8,6 +8,7 @@ from dataclasses import dataclass
 import pytest
 
 from aura.embedded_services import free_port
+from tests import seeds
 from tests.processes import python_module, running, server_environment
 
 # Fast, fixed simulated latencies: tests wait less, and overhead stays measurable.
@@ -40,6 +41,8 @@ def _healthy(url: str) -> bool:
 
 @pytest.fixture(scope="session")
 def daphne_server(django_db_setup, django_db_blocker) -> Server:
+    with django_db_blocker.unblock():
+        seeds.restore()  # the platform's host must route before the server can answer /healthz
     port = free_port()
     env = server_environment(AURA_PLATFORM_URL=f"http://localhost:{port}", **SIMULATED_LATENCY_ENV)
     command = python_module("daphne", "-b", "127.0.0.1", "-p", str(port), "aura.asgi:application")

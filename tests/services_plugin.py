@@ -8,6 +8,9 @@ from pathlib import Path
 
 import pytest
 
+# Before anything imports the `aura` package (its Celery module defaults to the deployment settings).
+os.environ.setdefault("DJANGO_SETTINGS_MODULE", "aura.settings.test")
+
 from aura.embedded_services import ensure_services
 
 ROOT = Path(__file__).resolve().parent.parent
