@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
+from typing import TypeVar
 
 from django.conf import settings
 from django.core.cache import caches
@@ -11,6 +13,7 @@ from redis.exceptions import RedisError
 from tenants.models import Domain, Organization, WidgetKey
 
 logger = logging.getLogger(__name__)
+T = TypeVar("T")
 
 _MISSING = "-"  # cached marker for an unknown host, short-lived so a new domain routes quickly
 _MISSING_TTL_S = 10
@@ -29,18 +32,29 @@ def tenant_for_host(hostname: str) -> Organization | None:
 
     A cache outage costs a database query per request, not an error page.
     """
-    key = _host_key(hostname)
-    cached = _cache_call("get", key)
+
+    def load() -> Organization | None:
+        domain = Domain.objects.select_related("tenant").filter(domain=hostname.lower()).first()
+        return domain.tenant if domain else None
+
+    return _cached(_host_key(hostname), load)
+
+
+def _cached(cache_key: str, load: Callable[[], T | None]) -> T | None:
+    """Read-through platform cache; misses are cached briefly so a new row shows up quickly."""
+    cached = _cache_call("get", cache_key)
     if cached == _MISSING:
         return None
     if cached is not None:
         return cached
-    domain = Domain.objects.select_related("tenant").filter(domain=hostname.lower()).first()
-    if domain is None:
-        _cache_call("set", key, _MISSING, _MISSING_TTL_S)
-        return None
-    _cache_call("set", key, domain.tenant, settings.AURA_TENANT_CACHE_S)
-    return domain.tenant
+    found = load()
+    _cache_call(
+        "set",
+        cache_key,
+        _MISSING if found is None else found,
+        _MISSING_TTL_S if found is None else settings.AURA_TENANT_CACHE_S,
+    )
+    return found
 
 
 def forget_cached_host(hostname: str) -> None:
@@ -87,15 +101,10 @@ def widget_key(key: str) -> WidgetKey | None:
     """An active widget key with its organization, or None. Cached; dropped when the key is saved."""
     if not key.startswith("pk_") or len(key) > 64:
         return None
-    cache_key = _widget_key_cache_key(key)
-    cached = _cache_call("get", cache_key)
-    if cached == _MISSING:
-        return None
-    if cached is not None:
-        return cached
-    found = WidgetKey.objects.select_related("organization").filter(key=key, is_active=True).first()
-    _cache_call("set", cache_key, found or _MISSING, settings.AURA_TENANT_CACHE_S if found else _MISSING_TTL_S)
-    return found
+    return _cached(
+        _widget_key_cache_key(key),
+        lambda: WidgetKey.objects.select_related("organization").filter(key=key, is_active=True).first(),
+    )
 
 
 def forget_cached_widget_key(key: str) -> None:

@@ -428,7 +428,6 @@ class VoiceSession:
     async def _run_reply(
         self, reply: Reply, stages: object, detected_at: float, endpoint_ms: float | None, stt_ms: float | None
     ) -> None:
-        started_at = _now()
         try:
             await stages  # type: ignore[misc]
         except* ProviderError as group:
@@ -467,24 +466,14 @@ class VoiceSession:
         active = self.replies[reply.id]
         active.history_index = self._remember(ChatMessage(role="assistant", content=reply.text))
         active.turn_id = self.recorder.turn(
-            TurnRecord(
-                role=Role.ASSISTANT,
-                text=reply.text,
-                heard_text=reply.text,
-                started_at=started_at,
-                ended_at=_now(),
+            self._assistant_turn(
+                reply,
+                heard=reply.text,
+                interrupted=False,
                 stt_ms=stt_ms,
-                endpoint_delay_ms=endpoint_ms,
-                llm_first_token_ms=reply.llm_first_token_ms,
-                tts_first_byte_ms=reply.tts_first_byte_ms,
+                endpoint_ms=endpoint_ms,
                 first_audio_ms=first_audio_ms,
                 total_ms=metrics["total_ms"],
-                audio_ms=reply.audio_sent_ms,
-                input_tokens=reply.input_tokens,
-                output_tokens=reply.output_tokens,
-                tts_characters=reply.tts_characters,
-                provider=self.providers.chat.provider,
-                model=self.providers.chat.model,
             )
         )
         self.last_activity = time.monotonic()
@@ -529,6 +518,40 @@ class VoiceSession:
         if active.interrupted or played_ms + PLAYED_TOLERANCE_MS < active.reply.timeline.total_ms:
             self._settle_heard(active, played_ms, interrupted=True)
 
+    def _assistant_turn(
+        self,
+        reply: Reply,
+        *,
+        heard: str,
+        interrupted: bool,
+        played_ms: float | None = None,
+        stt_ms: float | None = None,
+        endpoint_ms: float | None = None,
+        first_audio_ms: float | None = None,
+        total_ms: float | None = None,
+    ) -> TurnRecord:
+        return TurnRecord(
+            role=Role.ASSISTANT,
+            text=reply.text,
+            heard_text=heard,
+            interrupted=interrupted,
+            started_at=reply.started_at_wall,
+            ended_at=_now(),
+            played_ms=played_ms,
+            stt_ms=stt_ms,
+            endpoint_delay_ms=endpoint_ms,
+            llm_first_token_ms=reply.llm_first_token_ms,
+            tts_first_byte_ms=reply.tts_first_byte_ms,
+            first_audio_ms=first_audio_ms,
+            total_ms=total_ms,
+            audio_ms=reply.audio_sent_ms,
+            input_tokens=reply.input_tokens,
+            output_tokens=reply.output_tokens,
+            tts_characters=reply.tts_characters,
+            provider=self.providers.chat.provider,
+            model=self.providers.chat.model,
+        )
+
     def _settle_heard(self, active: _ActiveReply, played_ms: float, *, interrupted: bool) -> None:
         reply = active.reply
         heard = reply.timeline.heard(played_ms) if not reply.text_only else reply.text
@@ -542,25 +565,8 @@ class VoiceSession:
         else:
             self.history[active.history_index] = ChatMessage(role="assistant", content=heard)
         if active.turn_id is None:
-            now = _now()
             active.turn_id = self.recorder.turn(
-                TurnRecord(
-                    role=Role.ASSISTANT,
-                    text=reply.text,
-                    heard_text=heard,
-                    interrupted=interrupted,
-                    started_at=now,
-                    ended_at=now,
-                    played_ms=played_ms,
-                    audio_ms=reply.audio_sent_ms,
-                    llm_first_token_ms=reply.llm_first_token_ms,
-                    tts_first_byte_ms=reply.tts_first_byte_ms,
-                    input_tokens=reply.input_tokens,
-                    output_tokens=reply.output_tokens,
-                    tts_characters=reply.tts_characters,
-                    provider=self.providers.chat.provider,
-                    model=self.providers.chat.model,
-                )
+                self._assistant_turn(reply, heard=heard, interrupted=interrupted, played_ms=played_ms)
             )
         else:
             self.recorder.heard(active.turn_id, heard_text=heard, played_ms=played_ms, interrupted=interrupted)

@@ -13,6 +13,7 @@ import logging
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 
 from voice.audio.resample import StreamResampler
 from voice.protocol import OUTPUT_SAMPLE_RATE, ErrorCode, audio_frame
@@ -39,6 +40,7 @@ class Reply:
     speed: float
     text_only: bool
     started_at: float = field(default_factory=time.monotonic)
+    started_at_wall: datetime = field(default_factory=lambda: datetime.now(UTC))
     text: str = ""
     timeline: SpeechTimeline = field(default_factory=SpeechTimeline)
     first_audio_at: float | None = None
