@@ -9,7 +9,7 @@ import asyncio
 import contextlib
 import logging
 import time
-from collections.abc import Coroutine
+from collections.abc import Awaitable, Callable, Coroutine
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Protocol
@@ -394,7 +394,7 @@ class VoiceSession:
         pipeline = self._pipeline(reply)
         await self._launch(
             reply,
-            pipeline.run_from_chat(self.providers.chat, messages),
+            lambda: pipeline.run_from_chat(self.providers.chat, messages),
             detected_at,
             endpoint_ms=endpoint_ms,
             stt_ms=stt_ms,
@@ -403,7 +403,7 @@ class VoiceSession:
     async def _reply_with_text(self, text: str) -> None:
         reply = self._new_reply()
         await self._launch(
-            reply, self._pipeline(reply).run_from_text(text), time.monotonic(), endpoint_ms=None, stt_ms=None
+            reply, lambda: self._pipeline(reply).run_from_text(text), time.monotonic(), endpoint_ms=None, stt_ms=None
         )
 
     def _pipeline(self, reply: Reply) -> ReplyPipeline:
@@ -412,11 +412,16 @@ class VoiceSession:
             tts=self.providers.tts,
             send_event=self.transport.send_event,
             send_audio=self.transport.send_audio,
-            on_first_audio=lambda _: None,
         )
 
     async def _launch(
-        self, reply: Reply, stages: object, detected_at: float, *, endpoint_ms: float | None, stt_ms: float | None
+        self,
+        reply: Reply,
+        stages: Callable[[], Awaitable[None]],
+        detected_at: float,
+        *,
+        endpoint_ms: float | None,
+        stt_ms: float | None,
     ) -> None:
         await self.interrupt("superseded")
         await self.transport.send_event({"type": "response.started", "response_id": reply.id})
@@ -426,10 +431,15 @@ class VoiceSession:
         self.replies[reply.id] = active
 
     async def _run_reply(
-        self, reply: Reply, stages: object, detected_at: float, endpoint_ms: float | None, stt_ms: float | None
+        self,
+        reply: Reply,
+        stages: Callable[[], Awaitable[None]],
+        detected_at: float,
+        endpoint_ms: float | None,
+        stt_ms: float | None,
     ) -> None:
         try:
-            await stages  # type: ignore[misc]
+            await stages()  # created here, so a reply cancelled before it starts leaves no coroutine behind
         except* ProviderError as group:
             logger.warning("reply %s in %s failed: %s", reply.id, self.conversation_id, group.exceptions[0])
             await self.transport.send_event(

@@ -24,7 +24,8 @@ from voice.text.sentences import SentenceAggregator
 logger = logging.getLogger(__name__)
 
 PACING_LEAD_MS = 200.0  # audio sent ahead of real time: covers network jitter, little to drop on interruption
-MAX_CHUNK_MS = 100  # larger synthesized chunks are split, so pacing and interruption stay fine-grained
+MAX_CHUNK_MS = 100
+DELTA_INTERVAL_S = 0.1  # larger synthesized chunks are split, so pacing and interruption stay fine-grained
 _END = None
 
 SendEvent = Callable[[dict[str, object]], Awaitable[None]]
@@ -77,13 +78,11 @@ class ReplyPipeline:
         tts: TextToSpeech,
         send_event: SendEvent,
         send_audio: SendAudio,
-        on_first_audio: Callable[[Reply], None],
     ) -> None:
         self.reply = reply
         self.tts = tts
         self.send_event = send_event
         self.send_audio = send_audio
-        self.on_first_audio = on_first_audio
         self._sentences: asyncio.Queue[str | None] = asyncio.Queue()
         self._chunks: asyncio.Queue[bytes | None] = asyncio.Queue(maxsize=64)
 
@@ -109,20 +108,32 @@ class ReplyPipeline:
     # -- stage 1: the chat model's text, aggregated into speakable sentences ------------------
     async def _generate(self, chat: ChatModel, messages: Sequence[ChatMessage]) -> None:
         reply, aggregator = self.reply, SentenceAggregator()
+        unsent, last_sent = "", 0.0
         async for event in chat.stream(messages):
             if isinstance(event, TextDelta):
                 if reply.llm_first_token_ms is None:
                     reply.llm_first_token_ms = _ms_since(reply.started_at)
                 reply.text += event.text
-                await self.send_event({"type": "response.text.delta", "response_id": reply.id, "delta": event.text})
-                for sentence in aggregator.push(event.text):
+                unsent += event.text
+                sentences = aggregator.push(event.text)
+                # Tokens are coalesced into at most one delta per DELTA_INTERVAL_S: a model streams 50+
+                # tokens a second, and every WebSocket message costs the server as much as an audio frame.
+                if sentences or time.monotonic() - last_sent >= DELTA_INTERVAL_S:
+                    await self._send_delta(unsent)
+                    unsent, last_sent = "", time.monotonic()
+                for sentence in sentences:
                     await self._put_sentence(sentence)
             elif isinstance(event, Usage):
                 reply.input_tokens, reply.output_tokens = event.input_tokens, event.output_tokens
+        if unsent:
+            await self._send_delta(unsent)
         for sentence in aggregator.flush():
             await self._put_sentence(sentence)
         # No `finally`: a failed or cancelled stage ends the whole group, so nobody waits for the end mark.
         await self._sentences.put(_END)
+
+    async def _send_delta(self, text: str) -> None:
+        await self.send_event({"type": "response.text.delta", "response_id": self.reply.id, "delta": text})
 
     async def _put_sentence(self, sentence: str) -> None:
         if self.reply.llm_first_sentence_ms is None:
@@ -178,7 +189,6 @@ class ReplyPipeline:
         while (pcm := await self._chunks.get()) is not _END:
             if reply.first_audio_at is None:
                 reply.first_audio_at = time.monotonic()
-                self.on_first_audio(reply)
             else:
                 ahead_ms = reply.audio_sent_ms - (time.monotonic() - reply.first_audio_at) * 1000
                 if ahead_ms > PACING_LEAD_MS:
