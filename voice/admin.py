@@ -6,6 +6,7 @@ from django.conf import settings
 from django.contrib import admin
 from django.db.models import QuerySet
 from django.http import HttpRequest
+from django.templatetags.static import static
 from django.utils.html import format_html
 
 from aura.admin_sites import tenant_admin
@@ -69,8 +70,8 @@ class WidgetKeyAdmin(admin.ModelAdmin):
 
     form = WidgetKeyForm
     list_display = ("name", "key", "is_active", "origins_list", "created_at")
-    readonly_fields = ("key", "embed_snippet")
-    fields = ("name", "key", "assistant", "origins", "is_active", "embed_snippet")
+    readonly_fields = ("key", "embed_snippet", "live_preview")
+    fields = ("name", "key", "assistant", "origins", "is_active", "embed_snippet", "live_preview")
 
     def get_queryset(self, request: HttpRequest) -> QuerySet[WidgetKey]:
         return super().get_queryset(request).filter(organization=request.tenant)
@@ -91,4 +92,18 @@ class WidgetKeyAdmin(admin.ModelAdmin):
             '<code>&lt;script src="{}/static/aura/widget.js" data-key="{}" async&gt;&lt;/script&gt;</code>',
             settings.AURA_PLATFORM_URL,
             obj.key,
+        )
+
+    @admin.display(description="Live preview")
+    def live_preview(self, obj: WidgetKey) -> str:
+        """The real widget on this page: it works here when this admin's own origin is allowed."""
+        if not obj.pk:
+            return "Save the key to try it here."
+        return format_html(
+            "<p>The real widget, talking to this key's assistant. It works on this page when this admin's "
+            "address is among the allowed origins (it is, for a new organization's first key).</p>"
+            '<aura-voice-widget key="{}" placement="inline" title="Preview"></aura-voice-widget>'
+            '<script src="{}" async></script>',
+            obj.key,
+            settings.AURA_PLATFORM_URL + static("aura/widget.js"),  # the widget talks to the platform host
         )

@@ -118,4 +118,5 @@ def test_tenant_admin_manages_only_its_own_keys(alpha, beta):
     assert client.get(f"/admin/tenants/widgetkey/{beta.widget_key.pk}/change/").status_code in (302, 404)
     change = client.get(f"/admin/tenants/widgetkey/{alpha.widget_key.pk}/change/").content.decode()
     assert "/static/aura/widget.js" in change and alpha.widget_key.key in change
+    assert f'<aura-voice-widget key="{alpha.widget_key.key}" placement="inline"' in change  # live preview
     assert WidgetKey.objects.filter(organization=beta.organization).count() == 1
