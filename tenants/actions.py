@@ -68,6 +68,17 @@ def origin_of(host: str) -> str:
     return f"{scheme}://{host}{':' + port if port else ''}"
 
 
+def do_create_widget_key(organization: Organization, *, assistant_id: int, name: str = "Website") -> WidgetKey:
+    """A key for the organization's site. Its own host is allowed from the start, so the admin's live
+    preview works; the admin adds their sites' origins."""
+    return WidgetKey.objects.create(
+        organization=organization,
+        name=name,
+        assistant_id=assistant_id,
+        allowed_origins=[origin_of(domain_for_slug(organization.slug))],
+    )
+
+
 def do_allow_widget_origin(key: WidgetKey, origin: str) -> WidgetKey:
     if origin not in key.allowed_origins:
         key.allowed_origins = [*key.allowed_origins, origin]
@@ -92,13 +103,7 @@ def do_create_organization(new: NewOrganization, *, acting_user: AbstractBaseUse
                 username=new.admin_email, email=new.admin_email, password=new.admin_password
             )
             assistant = do_create_default_assistant(organization_name=organization.name)
-        WidgetKey.objects.create(
-            organization=organization,
-            name="Website",
-            assistant_id=assistant.pk,
-            # The tenant's own host, so the admin's live preview works; the admin adds their sites.
-            allowed_origins=[origin_of(domain_for_slug(new.slug))],
-        )
+        do_create_widget_key(organization, assistant_id=assistant.pk)
         organization.is_ready = True
         organization.save(update_fields=["is_ready"])
     logger.info(

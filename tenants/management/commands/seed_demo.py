@@ -8,9 +8,11 @@ from typing import Any
 from django.conf import settings
 from django.contrib.auth import get_user_model
 from django.core.management.base import BaseCommand
+from django_tenants.utils import tenant_context
 
-from tenants.actions import NewOrganization, do_allow_widget_origin, do_create_organization
+from tenants.actions import NewOrganization, do_allow_widget_origin, do_create_organization, do_create_widget_key
 from tenants.queries import organization_by_slug, widget_keys_of
+from voice.queries import default_assistant_id
 
 DEMO_SLUG = "demo"
 
@@ -45,5 +47,10 @@ class Command(BaseCommand):
             )
             self.stdout.write("Created demo organization")
         demo = organization_by_slug(DEMO_SLUG)
+        keys = widget_keys_of(demo)
+        if not keys:  # a demo organization seeded before widget keys existed
+            with tenant_context(demo):
+                assistant_id = default_assistant_id()
+            keys = [do_create_widget_key(demo, assistant_id=assistant_id)]
         # The demo page is served by the platform itself: let the demo key work there.
-        do_allow_widget_origin(widget_keys_of(demo)[0], settings.AURA_PLATFORM_URL)
+        do_allow_widget_origin(keys[0], settings.AURA_PLATFORM_URL)
