@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gc
 import os
 
 from django.core.asgi import get_asgi_application
@@ -19,3 +20,8 @@ application = ProtocolTypeRouter(
         "websocket": URLRouter(websocket_urlpatterns),
     }
 )
+
+# Everything loaded so far lives as long as the process: move it out of the collector's sight, so a
+# full collection under load walks only what sessions allocate (bench.voice at 200 sessions: gen-2
+# pauses of 100–130 ms became 20–70 ms).
+gc.freeze()

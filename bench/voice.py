@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import json
 import os
 import random
@@ -89,6 +90,7 @@ class Results:
 
 
 async def run_session(
+    ramp_s: float,
     index: int,
     base_url: str,
     key: str,
@@ -99,7 +101,7 @@ async def run_session(
 ) -> None:
     from tests.voice.client import VoiceClient, request_session, silence
 
-    await asyncio.sleep(index * 0.01 + random.random() * 0.5)
+    await asyncio.sleep(random.random() * ramp_s)  # visitors arrive over the ramp, not all in one instant
     status, body = await asyncio.to_thread(request_session, base_url, key, origin, f"bench-{index}")
     if status != 200:
         results.errors.append(f"session {index}: {status} {body}")
@@ -218,7 +220,7 @@ async def run(args: argparse.Namespace, base_url: str, key: str, origin: str, da
 
     sampler = asyncio.create_task(sample_rss())
     await asyncio.gather(
-        *(run_session(i, base_url, key, origin, args.seconds, results, wavs) for i in range(args.sessions))
+        *(run_session(args.ramp, i, base_url, key, origin, args.seconds, results, wavs) for i in range(args.sessions))
     )
     sampler.cancel()
     elapsed = time.monotonic() - started
@@ -226,6 +228,7 @@ async def run(args: argparse.Namespace, base_url: str, key: str, origin: str, da
     return {
         "sessions": args.sessions,
         "seconds": args.seconds,
+        "ramp_s": args.ramp,
         "turns": results.turns,
         "endpoint_delay_ms": summary(results.endpoint),
         "overhead_ms": summary(results.overhead),
@@ -247,6 +250,7 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--sessions", type=int, default=1)
     parser.add_argument("--seconds", type=float, default=30)
+    parser.add_argument("--ramp", type=float, default=10.0, help="seconds over which the sessions arrive")
     parser.add_argument("--json", action="store_true")
     args = parser.parse_args()
     sys.path.insert(0, str(ROOT))
@@ -268,6 +272,7 @@ def main() -> int:
             "AURA_SIMULATED_TTS_FIRST_BYTE_MS": str(LATENCY["tts_first_byte_ms"]),
             "AURA_SIMULATED_TTS_VOICE": "tone",
             "LOG_LEVEL": "WARNING",
+            **({"PYTHONASYNCIODEBUG": "1"} if os.environ.get("BENCH_ASYNCIO_DEBUG") else {}),
             "AURA_PLATFORM_URL": f"http://localhost:{port}",
         }
     )
@@ -294,6 +299,17 @@ def main() -> int:
         stderr=subprocess.STDOUT,
     )
     os.sched_setaffinity(0, client_cores)
+    # The database and Redis serve the server but must not share its core: move them to the clients'.
+    import psutil
+
+    for process in psutil.process_iter(["name", "cmdline"]):
+        cmdline = " ".join(process.info["cmdline"] or [])
+        redis_port = os.environ["REDIS_URL"].rsplit(":", 1)[1].split("/")[0]
+        if (str(data_dir) in cmdline and "postgres" in cmdline) or (
+            "redis-server" in cmdline and redis_port in cmdline
+        ):
+            with contextlib.suppress(psutil.Error):
+                process.cpu_affinity(sorted(client_cores))
     try:
         base_url = f"http://localhost:{port}"
         for _ in range(100):

@@ -24,8 +24,11 @@ from voice.text.sentences import SentenceAggregator
 logger = logging.getLogger(__name__)
 
 PACING_LEAD_MS = 200.0  # audio sent ahead of real time: covers network jitter, little to drop on interruption
-MAX_CHUNK_MS = 100
-DELTA_INTERVAL_S = 0.1  # larger synthesized chunks are split, so pacing and interruption stay fine-grained
+# Synthesized audio goes out in messages of at most this much: small enough for even pacing, large
+# enough that a session's messages stay few (each costs Twisted two epoll changes). Interrupting is
+# not limited by it: the client drops whatever it has queued.
+MAX_CHUNK_MS = 200
+DELTA_INTERVAL_S = 0.1  # reply text: at most one delta message per interval
 _END = None
 
 SendEvent = Callable[[dict[str, object]], Awaitable[None]]
