@@ -62,11 +62,15 @@ class ProtocolError(Exception):
         return body
 
 
+ECHO_CANCELLATION = ("browser", "loopback", "none")
+
+
 @dataclass(frozen=True, slots=True)
 class SessionStart:
     sample_rate: int
     visitor_id: str
     text_only: bool
+    echo_cancellation: str = "browser"
 
 
 @dataclass(frozen=True, slots=True)
@@ -123,7 +127,14 @@ def _parse_session_start(data: dict[str, object]) -> SessionStart:
     visitor_id = data.get("visitor_id") or ""
     if not isinstance(visitor_id, str) or len(visitor_id) > MAX_VISITOR_ID_CHARS:
         raise ProtocolError(ErrorCode.INVALID_EVENT, "visitor_id must be a string of ≤ 128 characters")
-    return SessionStart(sample_rate=rate, visitor_id=visitor_id, text_only=text_only)
+    echo = data.get("echo_cancellation", "browser")
+    if echo not in ECHO_CANCELLATION:
+        raise ProtocolError(
+            ErrorCode.INVALID_EVENT,
+            f"echo_cancellation must be one of {', '.join(ECHO_CANCELLATION)}",
+            event="session.start",
+        )
+    return SessionStart(sample_rate=rate, visitor_id=visitor_id, text_only=text_only, echo_cancellation=echo)
 
 
 def _parse_input_text(data: dict[str, object]) -> InputText:

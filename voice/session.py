@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import dataclasses
 import logging
 import time
 from collections.abc import Awaitable, Callable, Coroutine
@@ -16,7 +17,7 @@ from typing import Protocol
 
 from conversations.actions import TurnRecord
 from conversations.models import Channel, EndReason, Role
-from voice.audio.vad import SpeechStarted, SpeechStopped
+from voice.audio.vad import SpeechStarted, SpeechStopped, TurnConfig
 from voice.pipeline.input import AudioInput
 from voice.pipeline.reply import Reply, ReplyPipeline
 from voice.protocol import (
@@ -50,6 +51,7 @@ MAX_DROPPED_MESSAGES = 400
 MAX_PROTOCOL_ERRORS = 50
 PLAYED_TOLERANCE_MS = 40.0
 STOP_TIMEOUT_S = 2.0
+UNCANCELLED_ECHO_BARGE_IN_MS = 600
 
 
 class Transport(Protocol):
@@ -198,7 +200,7 @@ class VoiceSession:
         self.text_only = start.text_only
         self.visitor_id = start.visitor_id or self.visitor_id
         if not start.text_only:
-            self.input = AudioInput(start.sample_rate, self.assistant.turn)
+            self.input = AudioInput(start.sample_rate, self._turn_config(start.echo_cancellation))
         self.recorder.start(
             assistant_id=self.assistant.id,
             visitor_id=self.visitor_id,
@@ -234,6 +236,13 @@ class VoiceSession:
         self.timer = asyncio.create_task(self._watch_time(), name=f"session-timer:{self.conversation_id}")
         if self.assistant.greeting:
             await self._reply_with_text(self.assistant.greeting)
+
+    def _turn_config(self, echo_cancellation: str) -> TurnConfig:
+        """Without echo cancellation the reply leaks into the microphone: demand more speech to barge in."""
+        turn = self.assistant.turn
+        if echo_cancellation != "none":
+            return turn
+        return dataclasses.replace(turn, barge_in_min_ms=max(2 * turn.barge_in_min_ms, UNCANCELLED_ECHO_BARGE_IN_MS))
 
     async def end(self, reason: str, code: CloseCode, *, notify: bool = True) -> None:
         """End the session once: stop replies, tell the client, store everything, close."""

@@ -61,6 +61,38 @@
   .sr { position: absolute; width: 1px; height: 1px; overflow: hidden; clip: rect(0 0 0 0); }`;
   const MIC = '<svg viewBox="0 0 24 24" fill="currentColor" aria-hidden="true"><path d="M12 14a3 3 0 0 0 3-3V5a3 3 0 0 0-6 0v6a3 3 0 0 0 3 3zm5-3a5 5 0 0 1-10 0H5a7 7 0 0 0 6 6.92V21h2v-3.08A7 7 0 0 0 19 11z"/></svg>';
 
+  // Chrome's echo canceller only removes audio that left through a peer connection, so replies played
+  // with Web Audio leak into the microphone and the assistant interrupts itself. Playing them through
+  // a peer connection to ourselves lets the canceller see them. Resolves to null where that fails.
+  async function playThroughPeerConnection(context, node) {
+    if (!window.RTCPeerConnection) return null;
+    const sink = context.createMediaStreamDestination();
+    node.connect(sink);
+    const sender = new RTCPeerConnection(), receiver = new RTCPeerConnection();
+    sender.onicecandidate = (e) => e.candidate && receiver.addIceCandidate(e.candidate);
+    receiver.onicecandidate = (e) => e.candidate && sender.addIceCandidate(e.candidate);
+    const audio = new Audio();
+    audio.autoplay = true;
+    const track = new Promise((resolve) => { receiver.ontrack = (e) => resolve(e.streams[0]); });
+    sink.stream.getTracks().forEach((t) => sender.addTrack(t, sink.stream));
+    const close = () => { sender.close(); receiver.close(); audio.srcObject = null; };
+    try {
+      const offer = await sender.createOffer();
+      await sender.setLocalDescription(offer);
+      await receiver.setRemoteDescription(offer);
+      const answer = await receiver.createAnswer();
+      await receiver.setLocalDescription(answer);
+      await sender.setRemoteDescription(answer);
+      audio.srcObject = await Promise.race([track, new Promise((_, fail) => setTimeout(fail, 3000))]);
+      await audio.play();
+      return { close };
+    } catch (err) {
+      close();
+      node.disconnect(sink);
+      return null;
+    }
+  }
+
   class AuraVoiceWidget extends HTMLElement {
     constructor() {
       super();
@@ -167,7 +199,8 @@
       this.ws = ws;
       ws.onopen = () => {
         const rate = this.capture ? this.capture.context.sampleRate : 16000;
-        ws.send(JSON.stringify({ type: 'session.start', sample_rate: rate, visitor_id: visitor, text_only: !this.capture }));
+        ws.send(JSON.stringify({ type: 'session.start', sample_rate: rate, visitor_id: visitor, text_only: !this.capture,
+          echo_cancellation: this.echo ? 'loopback' : 'none' }));
       };
       ws.onmessage = (e) => (typeof e.data === 'string' ? this.onEvent(JSON.parse(e.data)) : this.onAudio(e.data));
       ws.onclose = (e) => this.onClose(e);
@@ -189,10 +222,11 @@
       const out = new AudioContext({ sampleRate: 24000 });
       await out.audioWorklet.addModule(ASSETS + 'playback-worklet.js');
       const player = new AudioWorkletNode(out, 'aura-playback');
-      player.connect(out.destination);
       player.port.onmessage = (e) => this.onPlayback(e.data);
       this.capture = { context, node, mic }; this.playback = { context: out, node: player };
       await Promise.all([context.resume(), out.resume()]);
+      this.echo = await playThroughPeerConnection(out, player).catch(() => null);
+      if (!this.echo) player.connect(out.destination);
     }
 
     onEvent(event) {
@@ -324,7 +358,8 @@
       this.active = false;
       if (this.capture) { this.capture.mic.getTracks().forEach((t) => t.stop()); this.capture.context.close(); }
       if (this.playback) this.playback.context.close();
-      this.capture = null; this.playback = null; this.speakingId = null;
+      if (this.echo) this.echo.close();
+      this.capture = null; this.playback = null; this.speakingId = null; this.echo = null;
     }
 
     stop() {

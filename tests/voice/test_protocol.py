@@ -27,6 +27,10 @@ from voice.protocol import (
         ({"type": "session.start", "sample_rate": 44100}, SessionStart(44100, "", False)),
         ({"type": "session.start", "text_only": True}, SessionStart(16000, "", True)),
         ({"type": "session.start", "sample_rate": 8000, "visitor_id": "v1"}, SessionStart(8000, "v1", False)),
+        (
+            {"type": "session.start", "sample_rate": 48000, "echo_cancellation": "none"},
+            SessionStart(48000, "", False, "none"),
+        ),
         ({"type": "input.text", "text": "  hi  "}, InputText("hi")),
         ({"type": "response.played", "response_id": 3, "played_ms": 1250.5}, ResponsePlayed(3, 1250.5)),
         ({"type": "response.cancel"}, ResponseCancel()),
@@ -51,6 +55,7 @@ def test_valid_events(message, expected):
         ('{"type": "session.start", "sample_rate": 22050}', ErrorCode.UNSUPPORTED_SAMPLE_RATE),
         ('{"type": "session.start", "sample_rate": 16000, "text_only": "yes"}', ErrorCode.INVALID_EVENT),
         ('{"type": "session.start", "sample_rate": 16000, "visitor_id": 7}', ErrorCode.INVALID_EVENT),
+        ('{"type": "session.start", "sample_rate": 16000, "echo_cancellation": "magic"}', ErrorCode.INVALID_EVENT),
         ('{"type": "input.text", "text": "   "}', ErrorCode.INVALID_EVENT),
         (json.dumps({"type": "input.text", "text": "x" * 2001}), ErrorCode.INVALID_EVENT),
         ('{"type": "response.played", "response_id": 0, "played_ms": 1}', ErrorCode.INVALID_EVENT),

@@ -1,8 +1,10 @@
-"""Idle timeout with one spoken reminder, and the maximum session length (VoiceSession with a fake transport)."""
+"""Session rules with a fake transport: idle timeout and reminder, maximum length, greeting, echo."""
 
 from __future__ import annotations
 
 import asyncio
+
+import pytest
 
 from conversations.actions import TurnRecord
 from voice.audio.vad import TurnConfig
@@ -143,4 +145,13 @@ async def test_the_greeting_is_spoken_first_with_audio():
     assert transport.events[1] == {"type": "response.started", "response_id": 1}
     assert transport.audio_frames > 0
     assert recorder.turns[0].text == "Welcome to the shop."
+    await session.end("visitor_ended", CloseCode.NORMAL)
+
+
+@pytest.mark.parametrize(("echo", "barge_in_min_ms"), [("browser", 250), ("loopback", 250), ("none", 600)])
+async def test_without_echo_cancellation_barging_in_takes_more_speech(echo, barge_in_min_ms):
+    session, _, _ = _session()
+    await session.handle_text(f'{{"type": "session.start", "sample_rate": 16000, "echo_cancellation": "{echo}"}}')
+
+    assert session.input.detector.config.barge_in_min_ms == barge_in_min_ms
     await session.end("visitor_ended", CloseCode.NORMAL)

@@ -212,6 +212,8 @@ def test_spoken_question_gets_a_played_reply_and_typing_works(daphne_server, alp
         assert heard & {"what", "are", "your", "opening", "hours", "saturday"}, transcript
         assert done["text"]
         assert played["played_ms"] > 1000, "the browser really played the reply"
+        # Replies play through a loopback peer connection, where Chrome's echo canceller sees them.
+        assert _events(frames, "sent", "session.start")[0]["echo_cancellation"] == "loopback"
         bubbles = page.locator("aura-voice-widget >> .msg").all_inner_texts()
         assert transcript[0]["text"] in bubbles
         assert done["text"] in bubbles
