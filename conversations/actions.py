@@ -47,6 +47,11 @@ def do_start_conversation(
     )
 
 
+def do_resume_conversation(*, conversation_id: uuid.UUID | str) -> None:
+    """A conversation cut by the network continues on a new connection."""
+    Conversation.objects.filter(pk=conversation_id).update(status=Status.ACTIVE, end_reason="", ended_at=None)
+
+
 @transaction.atomic
 def do_record_turn(*, conversation_id: uuid.UUID | str, record: TurnRecord) -> int:
     """Append a turn; returns its id. The conversation row is locked so indexes never collide."""

@@ -80,6 +80,7 @@ class VoiceConsumer(AsyncWebsocketConsumer):
             providers=providers_for(assistant.providers),
             transport=self,
             recorder=ConversationRecorder(tenant, grant.conversation_id),
+            resumed=grant.resumed,
         )
 
     async def receive(self, text_data: str | None = None, bytes_data: bytes | None = None) -> None:

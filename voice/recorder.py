@@ -1,4 +1,4 @@
-"""Stores a session's conversation and turns off the hot path, in order.
+"""Stores a session's conversation and turns off the hot path, in order (and reads its history back on resume).
 
 Writes go through one queue per session and one writer task, so a slow database never delays a
 reply, and turns are stored in the order they happened. ``close()`` drains the queue.
@@ -13,6 +13,7 @@ from typing import Any
 
 from conversations import actions
 from conversations.actions import TurnRecord
+from conversations.queries import conversation_history
 from tenants.models import Organization
 from tenants.tenancy import run_in_tenant
 
@@ -38,6 +39,11 @@ class ConversationRecorder:
             channel=channel,
             origin=origin,
         )
+
+    def resume(self) -> asyncio.Future[list[tuple[str, str]]]:
+        """Reopen the conversation and return its recent history, (role, text), oldest first."""
+        self._submit(actions.do_resume_conversation, conversation_id=self.conversation_id)
+        return self._submit(conversation_history, conversation_id=self.conversation_id)
 
     def turn(self, record: TurnRecord) -> asyncio.Future[int]:
         return self._submit(actions.do_record_turn, conversation_id=self.conversation_id, record=record)

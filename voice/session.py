@@ -101,6 +101,7 @@ class VoiceSession:
         providers: SessionProviders,
         transport: Transport,
         recorder: ConversationRecorder,
+        resumed: bool = False,
     ) -> None:
         self.conversation_id = conversation_id
         self.visitor_id = visitor_id
@@ -109,6 +110,7 @@ class VoiceSession:
         self.providers = providers
         self.transport = transport
         self.recorder = recorder
+        self.resumed = resumed
         self.started = False
         self.text_only = False
         self.input: AudioInput | None = None
@@ -201,12 +203,17 @@ class VoiceSession:
         self.visitor_id = start.visitor_id or self.visitor_id
         if not start.text_only:
             self.input = AudioInput(start.sample_rate, self._turn_config(start.echo_cancellation))
-        self.recorder.start(
-            assistant_id=self.assistant.id,
-            visitor_id=self.visitor_id,
-            channel=Channel.TEXT if start.text_only else Channel.VOICE,
-            origin=self.origin,
-        )
+        if self.resumed:
+            # The same conversation on a new connection: the model continues from what was said and heard.
+            for role, text in await self.recorder.resume():
+                self._remember(ChatMessage(role=role, content=text))
+        else:
+            self.recorder.start(
+                assistant_id=self.assistant.id,
+                visitor_id=self.visitor_id,
+                channel=Channel.TEXT if start.text_only else Channel.VOICE,
+                origin=self.origin,
+            )
         providers = self.providers
         await self.transport.send_event(
             {
@@ -219,6 +226,7 @@ class VoiceSession:
                 "output_sample_rate": OUTPUT_SAMPLE_RATE,
                 "output_format": OUTPUT_FORMAT,
                 "text_only": start.text_only,
+                "resumed": self.resumed,
                 "simulated": providers.simulated,
                 "providers": {
                     "stt": f"{providers.stt.provider}/{providers.stt.model}",
@@ -234,7 +242,7 @@ class VoiceSession:
             }
         )
         self.timer = asyncio.create_task(self._watch_time(), name=f"session-timer:{self.conversation_id}")
-        if self.assistant.greeting:
+        if self.assistant.greeting and not self.resumed:
             await self._reply_with_text(self.assistant.greeting)
 
     def _turn_config(self, echo_cancellation: str) -> TurnConfig:

@@ -26,6 +26,7 @@ class SessionGrant:
     origin: str
     conversation_id: str
     visitor_id: str
+    resumed: bool = False
 
 
 class TokenError(Exception):
@@ -34,14 +35,18 @@ class TokenError(Exception):
         self.close_code = close_code
 
 
-def issue_token(key: WidgetKey, *, origin: str, visitor_id: str = "") -> tuple[str, SessionGrant]:
+def issue_token(
+    key: WidgetKey, *, origin: str, visitor_id: str = "", resume_conversation_id: str | None = None
+) -> tuple[str, SessionGrant]:
+    """A token for a new conversation, or for continuing ``resume_conversation_id`` (already checked)."""
     grant = SessionGrant(
         widget_key=key.key,
         organization_id=key.organization_id,
         assistant_id=key.assistant_id,
         origin=origin,
-        conversation_id=str(uuid.uuid4()),
+        conversation_id=resume_conversation_id or str(uuid.uuid4()),
         visitor_id=visitor_id[:128],
+        resumed=resume_conversation_id is not None,
     )
     payload = {
         "k": grant.widget_key,
@@ -50,6 +55,7 @@ def issue_token(key: WidgetKey, *, origin: str, visitor_id: str = "") -> tuple[s
         "o": grant.origin,
         "c": grant.conversation_id,
         "v": grant.visitor_id,
+        "r": grant.resumed,
         "n": secrets.token_urlsafe(12),
     }
     return signing.TimestampSigner(salt=_SALT).sign_object(payload, compress=True), grant
@@ -76,4 +82,5 @@ def redeem_token(token: str, *, origin: str) -> SessionGrant:
         origin=payload["o"],
         conversation_id=payload["c"],
         visitor_id=payload["v"],
+        resumed=bool(payload.get("r")),
     )

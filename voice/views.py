@@ -7,8 +7,10 @@ import json
 from django.conf import settings
 from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.views.decorators.csrf import csrf_exempt
+from django_tenants.utils import tenant_context
 
 from aura.ratelimit import hit
+from conversations.queries import resumable_conversation
 from tenants.queries import widget_key
 from voice.tokens import TOKEN_TTL_S, issue_token
 
@@ -76,7 +78,16 @@ def widget_session(request: HttpRequest) -> HttpResponse:
             "This assistant is not enabled for this website. Its owner can allow it in the admin.",
             origin,
         )
-    token, grant = issue_token(key, origin=origin, visitor_id=visitor_id)
+    resume = body.get("resume")
+    if resume is not None and not isinstance(resume, str):
+        return _error(400, "invalid_request", "resume must be a conversation id.", origin)
+    resumable = None
+    if resume and visitor_id:
+        with tenant_context(key.organization):
+            resumable = resumable_conversation(resume, assistant_id=key.assistant_id, visitor_id=visitor_id)
+    token, grant = issue_token(
+        key, origin=origin, visitor_id=visitor_id, resume_conversation_id=str(resumable.pk) if resumable else None
+    )
     scheme = "wss" if request.is_secure() else "ws"
     return _allow(
         JsonResponse(
@@ -85,6 +96,7 @@ def widget_session(request: HttpRequest) -> HttpResponse:
                 "ws_url": f"{scheme}://{request.get_host()}/ws/voice/?token={token}",
                 "expires_in": TOKEN_TTL_S,
                 "conversation_id": grant.conversation_id,
+                "resumed": grant.resumed,
             }
         ),
         origin,

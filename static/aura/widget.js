@@ -185,7 +185,7 @@
       let response;
       try {
         response = await fetch(BASE + '/widget/session', { method: 'POST', headers: { 'Content-Type': 'application/json' },
-          body: JSON.stringify({ key: this.key, visitor_id: visitor }) });
+          body: JSON.stringify({ key: this.key, visitor_id: visitor, resume: this.conversationId || undefined }) });
       } catch (err) { throw Object.assign(new Error('Cannot reach the assistant. Check your connection.'), { code: 'network' }); }
       const body = await response.json().catch(() => ({}));
       if (!response.ok) {
@@ -193,7 +193,7 @@
           : (body.error && body.error.message) || 'The assistant is unavailable.';
         throw Object.assign(new Error(message), { code: body.error && body.error.code });
       }
-      if (mic) await this.setUpAudio(mic);
+      if (mic && !this.capture) await this.setUpAudio(mic); // a reconnect keeps the audio it has
       const ws = new WebSocket(body.ws_url);
       ws.binaryType = 'arraybuffer';
       this.ws = ws;
@@ -232,7 +232,7 @@
     onEvent(event) {
       switch (event.type) {
         case 'session.created':
-          this.started = true; this.retries = 0;
+          this.started = true; this.retries = 0; this.conversationId = event.conversation_id;
           this.el.name.textContent = event.assistant.name;
           if (event.simulated) {
             this.el.notice.textContent = 'Demo mode: simulated AI providers (no API keys configured), so replies are canned.';

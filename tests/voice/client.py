@@ -32,10 +32,13 @@ def silence(ms: int, rate: int = 16000) -> bytes:
     return b"\x00\x00" * (rate * ms // 1000)
 
 
-def request_session(base_url: str, key: str, origin: str, visitor_id: str = "") -> tuple[int, dict]:
+def request_session(
+    base_url: str, key: str, origin: str, visitor_id: str = "", resume: str | None = None
+) -> tuple[int, dict]:
+    body = {"key": key, "visitor_id": visitor_id, **({"resume": resume} if resume else {})}
     request = urllib.request.Request(
         f"{base_url}/widget/session",
-        data=json.dumps({"key": key, "visitor_id": visitor_id}).encode(),
+        data=json.dumps(body).encode(),
         headers={"Content-Type": "application/json", "Origin": origin},
         method="POST",
     )

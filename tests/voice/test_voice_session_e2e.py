@@ -150,3 +150,48 @@ async def test_text_only_sessions_get_text_and_no_audio(daphne_server, alpha):
     error = await client.wait_for("error")
     assert error["code"] == "text_only_session"
     await client.close()
+
+
+async def test_a_dropped_connection_resumes_the_same_conversation(daphne_server, alpha):
+    key = await sync_to_async(lambda: alpha.widget_key.key)()
+    status, first = await asyncio.to_thread(request_session, daphne_server.base_url, key, alpha.origin, "visitor-7")
+    client = await VoiceClient.connect(first["ws_url"], alpha.origin)
+    await client.start(text_only=True)
+    await client.send({"type": "input.text", "text": "hello"})
+    await client.wait_for("response.done", response_id=2)
+    client.ws.transport.abort()  # the network drops: no session.end, no close frame
+    await client.wait_closed()
+
+    def ended():
+        conversation = _conversation(alpha, first["conversation_id"])
+        return conversation.end_reason == "disconnected" and conversation
+
+    await _eventually(ended)
+    status, again = await asyncio.to_thread(
+        request_session, daphne_server.base_url, key, alpha.origin, "visitor-7", first["conversation_id"]
+    )
+    _, stranger = await asyncio.to_thread(
+        request_session, daphne_server.base_url, key, alpha.origin, "visitor-8", first["conversation_id"]
+    )
+    resumed = await VoiceClient.connect(again["ws_url"], alpha.origin)
+    created = await resumed.start(text_only=True)
+    await resumed.send({"type": "input.text", "text": "Are you open on Sunday?"})
+    await resumed.wait_for("response.done", response_id=1)
+    await resumed.send({"type": "session.end"})
+    await resumed.wait_closed()
+
+    assert status == 200
+    assert again["resumed"] is True
+    assert again["conversation_id"] == first["conversation_id"]
+    assert stranger["resumed"] is False  # another visitor cannot pick it up
+    assert stranger["conversation_id"] != first["conversation_id"]
+    assert created["resumed"] is True
+    assert resumed.first("response.started", response_id=1) is not None  # no greeting: straight to the answer
+    turns = await _eventually(
+        lambda: len(_turns(alpha, first["conversation_id"])) == 5 and _turns(alpha, first["conversation_id"])
+    )
+    assert [t.index for t in turns] == [0, 1, 2, 3, 4]
+    assert turns[3].text == "Are you open on Sunday?"
+    conversation = await sync_to_async(_conversation)(alpha, first["conversation_id"])
+    assert conversation.status == "ended"
+    assert conversation.end_reason == "visitor_ended"

@@ -1,0 +1,43 @@
+"""Reads of conversations. Run inside the tenant's schema."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import timedelta
+
+from django.db.models import Q
+from django.utils import timezone
+
+from conversations.models import Conversation, EndReason, Role, Status, Turn
+
+RESUME_WINDOW = timedelta(minutes=10)
+# A conversation cut by the network or a server restart can be picked up again; one the visitor
+# ended, or that timed out, cannot.
+_RESUMABLE_REASONS = (EndReason.DISCONNECTED, EndReason.SERVER_SHUTDOWN, "")
+
+
+def resumable_conversation(conversation_id: str, *, assistant_id: int, visitor_id: str) -> Conversation | None:
+    """The visitor's recent conversation with this assistant, if it may continue on a new connection."""
+    try:
+        uuid.UUID(conversation_id)
+    except ValueError:
+        return None
+    cutoff = timezone.now() - RESUME_WINDOW
+    return (
+        Conversation.objects.filter(pk=conversation_id, assistant_id=assistant_id, visitor_id=visitor_id)
+        .filter(end_reason__in=_RESUMABLE_REASONS)
+        .filter(Q(status=Status.ACTIVE) | Q(ended_at__gte=cutoff))
+        .first()
+    )
+
+
+def conversation_history(conversation_id: str, *, limit: int = 40) -> list[tuple[str, str]]:
+    """(role, text) of the last turns, oldest first: the visitor's words and what the assistant was heard to say."""
+    turns = Turn.objects.filter(conversation_id=conversation_id).order_by("-index")[:limit]
+    history = []
+    for turn in reversed(turns):
+        if turn.role == Role.VISITOR:
+            history.append(("user", turn.text))
+        elif turn.heard_text:
+            history.append(("assistant", turn.heard_text))
+    return history
