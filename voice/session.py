@@ -52,6 +52,7 @@ MAX_PROTOCOL_ERRORS = 50
 PLAYED_TOLERANCE_MS = 40.0
 STOP_TIMEOUT_S = 2.0
 UNCANCELLED_ECHO_BARGE_IN_MS = 600
+KEPT_REPLIES = 8
 
 
 class Transport(Protocol):
@@ -446,6 +447,8 @@ class VoiceSession:
         active = _ActiveReply(reply=reply, task=task)
         self.active = active
         self.replies[reply.id] = active
+        if len(self.replies) > KEPT_REPLIES:  # late playback reports only ever concern the last few
+            del self.replies[min(self.replies)]
 
     async def _run_reply(
         self,
