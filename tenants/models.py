@@ -131,6 +131,18 @@ class WidgetKey(models.Model):
         help_text='Origins allowed to use this key, e.g. ["https://shop.example", "https://*.shop.example"].',
     )
     is_active = models.BooleanField(default=True)
+    # Appearance, written into the embed snippet (a site can still override it with attributes or CSS).
+    title = models.CharField(max_length=60, blank=True, help_text="Shown in the widget's header.")
+    accent_color = models.CharField(
+        max_length=7,
+        default="#4f46e5",
+        validators=[RegexValidator(r"^#[0-9a-fA-F]{6}$", "Use a colour like #4f46e5.")],
+    )
+    placement = models.CharField(
+        max_length=16,
+        default="bottom-right",
+        choices=[("bottom-right", "Bottom right"), ("bottom-left", "Bottom left"), ("inline", "In the page")],
+    )
     created_at = models.DateTimeField(auto_now_add=True)
 
     class Meta:

@@ -7,7 +7,7 @@ from django.contrib import admin
 from django.db.models import QuerySet
 from django.http import HttpRequest
 from django.templatetags.static import static
-from django.utils.html import format_html
+from django.utils.html import escape, format_html
 
 from aura.admin_sites import tenant_admin
 from tenants.models import WidgetKey
@@ -71,7 +71,18 @@ class WidgetKeyAdmin(admin.ModelAdmin):
     form = WidgetKeyForm
     list_display = ("name", "key", "is_active", "origins_list", "created_at")
     readonly_fields = ("key", "embed_snippet", "live_preview")
-    fields = ("name", "key", "assistant", "origins", "is_active", "embed_snippet", "live_preview")
+    fields = (
+        "name",
+        "key",
+        "assistant",
+        "origins",
+        "is_active",
+        "title",
+        "accent_color",
+        "placement",
+        "embed_snippet",
+        "live_preview",
+    )
 
     def get_queryset(self, request: HttpRequest) -> QuerySet[WidgetKey]:
         return super().get_queryset(request).filter(organization=request.tenant)
@@ -88,11 +99,7 @@ class WidgetKeyAdmin(admin.ModelAdmin):
     def embed_snippet(self, obj: WidgetKey) -> str:
         if not obj.pk:
             return "Save the key to get its snippet."
-        return format_html(
-            '<code>&lt;script src="{}/static/aura/widget.js" data-key="{}" async&gt;&lt;/script&gt;</code>',
-            settings.AURA_PLATFORM_URL,
-            obj.key,
-        )
+        return format_html("<code>{}</code>", embed_tag(obj, settings.AURA_PLATFORM_URL + static("aura/widget.js")))
 
     @admin.display(description="Live preview")
     def live_preview(self, obj: WidgetKey) -> str:
@@ -100,10 +107,24 @@ class WidgetKeyAdmin(admin.ModelAdmin):
         if not obj.pk:
             return "Save the key to try it here."
         return format_html(
-            "<p>The real widget, talking to this key's assistant. It works on this page when this admin's "
-            "address is among the allowed origins (it is, for a new organization's first key).</p>"
-            '<aura-voice-widget key="{}" placement="inline" title="Preview"></aura-voice-widget>'
+            "<p>The real widget, talking to this key's assistant, as it will look. It works on this page when "
+            "this admin's address is among the allowed origins (it is, for a new organization's first key).</p>"
+            '<aura-voice-widget key="{}" placement="inline" title="{}" accent="{}"></aura-voice-widget>'
             '<script src="{}" async></script>',
             obj.key,
+            obj.title or "Preview",
+            obj.accent_color,
             settings.AURA_PLATFORM_URL + static("aura/widget.js"),  # the widget talks to the platform host
         )
+
+
+def embed_tag(key: WidgetKey, script_url: str) -> str:
+    """The one tag a site pastes, with the key's appearance as data attributes."""
+    attributes = [f'src="{script_url}"', f'data-key="{key.key}"']
+    if key.title:
+        attributes.append(f'data-title="{escape(key.title)}"')
+    if key.accent_color:
+        attributes.append(f'data-accent="{key.accent_color}"')
+    if key.placement != "bottom-right":
+        attributes.append(f'data-placement="{key.placement}"')
+    return f"<script {' '.join(attributes)} async></script>"

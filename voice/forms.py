@@ -28,7 +28,8 @@ class WidgetKeyForm(forms.ModelForm):
 
     class Meta:
         model = WidgetKey
-        fields = ["name", "is_active"]
+        fields = ["name", "is_active", "title", "accent_color", "placement"]
+        widgets = {"accent_color": forms.TextInput(attrs={"type": "color"})}
 
     def __init__(self, *args: object, **kwargs: object) -> None:
         super().__init__(*args, **kwargs)

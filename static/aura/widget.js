@@ -104,6 +104,8 @@
 
     connectedCallback() {
       if (this.root.childElementCount) return;
+      const accent = this.getAttribute('accent');
+      if (accent && /^#[0-9a-f]{6}$/i.test(accent)) this.style.setProperty('--aura-accent', accent);
       const name = this.getAttribute('title') || 'Voice assistant';
       this.root.innerHTML = `<style>${CSS}</style>
         <div class="wrap" data-state="idle">
@@ -373,7 +375,7 @@
   if (script && script.dataset.key) {
     const widget = document.createElement('aura-voice-widget');
     widget.setAttribute('key', script.dataset.key);
-    for (const name of ['placement', 'title', 'text-only', 'start-expanded', 'show-transcript', 'lang']) {
+    for (const name of ['placement', 'title', 'accent', 'text-only', 'start-expanded', 'show-transcript']) {
       const value = script.getAttribute('data-' + name);
       if (value !== null) widget.setAttribute(name, value);
     }

@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import pytest
 from django.test import Client
+from django_tenants.utils import tenant_context
 
 from tenants.models import WidgetKey, origin_allowed
+from voice.models import Assistant
 from voice.tokens import redeem_token
 
 
@@ -120,3 +122,59 @@ def test_tenant_admin_manages_only_its_own_keys(alpha, beta):
     assert "/static/aura/widget.js" in change and alpha.widget_key.key in change
     assert f'<aura-voice-widget key="{alpha.widget_key.key}" placement="inline"' in change  # live preview
     assert WidgetKey.objects.filter(organization=beta.organization).count() == 1
+
+
+@pytest.mark.django_db
+def test_appearance_set_in_the_admin_is_written_into_the_snippet(alpha):
+    key = alpha.widget_key
+    client = Client(HTTP_HOST=alpha.host)
+    client.post("/admin/login/", {"username": alpha.admin_email, "password": "correct-horse-battery-1"})
+    with tenant_context(alpha.organization):
+        assistant_id = Assistant.objects.get().pk
+
+    response = client.post(
+        f"/admin/tenants/widgetkey/{key.pk}/change/",
+        {
+            "name": "Shop",
+            "assistant": assistant_id,
+            "origins": "https://shop.example\nhttps://*.shop.example",
+            "is_active": "on",
+            "title": "Ask Alpha",
+            "accent_color": "#0f766e",
+            "placement": "bottom-left",
+        },
+    )
+    assert response.status_code == 302, response.content.decode()[-3000:]
+    key.refresh_from_db()
+    assert key.allowed_origins == ["https://*.shop.example", "https://shop.example"]
+    page = client.get(f"/admin/tenants/widgetkey/{key.pk}/change/").content.decode()
+    assert (
+        "data-title=&quot;Ask Alpha&quot; data-accent=&quot;#0f766e&quot; data-placement=&quot;bottom-left&quot;"
+        in page
+    )
+    assert 'accent="#0f766e"' in page
+
+
+@pytest.mark.django_db
+def test_a_bad_origin_or_colour_is_refused_in_the_admin(alpha):
+    key = alpha.widget_key
+    client = Client(HTTP_HOST=alpha.host)
+    client.post("/admin/login/", {"username": alpha.admin_email, "password": "correct-horse-battery-1"})
+    with tenant_context(alpha.organization):
+        assistant_id = Assistant.objects.get().pk
+
+    response = client.post(
+        f"/admin/tenants/widgetkey/{key.pk}/change/",
+        {
+            "name": "Shop",
+            "assistant": assistant_id,
+            "origins": "shop.example/path",
+            "accent_color": "red",
+            "placement": "bottom-right",
+        },
+    )
+
+    page = response.content.decode()
+    assert response.status_code == 200
+    assert "is not an origin" in page
+    assert "Use a colour like" in page
