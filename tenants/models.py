@@ -157,6 +157,12 @@ class WidgetKey(models.Model):
 
         forget_cached_widget_key(self.key)
 
+    def delete(self, *args: object, **kwargs: object) -> tuple[int, dict[str, int]]:
+        from tenants.queries import forget_cached_widget_key
+
+        forget_cached_widget_key(self.key)  # a deleted key must stop opening sessions at once
+        return super().delete(*args, **kwargs)
+
     def allows_origin(self, origin: str) -> bool:
         return origin_allowed(origin, self.allowed_origins)
 

@@ -178,3 +178,13 @@ def test_a_bad_origin_or_colour_is_refused_in_the_admin(alpha):
     assert response.status_code == 200
     assert "is not an origin" in page
     assert "Use a colour like" in page
+
+
+@pytest.mark.django_db
+def test_a_deleted_key_stops_working_at_once_despite_the_cache(alpha):
+    key = alpha.widget_key
+    assert _post(key.key).status_code == 200  # now cached
+
+    key.delete()
+
+    assert _post(key.key).status_code == 404
