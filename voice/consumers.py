@@ -53,6 +53,11 @@ class VoiceConsumer(AsyncWebsocketConsumer):
                 await handler(message)
         except StopConsumer:
             pass
+        except Exception:
+            logger.exception("voice session crashed")
+            if self.session is not None:  # store what was said, end the conversation, tell the client
+                await self.session.end(EndReason.ERROR, CloseCode.INTERNAL_ERROR)
+            raise
 
     async def connect(self) -> None:
         await self.accept()  # accept first: close codes reach the client only on an open socket

@@ -130,6 +130,7 @@ class VoiceSession:
         self.last_rate_warning = 0.0
         self.timer: asyncio.Task[None] | None = None
         self._pending_sends: set[asyncio.Task[None]] = set()
+        self._launching = asyncio.Lock()
 
     # ---------------------------------------------------------------- incoming
     async def handle_text(self, raw: str) -> None:
@@ -441,14 +442,19 @@ class VoiceSession:
         endpoint_ms: float | None,
         stt_ms: float | None,
     ) -> None:
-        await self.interrupt("superseded")
-        await self.transport.send_event({"type": "response.started", "response_id": reply.id})
-        task = asyncio.create_task(self._run_reply(reply, stages, detected_at, endpoint_ms, stt_ms))
-        active = _ActiveReply(reply=reply, task=task)
-        self.active = active
-        self.replies[reply.id] = active
-        if len(self.replies) > KEPT_REPLIES:  # late playback reports only ever concern the last few
-            del self.replies[min(self.replies)]
+        # One reply at a time: a launch waiting for the previous reply to stop must not let another
+        # launch slip in between (a typed message arriving while a spoken turn starts its reply).
+        async with self._launching:
+            await self.interrupt("superseded")
+            if self.ended:
+                return
+            await self.transport.send_event({"type": "response.started", "response_id": reply.id})
+            task = asyncio.create_task(self._run_reply(reply, stages, detected_at, endpoint_ms, stt_ms))
+            active = _ActiveReply(reply=reply, task=task)
+            self.active = active
+            self.replies[reply.id] = active
+            if len(self.replies) > KEPT_REPLIES:  # late playback reports only ever concern the last few
+                del self.replies[min(self.replies)]
 
     async def _run_reply(
         self,
@@ -458,15 +464,17 @@ class VoiceSession:
         endpoint_ms: float | None,
         stt_ms: float | None,
     ) -> None:
+        failed = False
         try:
             await stages()  # created here, so a reply cancelled before it starts leaves no coroutine behind
         except* ProviderError as group:
             logger.warning("reply %s in %s failed: %s", reply.id, self.conversation_id, group.exceptions[0])
-            await self.transport.send_event(
-                ProtocolError(
-                    ErrorCode.REPLY_FAILED, "Sorry, I could not answer just now. Please try again."
-                ).as_event()
-            )
+            failed = True
+        except* Exception:
+            logger.exception("reply %s in %s crashed", reply.id, self.conversation_id)
+            failed = True
+        if failed:
+            await self._reply_failed()
         first_audio_ms = (reply.first_audio_at - detected_at) * 1000 if reply.first_audio_at else None
         metrics = {
             "endpoint_ms": _round(endpoint_ms),
@@ -489,11 +497,13 @@ class VoiceSession:
                 "type": "response.done",
                 "response_id": reply.id,
                 "text": reply.text,
-                "status": "completed",
+                "status": "failed" if failed else "completed",
                 "metrics": metrics,
             }
         )
-        active = self.replies[reply.id]
+        active = self.replies.get(reply.id)
+        if active is None or not reply.text:
+            return  # nothing was said: no turn, no history entry
         active.history_index = self._remember(ChatMessage(role="assistant", content=reply.text))
         active.turn_id = self.recorder.turn(
             self._assistant_turn(
@@ -544,6 +554,8 @@ class VoiceSession:
         active = self.replies.get(response_id)
         if active is None:
             return
+        if not active.interrupted and not active.task.done():
+            return  # a report while the reply is still being produced says nothing about its end
         # A report for a reply played to its end changes nothing; one for a cut reply corrects the estimate.
         if active.interrupted or played_ms + PLAYED_TOLERANCE_MS < active.reply.timeline.total_ms:
             self._settle_heard(active, played_ms, interrupted=True)

@@ -14,9 +14,10 @@ class AuraPlayback extends AudioWorkletProcessor {
         this.dropped.add(m.id);
         this.queue = this.queue.filter((c) => c.id !== m.id);
         this.port.postMessage({ type: 'dropped', id: m.id, samples: this.played.get(m.id) || 0 });
-      } else if (m.type === 'flush') {
-        for (const c of this.queue) this.dropped.add(c.id);
+      } else if (m.type === 'reset') { // a new connection: its response ids start again at 1
         this.queue = [];
+        this.dropped.clear();
+        this.played.clear();
       }
     };
   }

@@ -106,7 +106,7 @@
       if (this.root.childElementCount) return;
       const accent = this.getAttribute('accent');
       if (accent && /^#[0-9a-f]{6}$/i.test(accent)) this.style.setProperty('--aura-accent', accent);
-      const name = this.getAttribute('title') || 'Voice assistant';
+      const name = 'Voice assistant'; // the real title is set below as text, never parsed as HTML
       this.root.innerHTML = `<style>${CSS}</style>
         <div class="wrap" data-state="idle">
           <div class="panel" role="dialog" aria-label="${name}">
@@ -124,6 +124,7 @@
           <button class="launcher" aria-label="Talk to ${name}" aria-expanded="false">${MIC}</button>
         </div>`;
       const $ = (s) => this.root.querySelector(s);
+      this.setName(this.getAttribute('title') || name);
       this.el = { wrap: $('.wrap'), label: $('.label'), meter: $('.meter i'), notice: $('.notice'), error: $('.error'),
         transcript: $('.transcript'), input: $('input'), launcher: $('.launcher'), mute: $('.mute'), name: $('.name') };
       $('.launcher').addEventListener('click', () => (this.active ? this.toggle() : this.start()));
@@ -132,6 +133,12 @@
       $('.mute').addEventListener('click', () => this.mute(!this.muted));
       $('form').addEventListener('submit', (e) => { e.preventDefault(); this.sendText(this.el.input.value); });
       if (this.hasAttribute('start-expanded')) this.toggle(true);
+    }
+
+    setName(name) {
+      this.root.querySelector('.name').textContent = name;
+      this.root.querySelector('.panel').setAttribute('aria-label', name);
+      this.root.querySelector('.launcher').setAttribute('aria-label', `Talk to ${name}`);
     }
 
     get key() { return this.getAttribute('key') || ''; }
@@ -178,7 +185,11 @@
           this.dispatchEvent(new CustomEvent('aura:error', { detail: { code: 'microphone_denied', message: String(err) }, bubbles: true, composed: true }));
         }
       }
-      try { await this.connect(mic); } catch (err) { this.active = false; this.showError(err.message || String(err), err.code); }
+      try { await this.connect(mic); } catch (err) {
+        if (mic && !this.capture) mic.getTracks().forEach((t) => t.stop()); // never leave the microphone on
+        this.teardown();
+        this.showError(err.message || String(err), err.code);
+      }
     }
 
     async connect(mic) {
@@ -235,7 +246,11 @@
       switch (event.type) {
         case 'session.created':
           this.started = true; this.retries = 0; this.conversationId = event.conversation_id;
-          this.el.name.textContent = event.assistant.name;
+          // Response ids start at 1 on every connection: forget the previous connection's.
+          this.interrupted.clear(); this.received.clear(); this.audioDone.clear(); this.bubbles.clear();
+          this.speakingId = null; this.played = null;
+          if (this.playback) this.playback.node.port.postMessage({ type: 'reset' });
+          this.setName(event.assistant.name);
           if (event.simulated) {
             this.el.notice.textContent = 'Demo mode: simulated AI providers (no API keys configured), so replies are canned.';
             this.el.notice.hidden = false;
@@ -350,7 +365,8 @@
         const delay = Math.min(30000, 500 * 2 ** this.retries++);
         if (this.retries > 6) { this.teardown(); this.showError('Connection lost. Tap to try again.', event.code); return; }
         this.setState('connecting', `Reconnecting in ${Math.round(delay / 1000)} s…`);
-        setTimeout(() => this.active && this.connect(this.capture && this.capture.mic).catch((e) => this.showError(e.message)), delay);
+        setTimeout(() => this.active && this.connect(this.capture && this.capture.mic)
+          .catch((e) => { this.teardown(); this.showError(e.message); }), delay);
         return;
       }
       this.teardown(); this.showError('The conversation ended unexpectedly.', event.code);

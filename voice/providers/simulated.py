@@ -147,6 +147,8 @@ class SimulatedSpeech(TextToSpeech):
     async def _render(self, text: str, speed: float) -> tuple[bytes, int]:
         if self.espeak:
             words_per_minute = str(int(175 * speed))
+            # "--": the text is the visitor's words or a tenant's greeting, never options (a sentence
+            # such as "-f/etc/passwd" would otherwise make espeak read and speak that file).
             process = await asyncio.create_subprocess_exec(
                 self.espeak,
                 "--stdout",
@@ -154,11 +156,16 @@ class SimulatedSpeech(TextToSpeech):
                 "en-us",
                 "-s",
                 words_per_minute,
+                "--",
                 text,
                 stdout=asyncio.subprocess.PIPE,
                 stderr=asyncio.subprocess.DEVNULL,
             )
-            wav_bytes, _ = await process.communicate()
+            try:
+                wav_bytes, _ = await process.communicate()
+            finally:
+                if process.returncode is None:  # the reply was interrupted: do not leave espeak running
+                    process.kill()
             if process.returncode == 0 and wav_bytes:
                 return _resampled_wav(wav_bytes, self.sample_rate), self.sample_rate
         return tone_for_text(text, self.sample_rate, speed), self.sample_rate
