@@ -40,16 +40,29 @@ class TurnRecord:
 
 
 def do_start_conversation(
-    *, conversation_id: uuid.UUID | str, assistant_id: int, visitor_id: str, channel: str, origin: str
+    *,
+    conversation_id: uuid.UUID | str,
+    assistant_id: int,
+    visitor_id: str,
+    channel: str,
+    origin: str,
+    connection: str = "",
 ) -> Conversation:
     return Conversation.objects.create(
-        id=conversation_id, assistant_id=assistant_id, visitor_id=visitor_id, channel=channel, origin=origin[:255]
+        id=conversation_id,
+        assistant_id=assistant_id,
+        visitor_id=visitor_id,
+        channel=channel,
+        origin=origin[:255],
+        connection=connection,
     )
 
 
-def do_resume_conversation(*, conversation_id: uuid.UUID | str) -> None:
-    """A conversation cut by the network continues on a new connection."""
-    Conversation.objects.filter(pk=conversation_id).update(status=Status.ACTIVE, end_reason="", ended_at=None)
+def do_resume_conversation(*, conversation_id: uuid.UUID | str, connection: str) -> None:
+    """A conversation cut by the network continues on a new connection, which now holds it."""
+    Conversation.objects.filter(pk=conversation_id).update(
+        status=Status.ACTIVE, end_reason="", ended_at=None, connection=connection
+    )
 
 
 @transaction.atomic
@@ -70,8 +83,9 @@ def do_record_heard_text(*, turn_id: int, heard_text: str, played_ms: float, int
     )
 
 
-def do_end_conversation(*, conversation_id: uuid.UUID | str, reason: str) -> None:
-    Conversation.objects.filter(pk=conversation_id, status=Status.ACTIVE).update(
+def do_end_conversation(*, conversation_id: uuid.UUID | str, reason: str, connection: str = "") -> None:
+    """End the conversation, unless another connection has taken it over since (a resume)."""
+    Conversation.objects.filter(pk=conversation_id, status=Status.ACTIVE, connection=connection).update(
         status=Status.ENDED, end_reason=reason, ended_at=timezone.now()
     )
 

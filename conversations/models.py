@@ -39,6 +39,9 @@ class Conversation(models.Model):
     end_reason = models.CharField(max_length=32, choices=EndReason.choices, blank=True)
     started_at = models.DateTimeField(auto_now_add=True, db_index=True)
     ended_at = models.DateTimeField(null=True, blank=True)
+    # The WebSocket connection that holds the conversation now: after a resume, the old connection's
+    # late "disconnected" must not end the conversation the new one carries on.
+    connection = models.CharField(max_length=36, blank=True, editable=False)
 
     class Meta:
         ordering = ["-started_at"]

@@ -5,10 +5,10 @@ from __future__ import annotations
 import uuid
 from datetime import timedelta
 
-from django.db.models import Q
+from django.db.models import Max, Q
 from django.utils import timezone
 
-from conversations.models import Conversation, EndReason, Role, Status, Turn
+from conversations.models import Conversation, EndReason, Role, Turn
 
 RESUME_WINDOW = timedelta(minutes=10)
 # A conversation cut by the network or a server restart can be picked up again; one the visitor
@@ -23,10 +23,17 @@ def resumable_conversation(conversation_id: str, *, assistant_id: int, visitor_i
     except ValueError:
         return None
     cutoff = timezone.now() - RESUME_WINDOW
+    # "Recent" is judged by the last thing that happened: a conversation left ACTIVE by a crashed
+    # server is not resumable forever.
     return (
         Conversation.objects.filter(pk=conversation_id, assistant_id=assistant_id, visitor_id=visitor_id)
         .filter(end_reason__in=_RESUMABLE_REASONS)
-        .filter(Q(status=Status.ACTIVE) | Q(ended_at__gte=cutoff))
+        .annotate(last_turn_at=Max("turns__started_at"))
+        .filter(
+            Q(ended_at__gte=cutoff)
+            | Q(ended_at__isnull=True, last_turn_at__gte=cutoff)
+            | Q(ended_at__isnull=True, last_turn_at__isnull=True, started_at__gte=cutoff)
+        )
         .first()
     )
 

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import uuid
 from collections.abc import Callable
 from typing import Any
 
@@ -24,6 +25,7 @@ class ConversationRecorder:
     def __init__(self, tenant: Organization, conversation_id: str) -> None:
         self.tenant = tenant
         self.conversation_id = conversation_id
+        self.connection = str(uuid.uuid4())  # this connection's claim on the conversation
         self._queue: asyncio.Queue[tuple[Callable[..., Any], dict[str, Any], asyncio.Future[Any]] | None] = (
             asyncio.Queue()
         )
@@ -38,11 +40,12 @@ class ConversationRecorder:
             visitor_id=visitor_id,
             channel=channel,
             origin=origin,
+            connection=self.connection,
         )
 
     def resume(self) -> asyncio.Future[list[tuple[str, str]]]:
         """Reopen the conversation and return its recent history, (role, text), oldest first."""
-        self._submit(actions.do_resume_conversation, conversation_id=self.conversation_id)
+        self._submit(actions.do_resume_conversation, conversation_id=self.conversation_id, connection=self.connection)
         return self._submit(conversation_history, conversation_id=self.conversation_id)
 
     def turn(self, record: TurnRecord) -> asyncio.Future[int]:
@@ -63,7 +66,9 @@ class ConversationRecorder:
         task.add_done_callback(self._waiting.discard)
 
     def end(self, reason: str) -> asyncio.Future[Any]:
-        return self._submit(actions.do_end_conversation, conversation_id=self.conversation_id, reason=reason)
+        return self._submit(
+            actions.do_end_conversation, conversation_id=self.conversation_id, reason=reason, connection=self.connection
+        )
 
     async def close(self, timeout_s: float = 10.0) -> None:
         if self._waiting:

@@ -166,7 +166,7 @@ async def test_a_dropped_connection_resumes_the_same_conversation(daphne_server,
         conversation = _conversation(alpha, first["conversation_id"])
         return conversation.end_reason == "disconnected" and conversation
 
-    await _eventually(ended)
+    assert await _eventually(ended), "the dropped connection ended the conversation as disconnected"
     status, again = await asyncio.to_thread(
         request_session, daphne_server.base_url, key, alpha.origin, "visitor-7", first["conversation_id"]
     )
