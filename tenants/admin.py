@@ -68,6 +68,10 @@ class DomainAdmin(admin.ModelAdmin):
     list_display = ("domain", "tenant", "is_primary")
     search_fields = ("domain", "tenant__name")
 
+    def delete_queryset(self, request: HttpRequest, queryset: QuerySet[Domain]) -> None:
+        for domain in queryset:  # one by one, so each host leaves the routing cache
+            domain.delete()
+
 
 @admin.register(WidgetKey, site=platform_admin)
 class PlatformWidgetKeyAdmin(admin.ModelAdmin):

@@ -8,6 +8,7 @@ from typing import TypeVar
 
 from django.conf import settings
 from django.core.cache import caches
+from django.db import transaction
 from redis.exceptions import RedisError
 
 from tenants.models import Domain, Organization, WidgetKey
@@ -58,7 +59,14 @@ def _cached(cache_key: str, load: Callable[[], T | None]) -> T | None:
 
 
 def forget_cached_host(hostname: str) -> None:
-    _cache_call("delete", _host_key(hostname))
+    _forget(_host_key(hostname))
+
+
+def _forget(cache_key: str) -> None:
+    """Drop an entry now and again once the transaction commits: a request between the two could
+    otherwise cache the row as it was before the commit."""
+    _cache_call("delete", cache_key)
+    transaction.on_commit(lambda: _cache_call("delete", cache_key))
 
 
 def _cache_call(method: str, *args: object) -> object:
@@ -108,4 +116,4 @@ def widget_key(key: str) -> WidgetKey | None:
 
 
 def forget_cached_widget_key(key: str) -> None:
-    _cache_call("delete", _widget_key_cache_key(key))
+    _forget(_widget_key_cache_key(key))

@@ -91,6 +91,10 @@ class WidgetKeyAdmin(admin.ModelAdmin):
         obj.organization = request.tenant
         super().save_model(request, obj, form, change)
 
+    def delete_queryset(self, request: HttpRequest, queryset: QuerySet[WidgetKey]) -> None:
+        for key in queryset:  # one by one, so each key leaves the lookup cache
+            key.delete()
+
     @admin.display(description="Allowed origins")
     def origins_list(self, obj: WidgetKey) -> str:
         return ", ".join(obj.allowed_origins) or "— none: add your site —"

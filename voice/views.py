@@ -24,6 +24,10 @@ def _error(status: int, code: str, message: str, origin: str = "", retry_after: 
     return response
 
 
+def _rate_limited(origin: str, retry_after_s: int) -> JsonResponse:
+    return _error(429, "rate_limited", "Too many session requests; try again shortly.", origin, retry_after_s)
+
+
 def _allow(response: HttpResponse, origin: str) -> HttpResponse:
     response["Access-Control-Allow-Origin"] = origin
     response["Vary"] = "Origin"
@@ -58,16 +62,11 @@ def widget_session(request: HttpRequest) -> HttpResponse:
     if not isinstance(visitor_id, str):
         return _error(400, "invalid_request", "visitor_id must be a string.", origin)
 
-    for bucket, limit in (
-        (f"widget-ip:{_client_ip(request)}", settings.AURA_WIDGET_SESSIONS_PER_IP_PER_MINUTE),
-        (f"widget-key:{key_value[:64]}", settings.AURA_WIDGET_SESSIONS_PER_KEY_PER_MINUTE),
-    ):
-        decision = hit(bucket, limit=limit, window_s=60)
-        if not decision.allowed:
-            return _error(
-                429, "rate_limited", "Too many session requests; try again shortly.", origin, decision.retry_after_s
-            )
-
+    decision = hit(
+        f"widget-ip:{_client_ip(request)}", limit=settings.AURA_WIDGET_SESSIONS_PER_IP_PER_MINUTE, window_s=60
+    )
+    if not decision.allowed:
+        return _rate_limited(origin, decision.retry_after_s)
     key = widget_key(key_value)
     if key is None or not key.organization.is_ready:
         return _error(404, "unknown_key", "This widget key does not exist or has been turned off.", origin)
@@ -85,6 +84,11 @@ def widget_session(request: HttpRequest) -> HttpResponse:
     if resume and visitor_id:
         with tenant_context(key.organization):
             resumable = resumable_conversation(resume, assistant_id=key.assistant_id, visitor_id=visitor_id)
+    # Counted only for requests from an allowed site: anyone can read a public key off a page, and
+    # must not be able to use up the site's own sessions from elsewhere.
+    decision = hit(f"widget-key:{key.key}", limit=settings.AURA_WIDGET_SESSIONS_PER_KEY_PER_MINUTE, window_s=60)
+    if not decision.allowed:
+        return _rate_limited(origin, decision.retry_after_s)
     token, grant = issue_token(
         key, origin=origin, visitor_id=visitor_id, resume_conversation_id=str(resumable.pk) if resumable else None
     )
