@@ -3,7 +3,7 @@
     .venv/bin/python -m bench.voice --sessions 200 --seconds 60 --json
 
 Each session streams the speech fixtures in real time (20 ms frames), waits for the reply and
-"plays" it, and interrupts every third reply by speaking over it. daphne is pinned to one core,
+"plays" it, and interrupts every second reply by speaking over it. daphne is pinned to one core,
 the clients run on the other. Prints figures, and with --json one JSON object as the last line.
 
 endpoint_delay_ms: end of speech in the audio (sent) → speech.stopped received.

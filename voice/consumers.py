@@ -101,8 +101,10 @@ class VoiceConsumer(AsyncWebsocketConsumer):
             await self.session.end(EndReason.DISCONNECTED, CloseCode.NORMAL, notify=False)
 
     # -- Transport for the session: every send is bounded, a stuck client cannot stall the server --
-    # asyncio.timeout, not wait_for: on Python 3.11 wait_for can swallow a cancellation that arrives as
-    # the send completes, and a reply stage that survives its cancellation keeps its session open forever.
+    # daphne's send hands the message to Twisted, which buffers it; it does not wait for the client.
+    # What bounds a slow client's buffer is the reply pacing (audio goes out at real time plus 200 ms).
+    # The timeout guards the hand-off itself; asyncio.timeout rather than wait_for, because on Python
+    # 3.11 wait_for can swallow a cancellation that arrives as the send completes.
     async def send_event(self, event: dict[str, object]) -> None:
         async with asyncio.timeout(SEND_TIMEOUT_S):
             await self.send(text_data=json.dumps(event, separators=(",", ":")))

@@ -540,6 +540,7 @@ class VoiceSession:
         self.active = None
         active.interrupted = True
         reply = active.reply
+        reply.stopped = True
         if not active.task.done():
             active.task.cancel()
             _, pending = await asyncio.wait({active.task}, timeout=STOP_TIMEOUT_S)

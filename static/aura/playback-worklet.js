@@ -5,7 +5,6 @@ class AuraPlayback extends AudioWorkletProcessor {
     this.queue = [];          // [{id, samples: Float32Array, offset}]
     this.dropped = new Set(); // response ids never to play again
     this.played = new Map();  // response id → samples played
-    this.sinceReport = 0;
     this.port.onmessage = (e) => {
       const m = e.data;
       if (m.type === 'chunk') {
@@ -39,12 +38,6 @@ class AuraPlayback extends AudioWorkletProcessor {
       }
     }
     out.fill(0, i);
-    this.sinceReport += out.length;
-    if (this.sinceReport >= 2400 && this.queue.length) {
-      this.sinceReport = 0;
-      const id = this.queue[0].id;
-      this.port.postMessage({ type: 'played', id, samples: this.played.get(id) || 0 });
-    }
     return true;
   }
 }

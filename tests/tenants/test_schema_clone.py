@@ -78,11 +78,11 @@ def test_identity_counters_continue_after_the_copied_rows():
         assert cursor.fetchone()[0] == highest + 1
 
 
-def _insert_orphan_permission(schema: str) -> None:
+def _insert_orphan_permission(schema: str, content_type_id: int) -> None:
     with connection.cursor() as cursor:
         cursor.execute(
             f'INSERT INTO "{schema}".auth_permission (name, content_type_id, codename) VALUES (%s, %s, %s)',
-            ["x", 999_999, "x"],
+            ["x", content_type_id, "x"],
         )
         cursor.execute("SET CONSTRAINTS ALL IMMEDIATE")
 
@@ -90,9 +90,15 @@ def _insert_orphan_permission(schema: str) -> None:
 @pytest.mark.django_db
 def test_foreign_keys_point_inside_the_clone():
     clone_schema(TEMPLATE, "t_clone_probe")
+    with connection.cursor() as cursor:  # a row only the template has: a key still pointing there would accept it
+        cursor.execute(
+            f'INSERT INTO "{TEMPLATE}".django_content_type (app_label, model) VALUES (%s, %s) RETURNING id',
+            ["probe", "only_in_template"],
+        )
+        template_only_id = cursor.fetchone()[0]
 
     with pytest.raises(IntegrityError, match="foreign key"), transaction.atomic():
-        _insert_orphan_permission("t_clone_probe")
+        _insert_orphan_permission("t_clone_probe", template_only_id)
     with schema_context("t_clone_probe"):
         Assistant.objects.create(name="works")
         assert Assistant.objects.count() == 1

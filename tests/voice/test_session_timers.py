@@ -125,7 +125,7 @@ async def test_activity_resets_the_idle_clock():
     await session.end("visitor_ended", CloseCode.NORMAL)
 
 
-async def test_the_maximum_length_ends_the_session_at_a_turn_boundary():
+async def test_the_maximum_length_ends_an_idle_session():
     session, transport, recorder = _session(idle_timeout_s=60, max_session_s=1)
     await session.handle_text('{"type": "session.start", "text_only": true}')
 

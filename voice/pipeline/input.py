@@ -20,10 +20,6 @@ class AudioInput:
         # (frames received so far, arrival time): enough to date the end of speech in wall-clock time.
         self._arrivals: deque[tuple[int, float]] = deque(maxlen=256)
 
-    @property
-    def received_ms(self) -> float:
-        return self.frames * FRAME_MS
-
     def push(self, pcm: bytes) -> list[TurnEvent]:
         events: list[TurnEvent] = []
         for frame in self.reframer.push(self.resampler.process(pcm)):

@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
 from voice.audio.resample import StreamResampler
-from voice.protocol import OUTPUT_SAMPLE_RATE, ErrorCode, audio_frame
+from voice.protocol import OUTPUT_SAMPLE_RATE, ErrorCode, ProtocolError, audio_frame
 from voice.providers.base import ChatMessage, ChatModel, ProviderError, TextDelta, TextToSpeech, Usage
 from voice.text.alignment import SpeechTimeline
 from voice.text.sentences import SentenceAggregator
@@ -56,6 +56,7 @@ class Reply:
     output_tokens: int = 0
     tts_characters: int = 0
     speech_failed: bool = False
+    stopped: bool = False  # set when the reply is interrupted: from then on not one more frame is sent
 
     def played_estimate_ms(self, now: float | None = None) -> float:
         """What the client has played by now, from the pacing: it plays from the first chunk on, in real time."""
@@ -95,7 +96,7 @@ class ReplyPipeline:
     async def run_from_text(self, text: str) -> None:
         async def fixed() -> None:
             self.reply.text = text
-            await self.send_event({"type": "response.text.delta", "response_id": self.reply.id, "delta": text})
+            await self._send_delta(text)
             for sentence in _split_sentences(text):
                 await self._sentences.put(sentence)
             await self._sentences.put(_END)
@@ -155,11 +156,9 @@ class ReplyPipeline:
                 reply.speech_failed = True
                 logger.warning("text-to-speech failed for reply %s: %s", reply.id, exc)
                 await self.send_event(
-                    {
-                        "type": "error",
-                        "code": str(ErrorCode.SPEECH_FAILED),
-                        "message": "Speech is unavailable right now; the reply continues as text.",
-                    }
+                    ProtocolError(
+                        ErrorCode.SPEECH_FAILED, "Speech is unavailable right now; the reply continues as text."
+                    ).as_event()
                 )
         await self._chunks.put(_END)
 
@@ -196,6 +195,8 @@ class ReplyPipeline:
                 ahead_ms = reply.audio_sent_ms - (time.monotonic() - reply.first_audio_at) * 1000
                 if ahead_ms > PACING_LEAD_MS:
                     await asyncio.sleep((ahead_ms - PACING_LEAD_MS) / 1000)
+            if reply.stopped:  # belt and braces: the stage is normally cancelled before this is ever true
+                return
             await self.send_audio(audio_frame(reply.id, pcm))
             reply.audio_sent_ms += len(pcm) / 2 / OUTPUT_SAMPLE_RATE * 1000
 
