@@ -26,13 +26,8 @@ def _call_in_tenant(tenant: Organization, fn: Callable[P, R], *args: P.args, **k
 
 
 async def run_in_tenant(tenant: Organization, fn: Callable[P, R], /, *args: P.args, **kwargs: P.kwargs) -> R:
-    """Run ``fn(*args, **kwargs)`` on a database thread inside ``tenant``'s schema and return its result.
-
-    Not thread-sensitive: every call sets its schema, so calls need not share one thread, and one
-    session's slow write does not hold up every other session's (they would all queue on the single
-    sync thread otherwise; WebSocket consumers have no per-request thread of their own).
-    """
-    return await database_sync_to_async(_call_in_tenant, thread_sensitive=False)(tenant, fn, *args, **kwargs)
+    """Run ``fn(*args, **kwargs)`` on a database thread inside ``tenant``'s schema and return its result."""
+    return await database_sync_to_async(_call_in_tenant)(tenant, fn, *args, **kwargs)
 
 
 async def run_in_public(fn: Callable[P, R], /, *args: P.args, **kwargs: P.kwargs) -> R:
@@ -43,4 +38,4 @@ async def run_in_public(fn: Callable[P, R], /, *args: P.args, **kwargs: P.kwargs
         connection.set_schema_to_public()
         return fn(*args, **kwargs)
 
-    return await database_sync_to_async(call, thread_sensitive=False)()
+    return await database_sync_to_async(call)()
