@@ -540,15 +540,18 @@ class VoiceSession:
         self.active = None
         active.interrupted = True
         reply = active.reply
+        # `stopped` is checked right before every audio send, and a send never yields before its frame
+        # is written: from this line on no frame of the reply can go out, so the client hears at once.
         reply.stopped = True
-        if not active.task.done():
+        running = not active.task.done()
+        if running:
             active.task.cancel()
+        if notify:
+            await self.transport.send_event({"type": "response.interrupted", "response_id": reply.id, "reason": reason})
+        if running:
             _, pending = await asyncio.wait({active.task}, timeout=STOP_TIMEOUT_S)
             if pending:  # a stage ignored its cancellation: never let that hold the session hostage
                 logger.error("reply %s in %s did not stop within %s s", reply.id, self.conversation_id, STOP_TIMEOUT_S)
-        # From here on no audio of this reply can be sent: its stages have finished.
-        if notify:
-            await self.transport.send_event({"type": "response.interrupted", "response_id": reply.id, "reason": reason})
         self._settle_heard(active, reply.played_estimate_ms(), interrupted=True)
 
     def _played(self, response_id: int, played_ms: float) -> None:

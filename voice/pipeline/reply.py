@@ -2,8 +2,8 @@
 
     chat model ─deltas→ sentence aggregation ─sentences→ text-to-speech ─chunks→ paced audio out
 
-Each stage has one job. They run as one task group; interrupting the reply cancels all of them,
-and once that returns no further audio of the reply can be sent.
+Each stage has one job. They run as one task group; interrupting the reply marks it stopped (the
+audio stage checks that right before every send) and cancels all of them.
 """
 
 from __future__ import annotations
@@ -195,7 +195,7 @@ class ReplyPipeline:
                 ahead_ms = reply.audio_sent_ms - (time.monotonic() - reply.first_audio_at) * 1000
                 if ahead_ms > PACING_LEAD_MS:
                     await asyncio.sleep((ahead_ms - PACING_LEAD_MS) / 1000)
-            if reply.stopped:  # belt and braces: the stage is normally cancelled before this is ever true
+            if reply.stopped:  # interrupted: the session said so to the client already, before cancelling us
                 return
             await self.send_audio(audio_frame(reply.id, pcm))
             reply.audio_sent_ms += len(pcm) / 2 / OUTPUT_SAMPLE_RATE * 1000
