@@ -124,13 +124,18 @@ def test_tenant_admin_manages_only_its_own_keys(alpha, beta):
     assert WidgetKey.objects.filter(organization=beta.organization).count() == 1
 
 
-@pytest.mark.django_db
-def test_appearance_set_in_the_admin_is_written_into_the_snippet(alpha):
-    key = alpha.widget_key
+@pytest.fixture
+def alpha_admin(alpha) -> tuple[Client, int]:
+    """Alpha's admin, logged in on alpha's host, and the id of alpha's assistant."""
     client = Client(HTTP_HOST=alpha.host)
     client.post("/admin/login/", {"username": alpha.admin_email, "password": "correct-horse-battery-1"})
     with tenant_context(alpha.organization):
-        assistant_id = Assistant.objects.get().pk
+        return client, Assistant.objects.get().pk
+
+
+@pytest.mark.django_db
+def test_appearance_set_in_the_admin_is_written_into_the_snippet(alpha, alpha_admin):
+    key, client, assistant_id = alpha.widget_key, *alpha_admin
 
     response = client.post(
         f"/admin/tenants/widgetkey/{key.pk}/change/",
@@ -156,12 +161,8 @@ def test_appearance_set_in_the_admin_is_written_into_the_snippet(alpha):
 
 
 @pytest.mark.django_db
-def test_a_bad_origin_or_colour_is_refused_in_the_admin(alpha):
-    key = alpha.widget_key
-    client = Client(HTTP_HOST=alpha.host)
-    client.post("/admin/login/", {"username": alpha.admin_email, "password": "correct-horse-battery-1"})
-    with tenant_context(alpha.organization):
-        assistant_id = Assistant.objects.get().pk
+def test_a_bad_origin_or_colour_is_refused_in_the_admin(alpha, alpha_admin):
+    key, client, assistant_id = alpha.widget_key, *alpha_admin
 
     response = client.post(
         f"/admin/tenants/widgetkey/{key.pk}/change/",
