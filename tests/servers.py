@@ -18,6 +18,9 @@ SIMULATED_LATENCY_ENV = {
     "AURA_SIMULATED_LLM_TOKENS_PER_S": "200",
     "AURA_SIMULATED_TTS_FIRST_BYTE_MS": "40",
     "AURA_SIMULATED_TTS_VOICE": "tone",
+    # Every test client is 127.0.0.1: a whole suite opens more sessions a minute than one visitor may.
+    # (The limit itself is tested in tests/voice/test_widget_session.py.)
+    "AURA_WIDGET_SESSIONS_PER_IP_PER_MINUTE": "100000",
 }
 
 

@@ -110,8 +110,8 @@ def _browser(microphone: Path | None):
             "--use-fake-device-for-media-stream",
             f"--use-file-for-fake-audio-capture={microphone}%noloop",
         ]
-    else:
-        args += ["--deny-permission-prompts"]
+    else:  # a microphone exists, but the visitor says no to the permission prompt
+        args += ["--use-fake-device-for-media-stream", "--deny-permission-prompts"]
     with sync_playwright() as playwright:
         browser = playwright.chromium.launch(executable_path="/usr/bin/chromium", args=args, headless=True)
         try:
