@@ -167,13 +167,18 @@ class WidgetKey(models.Model):
         return origin_allowed(origin, self.allowed_origins)
 
 
+def normalize_origin(origin: str) -> str:
+    """Browsers send ``scheme://host[:port]``; people paste it with a trailing slash or capitals."""
+    return (origin or "").strip().rstrip("/").lower()
+
+
 def origin_allowed(origin: str, allowed: list[str]) -> bool:
     """Exact scheme://host[:port] match, or a ``*.`` wildcard for any subdomain (never the bare domain)."""
-    origin = origin.rstrip("/").lower()
+    origin = normalize_origin(origin)
     if not origin or origin == "null":
         return False
     for pattern in allowed:
-        pattern = pattern.rstrip("/").lower()
+        pattern = normalize_origin(pattern)
         if pattern == origin:
             return True
         if "://*." in pattern:

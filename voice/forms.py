@@ -5,16 +5,16 @@ from __future__ import annotations
 from django import forms
 from django.core.exceptions import ValidationError
 
-from tenants.models import WidgetKey
+from tenants.models import WidgetKey, normalize_origin
 from voice.models import Assistant
 
 
 def _clean_origin(value: str) -> str:
-    value = value.strip().rstrip("/")
-    scheme, sep, rest = value.partition("://")
+    origin = normalize_origin(value)
+    scheme, sep, rest = origin.partition("://")
     if scheme not in ("http", "https") or not sep or not rest or "/" in rest:
-        raise ValidationError(f"“{value}” is not an origin like https://shop.example or https://*.shop.example")
-    return value.lower()
+        raise ValidationError(f"“{value.strip()}” is not an origin like https://shop.example or https://*.shop.example")
+    return origin
 
 
 class WidgetKeyForm(forms.ModelForm):

@@ -397,33 +397,30 @@ class VoiceSession:
         return len(self.history) - 1
 
     # ---------------------------------------------------------------- replies
-    def _new_reply(self) -> Reply:
+    def _new_reply(
+        self, *, detected_at: float | None = None, endpoint_ms: float | None = None, stt_ms: float | None = None
+    ) -> Reply:
         reply = Reply(
             id=self.next_reply_id,
             voice=self.assistant.voice,
             speed=self.assistant.speech_speed,
             text_only=self.text_only,
+            turn_detected_at=detected_at if detected_at is not None else time.monotonic(),
+            endpoint_ms=endpoint_ms,
+            stt_ms=stt_ms,
         )
         self.next_reply_id += 1
         return reply
 
     async def _reply_with_chat(self, detected_at: float, *, endpoint_ms: float | None, stt_ms: float | None) -> None:
-        reply = self._new_reply()
+        reply = self._new_reply(detected_at=detected_at, endpoint_ms=endpoint_ms, stt_ms=stt_ms)
         messages = [self.history[0], *self.history[1:][-HISTORY_TURNS:]]
         pipeline = self._pipeline(reply)
-        await self._launch(
-            reply,
-            lambda: pipeline.run_from_chat(self.providers.chat, messages),
-            detected_at,
-            endpoint_ms=endpoint_ms,
-            stt_ms=stt_ms,
-        )
+        await self._launch(reply, lambda: pipeline.run_from_chat(self.providers.chat, messages))
 
     async def _reply_with_text(self, text: str) -> None:
         reply = self._new_reply()
-        await self._launch(
-            reply, lambda: self._pipeline(reply).run_from_text(text), time.monotonic(), endpoint_ms=None, stt_ms=None
-        )
+        await self._launch(reply, lambda: self._pipeline(reply).run_from_text(text))
 
     def _pipeline(self, reply: Reply) -> ReplyPipeline:
         return ReplyPipeline(
@@ -433,15 +430,7 @@ class VoiceSession:
             send_audio=self.transport.send_audio,
         )
 
-    async def _launch(
-        self,
-        reply: Reply,
-        stages: Callable[[], Awaitable[None]],
-        detected_at: float,
-        *,
-        endpoint_ms: float | None,
-        stt_ms: float | None,
-    ) -> None:
+    async def _launch(self, reply: Reply, stages: Callable[[], Awaitable[None]]) -> None:
         # One reply at a time: a launch waiting for the previous reply to stop must not let another
         # launch slip in between (a typed message arriving while a spoken turn starts its reply).
         async with self._launching:
@@ -449,21 +438,14 @@ class VoiceSession:
             if self.ended:
                 return
             await self.transport.send_event({"type": "response.started", "response_id": reply.id})
-            task = asyncio.create_task(self._run_reply(reply, stages, detected_at, endpoint_ms, stt_ms))
+            task = asyncio.create_task(self._run_reply(reply, stages))
             active = _ActiveReply(reply=reply, task=task)
             self.active = active
             self.replies[reply.id] = active
             if len(self.replies) > KEPT_REPLIES:  # late playback reports only ever concern the last few
                 del self.replies[min(self.replies)]
 
-    async def _run_reply(
-        self,
-        reply: Reply,
-        stages: Callable[[], Awaitable[None]],
-        detected_at: float,
-        endpoint_ms: float | None,
-        stt_ms: float | None,
-    ) -> None:
+    async def _run_reply(self, reply: Reply, stages: Callable[[], Awaitable[None]]) -> None:
         failed = False
         try:
             await stages()  # created here, so a reply cancelled before it starts leaves no coroutine behind
@@ -475,15 +457,15 @@ class VoiceSession:
             failed = True
         if failed:
             await self._reply_failed()
-        first_audio_ms = (reply.first_audio_at - detected_at) * 1000 if reply.first_audio_at else None
+        first_audio_ms = (reply.first_audio_at - reply.turn_detected_at) * 1000 if reply.first_audio_at else None
         metrics = {
-            "endpoint_ms": _round(endpoint_ms),
-            "stt_ms": _round(stt_ms),
+            "endpoint_ms": _round(reply.endpoint_ms),
+            "stt_ms": _round(reply.stt_ms),
             "llm_first_token_ms": _round(reply.llm_first_token_ms),
             "llm_first_sentence_ms": _round(reply.llm_first_sentence_ms),
             "tts_first_byte_ms": _round(reply.tts_first_byte_ms),
             "first_audio_ms": _round(first_audio_ms),
-            "total_ms": _round((time.monotonic() - detected_at) * 1000),
+            "total_ms": _round((time.monotonic() - reply.turn_detected_at) * 1000),
             "input_tokens": reply.input_tokens,
             "output_tokens": reply.output_tokens,
             "tts_characters": reply.tts_characters,
@@ -510,8 +492,6 @@ class VoiceSession:
                 reply,
                 heard=reply.text,
                 interrupted=False,
-                stt_ms=stt_ms,
-                endpoint_ms=endpoint_ms,
                 first_audio_ms=first_audio_ms,
                 total_ms=metrics["total_ms"],
             )
@@ -571,8 +551,6 @@ class VoiceSession:
         heard: str,
         interrupted: bool,
         played_ms: float | None = None,
-        stt_ms: float | None = None,
-        endpoint_ms: float | None = None,
         first_audio_ms: float | None = None,
         total_ms: float | None = None,
     ) -> TurnRecord:
@@ -584,8 +562,8 @@ class VoiceSession:
             started_at=reply.started_at_wall,
             ended_at=_now(),
             played_ms=played_ms,
-            stt_ms=stt_ms,
-            endpoint_delay_ms=endpoint_ms,
+            stt_ms=reply.stt_ms,
+            endpoint_delay_ms=reply.endpoint_ms,
             llm_first_token_ms=reply.llm_first_token_ms,
             tts_first_byte_ms=reply.tts_first_byte_ms,
             first_audio_ms=first_audio_ms,

@@ -9,7 +9,7 @@ from dataclasses import dataclass
 from django.core import signing
 from django.core.cache import caches
 
-from tenants.models import WidgetKey
+from tenants.models import WidgetKey, normalize_origin
 from voice.protocol import CloseCode
 
 TOKEN_TTL_S = 60
@@ -71,7 +71,7 @@ def redeem_token(token: str, *, origin: str) -> SessionGrant:
         raise TokenError(CloseCode.TOKEN_EXPIRED, "token expired") from None
     except (signing.BadSignature, ValueError, TypeError):
         raise TokenError(CloseCode.INVALID_TOKEN, "invalid token") from None
-    if (origin or "").rstrip("/").lower() != payload["o"].rstrip("/").lower():
+    if normalize_origin(origin) != normalize_origin(payload["o"]):
         raise TokenError(CloseCode.ORIGIN_NOT_ALLOWED, "origin does not match the token")
     if not caches["platform"].add(f"voice-token-used:{payload['n']}", 1, timeout=TOKEN_TTL_S * 2):
         raise TokenError(CloseCode.TOKEN_USED, "token already used")

@@ -44,6 +44,10 @@ class Reply:
     speed: float
     text_only: bool
     started_at: float = field(default_factory=time.monotonic)
+    # The visitor's turn this reply answers: when its end was detected, and what that took.
+    turn_detected_at: float = field(default_factory=time.monotonic)
+    endpoint_ms: float | None = None
+    stt_ms: float | None = None
     started_at_wall: datetime = field(default_factory=lambda: datetime.now(UTC))
     text: str = ""
     timeline: SpeechTimeline = field(default_factory=SpeechTimeline)
