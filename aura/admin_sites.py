@@ -6,16 +6,47 @@ do not exist in the public schema) and a tenant admin never sees platform data.
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from dataclasses import dataclass
+
 from django.contrib import admin
 from django.contrib.auth.admin import GroupAdmin, UserAdmin
 from django.contrib.auth.models import Group, User
-from django.http import HttpRequest
+from django.http import HttpRequest, HttpResponse
+from django.urls import URLPattern, path
+
+
+@dataclass(frozen=True)
+class StaffPage:
+    """A page of the platform admin that is not a model (provider health, billing dashboards)."""
+
+    route: str
+    name: str
+    title: str
+    view: Callable[..., HttpResponse]
 
 
 class PlatformAdminSite(admin.AdminSite):
     site_header = "AURA platform"
     site_title = "AURA platform admin"
     index_title = "Platform administration"
+    index_template = "admin/platform_index.html"
+
+    def __init__(self, name: str) -> None:
+        super().__init__(name)
+        self.staff_pages: list[StaffPage] = []
+
+    def add_page(self, page: StaffPage) -> None:
+        self.staff_pages.append(page)
+
+    def get_urls(self) -> list[URLPattern]:
+        pages = [path(page.route, self.admin_view(page.view), name=page.name) for page in self.staff_pages]
+        return pages + super().get_urls()
+
+    def each_context(self, request: HttpRequest) -> dict[str, object]:
+        context = super().each_context(request)
+        context["staff_pages"] = self.staff_pages
+        return context
 
 
 class TenantAdminSite(admin.AdminSite):

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import uuid
-from dataclasses import dataclass, fields
+from dataclasses import dataclass, field, fields
 from datetime import datetime
 
 from django.db import transaction
@@ -37,6 +37,7 @@ class TurnRecord:
     tts_characters: int = 0
     provider: str = ""
     model: str = ""
+    route: dict[str, object] = field(default_factory=dict)
 
 
 def do_start_conversation(

@@ -83,6 +83,11 @@ class Turn(models.Model):
     tts_characters = models.PositiveIntegerField(default=0)
     provider = models.CharField(max_length=32, blank=True)
     model = models.CharField(max_length=100, blank=True)
+    route = models.JSONField(
+        default=dict,
+        blank=True,
+        help_text="How the provider was chosen: policy, reason, and every attempt with its outcome.",
+    )
 
     class Meta:
         ordering = ["conversation", "index"]

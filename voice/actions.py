@@ -1,10 +1,33 @@
-"""Writes to assistants. Run inside the tenant's schema."""
+"""Writes to assistants and provider keys. Run inside the tenant's schema."""
 
 from __future__ import annotations
 
+from django.conf import settings
 from django.db import transaction
 
-from voice.models import Assistant
+from aura.crypto import encrypt, mask, reencrypt
+from voice.models import Assistant, ProviderKey, RouterPolicy
+
+
+def default_providers() -> dict[str, object]:
+    """What a new assistant starts with: the platform's providers where a key is configured, else the
+    simulated ones (the demo works with no key at all)."""
+    if settings.OPENAI_API_KEY:
+        return {
+            "llm_provider": "openai",
+            "llm_model": "gpt-4o-mini",
+            "stt_provider": "openai",
+            "stt_model": "gpt-4o-mini-transcribe",
+            "tts_provider": "openai",
+            "tts_model": "gpt-4o-mini-tts",
+            "router_policy": RouterPolicy.FALLBACK,
+            "llm_fallbacks": ["xai:grok-3-mini"] if settings.XAI_API_KEY else [],
+            "stt_fallbacks": ["local:pocketsphinx-en-us"],
+            "tts_fallbacks": ["simulated:simulated-tts"],
+        }
+    if settings.XAI_API_KEY:
+        return {"llm_provider": "xai", "llm_model": "grok-3-mini", "router_policy": RouterPolicy.FALLBACK}
+    return {}
 
 
 @transaction.atomic
@@ -13,4 +36,26 @@ def do_create_default_assistant(*, organization_name: str) -> Assistant:
         name=f"{organization_name} assistant",
         greeting=f"Hello, thanks for reaching {organization_name}. How can I help?",
         is_default=True,
+        **default_providers(),
     )
+
+
+def do_set_provider_key(*, provider: str, api_key: str) -> ProviderKey:
+    """Store (or replace) the organization's own key for ``provider``, encrypted."""
+    api_key = api_key.strip()
+    if not api_key:
+        raise ValueError("The key is empty.")
+    key, _ = ProviderKey.objects.update_or_create(
+        provider=provider, defaults={"encrypted_key": encrypt(api_key), "key_hint": mask(api_key)}
+    )
+    return key
+
+
+def do_reencrypt_provider_keys() -> int:
+    """Re-seal every key of this organization with the newest encryption key. Returns how many."""
+    count = 0
+    for key in ProviderKey.objects.select_for_update():
+        key.encrypted_key = reencrypt(key.encrypted_key)
+        key.save(update_fields=["encrypted_key", "updated_at"])
+        count += 1
+    return count

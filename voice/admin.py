@@ -2,17 +2,25 @@
 
 from __future__ import annotations
 
-from django.conf import settings
-from django.contrib import admin
-from django.db.models import QuerySet
-from django.http import HttpRequest
-from django.templatetags.static import static
-from django.utils.html import escape, format_html
+import time
+from datetime import UTC, datetime
 
-from aura.admin_sites import tenant_admin
+from django.conf import settings
+from django.contrib import admin, messages
+from django.db.models import QuerySet
+from django.http import HttpRequest, HttpResponse
+from django.shortcuts import redirect
+from django.template.response import TemplateResponse
+from django.templatetags.static import static
+from django.utils.html import escape, format_html, format_html_join
+from redis.exceptions import RedisError
+
+from aura.admin_sites import StaffPage, platform_admin, tenant_admin
 from tenants.models import WidgetKey
-from voice.forms import WidgetKeyForm
-from voice.models import Assistant
+from voice.forms import ProviderKeyForm, WidgetKeyForm
+from voice.models import Assistant, ProviderKey
+from voice.queries import describe_routing, routing_config_without_keys
+from voice.router.health import reset_shared_health, shared_health
 
 
 @admin.register(Assistant, site=tenant_admin)
@@ -27,6 +35,7 @@ class AssistantAdmin(admin.ModelAdmin):
         "updated_at",
     )
     search_fields = ("name",)
+    readonly_fields = ("routing_rules",)
     fieldsets = (
         (
             None,
@@ -45,7 +54,30 @@ class AssistantAdmin(admin.ModelAdmin):
                 )
             },
         ),
-        ("Language model", {"fields": ("llm_provider", "llm_model")}),
+        (
+            "Language model and routing",
+            {
+                "fields": (
+                    "llm_provider",
+                    "llm_model",
+                    "router_policy",
+                    "llm_fallbacks",
+                    "smart_strong_llm",
+                    "smart_long_words",
+                    "smart_many_tools",
+                    "routing_rules",
+                    "llm_first_token_timeout_ms",
+                    "openai_compatible_base_url",
+                ),
+                "description": 'Models are written "provider:model", e.g. "openai:gpt-4o-mini" or '
+                '"xai:grok-3-mini". An attempt that has not started answering within the time-to-first-token '
+                "bound is abandoned for the next model; nothing is retried once the visitor heard the start.",
+            },
+        ),
+        (
+            "Speech failover",
+            {"fields": ("stt_fallbacks", "stt_timeout_ms", "tts_fallbacks", "tts_first_byte_timeout_ms")},
+        ),
         (
             "Turn-taking",
             {
@@ -62,6 +94,27 @@ class AssistantAdmin(admin.ModelAdmin):
             },
         ),
     )
+
+    @admin.display(description="How this assistant routes")
+    def routing_rules(self, obj: Assistant) -> str:
+        """The rules in words, from the same code that applies them."""
+        if not obj.pk:
+            return "Save the assistant to see its routing rules."
+        config = routing_config_without_keys(obj)
+        lines = describe_routing(config)
+        return format_html_join("", "<p>{}</p>", ((line,) for line in lines))
+
+
+@admin.register(ProviderKey, site=tenant_admin)
+class ProviderKeyAdmin(admin.ModelAdmin):
+    """The organization's own provider keys: used instead of the platform's, shown only masked."""
+
+    form = ProviderKeyForm
+    list_display = ("provider", "key_hint", "updated_at")
+    readonly_fields = ("key_hint", "created_at", "updated_at")
+
+    def get_fields(self, request: HttpRequest, obj: ProviderKey | None = None) -> list[str]:
+        return ["provider", "api_key", "key_hint", "updated_at"] if obj else ["provider", "api_key"]
 
 
 @admin.register(WidgetKey, site=tenant_admin)
@@ -132,3 +185,44 @@ def embed_tag(key: WidgetKey, script_url: str) -> str:
     if key.placement != "bottom-right":
         attributes.append(f'data-placement="{key.placement}"')
     return f"<script {' '.join(attributes)} async></script>"
+
+
+def provider_health_page(request: HttpRequest) -> HttpResponse:
+    """Platform staff: every provider's breaker and speed, with a reset per row."""
+    if request.method == "POST" and (key := request.POST.get("reset")):
+        reset_shared_health(key)
+        messages.success(request, f"{key}: breaker reset to closed.")
+        return redirect(request.path)
+    rows, error, now = [], "", time.time()
+    try:
+        board = shared_health()
+    except RedisError as exc:
+        board, error = {}, f"The shared health store (Redis) is unavailable: {exc}"
+    for key, health in sorted(board.items()):
+        rows.append(
+            {
+                "key": key,
+                "state": health.effective_state(now).replace("_", "-"),
+                "failures": health.failures,
+                "opened_until": _when(health.opened_until) if health.state == "open" else "",
+                "first_token_ms": health.first_token_ms,
+                "last_error": health.last_error,
+                "updated_at": _when(health.updated_at),
+            }
+        )
+    context = {
+        **platform_admin.each_context(request),
+        "title": "Provider health",
+        "rows": rows,
+        "error": error,
+        "failures_to_open": settings.AURA_BREAKER_FAILURES,
+        "cooldown_s": settings.AURA_BREAKER_COOLDOWN_S,
+    }
+    return TemplateResponse(request, "admin/voice/provider_health.html", context)
+
+
+def _when(timestamp: float) -> str:
+    return datetime.fromtimestamp(timestamp, UTC).strftime("%Y-%m-%d %H:%M:%S UTC") if timestamp else ""
+
+
+platform_admin.add_page(StaffPage("provider-health/", "provider_health", "Provider health", provider_health_page))

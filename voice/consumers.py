@@ -82,7 +82,7 @@ class VoiceConsumer(AsyncWebsocketConsumer):
             visitor_id=grant.visitor_id,
             origin=origin,
             assistant=assistant,
-            providers=providers_for(assistant.providers),
+            providers=providers_for(assistant.routing),
             transport=self,
             recorder=ConversationRecorder(tenant, grant.conversation_id),
             resumed=grant.resumed,

@@ -5,8 +5,9 @@ from __future__ import annotations
 from django import forms
 from django.core.exceptions import ValidationError
 
+from aura.crypto import encrypt, mask
 from tenants.models import WidgetKey, normalize_origin
-from voice.models import Assistant
+from voice.models import Assistant, ProviderKey
 
 
 def _clean_origin(value: str) -> str:
@@ -46,6 +47,35 @@ class WidgetKeyForm(forms.ModelForm):
         key = super().save(commit=False)
         key.assistant_id = self.cleaned_data["assistant"].pk
         key.allowed_origins = self.cleaned_data["origins"]
+        if commit:
+            key.save()
+        return key
+
+
+class ProviderKeyForm(forms.ModelForm):
+    """A provider key is written, never read back: the field starts empty and shows only the hint."""
+
+    api_key = forms.CharField(
+        label="API key",
+        widget=forms.PasswordInput(render_value=False, attrs={"autocomplete": "off"}),
+        help_text="Stored encrypted. It is shown masked from now on; to change it, enter a new one.",
+    )
+
+    class Meta:
+        model = ProviderKey
+        fields = ["provider"]
+
+    def __init__(self, *args: object, **kwargs: object) -> None:
+        super().__init__(*args, **kwargs)
+        if self.instance.pk:
+            self.fields["api_key"].required = False
+            self.fields["api_key"].help_text = f"Current key: {self.instance.key_hint}. Leave empty to keep it."
+
+    def save(self, commit: bool = True) -> ProviderKey:
+        key = super().save(commit=False)
+        if secret := self.cleaned_data.get("api_key", "").strip():
+            key.encrypted_key = encrypt(secret)
+            key.key_hint = mask(secret)
         if commit:
             key.save()
         return key

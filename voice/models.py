@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from django.core.exceptions import ValidationError
 from django.core.validators import MaxValueValidator, MinValueValidator
 from django.db import models
 
@@ -12,6 +13,30 @@ class Provider(models.TextChoices):
     OPENAI = "openai", "OpenAI"
     XAI = "xai", "xAI Grok"
     OPENAI_COMPATIBLE = "openai_compatible", "OpenAI-compatible server"
+
+
+class RouterPolicy(models.TextChoices):
+    FIXED = "fixed", "Fixed: always the primary model"
+    FALLBACK = "fallback", "Fallback: the primary, then the fallbacks in order"
+    CHEAPEST = "cheapest", "Cheapest healthy model for the request"
+    FASTEST = "fastest", "Fastest healthy model (time to first token)"
+    SMART = "smart", "Smart: simple turns to the primary, demanding ones to the strong model"
+
+
+def validate_model_refs(value: object) -> None:
+    from voice.router.candidates import parse_candidates  # the router owns the "provider:model" format
+
+    if not isinstance(value, list):
+        raise ValidationError('Enter a list such as ["xai:grok-3-mini", "openai:gpt-4o-mini"].')
+    try:
+        parse_candidates(value)
+    except ValueError as exc:
+        raise ValidationError(str(exc)) from None
+
+
+def validate_model_ref(value: str) -> None:
+    if value:
+        validate_model_refs([value])
 
 
 class Assistant(models.Model):
@@ -30,6 +55,52 @@ class Assistant(models.Model):
     tts_provider = models.CharField(max_length=32, choices=Provider.choices, default=Provider.SIMULATED)
     tts_model = models.CharField(max_length=100, default="simulated-tts")
     voice = models.CharField(max_length=64, default="alloy")
+    openai_compatible_base_url = models.URLField(
+        blank=True,
+        help_text="For the OpenAI-compatible provider: the server's base URL, e.g. http://vllm.internal:8000/v1",
+    )
+
+    # Routing (design notes §4). Models are written "provider:model".
+    router_policy = models.CharField(max_length=16, choices=RouterPolicy.choices, default=RouterPolicy.FIXED)
+    llm_fallbacks = models.JSONField(
+        default=list,
+        blank=True,
+        validators=[validate_model_refs],
+        help_text='Other chat models the router may use, in order, e.g. ["xai:grok-3-mini"].',
+    )
+    smart_strong_llm = models.CharField(
+        max_length=140,
+        blank=True,
+        validators=[validate_model_ref],
+        help_text='Smart policy: the strong model for demanding turns, e.g. "openai:gpt-4o".',
+    )
+    smart_long_words = models.PositiveIntegerField(
+        default=25,
+        validators=[MinValueValidator(3), MaxValueValidator(500)],
+        help_text="Smart policy: a visitor message longer than this many words is demanding.",
+    )
+    smart_many_tools = models.PositiveIntegerField(
+        default=3,
+        validators=[MinValueValidator(1), MaxValueValidator(50)],
+        help_text="Smart policy: a turn offering at least this many tools, or following a tool call, is demanding.",
+    )
+    llm_first_token_timeout_ms = models.PositiveIntegerField(
+        default=2500,
+        validators=[MinValueValidator(200), MaxValueValidator(30000)],
+        help_text="A chat attempt without a first token by then is abandoned for the next candidate.",
+    )
+    stt_fallbacks = models.JSONField(default=list, blank=True, validators=[validate_model_refs])
+    stt_timeout_ms = models.PositiveIntegerField(
+        default=4000,
+        validators=[MinValueValidator(200), MaxValueValidator(30000)],
+        help_text="A speech-to-text attempt without a first result by then is abandoned for the next candidate.",
+    )
+    tts_fallbacks = models.JSONField(default=list, blank=True, validators=[validate_model_refs])
+    tts_first_byte_timeout_ms = models.PositiveIntegerField(
+        default=2000,
+        validators=[MinValueValidator(200), MaxValueValidator(30000)],
+        help_text="A text-to-speech attempt without audio by then is abandoned for the next candidate.",
+    )
     speech_speed = models.FloatField(default=1.0, validators=[MinValueValidator(0.25), MaxValueValidator(4.0)])
 
     # Turn-taking (design notes §3)
@@ -74,3 +145,23 @@ class Assistant(models.Model):
 
     def __str__(self) -> str:
         return self.name
+
+
+class ProviderKey(models.Model):
+    """A tenant's own key for one provider, used instead of the platform's. Encrypted at rest."""
+
+    provider = models.CharField(
+        max_length=32,
+        choices=[(p.value, p.label) for p in (Provider.OPENAI, Provider.XAI, Provider.OPENAI_COMPATIBLE)],
+        unique=True,
+    )
+    encrypted_key = models.TextField(editable=False)
+    key_hint = models.CharField(max_length=16, editable=False, help_text="The key, masked")
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        ordering = ["provider"]
+
+    def __str__(self) -> str:
+        return f"{self.get_provider_display()} key {self.key_hint}"

@@ -2,11 +2,17 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+import logging
+from dataclasses import dataclass, replace
 
+from aura.crypto import DecryptionError, Secret, decrypt
 from voice.audio.vad import TurnConfig
-from voice.models import Assistant
-from voice.providers.registry import ProviderChoice
+from voice.models import Assistant, ProviderKey
+from voice.providers.registry import RoutingConfig
+from voice.router.candidates import Candidate, chain, parse_candidate, parse_candidates
+from voice.router.policies import CHEAPEST, FASTEST, FIXED, SMART, SmartRules
+
+logger = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True, slots=True)
@@ -23,7 +29,7 @@ class AssistantSnapshot:
     turn: TurnConfig
     idle_timeout_s: int
     max_session_s: int
-    providers: ProviderChoice
+    routing: RoutingConfig
 
 
 def assistant_snapshot(assistant_id: int) -> AssistantSnapshot | None:
@@ -47,12 +53,61 @@ def assistant_snapshot(assistant_id: int) -> AssistantSnapshot | None:
         ),
         idle_timeout_s=assistant.idle_timeout_s,
         max_session_s=assistant.max_session_s,
-        providers=ProviderChoice(
-            stt_provider=assistant.stt_provider,
-            chat_provider=assistant.llm_provider,
-            tts_provider=assistant.tts_provider,
-        ),
+        routing=routing_config(assistant),
     )
+
+
+def routing_config(assistant: Assistant) -> RoutingConfig:
+    return replace(routing_config_without_keys(assistant), tenant_keys=tenant_provider_keys())
+
+
+def routing_config_without_keys(assistant: Assistant) -> RoutingConfig:
+    llm = Candidate(assistant.llm_provider, assistant.llm_model)
+    strong = parse_candidate(assistant.smart_strong_llm) if assistant.smart_strong_llm else None
+    smart = strong is not None and assistant.router_policy == SMART
+    return RoutingConfig(
+        llm=chain(llm, [*([strong] if smart else []), *parse_candidates(assistant.llm_fallbacks)]),
+        stt=chain(Candidate(assistant.stt_provider, assistant.stt_model), parse_candidates(assistant.stt_fallbacks)),
+        tts=chain(Candidate(assistant.tts_provider, assistant.tts_model), parse_candidates(assistant.tts_fallbacks)),
+        policy=assistant.router_policy,
+        smart=SmartRules(strong=strong, long_words=assistant.smart_long_words, many_tools=assistant.smart_many_tools),
+        llm_bound_s=assistant.llm_first_token_timeout_ms / 1000,
+        stt_bound_s=assistant.stt_timeout_ms / 1000,
+        tts_bound_s=assistant.tts_first_byte_timeout_ms / 1000,
+        openai_compatible_base_url=assistant.openai_compatible_base_url,
+    )
+
+
+def describe_routing(config: RoutingConfig) -> list[str]:
+    """The routing rules in words, for the tenant admin."""
+    primary, others = config.llm[0], [c.key for c in config.llm[1:]]
+    rest = f" Then, if it is unavailable: {', '.join(others)}." if others else ""
+    if config.policy == SMART:
+        return config.smart.describe(primary) + ([f"Fallbacks: {', '.join(others)}."] if others else [])
+    if config.policy == FIXED:
+        return [f"Every turn goes to {primary.key}; if it is unavailable the visitor is told, nothing else is tried."]
+    if config.policy == CHEAPEST and others:
+        return [
+            f"Each turn goes to the cheapest healthy model among {primary.key}, {', '.join(others)}, "
+            "at list prices for the request's estimated size."
+        ]
+    if config.policy == FASTEST:
+        return [
+            f"Each turn goes to the healthy model with the lowest average time to first token among "
+            f"{', '.join([primary.key, *others])}."
+        ]
+    return [f"Every turn goes to {primary.key} first.{rest}"]
+
+
+def tenant_provider_keys() -> dict[str, Secret]:
+    """The organization's own provider keys, decrypted for this session only. Never logged."""
+    keys: dict[str, Secret] = {}
+    for key in ProviderKey.objects.all():
+        try:
+            keys[key.provider] = Secret(decrypt(key.encrypted_key))
+        except DecryptionError:
+            logger.error("the %s key %s cannot be decrypted with the configured keys; skipped", key.provider, key.pk)
+    return keys
 
 
 def default_assistant_id() -> int | None:

@@ -365,6 +365,7 @@ class VoiceSession:
                 audio_ms=event.speech_ms,
                 provider=stt.provider,
                 model=stt.model,
+                route={"stt": route.as_dict()} if (route := getattr(stt, "last_route", None)) else {},
             )
         )
         if self.turn_task is not asyncio.current_task() or (self.input and self.input.detector.in_speech):
@@ -450,7 +451,10 @@ class VoiceSession:
         try:
             await stages()  # created here, so a reply cancelled before it starts leaves no coroutine behind
         except* ProviderError as group:
-            logger.warning("reply %s in %s failed: %s", reply.id, self.conversation_id, group.exceptions[0])
+            error = group.exceptions[0]
+            logger.warning("reply %s in %s failed: %s", reply.id, self.conversation_id, error)
+            if isinstance(error, ProviderError) and error.route is not None and error.route.capability == "llm":
+                reply.llm_route = error.route
             failed = True
         except* Exception:
             logger.exception("reply %s in %s crashed", reply.id, self.conversation_id)
@@ -554,6 +558,7 @@ class VoiceSession:
         first_audio_ms: float | None = None,
         total_ms: float | None = None,
     ) -> TurnRecord:
+        chosen = reply.llm_route.chosen if reply.llm_route else None
         return TurnRecord(
             role=Role.ASSISTANT,
             text=reply.text,
@@ -572,8 +577,9 @@ class VoiceSession:
             input_tokens=reply.input_tokens,
             output_tokens=reply.output_tokens,
             tts_characters=reply.tts_characters,
-            provider=self.providers.chat.provider,
-            model=self.providers.chat.model,
+            provider=chosen.provider if chosen else "",
+            model=chosen.model if chosen else "",
+            route=reply.route_record(),
         )
 
     def _settle_heard(self, active: _ActiveReply, played_ms: float, *, interrupted: bool) -> None:

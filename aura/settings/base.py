@@ -8,6 +8,7 @@ from pathlib import Path
 
 import dj_database_url
 
+from aura.crypto import development_key
 from aura.env import env_bool, env_float, env_int, env_list, env_str
 
 BASE_DIR = Path(__file__).resolve().parent.parent.parent
@@ -209,8 +210,20 @@ LOGGING = {
 }
 
 # --- Providers ------------------------------------------------------------------------------
+# Platform keys; a tenant may bring its own per provider (stored encrypted, see AURA_ENCRYPTION_KEYS).
 OPENAI_API_KEY = os.environ.get("OPENAI_API_KEY", "")
+OPENAI_BASE_URL = os.environ.get("OPENAI_BASE_URL", "")  # empty: https://api.openai.com/v1
 XAI_API_KEY = os.environ.get("XAI_API_KEY", "")
+XAI_API_HOST = env_str("XAI_API_HOST", "api.x.ai")
+XAI_INSECURE = env_bool("XAI_INSECURE", False)  # plain-text gRPC: only for a local test server
+# Fernet keys, newest first, comma-separated (python -c "from cryptography.fernet import Fernet;
+# print(Fernet.generate_key().decode())"). Development and tests derive one from SECRET_KEY.
+AURA_ENCRYPTION_KEYS = env_list("AURA_ENCRYPTION_KEYS") or (
+    [development_key(SECRET_KEY)] if AURA_ENV in ("development", "test") else [env_str("AURA_ENCRYPTION_KEYS")]
+)
+# Circuit breakers (per provider and model, shared through Redis).
+AURA_BREAKER_FAILURES = env_int("AURA_BREAKER_FAILURES", 3)  # consecutive failures that open it
+AURA_BREAKER_COOLDOWN_S = env_float("AURA_BREAKER_COOLDOWN_S", 30.0)  # open this long, then one probe
 # Simulated providers' own latencies (ms): the demo without keys, and load tests that subtract them.
 AURA_SIMULATED_STT_MS = env_float("AURA_SIMULATED_STT_MS", 150.0)
 AURA_SIMULATED_LLM_FIRST_TOKEN_MS = env_float("AURA_SIMULATED_LLM_FIRST_TOKEN_MS", 300.0)

@@ -9,7 +9,7 @@ import pytest
 from conversations.actions import TurnRecord
 from voice.audio.vad import TurnConfig
 from voice.protocol import CloseCode
-from voice.providers.registry import ProviderChoice, SessionProviders
+from voice.providers.registry import RoutingConfig, SessionProviders
 from voice.providers.simulated import SimulatedChat, SimulatedLatency, SimulatedSpeech, SimulatedSpeechToText
 from voice.queries import AssistantSnapshot
 from voice.session import IDLE_REMINDER, VoiceSession
@@ -75,7 +75,7 @@ def _session(
         turn=TurnConfig(),
         idle_timeout_s=idle_timeout_s,
         max_session_s=max_session_s,
-        providers=ProviderChoice("simulated", "simulated", "simulated"),
+        routing=RoutingConfig(llm=(), stt=(), tts=()),
     )
     providers = SessionProviders(
         stt=SimulatedSpeechToText(FAST), chat=SimulatedChat(FAST), tts=SimulatedSpeech(FAST, use_espeak=False)

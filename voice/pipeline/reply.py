@@ -17,7 +17,15 @@ from datetime import UTC, datetime
 
 from voice.audio.resample import StreamResampler
 from voice.protocol import OUTPUT_SAMPLE_RATE, ErrorCode, ProtocolError, audio_frame
-from voice.providers.base import ChatMessage, ChatModel, ProviderError, TextDelta, TextToSpeech, Usage
+from voice.providers.base import (
+    ChatMessage,
+    ChatModel,
+    ProviderError,
+    RouteLog,
+    TextDelta,
+    TextToSpeech,
+    Usage,
+)
 from voice.text.alignment import SpeechTimeline
 from voice.text.sentences import SentenceAggregator
 
@@ -60,7 +68,13 @@ class Reply:
     output_tokens: int = 0
     tts_characters: int = 0
     speech_failed: bool = False
+    llm_route: RouteLog | None = None  # how the chat model was chosen (None for fixed text)
+    tts_route: RouteLog | None = None  # the first sentence's, or a later one that needed a failover
     stopped: bool = False  # set when the reply is interrupted: from then on not one more frame is sent
+
+    def route_record(self) -> dict[str, object]:
+        routes = {"llm": self.llm_route, "tts": self.tts_route}
+        return {name: route.as_dict() for name, route in routes.items() if route is not None}
 
     def played_estimate_ms(self, now: float | None = None) -> float:
         """What the client has played by now, from the pacing: it plays from the first chunk on, in real time."""
@@ -133,6 +147,8 @@ class ReplyPipeline:
                     await self._put_sentence(sentence)
             elif isinstance(event, Usage):
                 reply.input_tokens, reply.output_tokens = event.input_tokens, event.output_tokens
+            elif isinstance(event, RouteLog):
+                reply.llm_route = event
         if unsent:
             await self._send_delta(unsent)
         for sentence in aggregator.flush():
@@ -158,6 +174,7 @@ class ReplyPipeline:
                 await self._speak(sentence)
             except ProviderError as exc:
                 reply.speech_failed = True
+                self._note_tts_route(exc.route)
                 logger.warning("text-to-speech failed for reply %s: %s", reply.id, exc)
                 await self.send_event(
                     ProtocolError(
@@ -188,6 +205,11 @@ class ReplyPipeline:
             reply.timeline.extend_audio(len(tail))
             await self._chunks.put(tail)
         reply.tts_characters += len(sentence)
+        self._note_tts_route(getattr(self.tts, "last_route", None))
+
+    def _note_tts_route(self, route: RouteLog | None) -> None:
+        if route is not None and (self.reply.tts_route is None or len(route.attempts) > 1):
+            self.reply.tts_route = route
 
     # -- stage 3: paced audio out: real time plus a short lead, every chunk tagged with its reply --
     async def _play(self) -> None:

@@ -20,12 +20,19 @@ class ProviderError(Exception):
     """A provider failure, mapped to one of a few kinds the router and the session understand."""
 
     def __init__(
-        self, kind: ErrorKind, message: str, *, provider: str = "", retry_after_s: float | None = None
+        self,
+        kind: ErrorKind,
+        message: str,
+        *,
+        provider: str = "",
+        retry_after_s: float | None = None,
+        route: RouteLog | None = None,
     ) -> None:
         super().__init__(message)
         self.kind = kind
         self.provider = provider
         self.retry_after_s = retry_after_s
+        self.route = route  # set when every candidate of a routed call failed
 
 
 @dataclass(frozen=True, slots=True)
@@ -61,7 +68,43 @@ class Usage:
     output_tokens: int
 
 
-ChatEvent = TextDelta | ToolCall | Usage
+@dataclass(slots=True)
+class Attempt:
+    provider: str
+    model: str
+    outcome: str  # "ok", "skipped", or an ErrorKind value
+    error: str = ""
+    first_token_ms: float | None = None
+
+    def as_dict(self) -> dict[str, object]:
+        data: dict[str, object] = {"provider": self.provider, "model": self.model, "outcome": self.outcome}
+        if self.error:
+            data["error"] = self.error
+        if self.first_token_ms is not None:
+            data["first_token_ms"] = round(self.first_token_ms, 1)
+        return data
+
+
+@dataclass(slots=True)
+class RouteLog:
+    """How one call was routed: the policy, why, and every attempt. Stored with the turn."""
+
+    capability: str  # "llm", "stt" or "tts"
+    policy: str
+    reason: str = ""
+    attempts: list[Attempt] = field(default_factory=list)
+    chosen: Attempt | None = None
+
+    def as_dict(self) -> dict[str, object]:
+        return {
+            "policy": self.policy,
+            "reason": self.reason,
+            "chosen": f"{self.chosen.provider}:{self.chosen.model}" if self.chosen else None,
+            "attempts": [attempt.as_dict() for attempt in self.attempts],
+        }
+
+
+ChatEvent = TextDelta | ToolCall | Usage | RouteLog  # a routed stream yields its RouteLog before the first token
 
 
 @dataclass(frozen=True, slots=True)

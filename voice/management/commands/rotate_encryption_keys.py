@@ -1,0 +1,35 @@
+"""manage.py rotate_encryption_keys: re-seal every organization's provider keys with the newest key.
+
+Rotation: put a new Fernet key first in AURA_ENCRYPTION_KEYS (keep the old one after it), deploy,
+run this command, then remove the old key.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django.core.management.base import BaseCommand, CommandError
+from django.db import transaction
+from django_tenants.utils import get_tenant_model, tenant_context
+
+from aura.crypto import DecryptionError
+from voice.actions import do_reencrypt_provider_keys
+
+
+class Command(BaseCommand):
+    help = "Re-encrypt every organization's provider keys with the first key of AURA_ENCRYPTION_KEYS."
+
+    def handle(self, *args: Any, **options: Any) -> None:
+        total = 0
+        for organization in get_tenant_model().objects.exclude(schema_name="public").order_by("schema_name"):
+            with tenant_context(organization), transaction.atomic():
+                try:
+                    count = do_reencrypt_provider_keys()
+                except DecryptionError as exc:
+                    raise CommandError(
+                        f"{organization.schema_name}: {exc}. Put back the key that sealed it, then run again."
+                    ) from None
+            total += count
+            if count:
+                self.stdout.write(f"{organization.schema_name}: {count} key(s) re-encrypted")
+        self.stdout.write(self.style.SUCCESS(f"{total} provider key(s) now sealed with the newest key"))

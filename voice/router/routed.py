@@ -1,0 +1,252 @@
+"""Routed providers: each looks like one provider to the pipeline and tries candidates behind it.
+
+An attempt that fails, or has not produced its first token (transcript, audio byte) within the
+bound, is abandoned and the next candidate in the plan is tried. Once the first token is out, the
+call belongs to that candidate: a failure after it is reported, never retried (the visitor may
+already have heard the start). Every outcome feeds the breakers, the moving averages and the metrics.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import AsyncIterator, Callable, Sequence
+from typing import Generic, TypeVar
+
+from voice.audio.resample import StreamResampler
+from voice.metrics import PROVIDER_FIRST_TOKEN, PROVIDER_REQUESTS, ROUTER_FAILOVERS
+from voice.protocol import OUTPUT_SAMPLE_RATE
+from voice.providers.base import (
+    Attempt,
+    ChatEvent,
+    ChatMessage,
+    ChatModel,
+    ErrorKind,
+    ProviderError,
+    RouteLog,
+    SpeechToText,
+    TextToSpeech,
+    ToolSpec,
+    Transcript,
+)
+from voice.router.candidates import Candidate
+from voice.router.health import ProviderHealth
+from voice.router.policies import FALLBACK, Plan, RouteRequest, SmartRules, plan
+
+T = TypeVar("T")
+
+
+class _Opened(Generic[T]):
+    """A candidate's stream whose first item has arrived."""
+
+    __slots__ = ("attempt", "candidate", "first", "stream")
+
+    def __init__(self, candidate: Candidate, attempt: Attempt, first: T, stream: AsyncIterator[T]) -> None:
+        self.candidate, self.attempt, self.first, self.stream = candidate, attempt, first, stream
+
+
+async def open_first(
+    capability: str,
+    decided: Plan,
+    log: RouteLog,
+    open_stream: Callable[[Candidate], AsyncIterator[T]],
+    *,
+    bound_s: float,
+    health: ProviderHealth,
+) -> _Opened[T]:
+    """Try the plan's candidates in order until one yields its first item within ``bound_s``."""
+    for candidate, why in decided.skipped:
+        _note(log, capability, Attempt(candidate.provider, candidate.model, "skipped", why))
+    for position, candidate in enumerate(decided.order):
+        if health.state(candidate) == "half_open" and not await health.claim_probe(candidate):
+            _note(log, capability, Attempt(candidate.provider, candidate.model, "skipped", "another probe is running"))
+            continue
+        started = time.monotonic()
+        stream = open_stream(candidate)
+        try:
+            async with asyncio.timeout(bound_s):
+                first = await anext(stream)
+        except (TimeoutError, StopAsyncIteration, ProviderError) as exc:
+            await _close(stream)
+            kind, message, hold_s = _classify(exc, bound_s)
+            _note(log, capability, Attempt(candidate.provider, candidate.model, kind, message))
+            await health.record_failure(candidate, f"{kind}: {message}", hold_open_s=hold_s)
+            continue
+        except BaseException:  # cancelled (the visitor interrupted): not the provider's fault
+            await _close(stream)
+            raise
+        first_ms = (time.monotonic() - started) * 1000
+        attempt = Attempt(candidate.provider, candidate.model, "ok", first_token_ms=first_ms)
+        _note(log, capability, attempt)
+        log.chosen = attempt
+        PROVIDER_FIRST_TOKEN.labels(capability, candidate.provider, candidate.model).observe(first_ms / 1000)
+        if position or decided.skipped:
+            ROUTER_FAILOVERS.labels(capability).inc()
+        return _Opened(candidate, attempt, first, stream)
+    if not log.attempts:
+        log.reason = log.reason or "no candidate is configured"
+    raise ProviderError(ErrorKind.UNAVAILABLE, f"every {capability} candidate failed", route=log)
+
+
+async def finish(
+    opened: _Opened[T], capability: str, health: ProviderHealth, *, always_record: bool
+) -> AsyncIterator[T]:
+    """The rest of an opened stream. A failure here is final: it is recorded and re-raised."""
+    try:
+        async for item in opened.stream:
+            yield item
+    except ProviderError as exc:
+        opened.attempt.outcome = str(exc.kind)
+        opened.attempt.error = f"after the first token: {exc}"
+        PROVIDER_REQUESTS.labels(capability, opened.candidate.provider, opened.candidate.model, exc.kind).inc()
+        await health.record_failure(opened.candidate, f"{exc.kind}: {exc}")
+        raise
+    finally:
+        await _close(opened.stream)
+    # Closed and healthy already: skip the shared write unless the moving average needs the sample.
+    if always_record or health.get(opened.candidate).failures or health.state(opened.candidate) != "closed":
+        await health.record_success(opened.candidate, opened.attempt.first_token_ms)
+
+
+def _note(log: RouteLog, capability: str, attempt: Attempt) -> None:
+    log.attempts.append(attempt)
+    PROVIDER_REQUESTS.labels(capability, attempt.provider, attempt.model, attempt.outcome).inc()
+
+
+def _classify(exc: BaseException, bound_s: float) -> tuple[str, str, float]:
+    if isinstance(exc, TimeoutError):
+        return str(ErrorKind.TIMEOUT), f"no first token within {bound_s * 1000:.0f} ms", 0.0
+    if isinstance(exc, StopAsyncIteration):
+        return str(ErrorKind.UNAVAILABLE), "the stream ended without any output", 0.0
+    assert isinstance(exc, ProviderError)
+    hold = exc.retry_after_s or 0.0 if exc.kind == ErrorKind.RATE_LIMITED else 0.0
+    return str(exc.kind), str(exc)[:300], hold
+
+
+async def _close(stream: AsyncIterator[object]) -> None:
+    aclose = getattr(stream, "aclose", None)
+    if aclose is not None:
+        await aclose()
+
+
+class RoutedChat(ChatModel):
+    """The assistant's chat models behind its routing policy. Yields the RouteLog before the first token."""
+
+    def __init__(
+        self,
+        candidates: Sequence[tuple[Candidate, ChatModel]],
+        *,
+        policy: str,
+        bound_s: float,
+        health: ProviderHealth,
+        smart: SmartRules | None = None,
+    ) -> None:
+        self.models = dict(candidates)
+        self.candidates = tuple(self.models)
+        self.provider, self.model = self.candidates[0].provider, self.candidates[0].model
+        self.policy, self.bound_s, self.health, self.smart = policy, bound_s, health, smart
+
+    def plan(self, messages: Sequence[ChatMessage], tools: Sequence[ToolSpec] = ()) -> Plan:
+        return plan(self.policy, self.candidates, RouteRequest.of(messages, tools), self.health, smart=self.smart)
+
+    async def stream(
+        self, messages: Sequence[ChatMessage], *, tools: Sequence[ToolSpec] = ()
+    ) -> AsyncIterator[ChatEvent]:
+        self.health.refresh_soon()
+        decided = self.plan(messages, tools)
+        log = RouteLog("llm", self.policy, decided.reason)
+        opened = await open_first(
+            "llm",
+            decided,
+            log,
+            lambda candidate: self.models[candidate].stream(messages, tools=tools),
+            bound_s=self.bound_s,
+            health=self.health,
+        )
+        yield log
+        yield opened.first
+        async for event in finish(opened, "llm", self.health, always_record=True):
+            yield event
+
+
+class RoutedSpeechToText(SpeechToText):
+    """Speech-to-text candidates in order (primary, then fallbacks). ``last_route`` tells what served."""
+
+    def __init__(
+        self, candidates: Sequence[tuple[Candidate, SpeechToText]], *, bound_s: float, health: ProviderHealth
+    ) -> None:
+        self.models = dict(candidates)
+        self.candidates = tuple(self.models)
+        self.provider, self.model = self.candidates[0].provider, self.candidates[0].model
+        self.bound_s, self.health = bound_s, health
+        self.last_route: RouteLog | None = None
+
+    async def transcribe(self, pcm: bytes, sample_rate: int, *, language: str) -> AsyncIterator[Transcript]:
+        self.health.refresh_soon()
+        decided = plan(FALLBACK, self.candidates, _NO_REQUEST, self.health)
+        self.last_route = log = RouteLog("stt", FALLBACK, decided.reason)
+        opened = await open_first(
+            "stt",
+            decided,
+            log,
+            lambda candidate: self.models[candidate].transcribe(pcm, sample_rate, language=language),
+            bound_s=self.bound_s,
+            health=self.health,
+        )
+        self.provider, self.model = opened.candidate.provider, opened.candidate.model
+        yield opened.first
+        async for transcript in finish(opened, "stt", self.health, always_record=False):
+            yield transcript
+
+
+class RoutedSpeech(TextToSpeech):
+    """Text-to-speech candidates in order, always at the output rate whatever the candidate's own."""
+
+    sample_rate = OUTPUT_SAMPLE_RATE
+
+    def __init__(
+        self, candidates: Sequence[tuple[Candidate, TextToSpeech]], *, bound_s: float, health: ProviderHealth
+    ) -> None:
+        self.models = dict(candidates)
+        self.candidates = tuple(self.models)
+        self.provider, self.model = self.candidates[0].provider, self.candidates[0].model
+        self.bound_s, self.health = bound_s, health
+        self.last_route: RouteLog | None = None
+
+    async def synthesize(self, text: str, *, voice: str, speed: float) -> AsyncIterator[bytes]:
+        self.health.refresh_soon()
+        decided = plan(FALLBACK, self.candidates, _NO_REQUEST, self.health)
+        self.last_route = log = RouteLog("tts", FALLBACK, decided.reason)
+        opened = await open_first(
+            "tts",
+            decided,
+            log,
+            lambda candidate: self._at_output_rate(self.models[candidate], text, voice, speed),
+            bound_s=self.bound_s,
+            health=self.health,
+        )
+        self.provider, self.model = opened.candidate.provider, opened.candidate.model
+        yield opened.first
+        async for pcm in finish(opened, "tts", self.health, always_record=False):
+            yield pcm
+
+    @staticmethod
+    async def _at_output_rate(tts: TextToSpeech, text: str, voice: str, speed: float) -> AsyncIterator[bytes]:
+        chunks = tts.synthesize(text, voice=voice, speed=speed)
+        if tts.sample_rate == OUTPUT_SAMPLE_RATE:
+            async for pcm in chunks:
+                if pcm:
+                    yield pcm
+            return
+        resampler, carry = StreamResampler(tts.sample_rate, OUTPUT_SAMPLE_RATE), b""
+        async for data in chunks:
+            pcm = carry + data
+            usable = len(pcm) - len(pcm) % 2
+            carry = pcm[usable:]
+            if out := resampler.process(pcm[:usable]):
+                yield out
+        if tail := resampler.flush():
+            yield tail
+
+
+_NO_REQUEST = RouteRequest(input_tokens=0, last_user_words=0, tools_offered=0, follows_tool_call=False)
