@@ -54,7 +54,7 @@ def reencrypt(token: str) -> str:
 
 def mask(secret: str) -> str:
     """What a key may look like on screen: its start and its last four characters."""
-    if len(secret) <= 8:
+    if len(secret) <= 16:  # too short to show seven characters of it
         return "••••"
     return f"{secret[:3]}…{secret[-4:]}"
 

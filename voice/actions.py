@@ -51,6 +51,7 @@ def do_set_provider_key(*, provider: str, api_key: str) -> ProviderKey:
     return key
 
 
+@transaction.atomic
 def do_reencrypt_provider_keys() -> int:
     """Re-seal every key of this organization with the newest encryption key. Returns how many."""
     count = 0

@@ -7,6 +7,7 @@ from datetime import UTC, datetime
 
 from django.conf import settings
 from django.contrib import admin, messages
+from django.db import models
 from django.db.models import QuerySet
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import redirect
@@ -36,6 +37,7 @@ class AssistantAdmin(admin.ModelAdmin):
     )
     search_fields = ("name",)
     readonly_fields = ("routing_rules",)
+    formfield_overrides = {models.URLField: {"assume_scheme": "https"}}
     fieldsets = (
         (
             None,
@@ -191,7 +193,7 @@ def provider_health_page(request: HttpRequest) -> HttpResponse:
     """Platform staff: every provider's breaker and speed, with a reset per row."""
     if request.method == "POST" and (key := request.POST.get("reset")):
         reset_shared_health(key)
-        messages.success(request, f"{key}: breaker reset to closed.")
+        messages.success(request, f"The breaker of {key} is reset to closed.")
         return redirect(request.path)
     rows, error, now = [], "", time.time()
     try:

@@ -71,6 +71,14 @@ class ProviderKeyForm(forms.ModelForm):
             self.fields["api_key"].required = False
             self.fields["api_key"].help_text = f"Current key: {self.instance.key_hint}. Leave empty to keep it."
 
+    def clean(self) -> dict[str, object]:
+        cleaned = super().clean()
+        moved = self.instance.pk and "provider" in self.changed_data
+        if moved and not cleaned.get("api_key", "").strip():
+            # A key belongs to its provider: never carry an OpenAI secret over to xAI.
+            self.add_error("api_key", "Enter the key for the new provider.")
+        return cleaned
+
     def save(self, commit: bool = True) -> ProviderKey:
         key = super().save(commit=False)
         if secret := self.cleaned_data.get("api_key", "").strip():

@@ -83,7 +83,9 @@ def describe_routing(config: RoutingConfig) -> list[str]:
     primary, others = config.llm[0], [c.key for c in config.llm[1:]]
     rest = f" Then, if it is unavailable: {', '.join(others)}." if others else ""
     if config.policy == SMART:
-        return config.smart.describe(primary) + ([f"Fallbacks: {', '.join(others)}."] if others else [])
+        strong = config.smart.strong.key if config.smart.strong else ""
+        fallbacks = [key for key in others if key != strong]
+        return config.smart.describe(primary) + ([f"Fallbacks: {', '.join(fallbacks)}."] if fallbacks else [])
     if config.policy == FIXED:
         return [f"Every turn goes to {primary.key}; if it is unavailable the visitor is told, nothing else is tried."]
     if config.policy == CHEAPEST and others:
