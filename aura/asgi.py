@@ -11,8 +11,10 @@ os.environ.setdefault("DJANGO_SETTINGS_MODULE", "aura.settings.base")
 django_asgi_app = get_asgi_application()
 
 from channels.routing import ProtocolTypeRouter, URLRouter  # noqa: E402
+from django.conf import settings  # noqa: E402
 
 from aura.routing import websocket_urlpatterns  # noqa: E402
+from aura.shutdown import install_if_under_daphne  # noqa: E402
 
 application = ProtocolTypeRouter(
     {
@@ -20,6 +22,8 @@ application = ProtocolTypeRouter(
         "websocket": URLRouter(websocket_urlpatterns),
     }
 )
+
+install_if_under_daphne(settings.AURA_SHUTDOWN_GRACE_S)
 
 # Everything loaded so far lives as long as the process: move it out of the collector's sight, so a
 # full collection under load walks only what sessions allocate (bench.voice at 200 sessions: gen-2

@@ -10,6 +10,8 @@ from django.http import HttpRequest, JsonResponse
 from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_GET
 
+from aura.shutdown import is_draining
+
 
 @never_cache
 @require_GET
@@ -21,7 +23,10 @@ def healthz(request: HttpRequest) -> JsonResponse:
 @never_cache
 @require_GET
 def readyz(request: HttpRequest) -> JsonResponse:
-    """Ready for traffic: PostgreSQL and Redis answer, and the public schema has every migration."""
+    """Ready for traffic: PostgreSQL and Redis answer, and the public schema has every migration.
+    A process that is shutting down is not ready: the load balancer stops sending it sessions."""
+    if is_draining():
+        return JsonResponse({"status": "draining", "checks": {}}, status=503)
     checks: dict[str, dict[str, object]] = {}
     checks["database"] = _timed(_check_database)
     checks["redis"] = _timed(_check_redis)

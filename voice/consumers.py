@@ -15,9 +15,12 @@ from channels.db import database_sync_to_async
 from channels.exceptions import StopConsumer
 from channels.generic.websocket import AsyncWebsocketConsumer
 
+from aura import log_context
+from aura.shutdown import is_draining, on_drain
 from conversations.models import EndReason
 from tenants.queries import widget_key
 from tenants.tenancy import run_in_public, run_in_tenant
+from voice.metrics import SESSIONS_ACTIVE, VOICE_ERRORS
 from voice.protocol import CloseCode
 from voice.providers.registry import providers_for
 from voice.queries import assistant_snapshot
@@ -27,6 +30,19 @@ from voice.tokens import TokenError, redeem_token
 
 logger = logging.getLogger(__name__)
 SEND_TIMEOUT_S = 5.0
+
+_live: set[VoiceConsumer] = set()  # this process's open sessions, for graceful shutdown
+
+
+async def end_live_sessions(deadline: float) -> None:
+    """Shutdown: every live session stores what it holds and tells its widget to reconnect (1012)."""
+    sessions = [consumer.session for consumer in list(_live) if consumer.session is not None]
+    logger.info("ending %d live voice session(s) for shutdown", len(sessions))
+    ends = [session.end(EndReason.SERVER_SHUTDOWN, CloseCode.SERVICE_RESTART) for session in sessions]
+    await asyncio.gather(*ends, return_exceptions=True)
+
+
+on_drain(end_live_sessions)
 
 
 class VoiceConsumer(AsyncWebsocketConsumer):
@@ -58,9 +74,16 @@ class VoiceConsumer(AsyncWebsocketConsumer):
             if self.session is not None:  # store what was said, end the conversation, tell the client
                 await self.session.end(EndReason.ERROR, CloseCode.INTERNAL_ERROR)
             raise
+        finally:
+            if self in _live:
+                _live.discard(self)
+                SESSIONS_ACTIVE.dec()
 
     async def connect(self) -> None:
         await self.accept()  # accept first: close codes reach the client only on an open socket
+        if is_draining():  # this process is shutting down: the widget retries, and lands on another
+            await self.close(code=int(CloseCode.SERVICE_RESTART))
+            return
         query = parse_qs(self.scope.get("query_string", b"").decode("latin-1"))
         headers = dict(self.scope.get("headers", []))
         origin = headers.get(b"origin", b"").decode("latin-1")
@@ -87,6 +110,9 @@ class VoiceConsumer(AsyncWebsocketConsumer):
             recorder=ConversationRecorder(tenant, grant.conversation_id),
             resumed=grant.resumed,
         )
+        log_context.bind(session=grant.conversation_id, organization=tenant.schema_name)
+        _live.add(self)
+        SESSIONS_ACTIVE.inc()
 
     async def receive(self, text_data: str | None = None, bytes_data: bytes | None = None) -> None:
         if self.session is None:
@@ -106,6 +132,8 @@ class VoiceConsumer(AsyncWebsocketConsumer):
     # The timeout guards the hand-off itself; asyncio.timeout rather than wait_for, because on Python
     # 3.11 wait_for can swallow a cancellation that arrives as the send completes.
     async def send_event(self, event: dict[str, object]) -> None:
+        if event["type"] == "error":
+            VOICE_ERRORS.labels(event.get("code", "unknown")).inc()
         async with asyncio.timeout(SEND_TIMEOUT_S):
             await self.send(text_data=json.dumps(event, separators=(",", ":")))
 

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from prometheus_client import Counter, Histogram
+from prometheus_client import Counter, Gauge, Histogram
 
 # Labels stay bounded: provider and model come from the router's candidates, capability is llm/stt/tts.
 PROVIDER_REQUESTS = Counter(
@@ -21,3 +21,16 @@ ROUTER_FAILOVERS = Counter(
     "Calls served by a candidate other than the first one planned",
     ["capability"],
 )
+
+# Sessions and turns. In multiprocess mode (PROMETHEUS_MULTIPROC_DIR) the gauge sums live processes.
+SESSIONS_ACTIVE = Gauge("aura_voice_sessions_active", "Voice sessions open right now", multiprocess_mode="livesum")
+SESSIONS_TOTAL = Counter("aura_voice_sessions_total", "Voice sessions ended, by end reason", ["outcome"])
+TURNS = Counter("aura_turns_total", "Turns stored, by role", ["role"])
+TURN_STAGE = Histogram(
+    "aura_turn_stage_seconds",
+    "Per-turn latency by stage: endpoint_delay, stt, llm_first_token, tts_first_byte, first_audio, total",
+    ["stage"],
+    buckets=(0.025, 0.05, 0.1, 0.2, 0.3, 0.5, 0.75, 1.0, 1.5, 2.0, 3.0, 5.0, 10.0, 30.0),
+)
+BARGE_INS = Counter("aura_barge_ins_total", "Replies interrupted by the visitor's speech")
+VOICE_ERRORS = Counter("aura_voice_errors_total", "Error events sent to widgets, by code", ["code"])

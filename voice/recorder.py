@@ -17,6 +17,7 @@ from conversations.actions import TurnRecord
 from conversations.queries import conversation_history
 from tenants.models import Organization
 from tenants.tenancy import run_in_tenant
+from voice.metrics import TURNS
 
 logger = logging.getLogger(__name__)
 
@@ -49,6 +50,7 @@ class ConversationRecorder:
         return self._submit(conversation_history, conversation_id=self.conversation_id)
 
     def turn(self, record: TurnRecord) -> asyncio.Future[int]:
+        TURNS.labels(record.role).inc()
         return self._submit(actions.do_record_turn, conversation_id=self.conversation_id, record=record)
 
     def heard(self, turn_id: asyncio.Future[int], *, heard_text: str, played_ms: float, interrupted: bool) -> None:

@@ -18,6 +18,7 @@ from typing import Protocol
 from conversations.actions import TurnRecord
 from conversations.models import Channel, EndReason, Role
 from voice.audio.vad import SpeechStarted, SpeechStopped, TurnConfig
+from voice.metrics import BARGE_INS, SESSIONS_TOTAL, TURN_STAGE
 from voice.pipeline.input import AudioInput
 from voice.pipeline.reply import Reply, ReplyPipeline
 from voice.protocol import (
@@ -259,6 +260,7 @@ class VoiceSession:
         if self.ended:
             return
         self.ended = True
+        SESSIONS_TOTAL.labels(reason).inc()
         for task in (self.turn_task, self.timer):
             if task and not task.done() and task is not asyncio.current_task():
                 task.cancel()
@@ -487,6 +489,7 @@ class VoiceSession:
                 "metrics": metrics,
             }
         )
+        _observe_turn(reply, metrics, failed=failed)
         active = self.replies.get(reply.id)
         if active is None or not reply.text:
             return  # nothing was said: no turn, no history entry
@@ -516,6 +519,8 @@ class VoiceSession:
         if not running and not self._assistant_audible():
             self.active = None
             return
+        if reason == "barge_in":
+            BARGE_INS.inc()
         await self._stop_active(reason)
 
     async def _stop_active(self, reason: str, *, notify: bool = True) -> None:
@@ -600,6 +605,33 @@ class VoiceSession:
             )
         else:
             self.recorder.heard(active.turn_id, heard_text=heard, played_ms=played_ms, interrupted=interrupted)
+
+
+_STAGES = {
+    "endpoint_delay": "endpoint_ms",
+    "stt": "stt_ms",
+    "llm_first_token": "llm_first_token_ms",
+    "tts_first_byte": "tts_first_byte_ms",
+    "first_audio": "first_audio_ms",
+    "total": "total_ms",
+}
+
+
+def _observe_turn(reply: Reply, metrics: dict[str, object], *, failed: bool) -> None:
+    """One log line per reply with its timings and route, and the stage histograms."""
+    for stage, key in _STAGES.items():
+        value = metrics.get(key)
+        if isinstance(value, int | float):
+            TURN_STAGE.labels(stage).observe(value / 1000)
+    chosen = reply.llm_route.chosen if reply.llm_route else None
+    fields = {
+        "event": "turn",
+        "response_id": reply.id,
+        "status": "failed" if failed else "completed",
+        "model": f"{chosen.provider}:{chosen.model}" if chosen else None,
+        **metrics,
+    }
+    logger.info("turn %s %s", reply.id, fields["status"], extra={"fields": fields})
 
 
 def _round(value: float | None) -> float | None:

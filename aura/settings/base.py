@@ -10,6 +10,7 @@ import dj_database_url
 
 from aura.crypto import development_key
 from aura.env import env_bool, env_float, env_int, env_list, env_str
+from aura.logs import logging_config
 
 BASE_DIR = Path(__file__).resolve().parent.parent.parent
 DATA_DIR = Path(os.environ.get("AURA_DATA_DIR", BASE_DIR / ".data"))
@@ -50,6 +51,7 @@ SHARED_APPS = [
     "django.contrib.staticfiles",
     "channels",
     "django_celery_beat",
+    "django_prometheus",
 ]
 TENANT_APPS = [
     "django.contrib.contenttypes",
@@ -77,22 +79,26 @@ DATABASE_ROUTERS = ("django_tenants.routers.TenantSyncRouter",)
 DATABASES = {
     "default": {
         **dj_database_url.parse(env_str("DATABASE_URL"), conn_max_age=env_int("DB_CONN_MAX_AGE", 60)),
-        "ENGINE": "django_tenants.postgresql_backend",
+        "ENGINE": "aura.db_backend",  # django-tenants' backend with query metrics
         "CONN_HEALTH_CHECKS": True,
     }
 }
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
 MIDDLEWARE = [
-    "tenants.middleware.TenantMiddleware",
+    "django_prometheus.middleware.PrometheusBeforeMiddleware",
+    "aura.middleware.RequestContextMiddleware",
+    "aura.middleware.HostlessEndpointsMiddleware",  # /healthz, /readyz, /metrics on any host name
     "django.middleware.security.SecurityMiddleware",
-    "whitenoise.middleware.WhiteNoiseMiddleware",
+    "whitenoise.middleware.WhiteNoiseMiddleware",  # static files need no tenant, nor the database
+    "tenants.middleware.TenantMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
+    "django_prometheus.middleware.PrometheusAfterMiddleware",
 ]
 
 TEMPLATES = [
@@ -197,18 +203,16 @@ AURA_STAFF_SESSION_AGE_S = env_int("AURA_STAFF_SESSION_AGE_S", 12 * 3600)
 SESSION_COOKIE_AGE = AURA_STAFF_SESSION_AGE_S
 AURA_TENANT_CACHE_S = env_float("AURA_TENANT_CACHE_S", 300.0)
 # POST /widget/session limits: per visitor IP, and per widget key (a key embedded on a busy site).
+# On SIGTERM a daphne process tells its widgets to reconnect elsewhere and stops within this bound.
+AURA_SHUTDOWN_GRACE_S = env_float("AURA_SHUTDOWN_GRACE_S", 25.0)
 AURA_WIDGET_SESSIONS_PER_IP_PER_MINUTE = env_int("AURA_WIDGET_SESSIONS_PER_IP_PER_MINUTE", 60)
 AURA_WIDGET_SESSIONS_PER_KEY_PER_MINUTE = env_int("AURA_WIDGET_SESSIONS_PER_KEY_PER_MINUTE", 600)
 
-LOGGING = {
-    "version": 1,
-    "disable_existing_loggers": False,
-    "formatters": {"plain": {"format": "%(asctime)s %(levelname)s %(name)s %(message)s"}},
-    "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain"}},
-    "root": {"handlers": ["console"], "level": env_str("LOG_LEVEL", "INFO")},
-    # httpx2 logs every provider request at INFO: one line per token stream is noise, not news.
-    "loggers": {"django.db.backends": {"level": "WARNING"}, "httpx2": {"level": "WARNING"}},
-}
+# JSON lines in production (request / session id on every line, personal data redacted), plain text
+# in development.
+LOGGING = logging_config(
+    env_str("LOG_FORMAT", "json" if AURA_ENV == "production" else "plain"), env_str("LOG_LEVEL", "INFO")
+)
 
 # --- Providers ------------------------------------------------------------------------------
 # Platform keys; a tenant may bring its own per provider (stored encrypted, see AURA_ENCRYPTION_KEYS).

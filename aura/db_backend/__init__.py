@@ -1,0 +1,1 @@
+"""django-tenants' PostgreSQL backend with django-prometheus' query metrics."""
