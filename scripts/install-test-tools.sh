@@ -4,8 +4,9 @@
 # (or fail, under AURA_REQUIRE_ALL=1).
 set -euo pipefail
 # command:package — chromium runs the widget's browser tests (Playwright drives the system browser;
-# nothing is downloaded at test time); espeak-ng gives the simulated text-to-speech a real voice.
-wanted=("chromium:chromium" "espeak-ng:espeak-ng")
+# nothing is downloaded at test time); espeak-ng gives the simulated text-to-speech a real voice;
+# nginx fronts two daphne processes in the production-topology smoke test.
+wanted=("chromium:chromium" "espeak-ng:espeak-ng" "nginx:nginx-light")
 packages=()
 for spec in "${wanted[@]}"; do
   command -v "${spec%%:*}" >/dev/null 2>&1 || packages+=("${spec##*:}")
