@@ -4,15 +4,18 @@ from django.db import migrations, models
 
 
 class Migration(migrations.Migration):
-
     dependencies = [
-        ('conversations', '0002_conversation_connection'),
+        ("conversations", "0002_conversation_connection"),
     ]
 
     operations = [
         migrations.AddField(
-            model_name='turn',
-            name='route',
-            field=models.JSONField(blank=True, default=dict, help_text='How the provider was chosen: policy, reason, and every attempt with its outcome.'),
+            model_name="turn",
+            name="route",
+            field=models.JSONField(
+                blank=True,
+                default=dict,
+                help_text="How the provider was chosen: policy, reason, and every attempt with its outcome.",
+            ),
         ),
     ]
