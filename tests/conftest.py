@@ -11,6 +11,7 @@ import pytest
 from django.core.cache import caches
 from django.db import connection, connections
 
+from billing.actions import do_seed_catalog
 from tenants.actions import NewOrganization, do_create_organization, do_ensure_platform_organization
 from tenants.models import Organization, WidgetKey
 from tests import seeds
@@ -39,6 +40,7 @@ def django_db_setup(django_db_setup, django_db_blocker) -> Iterator[None]:
     """The stock set-up runs migrate_schemas (public, template); then the platform and two tenants."""
     with django_db_blocker.unblock():
         do_ensure_platform_organization()
+        do_seed_catalog()  # what setup_platform adds: list prices and plans (new organizations start a trial)
         for slug in ("alpha", "beta"):
             do_create_organization(
                 NewOrganization(

@@ -15,6 +15,7 @@ from channels.db import database_sync_to_async
 from channels.exceptions import StopConsumer
 from channels.generic.websocket import AsyncWebsocketConsumer
 
+from billing.sessions import SessionRefusedError, open_session
 from conversations.models import EndReason
 from tenants.queries import widget_key
 from tenants.tenancy import run_in_public, run_in_tenant
@@ -77,6 +78,13 @@ class VoiceConsumer(AsyncWebsocketConsumer):
             logger.info("voice session refused (%s): %s", int(refused.close_code), refused)
             await self.close(code=int(refused.close_code))
             return
+        try:  # the plan's hard cap, and a concurrent-session slot taken atomically
+            quota = await open_session(tenant)
+        except SessionRefusedError as refused:
+            logger.info("voice session refused for %s: %s", tenant.slug, refused.code)
+            await self.send_event(refused.as_event())
+            await self.close(code=int(CloseCode.QUOTA))
+            return
         self.session = VoiceSession(
             conversation_id=grant.conversation_id,
             visitor_id=grant.visitor_id,
@@ -86,6 +94,7 @@ class VoiceConsumer(AsyncWebsocketConsumer):
             transport=self,
             recorder=ConversationRecorder(tenant, grant.conversation_id),
             resumed=grant.resumed,
+            quota=quota,
         )
 
     async def receive(self, text_data: str | None = None, bytes_data: bytes | None = None) -> None:
