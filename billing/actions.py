@@ -142,6 +142,18 @@ def _chosen(route: object, capability: str) -> tuple[str, str]:
     return provider, model
 
 
+# What providers bill us for. Audio seconds, sessions and tool calls measure the product's use, not a
+# provider's bill: they cost nothing by themselves.
+PRICED_METRICS = frozenset(
+    {Metric.STT_SECONDS, Metric.LLM_INPUT_TOKENS, Metric.LLM_OUTPUT_TOKENS, Metric.TTS_CHARACTERS}
+)
+
+
+def _unpriced_cost(event: _Event) -> Decimal | None:
+    """No price found: free when nothing bills it; unknown (null, flagged on the dashboard) otherwise."""
+    return None if event.metric in PRICED_METRICS and event.provider else Decimal(0)
+
+
 def _insert(
     *,
     organization_id: int,
@@ -168,7 +180,7 @@ def _insert(
                 assistant_id=conversation.assistant_id,
                 conversation_id=conversation.id,
                 occurred_at=occurred_at,
-                cost=price.cost(event.quantity) if price else (Decimal(0) if not event.provider else None),
+                cost=price.cost(event.quantity) if price else _unpriced_cost(event),
                 idempotency_key=key_prefix if single else f"{key_prefix}:{event.metric}",
             )
         )

@@ -268,6 +268,10 @@ class Invoice(models.Model):
     def __str__(self) -> str:
         return self.number
 
+    @property
+    def tax_percent(self) -> Decimal:
+        return (self.tax_rate * 100).normalize()
+
 
 class InvoiceLine(models.Model):
     invoice = models.ForeignKey(Invoice, on_delete=models.CASCADE, related_name="lines")

@@ -167,7 +167,7 @@ def compute_charges(
 def _usage_lines(
     *, used: Decimal, included: Decimal, unit: str, label: str, price: Decimal, per: Decimal, hard_cap: bool
 ) -> list[Line]:
-    if used == 0 and included == 0:
+    if used == 0:
         return []
     key = "minutes" if unit == "minutes" else "text_tokens"
     lines = [

@@ -203,17 +203,24 @@ INACTIVE_MESSAGE = "This assistant is not available right now."
 CONCURRENT_MESSAGE = "All of this assistant's lines are busy right now. Please try again in a minute."
 
 
-def used_percent(usage: UsageTotals, segments: list[Segment], period: Period) -> Decimal | None:
-    """Usage as a share of the period's allowance: the larger of minutes and text tokens; None without one."""
+def usage_share(usage: UsageTotals, segments: list[Segment], period: Period) -> Decimal | None:
+    """Usage over the period's allowance (1 = all of it): the larger of minutes and text tokens.
+
+    None when the plan includes neither. Exact: the cap compares this, not a rounded percentage.
+    """
     included = allowance(segments, period.starts_at, period.ends_at)
     shares = []
     if included.minutes > 0:
         shares.append(usage.voice_seconds / 60 / included.minutes)
     if included.text_tokens > 0:
         shares.append(Decimal(usage.text_tokens) / included.text_tokens)
-    if not shares:
-        return None
-    return (max(shares) * 100).quantize(Decimal("0.1"), rounding=ROUND_HALF_UP)
+    return max(shares) if shares else None
+
+
+def used_percent(usage: UsageTotals, segments: list[Segment], period: Period) -> Decimal | None:
+    """The share as a percentage with one decimal, for people (never for the cap's decision)."""
+    share = usage_share(usage, segments, period)
+    return None if share is None else (share * 100).quantize(Decimal("0.1"), rounding=ROUND_HALF_UP)
 
 
 def quota_status(organization_id: int, *, now: datetime | None = None) -> QuotaStatus:
@@ -230,16 +237,17 @@ def quota_status(organization_id: int, *, now: datetime | None = None) -> QuotaS
         return QuotaStatus(allows_sessions=False, code="subscription_inactive", message=INACTIVE_MESSAGE)
     period = Period.month_of(now)
     segments = segments_of(subscription, subscription.periods.all(), until=period.ends_at)
-    percent = used_percent(period_usage(organization_id, period), segments, period)
+    usage = period_usage(organization_id, period)
+    share = usage_share(usage, segments, period)
     hard = plan.cap == CapKind.HARD
-    over = hard and percent is not None and percent >= 100
+    over = hard and share is not None and share >= 1
     return QuotaStatus(
         allows_sessions=not over,
         code="quota_exceeded" if over else "",
         message=QUOTA_MESSAGE if over else "",
         max_concurrent=plan.max_concurrent_sessions,
         hard_cap=hard,
-        used_percent=percent,
+        used_percent=used_percent(usage, segments, period),
         plan=plan.name,
     )
 
