@@ -9,8 +9,6 @@ invoices (printable). Billing rows live in the public schema; every tenant view 
 
 from __future__ import annotations
 
-from typing import Any
-
 from django.conf import settings
 from django.contrib import admin, messages
 from django.core.exceptions import PermissionDenied, ValidationError
@@ -137,9 +135,6 @@ class SubscriptionAdmin(admin.ModelAdmin):
                 Subscription.objects.filter(pk=obj.pk).update(trial_ends_at=obj.trial_ends_at)
         except ValidationError as exc:
             messages.error(request, " ".join(exc.messages))
-
-    def save_related(self, request: HttpRequest, form: ModelForm, formsets: Any, change: bool) -> None:
-        pass  # the plan history is written by the actions, never edited by hand
 
 
 @admin.register(UsageEvent, site=platform_admin)
