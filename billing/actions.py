@@ -40,13 +40,13 @@ from billing.periods import Period, midnight, months_between
 from billing.pricing import UsageTotals, compute_charges
 from billing.queries import (
     ROLLUP_STATE,
+    Billable,
+    billables,
     earliest_event_at,
     grace_period,
     prices_at,
     rolled_up_costs,
     rolled_up_totals,
-    segments_of,
-    subscriptions_for_period,
     used_percent,
 )
 from tenants.models import Organization
@@ -454,12 +454,10 @@ def do_draft_invoices(period: Period, *, now: datetime | None = None) -> Invoice
     usage = rolled_up_totals(period)
     costs = rolled_up_costs(period)
     drafted = finalized = unchanged = 0
-    for subscription in subscriptions_for_period(period):
-        if subscription.organization.schema_name == "public":
-            continue
+    for billable in billables(period):
         with transaction.atomic():
-            _advisory_lock(_LOCK_INVOICE, subscription.organization_id)
-            outcome = _write_invoice(subscription, period, usage, costs, finalize=finalize, now=now)
+            _advisory_lock(_LOCK_INVOICE, billable.organization_id)
+            outcome = _write_invoice(billable, period, usage, costs, finalize=finalize, now=now)
         drafted += outcome == "drafted"
         finalized += outcome == "finalized"
         unchanged += outcome == "unchanged"
@@ -467,7 +465,7 @@ def do_draft_invoices(period: Period, *, now: datetime | None = None) -> Invoice
 
 
 def _write_invoice(
-    subscription: Subscription,
+    billable: Billable,
     period: Period,
     usage: dict[int, UsageTotals],
     costs: dict[int, Decimal],
@@ -475,24 +473,22 @@ def _write_invoice(
     finalize: bool,
     now: datetime,
 ) -> str:
-    organization_id = subscription.organization_id
+    organization_id = billable.organization_id
     invoice = Invoice.objects.select_for_update().filter(organization_id=organization_id, period_start=period.start)
     invoice = invoice.first()
     if invoice is not None and invoice.status != InvoiceStatus.DRAFT:
         return "unchanged"
-    segments = segments_of(subscription, subscription.periods.all(), until=period.ends_at)
     charges = compute_charges(
-        segments,
+        billable.segments,
         usage.get(organization_id, UsageTotals()),
         start=period.starts_at,
         end=period.ends_at,
         tax_rate=settings.AURA_BILLING_TAX_RATE,
     )
-    plan_names = ", ".join(dict.fromkeys(segment.terms.name for segment in segments)) or subscription.plan.name
     fields = {
         "period_end": period.end,
         "currency": settings.AURA_BILLING_CURRENCY,
-        "plan_name": plan_names,
+        "plan_name": billable.plan_names,
         "subtotal": charges.subtotal,
         "tax_rate": charges.tax_rate,
         "tax": charges.tax,
@@ -569,17 +565,15 @@ def do_send_usage_alerts(period: Period, *, now: datetime | None = None) -> Aler
     now = now or timezone.now()
     usage = rolled_up_totals(period)
     created = 0
-    for subscription in subscriptions_for_period(period):
-        if subscription.organization.schema_name == "public":
-            continue
-        segments = segments_of(subscription, subscription.periods.all(), until=period.ends_at)
-        percent = used_percent(usage.get(subscription.organization_id) or UsageTotals(), segments, period)
+    for billable in billables(period):
+        segments = list(billable.segments)
+        percent = used_percent(usage.get(billable.organization_id) or UsageTotals(), segments, period)
         if percent is None:
             continue
         for threshold in sorted(settings.AURA_BILLING_ALERT_THRESHOLDS):
             if percent >= threshold:
                 _, made = UsageAlert.objects.get_or_create(
-                    organization_id=subscription.organization_id,
+                    organization_id=billable.organization_id,
                     period_start=period.start,
                     threshold=threshold,
                     defaults={"used_percent": percent},

@@ -143,6 +143,7 @@ class UsageEventAdmin(ReadOnlyAdmin):
     list_filter = ("metric", "channel", "provider")
     search_fields = ("idempotency_key", "model")
     date_hierarchy = "occurred_at"
+    ordering = ("-occurred_at",)
     show_full_result_count = False  # a count(*) over every event on each page is the slow part
     list_select_related = ("organization",)
 
@@ -152,6 +153,7 @@ class DailyUsageAdmin(ReadOnlyAdmin):
     list_display = ("day", "organization", "metric", "channel", "quantity", "cost", "events", "unpriced_events")
     list_filter = ("metric", "channel")
     date_hierarchy = "day"
+    ordering = ("-day", "organization__name", "metric")
     show_full_result_count = False
     list_select_related = ("organization",)
 

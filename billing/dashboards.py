@@ -28,11 +28,12 @@ from billing.periods import Period, midnight
 from billing.pricing import Charges, UsageTotals, compute_charges
 from billing.queries import (
     ROLLUP_STATE,
+    as_percent,
+    billables,
     period_usage,
     rolled_up_costs,
     rolled_up_totals,
-    segments_of,
-    subscriptions_with_periods,
+    share_of,
     used_percent,
 )
 from tenants.models import Organization
@@ -109,32 +110,30 @@ def _active_sessions() -> dict[int, int] | None:
 def platform_overview(*, now: datetime | None = None) -> PlatformOverview:
     now = now or timezone.now()
     period = Period.month_of(now)
-    subscriptions = subscriptions_with_periods()
+    subscriptions = billables(period)
     usage = rolled_up_totals(period)
     costs = rolled_up_costs(period)
     sessions = _active_sessions()
     organizations = []
     mrr = ZERO
-    for subscription in subscriptions:
-        organization = subscription.organization
-        periods = subscription.periods.all()
-        segments = segments_of(subscription, periods, until=period.ends_at)
-        totals = usage.get(organization.pk, UsageTotals())
+    for billable in subscriptions:
+        segments = list(billable.segments)
+        totals = usage.get(billable.organization_id, UsageTotals())
         charges = compute_charges(segments, totals, start=period.starts_at, end=period.ends_at, tax_rate=ZERO)
-        if subscription.status in BILLED_STATUSES:
-            mrr += subscription.plan.monthly_fee
+        if billable.status in BILLED_STATUSES:
+            mrr += billable.plan.monthly_fee
         organizations.append(
             OrganizationMonth(
-                organization_id=organization.pk,
-                name=organization.name,
-                slug=organization.slug,
-                plan=subscription.plan.name,
-                status=subscription.get_status_display(),
+                organization_id=billable.organization_id,
+                name=billable.name,
+                slug=billable.slug,
+                plan=billable.plan.name,
+                status=SubscriptionStatus(billable.status).label,
                 revenue=charges.subtotal,
-                cost=costs.get(organization.pk) or ZERO,
-                used_percent=used_percent(totals, segments, period),
-                hard_cap=subscription.plan.cap == "hard",
-                active_sessions=(sessions or {}).get(organization.pk, 0),
+                cost=costs.get(billable.organization_id) or ZERO,
+                used_percent=as_percent(share_of(totals, charges.allowance)),
+                hard_cap=billable.plan.hard_cap,
+                active_sessions=(sessions or {}).get(billable.organization_id, 0),
             )
         )
     subscribed = {o.organization_id for o in organizations}
@@ -226,11 +225,12 @@ def tenant_overview(organization: Organization, *, now: datetime | None = None) 
     """The organization's own numbers only: every query here filters on its id."""
     now = now or timezone.now()
     period = Period.month_of(now)
-    subscription = next(iter(subscriptions_with_periods([organization.pk])), None)
+    subscription = Subscription.objects.select_related("plan").filter(organization=organization).first()
+    billable = next(iter(billables(period, [organization.pk])), None)
     usage = period_usage(organization.pk, period)
     charges = percent = None
-    if subscription is not None:
-        segments = segments_of(subscription, subscription.periods.all(), until=period.ends_at)
+    if billable is not None:
+        segments = list(billable.segments)
         charges = compute_charges(
             segments, usage, start=period.starts_at, end=period.ends_at, tax_rate=settings.AURA_BILLING_TAX_RATE
         )

@@ -63,7 +63,6 @@ class UsageEvent(models.Model):
     idempotency_key = models.CharField(max_length=200, unique=True)
 
     class Meta:
-        ordering = ["-occurred_at"]
         indexes = [
             # The live quota reads one organization's events since the last complete roll-up day.
             models.Index(
@@ -190,11 +189,14 @@ class DailyUsage(models.Model):
     unpriced_events = models.PositiveIntegerField(default=0)
 
     class Meta:
-        ordering = ["-day", "organization", "metric"]
+        # No default ordering: it would join organizations into every aggregate the dashboards run.
         constraints = [
             models.UniqueConstraint(fields=["organization", "day", "metric", "channel"], name="daily_usage_unique")
         ]
-        indexes = [models.Index(fields=["day"], name="daily_usage_day")]
+        indexes = [
+            # The charts of the last 30 days read only this index.
+            models.Index(fields=["day", "metric"], include=["quantity", "unpriced_events"], name="daily_usage_day")
+        ]
 
     def __str__(self) -> str:
         return f"{self.day} {self.metric} {self.quantity}"
@@ -213,11 +215,17 @@ class MonthlyUsage(models.Model):
     unpriced_events = models.PositiveIntegerField(default=0)
 
     class Meta:
-        ordering = ["-month", "organization", "metric"]
         constraints = [
             models.UniqueConstraint(fields=["organization", "month", "metric", "channel"], name="monthly_usage_unique")
         ]
-        indexes = [models.Index(fields=["month"], name="monthly_usage_month")]
+        indexes = [
+            # Every dashboard figure of a month (per organization, and 12 months of cost) reads only this index.
+            models.Index(
+                fields=["month"],
+                include=["organization", "metric", "channel", "quantity", "cost"],
+                name="monthly_usage_month",
+            )
+        ]
 
     def __str__(self) -> str:
         return f"{self.month:%Y-%m} {self.metric} {self.quantity}"
@@ -261,7 +269,7 @@ class Invoice(models.Model):
     paid_at = models.DateTimeField(null=True, blank=True)
 
     class Meta:
-        ordering = ["-period_start", "organization__name"]
+        ordering = ["-period_start", "number"]
         constraints = [models.UniqueConstraint(fields=["organization", "period_start"], name="invoice_one_per_period")]
         indexes = [models.Index(fields=["status", "period_start"], name="invoice_status")]
 

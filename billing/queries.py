@@ -16,6 +16,7 @@ from billing.models import (
     DailyUsage,
     Metric,
     MonthlyUsage,
+    Plan,
     PlanPeriod,
     ProviderPrice,
     RollupState,
@@ -24,7 +25,7 @@ from billing.models import (
     UsageEvent,
 )
 from billing.periods import Period, midnight
-from billing.pricing import PlanTerms, Segment, UsageTotals, allowance
+from billing.pricing import Allowance, PlanTerms, Segment, UsageTotals, allowance
 
 ROLLUP_STATE = "usage"
 VOICE_METRICS = (Metric.AUDIO_IN_SECONDS, Metric.AUDIO_OUT_SECONDS)
@@ -68,33 +69,61 @@ def prices_at(keys: Iterable[tuple[str, str, str]], at: datetime) -> dict[tuple[
 
 
 # ------------------------------------------------------------------ plans over time
-def terms_of(plan: object) -> PlanTerms:
-    return PlanTerms(
-        name=plan.name,
-        monthly_fee=plan.monthly_fee,
-        included_minutes=plan.included_minutes,
-        overage_per_minute=plan.overage_per_minute,
-        included_text_tokens=plan.included_text_tokens,
-        overage_per_1k_tokens=plan.overage_per_1k_tokens,
-        hard_cap=plan.cap == CapKind.HARD,
-    )
+_PLAN_FIELDS = (
+    "name",
+    "monthly_fee",
+    "included_minutes",
+    "overage_per_minute",
+    "included_text_tokens",
+    "overage_per_1k_tokens",
+    "cap",
+)
 
 
-def segments_of(subscription: Subscription, periods: Iterable[PlanPeriod], *, until: datetime) -> list[Segment]:
-    """The subscription's plan history as segments, cut at its cancellation and split at the trial's end.
+def terms_of(plan: Plan) -> PlanTerms:
+    return _terms(*(getattr(plan, name) for name in _PLAN_FIELDS))
 
-    An open period runs to ``until`` (the end of the billing period being computed).
-    """
-    end_of_service = min(until, subscription.cancelled_at) if subscription.cancelled_at else until
-    trial_end = subscription.trial_ends_at
+
+def _terms(
+    name: str, fee: Decimal, minutes: int, per_minute: Decimal, tokens: int, per_1k: Decimal, cap: str
+) -> PlanTerms:
+    return PlanTerms(name, fee, minutes, per_minute, tokens, per_1k, hard_cap=cap == CapKind.HARD)
+
+
+@dataclass(frozen=True, slots=True)
+class Billable:
+    """An organization's subscription as billing needs it for one period: state, current plan, segments."""
+
+    organization_id: int
+    name: str
+    slug: str
+    status: str
+    plan: PlanTerms  # the plan now
+    max_concurrent: int
+    segments: tuple[Segment, ...]
+
+    @property
+    def plan_names(self) -> str:
+        return ", ".join(dict.fromkeys(segment.terms.name for segment in self.segments)) or self.plan.name
+
+
+def cut_segments(
+    history: Iterable[tuple[PlanTerms, datetime, datetime | None]],
+    *,
+    until: datetime,
+    trial_ends_at: datetime | None,
+    cancelled_at: datetime | None,
+) -> list[Segment]:
+    """Plan periods as segments, ended at a cancellation and split at the trial's end; an open
+    period runs to ``until`` (the end of the billing period being computed)."""
+    end_of_service = min(until, cancelled_at) if cancelled_at else until
     segments: list[Segment] = []
-    for period in sorted(periods, key=lambda p: p.starts_at):
-        start, end = period.starts_at, min(period.ends_at or end_of_service, end_of_service)
+    for terms, starts_at, ends_at in sorted(history, key=lambda row: row[1]):
+        start, end = starts_at, min(ends_at or end_of_service, end_of_service)
         if end <= start:
             continue
-        terms = terms_of(period.plan)
-        if trial_end is not None and start < trial_end:
-            cut = min(trial_end, end)
+        if trial_ends_at is not None and start < trial_ends_at:
+            cut = min(trial_ends_at, end)
             segments.append(Segment(terms, start, cut, trial=True))
             start = cut
         if end > start:
@@ -102,11 +131,56 @@ def segments_of(subscription: Subscription, periods: Iterable[PlanPeriod], *, un
     return segments
 
 
-def subscriptions_with_periods(organization_ids: Iterable[int] | None = None) -> list[Subscription]:
-    queryset = Subscription.objects.select_related("plan", "organization").prefetch_related("periods__plan")
+def billables(period: Period, organization_ids: Iterable[int] | None = None) -> list[Billable]:
+    """Every organization with a plan in force at some moment of the period, with its segments.
+
+    One query of plain tuples (no model instances): the staff dashboard does this for every
+    organization on each view.
+    """
+    rows = PlanPeriod.objects.filter(starts_at__lt=period.ends_at).filter(
+        Q(ends_at__isnull=True) | Q(ends_at__gt=period.starts_at)
+    )
     if organization_ids is not None:
-        queryset = queryset.filter(organization_id__in=list(organization_ids))
-    return list(queryset)
+        rows = rows.filter(subscription__organization_id__in=list(organization_ids))
+    columns = (
+        "subscription__organization_id",
+        "subscription__organization__name",
+        "subscription__organization__slug",
+        "subscription__status",
+        "subscription__trial_ends_at",
+        "subscription__cancelled_at",
+        "subscription__plan__max_concurrent_sessions",
+        "starts_at",
+        "ends_at",
+        *(f"plan__{name}" for name in _PLAN_FIELDS),
+        *(f"subscription__plan__{name}" for name in _PLAN_FIELDS),
+    )
+    grouped: dict[int, list[tuple]] = {}
+    for row in rows.exclude(subscription__organization__schema_name="public").values_list(*columns):
+        grouped.setdefault(row[0], []).append(row)
+    terms: dict[tuple, PlanTerms] = {}
+    found = []
+    for organization_id, history in grouped.items():
+        head = history[0]
+        plan_of = [terms.setdefault(row[9:16], _terms(*row[9:16])) for row in history]
+        segments = cut_segments(
+            ((plan, row[7], row[8]) for plan, row in zip(plan_of, history, strict=True)),
+            until=period.ends_at,
+            trial_ends_at=head[4],
+            cancelled_at=head[5],
+        )
+        found.append(
+            Billable(
+                organization_id=organization_id,
+                name=head[1],
+                slug=head[2],
+                status=head[3],
+                plan=terms.setdefault(head[16:23], _terms(*head[16:23])),
+                max_concurrent=head[6],
+                segments=tuple(segments),
+            )
+        )
+    return found
 
 
 # ------------------------------------------------------------------ usage of a period
@@ -208,7 +282,10 @@ def usage_share(usage: UsageTotals, segments: list[Segment], period: Period) -> 
 
     None when the plan includes neither. Exact: the cap compares this, not a rounded percentage.
     """
-    included = allowance(segments, period.starts_at, period.ends_at)
+    return share_of(usage, allowance(segments, period.starts_at, period.ends_at))
+
+
+def share_of(usage: UsageTotals, included: Allowance) -> Decimal | None:
     shares = []
     if included.minutes > 0:
         shares.append(usage.voice_seconds / 60 / included.minutes)
@@ -219,7 +296,10 @@ def usage_share(usage: UsageTotals, segments: list[Segment], period: Period) -> 
 
 def used_percent(usage: UsageTotals, segments: list[Segment], period: Period) -> Decimal | None:
     """The share as a percentage with one decimal, for people (never for the cap's decision)."""
-    share = usage_share(usage, segments, period)
+    return as_percent(usage_share(usage, segments, period))
+
+
+def as_percent(share: Decimal | None) -> Decimal | None:
     return None if share is None else (share * 100).quantize(Decimal("0.1"), rounding=ROUND_HALF_UP)
 
 
@@ -229,26 +309,27 @@ def quota_status(organization_id: int, *, now: datetime | None = None) -> QuotaS
     An organization without a subscription (the platform, an internal account) has no limits.
     """
     now = now or timezone.now()
-    subscription = next(iter(subscriptions_with_periods([organization_id])), None)
-    if subscription is None:
-        return QuotaStatus(allows_sessions=True)
-    plan = subscription.plan
-    if subscription.status == SubscriptionStatus.CANCELLED:
-        return QuotaStatus(allows_sessions=False, code="subscription_inactive", message=INACTIVE_MESSAGE)
     period = Period.month_of(now)
-    segments = segments_of(subscription, subscription.periods.all(), until=period.ends_at)
+    found = billables(period, [organization_id])
+    if not found:
+        if Subscription.objects.filter(organization_id=organization_id).exists():  # no plan in force
+            return QuotaStatus(allows_sessions=False, code="subscription_inactive", message=INACTIVE_MESSAGE)
+        return QuotaStatus(allows_sessions=True)
+    billable = found[0]
+    if billable.status == SubscriptionStatus.CANCELLED:
+        return QuotaStatus(allows_sessions=False, code="subscription_inactive", message=INACTIVE_MESSAGE)
     usage = period_usage(organization_id, period)
-    share = usage_share(usage, segments, period)
-    hard = plan.cap == CapKind.HARD
+    share = usage_share(usage, list(billable.segments), period)
+    hard = billable.plan.hard_cap
     over = hard and share is not None and share >= 1
     return QuotaStatus(
         allows_sessions=not over,
         code="quota_exceeded" if over else "",
         message=QUOTA_MESSAGE if over else "",
-        max_concurrent=plan.max_concurrent_sessions,
+        max_concurrent=billable.max_concurrent,
         hard_cap=hard,
-        used_percent=used_percent(usage, segments, period),
-        plan=plan.name,
+        used_percent=used_percent(usage, list(billable.segments), period),
+        plan=billable.plan.name,
     )
 
 
@@ -262,15 +343,6 @@ def organizations_with_events(start: datetime, end: datetime) -> list[int]:
 
 def earliest_event_at() -> datetime | None:
     return UsageEvent.objects.order_by("occurred_at").values_list("occurred_at", flat=True).first()
-
-
-def subscriptions_for_period(period: Period) -> list[Subscription]:
-    """Subscriptions with a plan in force at some moment of the period."""
-    overlapping = PlanPeriod.objects.filter(starts_at__lt=period.ends_at).filter(
-        Q(ends_at__isnull=True) | Q(ends_at__gt=period.starts_at)
-    )
-    ids = overlapping.values_list("subscription__organization_id", flat=True).distinct()
-    return subscriptions_with_periods(ids)
 
 
 def invoice_counts() -> list[dict[str, object]]:
