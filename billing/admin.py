@@ -61,12 +61,14 @@ class ProviderPriceAdmin(admin.ModelAdmin):
         return False  # history: add a newer price instead
 
     def save_model(self, request: HttpRequest, obj: ProviderPrice, form: ModelForm, change: bool) -> None:
+        before = ProviderPrice.objects.filter(pk=obj.pk).first() if change else None
         super().save_model(request, obj, form, change)
-        repriced = actions.do_reprice_usage(
-            provider=obj.provider, model=obj.model, metric=obj.metric, since=obj.effective_from
-        )
-        if repriced:
-            messages.info(request, f"{repriced} recorded usage events were repriced, and their roll-ups recomputed.")
+        # Events from the earlier of the old and new start on may now have another price in force.
+        for key in {(p.provider, p.model, p.metric, p.effective_from) for p in (before, obj) if p is not None}:
+            provider, model, metric, since = key
+            repriced = actions.do_reprice_usage(provider=provider, model=model, metric=metric, since=since)
+            if repriced:
+                messages.info(request, f"{repriced} recorded usage events were repriced and their roll-ups recomputed.")
 
 
 @admin.register(Plan, site=platform_admin)

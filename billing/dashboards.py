@@ -24,7 +24,7 @@ from billing.models import (
     SubscriptionStatus,
     UsageAlert,
 )
-from billing.periods import Period, midnight
+from billing.periods import Period
 from billing.pricing import Charges, UsageTotals, compute_charges
 from billing.queries import (
     ROLLUP_STATE,
@@ -250,7 +250,3 @@ def tenant_overview(organization: Organization, *, now: datetime | None = None) 
 
 def day_label(day: date) -> str:
     return f"{day:%d %b}"
-
-
-def month_start(now: datetime) -> datetime:
-    return midnight(Period.month_of(now).start)

@@ -8,7 +8,7 @@ from datetime import datetime, timedelta
 from decimal import ROUND_HALF_UP, Decimal
 
 from django.conf import settings
-from django.db.models import Count, Q, Sum
+from django.db.models import Q, Sum
 from django.utils import timezone
 
 from billing.models import (
@@ -16,7 +16,6 @@ from billing.models import (
     DailyUsage,
     Metric,
     MonthlyUsage,
-    Plan,
     PlanPeriod,
     ProviderPrice,
     RollupState,
@@ -78,10 +77,6 @@ _PLAN_FIELDS = (
     "overage_per_1k_tokens",
     "cap",
 )
-
-
-def terms_of(plan: Plan) -> PlanTerms:
-    return _terms(*(getattr(plan, name) for name in _PLAN_FIELDS))
 
 
 def _terms(
@@ -254,10 +249,6 @@ def rolled_up_costs(period: Period) -> dict[int, Decimal]:
     )
 
 
-def unpriced_usage(since: datetime) -> int:
-    return DailyUsage.objects.filter(day__gte=since.date()).aggregate(n=Sum("unpriced_events"))["n"] or 0
-
-
 # ------------------------------------------------------------------ quota
 @dataclass(frozen=True, slots=True)
 class QuotaStatus:
@@ -333,22 +324,8 @@ def quota_status(organization_id: int, *, now: datetime | None = None) -> QuotaS
     )
 
 
-def organizations_with_events(start: datetime, end: datetime) -> list[int]:
-    return list(
-        UsageEvent.objects.filter(occurred_at__gte=start, occurred_at__lt=end)
-        .values_list("organization_id", flat=True)
-        .distinct()
-    )
-
-
 def earliest_event_at() -> datetime | None:
     return UsageEvent.objects.order_by("occurred_at").values_list("occurred_at", flat=True).first()
-
-
-def invoice_counts() -> list[dict[str, object]]:
-    from billing.models import Invoice
-
-    return list(Invoice.objects.values("status").annotate(n=Count("id"), total=Sum("total")).order_by("status"))
 
 
 def grace_period() -> timedelta:

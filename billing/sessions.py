@@ -143,6 +143,7 @@ class SessionQuota:
     organization_id: int
     member: str
     limit: int
+    hard_cap: bool = False  # only a hard cap is watched during the session; soft caps only alert
     holds_slot: bool = True
     exhausted: bool = False  # the hard cap was reached (or the subscription cancelled) since the session began
     _renewer: asyncio.Task[None] | None = None
@@ -162,7 +163,12 @@ class SessionQuota:
                 logger.warning("could not renew session slot %s: %s", self.member, exc)
 
     def check_after(self, written: asyncio.Future[object]) -> None:
-        """Once a turn (and its usage) is stored, look at the quota again, in the background."""
+        """Once a turn (and its usage) is stored, look at the quota again, in the background.
+
+        Only under a hard cap: a soft-capped or unlimited plan costs the session no query at all.
+        """
+        if not self.hard_cap:
+            return
 
         async def check() -> None:
             with contextlib.suppress(Exception):
@@ -210,7 +216,9 @@ async def open_session(organization: Organization) -> SessionQuota:
     if not status.allows_sessions:
         raise _refusal(status)
     member = str(uuid.uuid4())
-    quota = SessionQuota(organization_id=organization.pk, member=member, limit=status.max_concurrent)
+    quota = SessionQuota(
+        organization_id=organization.pk, member=member, limit=status.max_concurrent, hard_cap=status.hard_cap
+    )
     try:
         taken = await _acquire_async(organization.pk, member, status.max_concurrent)
     except RedisError as exc:

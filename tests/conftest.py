@@ -12,6 +12,7 @@ from django.core.cache import caches
 from django.db import connection, connections
 
 from billing.actions import do_seed_catalog
+from billing.models import Plan, PlanPeriod, Subscription
 from tenants.actions import NewOrganization, do_create_organization, do_ensure_platform_organization
 from tenants.models import Organization, WidgetKey
 from tests import seeds
@@ -47,6 +48,12 @@ def django_db_setup(django_db_setup, django_db_blocker) -> Iterator[None]:
                     name=slug.title(), slug=slug, admin_email=f"admin@{slug}.example", admin_password=PASSWORD
                 )
             )
+        # Paying customers on Growth (25 sessions at a time, soft cap), so other apps' tests never meet
+        # a trial's limits; billing's tests give them the plans they need.
+        growth = Plan.objects.get(slug="growth")
+        seeded = Subscription.objects.filter(organization__slug__in=["alpha", "beta"])
+        PlanPeriod.objects.filter(subscription__in=seeded).update(plan=growth)
+        seeded.update(plan=growth, status="active", trial_ends_at=None)
         seeds.remember()
     yield
     with django_db_blocker.unblock():
