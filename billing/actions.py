@@ -247,8 +247,10 @@ def do_set_subscription_status(subscription: Subscription, status: str, *, at: d
     if status == SubscriptionStatus.CANCELLED and subscription.status != SubscriptionStatus.CANCELLED:
         _refuse_change_in_finalized_month(subscription.organization_id, at)
         subscription.cancelled_at = at
+        subscription.periods.filter(ends_at__isnull=True).update(ends_at=at)  # no plan, no fee, from now on
     elif status != SubscriptionStatus.CANCELLED and subscription.status == SubscriptionStatus.CANCELLED:
-        subscription.cancelled_at = None  # re-activated: the plan periods go on
+        subscription.cancelled_at = None  # re-activated: the current plan again, from now on
+        PlanPeriod.objects.create(subscription=subscription, plan=subscription.plan, starts_at=at)
     if status == SubscriptionStatus.ACTIVE and subscription.trial_ends_at and subscription.trial_ends_at > at:
         subscription.trial_ends_at = at  # the trial ends now: the fee starts
     subscription.status = status
@@ -374,6 +376,7 @@ def do_rollup_usage(start: date, end: date) -> RollupResult:
 
 def _rollup_days(start: date, end: date) -> int:
     with connection.cursor() as cursor:
+        cursor.execute("SET LOCAL work_mem = '64MB'")  # a month of events groups in memory, not on disk
         cursor.execute("DELETE FROM billing_dailyusage WHERE day >= %s AND day < %s", [start, end])
         cursor.execute(
             """

@@ -267,7 +267,7 @@ def billing_dashboard(request: HttpRequest) -> HttpResponse:
     monthly_chart = bar_chart(
         [f"{month:%b %y}" for month, _, _ in overview.monthly],
         {
-            "Invoiced (before tax)": [revenue for _, revenue, _ in overview.monthly],
+            "Revenue before tax (this month: so far)": [revenue for _, revenue, _ in overview.monthly],
             "Provider cost": [cost for _, _, cost in overview.monthly],
         },
         title=f"Revenue and provider cost by month ({settings.AURA_BILLING_CURRENCY})",

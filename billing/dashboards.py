@@ -138,19 +138,20 @@ def platform_overview(*, now: datetime | None = None) -> PlatformOverview:
         )
     subscribed = {o.organization_id for o in organizations}
     unsubscribed = Organization.objects.filter(is_ready=True).exclude(schema_name="public").count() - len(subscribed)
+    revenue = sum((o.revenue for o in organizations), ZERO)
     state = RollupState.objects.filter(name=ROLLUP_STATE).first()
     first_day = (now - timedelta(days=DAYS_SHOWN - 1)).date()
     overview = PlatformOverview(
         period=period,
         mrr=mrr,
-        revenue=sum((o.revenue for o in organizations), ZERO),
+        revenue=revenue,
         cost=sum(costs.values(), ZERO),
         organizations=organizations,
         unsubscribed=unsubscribed,
         active_sessions=None if sessions is None else sum(sessions.values()),
         invoices=invoice_summary(),
         daily=daily_usage_by_metric(first_day, now.date()),
-        monthly=monthly_revenue_and_cost(period, MONTHS_SHOWN),
+        monthly=monthly_revenue_and_cost(period, MONTHS_SHOWN, current_revenue=revenue),
         unpriced_events=DailyUsage.objects.filter(day__gte=first_day).aggregate(n=Sum("unpriced_events"))["n"] or 0,
         rollup_at=state.last_run_at if state else None,
     )
@@ -185,8 +186,11 @@ def daily_usage_by_metric(first: date, last: date, organization_id: int | None =
     }
 
 
-def monthly_revenue_and_cost(current: Period, months: int) -> list[tuple[date, Decimal, Decimal]]:
-    """For the last ``months`` months (oldest first): invoiced revenue before tax, and provider cost."""
+def monthly_revenue_and_cost(
+    current: Period, months: int, *, current_revenue: Decimal
+) -> list[tuple[date, Decimal, Decimal]]:
+    """For the last ``months`` months (oldest first): revenue before tax (invoiced; for the current
+    month, what its invoices will say so far) and provider cost."""
     periods = [current]
     while len(periods) < months:
         periods.insert(0, periods[0].previous())
@@ -204,6 +208,7 @@ def monthly_revenue_and_cost(current: Period, months: int) -> list[tuple[date, D
         .annotate(total=Sum("cost"))
         .values_list("month", "total")
     )
+    revenue[current.start] = current_revenue
     return [(p.start, revenue.get(p.start) or ZERO, cost.get(p.start) or ZERO) for p in periods]
 
 

@@ -6,6 +6,7 @@ sessions and tool calls. Money is Decimal in ``AURA_BILLING_CURRENCY``, never fl
 
 from __future__ import annotations
 
+from datetime import date, timedelta
 from decimal import Decimal
 
 from django.core.validators import MinValueValidator
@@ -275,6 +276,10 @@ class Invoice(models.Model):
 
     def __str__(self) -> str:
         return self.number
+
+    @property
+    def last_day(self) -> date:
+        return self.period_end - timedelta(days=1)
 
     @property
     def tax_percent(self) -> Decimal:

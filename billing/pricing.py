@@ -187,11 +187,11 @@ def _usage_lines(
                 Line(f"overage_{key}", f"{label} past the hard cap (not charged)", over, unit, Decimal(0), CENT * 0)
             )
         else:
-            per_label = f" per {_number(per)}" if per != 1 else ""
+            per_label = " a minute" if unit == "minutes" else f" per {_number(per)} {unit}"
             lines.append(
                 Line(
                     kind=f"overage_{key}",
-                    description=f"{label} over the plan, at {price}{per_label}",
+                    description=f"{label} over the plan, at {_number(price)}{per_label}",
                     quantity=over,
                     unit=unit,
                     unit_price=price / per,

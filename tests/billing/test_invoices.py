@@ -162,3 +162,15 @@ def test_invoice_status_moves_only_forward(alpha_changes_plan_mid_month):
     assert (paid.status, paid.paid_at) == (InvoiceStatus.PAID, _oct(6))
     with pytest.raises(ValidationError, match="cannot become"):
         do_set_invoice_status(paid, InvoiceStatus.VOID)
+
+
+@pytest.mark.django_db
+def test_a_subscription_cancelled_then_reactivated_pays_for_neither_the_gap(alpha, starter, tax_20):
+    subscription = subscribe(alpha.organization, starter, at=datetime(2026, 8, 1, tzinfo=UTC))
+    do_set_subscription_status(subscription, "cancelled", at=datetime(2026, 9, 11, tzinfo=UTC))
+    do_set_subscription_status(subscription, "active", at=datetime(2026, 9, 21, tzinfo=UTC))
+
+    do_draft_invoices(SEP, now=_oct(2))
+
+    # 10 days before the cancellation and 10 days after the reactivation: 49 × 10/30 twice
+    assert _lines(Invoice.objects.get()) == [("base_fee", Decimal("16.33")), ("base_fee", Decimal("16.33"))]
