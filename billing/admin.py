@@ -71,6 +71,17 @@ class ProviderPriceAdmin(admin.ModelAdmin):
                 messages.info(request, f"{repriced} recorded usage events were repriced and their roll-ups recomputed.")
 
 
+PRICED_PLAN_FIELDS = (
+    "slug",
+    "monthly_fee",
+    "included_minutes",
+    "overage_per_minute",
+    "included_text_tokens",
+    "overage_per_1k_tokens",
+    "cap",
+)
+
+
 @admin.register(Plan, site=platform_admin)
 class PlanAdmin(admin.ModelAdmin):
     list_display = (
@@ -88,6 +99,13 @@ class PlanAdmin(admin.ModelAdmin):
 
     def has_delete_permission(self, request: HttpRequest, obj: object = None) -> bool:
         return False  # subscriptions and invoices refer to it: retire it with "active" instead
+
+    def get_readonly_fields(self, request: HttpRequest, obj: Plan | None = None) -> tuple[str, ...]:
+        """A plan someone subscribed to keeps its prices: invoices read them, and a customer must not
+        find a month repriced. To change prices, add a new plan and move subscriptions to it."""
+        if obj is not None and PlanPeriod.objects.filter(plan=obj).exists():
+            return PRICED_PLAN_FIELDS
+        return ()
 
 
 class PlanPeriodInline(admin.TabularInline):

@@ -170,3 +170,14 @@ def test_a_new_price_in_the_admin_reprices_recorded_usage(staff_client, alpha):
     assert response.status_code == 302
     assert ProviderPrice.objects.filter(model="grok-future").exists()
     assert UsageEvent.objects.get(pk=event.pk).cost == Decimal("2.50000000")
+
+
+@pytest.mark.django_db
+def test_a_plan_in_use_keeps_its_prices(staff_client, alpha, starter, growth):
+    subscribe(alpha.organization, starter, at=timezone.now())
+
+    in_use = staff_client.get(f"/admin/billing/plan/{starter.pk}/change/").content.decode()
+    unused = staff_client.get(f"/admin/billing/plan/{growth.pk}/change/").content.decode()
+
+    assert 'name="monthly_fee"' not in in_use and 'name="max_concurrent_sessions"' in in_use
+    assert 'name="monthly_fee"' in unused
