@@ -18,7 +18,7 @@ from django.urls import URLPattern, path
 
 @dataclass(frozen=True)
 class StaffPage:
-    """A page of the platform admin that is not a model (provider health, billing dashboards)."""
+    """An admin page that is not a model (provider health, billing dashboards, a tenant's usage)."""
 
     route: str
     name: str
@@ -26,15 +26,10 @@ class StaffPage:
     view: Callable[..., HttpResponse]
 
 
-class PlatformAdminSite(admin.AdminSite):
-    site_header = "AURA platform"
-    site_title = "AURA platform admin"
-    index_title = "Platform administration"
-    index_template = "admin/platform_index.html"
+class _PagesMixin:
+    """Pages that are not models, listed on the index page (``add_page``)."""
 
-    def __init__(self, name: str) -> None:
-        super().__init__(name)
-        self.staff_pages: list[StaffPage] = []
+    name: str
 
     def add_page(self, page: StaffPage) -> None:
         self.staff_pages.append(page)
@@ -49,9 +44,25 @@ class PlatformAdminSite(admin.AdminSite):
         return context
 
 
-class TenantAdminSite(admin.AdminSite):
+class PlatformAdminSite(_PagesMixin, admin.AdminSite):
+    site_header = "AURA platform"
+    site_title = "AURA platform admin"
+    index_title = "Platform administration"
+    index_template = "admin/platform_index.html"
+
+    def __init__(self, name: str) -> None:
+        super().__init__(name)
+        self.staff_pages: list[StaffPage] = []
+
+
+class TenantAdminSite(_PagesMixin, admin.AdminSite):
     site_header = "AURA"
     index_title = "Your organization"
+    index_template = "admin/tenant_index.html"
+
+    def __init__(self, name: str) -> None:
+        super().__init__(name)
+        self.staff_pages: list[StaffPage] = []  # the tenant's own pages (usage and billing)
 
     def each_context(self, request: HttpRequest) -> dict[str, object]:
         context = super().each_context(request)

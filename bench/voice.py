@@ -182,6 +182,7 @@ def prepare(data_dir: Path) -> tuple[str, str]:
     from django.core.management import call_command
     from django_tenants.utils import tenant_context
 
+    from billing.models import Subscription
     from tenants.actions import NewOrganization, do_create_organization
     from tenants.models import WidgetKey
     from voice.models import Assistant
@@ -194,6 +195,8 @@ def prepare(data_dir: Path) -> tuple[str, str]:
         Assistant.objects.update(
             stt_provider="simulated", barge_in_min_ms=BARGE_IN_MIN_MS, end_silence_ms=END_SILENCE_MS
         )
+    # No plan: no concurrent-session limit or cap (a new organization's trial allows 2 sessions at a time).
+    Subscription.objects.filter(organization=organization).delete()
     key = WidgetKey.objects.get(organization=organization)
     key.allowed_origins = ["http://bench.localhost"]
     key.save()

@@ -10,6 +10,7 @@ from django.db import transaction
 from django.db.models import Max
 from django.utils import timezone
 
+from billing.actions import do_record_session_usage, do_record_turn_usage
 from conversations.models import Conversation, Role, Status, Turn
 
 
@@ -40,6 +41,7 @@ class TurnRecord:
     route: dict[str, object] = field(default_factory=dict)
 
 
+@transaction.atomic
 def do_start_conversation(
     *,
     conversation_id: uuid.UUID | str,
@@ -49,7 +51,7 @@ def do_start_conversation(
     origin: str,
     connection: str = "",
 ) -> Conversation:
-    return Conversation.objects.create(
+    conversation = Conversation.objects.create(
         id=conversation_id,
         assistant_id=assistant_id,
         visitor_id=visitor_id,
@@ -57,6 +59,8 @@ def do_start_conversation(
         origin=origin[:255],
         connection=connection,
     )
+    do_record_session_usage(conversation=conversation)  # billing's event, in the same transaction
+    return conversation
 
 
 def do_resume_conversation(*, conversation_id: uuid.UUID | str, connection: str) -> None:
@@ -68,12 +72,17 @@ def do_resume_conversation(*, conversation_id: uuid.UUID | str, connection: str)
 
 @transaction.atomic
 def do_record_turn(*, conversation_id: uuid.UUID | str, record: TurnRecord) -> int:
-    """Append a turn; returns its id. The conversation row is locked so indexes never collide."""
-    Conversation.objects.select_for_update().only("id").get(pk=conversation_id)
+    """Append a turn and its usage events (billing, public schema, same transaction); returns its id.
+
+    The conversation row is locked so indexes never collide.
+    """
+    locked = Conversation.objects.select_for_update().only("id", "assistant_id", "channel")
+    conversation = locked.get(pk=conversation_id)
     last = Turn.objects.filter(conversation_id=conversation_id).aggregate(last=Max("index"))["last"]
     turn = Turn.objects.create(
         conversation_id=conversation_id, index=0 if last is None else last + 1, **_fields(record)
     )
+    do_record_turn_usage(conversation=conversation, turn=turn)
     return turn.pk
 
 

@@ -87,11 +87,13 @@ def do_allow_widget_origin(key: WidgetKey, origin: str) -> WidgetKey:
 
 
 def do_create_organization(new: NewOrganization, *, acting_user: AbstractBaseUser | None = None) -> Organization:
-    """Create an organization with its schema (cloned from the template), domain, first admin and
-    default assistant, and mark it ready. All or nothing: PostgreSQL DDL is transactional, so a
-    failure at any step leaves neither a schema nor a row behind.
+    """Create an organization with its schema (cloned from the template), domain, first admin,
+    default assistant and subscription (the default plan's trial), and mark it ready. All or
+    nothing: PostgreSQL DDL is transactional, so a failure at any step leaves neither a schema nor
+    a row behind.
     """
     new.validate()
+    from billing.actions import do_subscribe
     from voice.actions import do_create_default_assistant
 
     with transaction.atomic():
@@ -104,6 +106,7 @@ def do_create_organization(new: NewOrganization, *, acting_user: AbstractBaseUse
             )
             assistant = do_create_default_assistant(organization_name=organization.name)
         do_create_widget_key(organization, assistant_id=assistant.pk)
+        do_subscribe(organization)  # the default plan's trial
         organization.is_ready = True
         organization.save(update_fields=["is_ready"])
     logger.info(

@@ -11,6 +11,8 @@ import pytest
 from django.core.cache import caches
 from django.db import connection, connections
 
+from billing.actions import do_seed_catalog
+from billing.models import Plan, PlanPeriod, Subscription
 from tenants.actions import NewOrganization, do_create_organization, do_ensure_platform_organization
 from tenants.models import Organization, WidgetKey
 from tests import seeds
@@ -39,12 +41,19 @@ def django_db_setup(django_db_setup, django_db_blocker) -> Iterator[None]:
     """The stock set-up runs migrate_schemas (public, template); then the platform and two tenants."""
     with django_db_blocker.unblock():
         do_ensure_platform_organization()
+        do_seed_catalog()  # what setup_platform adds: list prices and plans (new organizations start a trial)
         for slug in ("alpha", "beta"):
             do_create_organization(
                 NewOrganization(
                     name=slug.title(), slug=slug, admin_email=f"admin@{slug}.example", admin_password=PASSWORD
                 )
             )
+        # Paying customers on Growth (25 sessions at a time, soft cap), so other apps' tests never meet
+        # a trial's limits; billing's tests give them the plans they need.
+        growth = Plan.objects.get(slug="growth")
+        seeded = Subscription.objects.filter(organization__slug__in=["alpha", "beta"])
+        PlanPeriod.objects.filter(subscription__in=seeded).update(plan=growth)
+        seeded.update(plan=growth, status="active", trial_ends_at=None)
         seeds.remember()
     yield
     with django_db_blocker.unblock():

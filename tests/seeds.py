@@ -2,10 +2,20 @@
 
 from __future__ import annotations
 
+from billing.models import Plan, PlanPeriod, ProviderPrice, Subscription
 from tenants.models import Domain, Organization, WidgetKey
 
 _ROWS: dict[str, list[dict[str, object]]] = {}
-_MODELS = {"organizations": Organization, "domains": Domain, "widget_keys": WidgetKey}
+_MODELS = {
+    "organizations": Organization,
+    "domains": Domain,
+    "widget_keys": WidgetKey,
+    # billing's catalog and the seeded organizations' trials, also public-schema rows
+    "plans": Plan,
+    "prices": ProviderPrice,
+    "subscriptions": Subscription,
+    "plan_periods": PlanPeriod,
+}
 
 
 def remember() -> None:

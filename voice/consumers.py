@@ -17,6 +17,8 @@ from channels.generic.websocket import AsyncWebsocketConsumer
 
 from aura import log_context
 from aura.shutdown import is_draining, on_drain
+from billing.metrics import QUOTA_REFUSALS
+from billing.sessions import SessionRefusedError, open_session
 from conversations.models import EndReason
 from tenants.queries import widget_key
 from tenants.tenancy import run_in_public, run_in_tenant
@@ -100,6 +102,14 @@ class VoiceConsumer(AsyncWebsocketConsumer):
             logger.info("voice session refused (%s): %s", int(refused.close_code), refused)
             await self.close(code=int(refused.close_code))
             return
+        try:  # the plan's hard cap, and a concurrent-session slot taken atomically
+            quota = await open_session(tenant)
+        except SessionRefusedError as refused:
+            logger.info("voice session refused for %s: %s", tenant.slug, refused.code)
+            QUOTA_REFUSALS.labels(refused.code).inc()
+            await self.send_event(refused.as_event())
+            await self.close(code=int(CloseCode.QUOTA))
+            return
         self.session = VoiceSession(
             conversation_id=grant.conversation_id,
             visitor_id=grant.visitor_id,
@@ -109,6 +119,7 @@ class VoiceConsumer(AsyncWebsocketConsumer):
             transport=self,
             recorder=ConversationRecorder(tenant, grant.conversation_id),
             resumed=grant.resumed,
+            quota=quota,
         )
         log_context.bind(session=grant.conversation_id, organization=tenant.schema_name)
         _live.add(self)

@@ -15,6 +15,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Protocol
 
+from billing.sessions import SessionQuota
 from conversations.actions import TurnRecord
 from conversations.models import Channel, EndReason, Role
 from voice.audio.vad import SpeechStarted, SpeechStopped, TurnConfig
@@ -45,6 +46,7 @@ from voice.recorder import ConversationRecorder
 logger = logging.getLogger(__name__)
 
 IDLE_REMINDER = "Are you still there? I'm here if you need anything."
+QUOTA_GOODBYE = "I'm sorry, this assistant has reached its usage limit for now, so I have to stop here. Goodbye!"
 HISTORY_TURNS = 20
 MESSAGES_PER_S = 100.0
 MESSAGE_BURST = 200.0
@@ -104,6 +106,7 @@ class VoiceSession:
         transport: Transport,
         recorder: ConversationRecorder,
         resumed: bool = False,
+        quota: SessionQuota | None = None,
     ) -> None:
         self.conversation_id = conversation_id
         self.visitor_id = visitor_id
@@ -113,6 +116,8 @@ class VoiceSession:
         self.transport = transport
         self.recorder = recorder
         self.resumed = resumed
+        self.quota = quota  # the plan's limits, looked at between turns (billing.sessions)
+        self.quota_task: asyncio.Task[None] | None = None
         self.started = False
         self.text_only = False
         self.input: AudioInput | None = None
@@ -261,7 +266,7 @@ class VoiceSession:
             return
         self.ended = True
         SESSIONS_TOTAL.labels(reason).inc()
-        for task in (self.turn_task, self.timer):
+        for task in (self.turn_task, self.timer, self.quota_task):
             if task and not task.done() and task is not asyncio.current_task():
                 task.cancel()
         if self.active and not self.active.task.done():
@@ -271,6 +276,8 @@ class VoiceSession:
                 await self.transport.send_event({"type": "session.ended", "reason": reason})
         if self.started:
             self.recorder.end(reason)
+        if self.quota is not None:
+            await self.quota.release()
         await self.recorder.close()
         if notify:
             with contextlib.suppress(Exception):
@@ -416,6 +423,9 @@ class VoiceSession:
         return reply
 
     async def _reply_with_chat(self, detected_at: float, *, endpoint_ms: float | None, stt_ms: float | None) -> None:
+        if self.quota is not None and self.quota.exhausted:  # a turn boundary past the hard cap: no more replies
+            self._end_for_quota()
+            return
         reply = self._new_reply(detected_at=detected_at, endpoint_ms=endpoint_ms, stt_ms=stt_ms)
         messages = [self.history[0], *self.history[1:][-HISTORY_TURNS:]]
         pipeline = self._pipeline(reply)
@@ -503,7 +513,23 @@ class VoiceSession:
                 total_ms=metrics["total_ms"],
             )
         )
+        if self.quota is not None:
+            self.quota.check_after(active.turn_id)
         self.last_activity = time.monotonic()
+
+    def _end_for_quota(self) -> None:
+        if self.quota_task is None and not self.ended:
+            self.quota_task = asyncio.create_task(self._say_goodbye_for_quota(), name=f"quota:{self.conversation_id}")
+
+    async def _say_goodbye_for_quota(self) -> None:
+        """Say why the conversation stops, let it be heard, then end with reason ``quota`` (close 4029)."""
+        await self._reply_with_text(QUOTA_GOODBYE)
+        active = self.active
+        if active is not None:
+            await asyncio.wait({active.task})
+            if (playback_end := active.reply.playback_end()) is not None:
+                await asyncio.sleep(max(0.0, playback_end - time.monotonic()))
+        await self.end(EndReason.QUOTA, CloseCode.QUOTA)
 
     async def _reply_failed(self) -> None:
         await self.transport.send_event(
@@ -603,6 +629,8 @@ class VoiceSession:
             active.turn_id = self.recorder.turn(
                 self._assistant_turn(reply, heard=heard, interrupted=interrupted, played_ms=played_ms)
             )
+            if self.quota is not None:
+                self.quota.check_after(active.turn_id)
         else:
             self.recorder.heard(active.turn_id, heard_text=heard, played_ms=played_ms, interrupted=interrupted)
 

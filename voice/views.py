@@ -10,6 +10,8 @@ from django.views.decorators.csrf import csrf_exempt
 from django_tenants.utils import tenant_context
 
 from aura.ratelimit import hit
+from billing.metrics import QUOTA_REFUSALS
+from billing.sessions import SessionRefusedError, check_new_session
 from conversations.queries import resumable_conversation
 from tenants.queries import widget_key
 from voice.tokens import TOKEN_TTL_S, issue_token
@@ -89,6 +91,12 @@ def widget_session(request: HttpRequest) -> HttpResponse:
     decision = hit(f"widget-key:{key.key}", limit=settings.AURA_WIDGET_SESSIONS_PER_KEY_PER_MINUTE, window_s=60)
     if not decision.allowed:
         return _rate_limited(origin, decision.retry_after_s)
+    try:  # the plan's hard cap and concurrent sessions, before any provider is called
+        check_new_session(key.organization_id)
+    except SessionRefusedError as refused:
+        QUOTA_REFUSALS.labels(refused.code).inc()
+        retry_after = 60 if refused.http_status == 429 else 0
+        return _error(refused.http_status, refused.code, refused.message, origin, retry_after)
     token, grant = issue_token(
         key, origin=origin, visitor_id=visitor_id, resume_conversation_id=str(resumable.pk) if resumable else None
     )

@@ -7,9 +7,10 @@ import secrets
 from pathlib import Path
 
 import dj_database_url
+from celery.schedules import crontab
 
 from aura.crypto import development_key
-from aura.env import env_bool, env_float, env_int, env_list, env_str
+from aura.env import env_bool, env_decimal, env_float, env_int, env_int_list, env_list, env_str
 from aura.logs import logging_config
 
 BASE_DIR = Path(__file__).resolve().parent.parent.parent
@@ -52,6 +53,7 @@ SHARED_APPS = [
     "channels",
     "django_celery_beat",
     "django_prometheus",
+    "billing",
 ]
 TENANT_APPS = [
     "django.contrib.contenttypes",
@@ -190,6 +192,33 @@ CELERY_WORKER_PREFETCH_MULTIPLIER = 1
 CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
 CELERY_BEAT_SCHEDULER = "django_celery_beat.schedulers:DatabaseScheduler"
 CELERY_TASK_ALWAYS_EAGER = False
+
+# --- Billing (docs/billing.md) ----------------------------------------------------------------
+AURA_BILLING_CURRENCY = env_str("AURA_BILLING_CURRENCY", "USD")
+AURA_BILLING_TAX_RATE = env_decimal("AURA_BILLING_TAX_RATE", "0")  # 0.20 adds 20 % tax to every invoice
+AURA_BILLING_GRACE_DAYS = env_int("AURA_BILLING_GRACE_DAYS", 3)  # late events this long after a month still count
+AURA_BILLING_ALERT_THRESHOLDS = env_int_list("AURA_BILLING_ALERT_THRESHOLDS", "80,100")  # % of the plan
+AURA_BILLING_DEFAULT_PLAN = env_str("AURA_BILLING_DEFAULT_PLAN", "trial")  # new organizations start on it
+AURA_BILLING_TRIAL_DAYS = env_int("AURA_BILLING_TRIAL_DAYS", 14)
+AURA_BILLING_SESSION_SLOT_TTL_S = env_int("AURA_BILLING_SESSION_SLOT_TTL_S", 60)  # a crashed process frees slots
+DEFAULT_FROM_EMAIL = env_str("DEFAULT_FROM_EMAIL", "AURA <billing@localhost>")
+EMAIL_BACKEND = env_str(
+    "EMAIL_BACKEND",
+    "django.core.mail.backends.console.EmailBackend"
+    if AURA_ENV == "development"
+    else "django.core.mail.backends.smtp.EmailBackend",
+)
+EMAIL_HOST = env_str("EMAIL_HOST", "localhost")
+EMAIL_PORT = env_int("EMAIL_PORT", 25)
+EMAIL_HOST_USER = env_str("EMAIL_HOST_USER", "")
+EMAIL_HOST_PASSWORD = env_str("EMAIL_HOST_PASSWORD", "")
+EMAIL_USE_TLS = env_bool("EMAIL_USE_TLS", False)
+# Schedules; django-celery-beat's DatabaseScheduler copies them into its tables when beat starts.
+CELERY_BEAT_SCHEDULE = {
+    "billing-rollup": {"task": "billing.rollup_usage", "schedule": crontab(minute=5)},
+    "billing-alerts": {"task": "billing.send_usage_alerts", "schedule": crontab(minute=15)},
+    "billing-invoices": {"task": "billing.draft_invoices", "schedule": crontab(minute=30, hour=2)},
+}
 
 # --- Security headers (on when served over HTTPS) ------------------------------------------------
 SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https") if env_bool("BEHIND_TLS_PROXY") else None

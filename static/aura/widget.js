@@ -245,7 +245,7 @@
     onEvent(event) {
       switch (event.type) {
         case 'session.created':
-          this.started = true; this.retries = 0; this.conversationId = event.conversation_id;
+          this.started = true; this.retries = 0; this.conversationId = event.conversation_id; this.quotaMessage = null;
           // Response ids start at 1 on every connection: forget the previous connection's.
           this.interrupted.clear(); this.received.clear(); this.audioDone.clear(); this.bubbles.clear();
           this.speakingId = null; this.played = null;
@@ -286,6 +286,7 @@
         }
         case 'error':
           if (['speech_to_text_failed', 'reply_failed', 'speech_failed'].includes(event.code)) this.addBubble('assistant', event.message);
+          if (['quota_exceeded', 'subscription_inactive', 'concurrent_limit'].includes(event.code)) this.quotaMessage = event.message;
           this.dispatchEvent(new CustomEvent('aura:error', { detail: event, bubbles: true, composed: true }));
           break;
         case 'session.ended': this.ended = event.reason; break;
@@ -357,7 +358,7 @@
     onClose(event) {
       this.started = false;
       const wasActive = this.active;
-      const message = CLOSE_MESSAGES[event.code];
+      const message = (event.code === 4029 && this.quotaMessage) || CLOSE_MESSAGES[event.code]; // the server's words first
       if (event.code === 1000 || !wasActive) { this.teardown(); this.setState('idle'); return; }
       if (message) { this.teardown(); this.showError(message, event.code); return; }
       if (event.code === 4001 || event.code === 4002 || event.code === 4003 || event.code === 1006 || event.code === 1012) {

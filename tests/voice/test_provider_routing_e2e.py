@@ -15,6 +15,7 @@ from django_tenants.utils import tenant_context
 
 from aura.embedded_services import free_port
 from conversations.models import Turn
+from tests import seeds
 from tests.processes import python_module, running, server_environment
 from tests.servers import SIMULATED_LATENCY_ENV, Server, _healthy
 from tests.voice.client import VoiceClient, read_wav, request_session, silence
@@ -50,6 +51,8 @@ def _tcp_open(port: int) -> bool:
 
 @pytest.fixture(scope="module")
 def provider_stack(django_db_setup, django_db_blocker) -> Iterator[ProviderStack]:
+    with django_db_blocker.unblock():
+        seeds.restore()  # a transactional test before this module flushed the platform's host
     openai_port, xai_port, port = free_port(), free_port(), free_port()
     openai_url = f"http://127.0.0.1:{openai_port}"
     fake_openai = python_module("tests.fakes.openai_server", "--port", str(openai_port))
@@ -96,25 +99,16 @@ def _turns(tenant, conversation_id: str) -> list[Turn]:
 
 @pytest.fixture
 def assistant_reset(alpha, beta) -> Iterator[None]:
+    """Put each tenant's default assistant back as it was (greeting included: later modules expect it)."""
+    saved = {}
+    for tenant in (alpha, beta):
+        with tenant_context(tenant.organization):
+            saved[tenant.organization.pk] = Assistant.objects.filter(is_default=True).values().get()
     yield
     for tenant in (alpha, beta):
         with tenant_context(tenant.organization):
             ProviderKey.objects.all().delete()
-            fresh = Assistant()
-            fields = (
-                "llm_provider",
-                "llm_model",
-                "stt_provider",
-                "stt_model",
-                "tts_provider",
-                "tts_model",
-                "router_policy",
-                "llm_fallbacks",
-                "stt_fallbacks",
-                "tts_fallbacks",
-                "llm_first_token_timeout_ms",
-            )
-            Assistant.objects.filter(is_default=True).update(**{f: getattr(fresh, f) for f in fields})
+            Assistant.objects.filter(is_default=True).update(**saved[tenant.organization.pk])
 
 
 async def _session(stack: ProviderStack, tenant) -> tuple[VoiceClient, str]:

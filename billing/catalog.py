@@ -1,0 +1,93 @@
+"""What a new deployment starts with: the providers' published list prices and three plans.
+
+Staff edit both in the platform admin; ``do_seed_catalog`` only adds what is missing, never
+overwrites an edit. Prices are US dollars, as published when this was written (docs/billing.md).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from decimal import Decimal
+
+from billing.models import CapKind, Metric
+from voice.router.catalog import CHAT_MODELS
+
+PRICES_EFFECTIVE_FROM = datetime(2025, 1, 1, tzinfo=UTC)
+PER_MILLION = 1_000_000
+PER_MINUTE = 60  # prices per minute of audio, quantities in seconds
+
+
+@dataclass(frozen=True, slots=True)
+class SeedPrice:
+    provider: str
+    model: str
+    metric: str
+    price: Decimal
+    per_quantity: int
+    note: str
+
+
+def _chat_prices() -> list[SeedPrice]:
+    prices = []
+    for key, chat in CHAT_MODELS.items():
+        provider, model = key.split(":", 1)
+        if provider == "simulated":
+            continue
+        note = "list price per 1M tokens"
+        prices.append(SeedPrice(provider, model, Metric.LLM_INPUT_TOKENS, _d(chat.input_per_mtok), PER_MILLION, note))
+        prices.append(SeedPrice(provider, model, Metric.LLM_OUTPUT_TOKENS, _d(chat.output_per_mtok), PER_MILLION, note))
+    return prices
+
+
+def _d(value: float) -> Decimal:
+    return Decimal(str(value))
+
+
+SEED_PRICES: list[SeedPrice] = [
+    *_chat_prices(),
+    SeedPrice("openai", "gpt-4o-mini-transcribe", Metric.STT_SECONDS, Decimal("0.003"), PER_MINUTE, "per minute"),
+    SeedPrice("openai", "gpt-4o-transcribe", Metric.STT_SECONDS, Decimal("0.006"), PER_MINUTE, "per minute"),
+    SeedPrice("openai", "whisper-1", Metric.STT_SECONDS, Decimal("0.006"), PER_MINUTE, "per minute"),
+    SeedPrice("openai", "tts-1", Metric.TTS_CHARACTERS, Decimal("15"), PER_MILLION, "per 1M characters"),
+    SeedPrice("openai", "tts-1-hd", Metric.TTS_CHARACTERS, Decimal("30"), PER_MILLION, "per 1M characters"),
+    SeedPrice(
+        "openai",
+        "gpt-4o-mini-tts",
+        Metric.TTS_CHARACTERS,
+        Decimal("15"),
+        PER_MILLION,
+        "billed per token; OpenAI estimates $0.015 a minute, about 1,000 characters",
+    ),
+    # Simulated and on-machine providers cost nothing; a self-hosted server's cost is the deployment's.
+    *[
+        SeedPrice(provider, "*", metric, Decimal(0), 1, "no provider charge")
+        for provider in ("simulated", "local")
+        for metric in (
+            Metric.STT_SECONDS,
+            Metric.LLM_INPUT_TOKENS,
+            Metric.LLM_OUTPUT_TOKENS,
+            Metric.TTS_CHARACTERS,
+        )
+    ],
+]
+
+
+@dataclass(frozen=True, slots=True)
+class SeedPlan:
+    slug: str
+    name: str
+    monthly_fee: Decimal
+    included_minutes: int
+    overage_per_minute: Decimal
+    included_text_tokens: int
+    overage_per_1k_tokens: Decimal
+    max_concurrent_sessions: int
+    cap: str
+
+
+SEED_PLANS: list[SeedPlan] = [
+    SeedPlan("trial", "Trial", Decimal("0"), 60, Decimal("0"), 200_000, Decimal("0"), 2, CapKind.HARD),
+    SeedPlan("starter", "Starter", Decimal("49"), 500, Decimal("0.12"), 2_000_000, Decimal("0.004"), 5, CapKind.SOFT),
+    SeedPlan("growth", "Growth", Decimal("299"), 4000, Decimal("0.09"), 20_000_000, Decimal("0.003"), 25, CapKind.SOFT),
+]
