@@ -1,7 +1,7 @@
 """Graceful shutdown of a daphne process.
 
 On SIGTERM the process stops taking new voice sessions (readiness turns 503, new WebSocket
-connections are closed with 1012), tells every connected widget to reconnect (close code 1012: the
+connections are closed with 4012), tells every connected widget to reconnect (close code 4012: the
 widget resumes the same conversation, through the load balancer, on another process), waits for the
 sessions to store what they hold, and stops, all within ``AURA_SHUTDOWN_GRACE_S``. A second SIGTERM
 stops at once.

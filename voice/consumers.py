@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
+import time
 from typing import Any
 from urllib.parse import parse_qs
 
@@ -37,11 +38,19 @@ _live: set[VoiceConsumer] = set()  # this process's open sessions, for graceful 
 
 
 async def end_live_sessions(deadline: float) -> None:
-    """Shutdown: every live session stores what it holds and tells its widget to reconnect (1012)."""
+    """Shutdown: every live session stores what it holds and tells its widget to reconnect (4012)."""
     sessions = [consumer.session for consumer in list(_live) if consumer.session is not None]
     logger.info("ending %d live voice session(s) for shutdown", len(sessions))
+    consumers = list(_live)
     ends = [session.end(EndReason.SERVER_SHUTDOWN, CloseCode.SERVICE_RESTART) for session in sessions]
     await asyncio.gather(*ends, return_exceptions=True)
+    # The close frames are only queued: wait for each client's close handshake (its disconnect
+    # reaches the consumer), or the reactor stops first and the widget sees 1006 instead of 4012.
+    waits = [asyncio.ensure_future(consumer.finished.wait()) for consumer in consumers]
+    if waits:
+        _, pending = await asyncio.wait(waits, timeout=max(0.0, deadline - time.monotonic()))
+        for waiter in pending:
+            waiter.cancel()
 
 
 on_drain(end_live_sessions)
@@ -62,6 +71,7 @@ class VoiceConsumer(AsyncWebsocketConsumer):
         self.scope = scope
         self.channel_layer = None
         self.base_send = send
+        self.finished = asyncio.Event()
         try:
             while True:
                 message = await receive()
@@ -80,6 +90,7 @@ class VoiceConsumer(AsyncWebsocketConsumer):
             if self in _live:
                 _live.discard(self)
                 SESSIONS_ACTIVE.dec()
+            self.finished.set()
 
     async def connect(self) -> None:
         await self.accept()  # accept first: close codes reach the client only on an open socket

@@ -20,8 +20,10 @@ _AUDIO_HEADER = struct.Struct("<I")
 
 class CloseCode(enum.IntEnum):
     NORMAL = 1000
-    INTERNAL_ERROR = 1011
-    SERVICE_RESTART = 1012
+    # daphne's WebSocket library (autobahn) sends only 1000 and 3000–4999, so the standard 1011/1012
+    # are mirrored in the application range.
+    INTERNAL_ERROR = 4011
+    SERVICE_RESTART = 4012
     INVALID_TOKEN = 4001
     TOKEN_EXPIRED = 4002
     TOKEN_USED = 4003

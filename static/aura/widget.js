@@ -361,7 +361,7 @@
       const message = (event.code === 4029 && this.quotaMessage) || CLOSE_MESSAGES[event.code]; // the server's words first
       if (event.code === 1000 || !wasActive) { this.teardown(); this.setState('idle'); return; }
       if (message) { this.teardown(); this.showError(message, event.code); return; }
-      if (event.code === 4001 || event.code === 4002 || event.code === 4003 || event.code === 1006 || event.code === 1012) {
+      if (event.code === 4001 || event.code === 4002 || event.code === 4003 || event.code === 1006 || event.code === 1012 || event.code === 4012) {
         // Network drop or stale token: reconnect with back-off (a new token each time).
         const delay = Math.min(30000, 500 * 2 ** this.retries++);
         if (this.retries > 6) { this.teardown(); this.showError('Connection lost. Tap to try again.', event.code); return; }

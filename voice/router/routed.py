@@ -169,17 +169,20 @@ class RoutedChat(ChatModel):
             yield event
 
 
-class RoutedSpeechToText(SpeechToText):
-    """Speech-to-text candidates in order (primary, then fallbacks). ``last_route`` tells what served."""
+class _RoutedSpeech(Generic[T]):
+    """Speech candidates tried in order (primary, then fallbacks). ``last_route`` tells what served the
+    last call, and ``provider`` / ``model`` name it."""
 
-    def __init__(
-        self, candidates: Sequence[tuple[Candidate, SpeechToText]], *, bound_s: float, health: ProviderHealth
-    ) -> None:
+    def __init__(self, candidates: Sequence[tuple[Candidate, T]], *, bound_s: float, health: ProviderHealth) -> None:
         self.models = dict(candidates)
         self.candidates = tuple(self.models)
         self.provider, self.model = self.candidates[0].provider, self.candidates[0].model
         self.bound_s, self.health = bound_s, health
         self.last_route: RouteLog | None = None
+
+
+class RoutedSpeechToText(_RoutedSpeech[SpeechToText], SpeechToText):
+    """Speech-to-text behind the fallback order."""
 
     async def transcribe(self, pcm: bytes, sample_rate: int, *, language: str) -> AsyncIterator[Transcript]:
         self.health.refresh_soon()
@@ -199,19 +202,10 @@ class RoutedSpeechToText(SpeechToText):
             yield transcript
 
 
-class RoutedSpeech(TextToSpeech):
+class RoutedSpeech(_RoutedSpeech[TextToSpeech], TextToSpeech):
     """Text-to-speech candidates in order, always at the output rate whatever the candidate's own."""
 
     sample_rate = OUTPUT_SAMPLE_RATE
-
-    def __init__(
-        self, candidates: Sequence[tuple[Candidate, TextToSpeech]], *, bound_s: float, health: ProviderHealth
-    ) -> None:
-        self.models = dict(candidates)
-        self.candidates = tuple(self.models)
-        self.provider, self.model = self.candidates[0].provider, self.candidates[0].model
-        self.bound_s, self.health = bound_s, health
-        self.last_route: RouteLog | None = None
 
     async def synthesize(self, text: str, *, voice: str, speed: float) -> AsyncIterator[bytes]:
         self.health.refresh_soon()
