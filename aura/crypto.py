@@ -60,7 +60,9 @@ def mask(secret: str) -> str:
 
 
 class Secret(str):
-    """A string that never shows itself in a repr, a log line or a traceback's locals."""
+    """A string whose repr is masked, so it never shows in a dataclass's repr, a container printed
+    whole or a traceback's locals. ``str()`` is the key itself: never format it into a message
+    (log redaction of ``sk-``/``xai-`` keys is only a backstop)."""
 
     __slots__ = ()
 

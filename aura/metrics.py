@@ -37,9 +37,9 @@ class SharedStateCollector(Collector):
             now = time.time()
             for key, health in shared_health().items():
                 breakers.add_metric([key], 1.0 if health.effective_state(now) == "open" else 0.0)
-            broker = redis.Redis.from_url(settings.CELERY_BROKER_URL, socket_timeout=1.0)
-            for queue in CELERY_QUEUES:
-                queues.add_metric([queue], float(broker.llen(queue)))
+            with redis.Redis.from_url(settings.CELERY_BROKER_URL, socket_timeout=1.0) as broker:
+                for queue in CELERY_QUEUES:
+                    queues.add_metric([queue], float(broker.llen(queue)))
         except (RedisError, OSError) as exc:
             logger.warning("metrics: shared state unavailable: %s", exc)
         yield breakers

@@ -44,7 +44,10 @@ async def drain(grace_s: float) -> None:
     started = time.monotonic()
     try:
         async with asyncio.timeout(grace_s):
-            await asyncio.gather(*(drainer(deadline) for drainer in _drainers), return_exceptions=True)
+            results = await asyncio.gather(*(drainer(deadline) for drainer in _drainers), return_exceptions=True)
+            for result in results:
+                if isinstance(result, BaseException):
+                    logger.error("a shutdown step failed", exc_info=result)
     except TimeoutError:
         logger.warning("shutdown grace of %.0f s ran out; stopping anyway", grace_s)
     logger.info("drained in %.0f ms", (time.monotonic() - started) * 1000)

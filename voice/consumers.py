@@ -34,6 +34,11 @@ from voice.tokens import TokenError, redeem_token
 logger = logging.getLogger(__name__)
 SEND_TIMEOUT_S = 5.0
 
+
+class _DrainingError(Exception):
+    """Shutdown began while a connection was being set up."""
+
+
 _live: set[VoiceConsumer] = set()  # this process's open sessions, for graceful shutdown
 
 
@@ -43,7 +48,9 @@ async def end_live_sessions(deadline: float) -> None:
     logger.info("ending %d live voice session(s) for shutdown", len(sessions))
     consumers = list(_live)
     ends = [session.end(EndReason.SERVER_SHUTDOWN, CloseCode.SERVICE_RESTART) for session in sessions]
-    await asyncio.gather(*ends, return_exceptions=True)
+    for session, result in zip(sessions, await asyncio.gather(*ends, return_exceptions=True), strict=True):
+        if isinstance(result, BaseException):
+            logger.error("session %s did not end cleanly at shutdown", session.conversation_id, exc_info=result)
     # The close frames are only queued: wait for each client's close handshake (its disconnect
     # reaches the consumer), or the reactor stops first and the widget sees 1006 instead of 4012.
     waits = [asyncio.ensure_future(consumer.finished.wait()) for consumer in consumers]
@@ -121,17 +128,27 @@ class VoiceConsumer(AsyncWebsocketConsumer):
             await self.send_event(refused.as_event())
             await self.close(code=int(CloseCode.QUOTA))
             return
-        self.session = VoiceSession(
-            conversation_id=grant.conversation_id,
-            visitor_id=grant.visitor_id,
-            origin=origin,
-            assistant=assistant,
-            providers=providers_for(assistant.routing),
-            transport=self,
-            recorder=ConversationRecorder(tenant, grant.conversation_id),
-            resumed=grant.resumed,
-            quota=quota,
-        )
+        try:
+            if is_draining():  # shutdown began while this connection was being checked
+                raise _DrainingError
+            self.session = VoiceSession(
+                conversation_id=grant.conversation_id,
+                visitor_id=grant.visitor_id,
+                origin=origin,
+                assistant=assistant,
+                providers=providers_for(assistant.routing),
+                transport=self,
+                recorder=ConversationRecorder(tenant, grant.conversation_id),
+                resumed=grant.resumed,
+                quota=quota,
+            )
+        except BaseException as failure:  # the slot was taken: give it back, whatever went wrong
+            if quota is not None:
+                await quota.release()
+            if isinstance(failure, _DrainingError):
+                await self.close(code=int(CloseCode.SERVICE_RESTART))
+                return
+            raise
         log_context.bind(session=grant.conversation_id, organization=tenant.schema_name)
         _live.add(self)
         SESSIONS_ACTIVE.inc()

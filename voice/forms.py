@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from django import forms
 from django.core.exceptions import ValidationError
+from django.utils.html import format_html
 
 from aura.crypto import encrypt, mask
 from tenants.models import WidgetKey, normalize_origin
@@ -69,7 +70,9 @@ class ProviderKeyForm(forms.ModelForm):
         super().__init__(*args, **kwargs)
         if self.instance.pk:
             self.fields["api_key"].required = False
-            self.fields["api_key"].help_text = f"Current key: {self.instance.key_hint}. Leave empty to keep it."
+            self.fields["api_key"].help_text = format_html(
+                "Current key: {}. Leave empty to keep it.", self.instance.key_hint
+            )
 
     def clean(self) -> dict[str, object]:
         cleaned = super().clean()

@@ -143,12 +143,19 @@ class ProviderHealth:
 
     # -- writes and sync with Redis ---------------------------------------------------------------
     async def refresh(self) -> None:
+        started = time.time()
         try:
             raw = await platform_redis().hgetall(HASH)
         except (RedisError, OSError) as exc:
             logger.warning("provider health store unavailable; using this process's view: %s", exc)
             return
-        self.entries = {key: Health.from_json(value) for key, value in raw.items()}
+        shared = {key: Health.from_json(value) for key, value in raw.items()}
+        # An outcome this process recorded while the read was in flight is newer than the snapshot.
+        for key, mine in self.entries.items():
+            theirs = shared.get(key)
+            if mine.updated_at >= started or (theirs is not None and mine.updated_at > theirs.updated_at):
+                shared[key] = mine
+        self.entries = shared
         self.refreshed_at = time.monotonic()
 
     async def claim_probe(self, candidate: Candidate) -> bool:

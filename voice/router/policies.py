@@ -73,6 +73,7 @@ class Plan:
     order: tuple[Candidate, ...]  # candidates to try, healthy ones only, best first
     skipped: tuple[tuple[Candidate, str], ...]  # left out, with why
     reason: str
+    first_choice: Candidate | None = None  # what the policy wanted before health: served by another = a failover
 
 
 def plan(
@@ -98,13 +99,16 @@ def plan(
         else:
             healthy.append(candidate)
     reason = _reason(policy, candidates, healthy, request, health, smart)
+    first_choice = candidates[0] if candidates else None
     if policy == CHEAPEST:
         healthy.sort(key=lambda c: chat_price(c).cost(request.input_tokens, EXPECTED_OUTPUT_TOKENS))
         reason = _cheapest_reason(healthy, request) if healthy else reason
     elif policy == FASTEST:
         healthy.sort(key=lambda c: _expected_first_token_ms(c, health))
         reason = _fastest_reason(healthy, health) if healthy else reason
-    return Plan(order=tuple(healthy), skipped=tuple(skipped), reason=reason)
+    if policy in (CHEAPEST, FASTEST):  # these rank only the healthy: their first choice is healthy
+        first_choice = healthy[0] if healthy else None
+    return Plan(order=tuple(healthy), skipped=tuple(skipped), reason=reason, first_choice=first_choice)
 
 
 def _smart_order(candidates: Sequence[Candidate], request: RouteRequest, smart: SmartRules) -> list[Candidate]:

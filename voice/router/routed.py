@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import AsyncIterator, Callable, Sequence
+from collections.abc import AsyncIterator, Callable, Coroutine, Sequence
 from typing import Generic, TypeVar
 
 from voice.audio.resample import StreamResampler
@@ -57,7 +57,7 @@ async def open_first(
     """Try the plan's candidates in order until one yields its first item within ``bound_s``."""
     for candidate, why in decided.skipped:
         _note(log, capability, Attempt(candidate.provider, candidate.model, "skipped", why))
-    for position, candidate in enumerate(decided.order):
+    for candidate in decided.order:
         if health.state(candidate) == "half_open" and not await health.claim_probe(candidate):
             _note(log, capability, Attempt(candidate.provider, candidate.model, "skipped", "another probe is running"))
             continue
@@ -70,17 +70,18 @@ async def open_first(
             await _close(stream)
             kind, message, hold_s = _classify(exc, bound_s)
             _note(log, capability, Attempt(candidate.provider, candidate.model, kind, message))
-            await health.record_failure(candidate, f"{kind}: {message}", hold_open_s=hold_s)
+            # The shared write runs beside the next attempt: failover never waits for Redis.
+            _in_background(health.record_failure(candidate, f"{kind}: {message}", hold_open_s=hold_s))
             continue
         except BaseException:  # cancelled (the visitor interrupted): not the provider's fault
             await _close(stream)
             raise
         first_ms = (time.monotonic() - started) * 1000
         attempt = Attempt(candidate.provider, candidate.model, "ok", first_token_ms=first_ms)
-        _note(log, capability, attempt)
+        log.attempts.append(attempt)  # counted in the metrics when it ends (see finish)
         log.chosen = attempt
         PROVIDER_FIRST_TOKEN.labels(capability, candidate.provider, candidate.model).observe(first_ms / 1000)
-        if position or decided.skipped:
+        if candidate != decided.first_choice:
             ROUTER_FAILOVERS.labels(capability).inc()
         return _Opened(candidate, attempt, first, stream)
     if not log.attempts:
@@ -91,21 +92,39 @@ async def open_first(
 async def finish(
     opened: _Opened[T], capability: str, health: ProviderHealth, *, always_record: bool
 ) -> AsyncIterator[T]:
-    """The rest of an opened stream. A failure here is final: it is recorded and re-raised."""
+    """The rest of an opened stream. A failure here is final: it is recorded and re-raised. The attempt
+    is counted once, here: as its error kind, or "ok" (also when the visitor cut the reply short)."""
+    candidate = opened.candidate
     try:
         async for item in opened.stream:
             yield item
     except ProviderError as exc:
         opened.attempt.outcome = str(exc.kind)
         opened.attempt.error = f"after the first token: {exc}"
-        PROVIDER_REQUESTS.labels(capability, opened.candidate.provider, opened.candidate.model, exc.kind).inc()
-        await health.record_failure(opened.candidate, f"{exc.kind}: {exc}")
+        _in_background(health.record_failure(candidate, f"{exc.kind}: {exc}"))
         raise
     finally:
+        PROVIDER_REQUESTS.labels(capability, candidate.provider, candidate.model, opened.attempt.outcome).inc()
         await _close(opened.stream)
     # Closed and healthy already: skip the shared write unless the moving average needs the sample.
-    if always_record or health.get(opened.candidate).failures or health.state(opened.candidate) != "closed":
-        await health.record_success(opened.candidate, opened.attempt.first_token_ms)
+    if always_record or health.get(candidate).failures or health.state(candidate) != "closed":
+        _in_background(health.record_success(candidate, opened.attempt.first_token_ms))
+
+
+_writes: set[asyncio.Task[None]] = set()
+
+
+async def health_writes_settled() -> None:
+    """Wait for the shared health writes started so far (tests, and a clean shutdown)."""
+    while _writes:
+        await asyncio.gather(*list(_writes), return_exceptions=True)
+
+
+def _in_background(write: Coroutine[object, object, None]) -> None:
+    """Shared health writes are not on the turn's path; keep a reference until each is done."""
+    task = asyncio.ensure_future(write)
+    _writes.add(task)
+    task.add_done_callback(_writes.discard)
 
 
 def _note(log: RouteLog, capability: str, attempt: Attempt) -> None:

@@ -26,7 +26,7 @@ from voice.providers.base import (
 )
 from voice.router.candidates import Candidate
 from voice.router.health import ProviderHealth
-from voice.router.routed import RoutedChat, RoutedSpeech, RoutedSpeechToText
+from voice.router.routed import RoutedChat, RoutedSpeech, RoutedSpeechToText, health_writes_settled
 
 MESSAGES = [ChatMessage("system", "Be brief."), ChatMessage("user", "Hello there")]
 
@@ -98,6 +98,7 @@ async def test_an_error_before_the_first_token_fails_over_and_feeds_the_breaker(
     candidates = _candidates(ScriptedChat(behaviour), ScriptedChat("ok"))
     chat = RoutedChat(candidates, policy="fallback", bound_s=1.0, health=health)
     events = await _collect(chat)
+    await health_writes_settled()
     assert [a.outcome for a in events[0].attempts] == [kind, "ok"]
     failed = health.get(candidates[0][0])
     assert failed.failures == 1
@@ -143,6 +144,7 @@ async def test_an_open_breaker_is_skipped_without_a_call_and_logged() -> None:
     for _ in range(3):
         await health.record_failure(candidates[0][0], "unavailable")
     events = await _collect(RoutedChat(candidates, policy="fallback", bound_s=1.0, health=health))
+    await health_writes_settled()
     assert broken.calls == 0
     assert [(a.outcome, a.error) for a in events[0].attempts] == [("skipped", "circuit open"), ("ok", "")]
 
@@ -232,3 +234,26 @@ async def test_when_every_speech_candidate_fails_the_reply_still_arrives_as_text
     record = reply.route_record()
     assert record["llm"]["chosen"].startswith("openai:ok-")
     assert [a["outcome"] for a in record["tts"]["attempts"]] == ["timeout"]
+
+
+async def test_a_failover_is_counted_only_when_another_model_served_than_the_policy_chose() -> None:
+    from prometheus_client import REGISTRY
+
+    def failovers() -> float:
+        return REGISTRY.get_sample_value("aura_router_failovers_total", {"capability": "llm"}) or 0.0
+
+    health = _health()
+    candidates = _candidates(ScriptedChat("ok"), ScriptedChat("500"))
+    await health.record_failure(candidates[1][0], "down", hold_open_s=60)  # an open fallback: no failover
+    before = failovers()
+    await _collect(RoutedChat(candidates, policy="fallback", bound_s=1.0, health=health))
+    assert failovers() == before
+    health = _health()  # another deployment's view: now the primary is the one that is down
+    await health.record_failure(candidates[0][0], "down", hold_open_s=60)
+    candidates[1][1].behaviour = "ok"
+    events = await _collect(RoutedChat(candidates, policy="fallback", bound_s=1.0, health=health))
+    assert [(a.model, a.outcome) for a in events[0].attempts] == [
+        (candidates[0][0].model, "skipped"),
+        (candidates[1][0].model, "ok"),
+    ]
+    assert failovers() == before + 1
