@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.core.validators import MaxValueValidator, MinValueValidator
 from django.db import models
+
+from aura.netguard import UnsafeURLError, check_url
 
 
 class Provider(models.TextChoices):
@@ -145,6 +148,18 @@ class Assistant(models.Model):
 
     def __str__(self) -> str:
         return self.name
+
+    def clean(self) -> None:
+        super().clean()
+        if self.openai_compatible_base_url:
+            try:
+                check_url(
+                    self.openai_compatible_base_url,
+                    allow_private=settings.AURA_PROVIDER_URLS_ALLOW_PRIVATE,
+                    allow_loopback=settings.AURA_PROVIDER_URLS_ALLOW_LOOPBACK,
+                )
+            except UnsafeURLError as exc:
+                raise ValidationError({"openai_compatible_base_url": str(exc)}) from None
 
 
 class ProviderKey(models.Model):

@@ -255,6 +255,10 @@ XAI_INSECURE = env_bool("XAI_INSECURE", False)  # plain-text gRPC: only for a lo
 AURA_ENCRYPTION_KEYS = env_list("AURA_ENCRYPTION_KEYS") or (
     [development_key(SECRET_KEY)] if AURA_ENV in ("development", "test") else [env_str("AURA_ENCRYPTION_KEYS")]
 )
+# Tenants' OpenAI-compatible base URLs: loopback, link-local and metadata addresses are always refused;
+# private networks (a self-hosted vLLM) are allowed unless this is off.
+AURA_PROVIDER_URLS_ALLOW_PRIVATE = env_bool("AURA_PROVIDER_URLS_ALLOW_PRIVATE", True)
+AURA_PROVIDER_URLS_ALLOW_LOOPBACK = env_bool("AURA_PROVIDER_URLS_ALLOW_LOOPBACK", AURA_ENV == "development")
 # Circuit breakers (per provider and model, shared through Redis).
 AURA_BREAKER_FAILURES = env_int("AURA_BREAKER_FAILURES", 3)  # consecutive failures that open it
 AURA_BREAKER_COOLDOWN_S = env_float("AURA_BREAKER_COOLDOWN_S", 30.0)  # open this long, then one probe

@@ -1,0 +1,36 @@
+"""Where the server may send requests a tenant configured (server-side request forgery guard).
+
+A tenant's URL must not reach the platform itself or the cloud's metadata service: loopback,
+link-local (169.254.0.0/16, fe80::/10), unspecified, multicast and reserved addresses are refused.
+Private networks are allowed unless ``allow_private`` is False: a self-hosted model server
+(vLLM, Ollama) usually lives on one.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import socket
+from urllib.parse import urlsplit
+
+
+class UnsafeURLError(ValueError):
+    pass
+
+
+def check_url(url: str, *, allow_private: bool = True, allow_loopback: bool = False) -> None:
+    """Raise UnsafeURLError when ``url`` is not http(s) or any address its host resolves to is refused."""
+    parts = urlsplit(url)
+    if parts.scheme not in ("http", "https") or not parts.hostname:
+        raise UnsafeURLError("Use an http:// or https:// address with a host name.")
+    try:
+        infos = socket.getaddrinfo(parts.hostname, parts.port or (443 if parts.scheme == "https" else 80))
+    except (socket.gaierror, UnicodeError):
+        raise UnsafeURLError(f"{parts.hostname} does not resolve.") from None
+    for info in infos:
+        address = ipaddress.ip_address(info[4][0])
+        if address.is_loopback and allow_loopback:
+            continue
+        if address.is_loopback or address.is_link_local or address.is_unspecified or address.is_multicast:
+            raise UnsafeURLError(f"{parts.hostname} resolves to {address}, which this platform does not call.")
+        if address.is_reserved or (address.is_private and not allow_private):
+            raise UnsafeURLError(f"{parts.hostname} resolves to {address}, a private address.")
