@@ -177,17 +177,25 @@ class PlanPeriod(models.Model):
         return f"{self.plan} from {self.starts_at:%Y-%m-%d %H:%M}"
 
 
-class DailyUsage(models.Model):
-    """Roll-up: one organization's total of a metric on a day (UTC), with its cost to us."""
+class UsageTotal(models.Model):
+    """What a roll-up row holds: one organization's total of a metric over a period, with its cost."""
 
     organization = models.ForeignKey(Organization, on_delete=models.CASCADE, related_name="+", db_index=False)
-    day = models.DateField()
     metric = models.CharField(max_length=32, choices=Metric.choices)
     channel = models.CharField(max_length=8, blank=True)
     quantity = models.DecimalField(max_digits=20, decimal_places=3)
     cost = models.DecimalField(max_digits=20, decimal_places=8)
     events = models.PositiveIntegerField()
     unpriced_events = models.PositiveIntegerField(default=0)
+
+    class Meta:
+        abstract = True
+
+
+class DailyUsage(UsageTotal):
+    """Roll-up: one organization's total of a metric on a day (UTC), with its cost to us."""
+
+    day = models.DateField()
 
     class Meta:
         # No default ordering: it would join organizations into every aggregate the dashboards run.
@@ -203,17 +211,10 @@ class DailyUsage(models.Model):
         return f"{self.day} {self.metric} {self.quantity}"
 
 
-class MonthlyUsage(models.Model):
+class MonthlyUsage(UsageTotal):
     """Roll-up of the roll-up: one organization's total of a metric in a calendar month (``month`` = its 1st)."""
 
-    organization = models.ForeignKey(Organization, on_delete=models.CASCADE, related_name="+", db_index=False)
     month = models.DateField()
-    metric = models.CharField(max_length=32, choices=Metric.choices)
-    channel = models.CharField(max_length=8, blank=True)
-    quantity = models.DecimalField(max_digits=20, decimal_places=3)
-    cost = models.DecimalField(max_digits=20, decimal_places=8)
-    events = models.PositiveIntegerField()
-    unpriced_events = models.PositiveIntegerField(default=0)
 
     class Meta:
         constraints = [
