@@ -166,6 +166,13 @@ class ProviderHealth:
         except (RedisError, OSError):
             return True
 
+    async def release_probe(self, candidate: Candidate) -> None:
+        """A probe that ended without an outcome (interrupted) frees its claim."""
+        try:
+            await platform_redis().delete(PROBE_PREFIX + candidate.key)
+        except (RedisError, OSError) as exc:
+            logger.warning("provider health store unavailable: %s", exc)
+
     async def record_success(self, candidate: Candidate, first_token_ms: float | None) -> None:
         now = time.time()
         sample = -1.0 if first_token_ms is None else first_token_ms

@@ -58,7 +58,8 @@ async def open_first(
     for candidate, why in decided.skipped:
         _note(log, capability, Attempt(candidate.provider, candidate.model, "skipped", why))
     for candidate in decided.order:
-        if health.state(candidate) == "half_open" and not await health.claim_probe(candidate):
+        probing = health.state(candidate) == "half_open"
+        if probing and not await health.claim_probe(candidate):
             _note(log, capability, Attempt(candidate.provider, candidate.model, "skipped", "another probe is running"))
             continue
         started = time.monotonic()
@@ -75,6 +76,8 @@ async def open_first(
             continue
         except BaseException:  # cancelled (the visitor interrupted): not the provider's fault
             await _close(stream)
+            if probing:  # let the next turn probe at once rather than after a whole cool-down
+                _in_background(health.release_probe(candidate))
             raise
         first_ms = (time.monotonic() - started) * 1000
         attempt = Attempt(candidate.provider, candidate.model, "ok", first_token_ms=first_ms)

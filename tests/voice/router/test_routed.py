@@ -257,3 +257,18 @@ async def test_a_failover_is_counted_only_when_another_model_served_than_the_pol
         (candidates[1][0].model, "ok"),
     ]
     assert failovers() == before + 1
+
+
+async def test_an_interrupted_probe_frees_its_claim_for_the_next_turn() -> None:
+    health = ProviderHealth(failures_to_open=1, cooldown_s=0.05)
+    candidates = _candidates(ScriptedChat("hang"))
+    await health.record_failure(candidates[0][0], "down")
+    await asyncio.sleep(0.1)  # the cool-down is over: half-open
+    assert health.state(candidates[0][0]) == "half_open"
+    task = asyncio.create_task(_collect(RoutedChat(candidates, policy="fixed", bound_s=10.0, health=health)))
+    await asyncio.sleep(0.05)
+    task.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await task
+    await health_writes_settled()
+    assert await health.claim_probe(candidates[0][0]) is True
