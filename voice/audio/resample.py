@@ -1,5 +1,7 @@
 """Streaming sample-rate conversion of 16-bit mono PCM."""
 
+from collections.abc import AsyncIterator
+
 import numpy as np
 import soxr
 
@@ -51,3 +53,22 @@ class StreamResampler:
         tail = self._stream.resample_chunk(np.empty(0, dtype=_PCM16), last=True)
         self._stream.clear()
         return tail.tobytes()
+
+
+async def at_rate(chunks: AsyncIterator[bytes], in_rate: int, out_rate: int) -> AsyncIterator[bytes]:
+    """A stream of PCM chunks as whole 16-bit samples at ``out_rate`` (a provider may split a sample
+    across chunks, or speak at another rate). Empty chunks are dropped."""
+    resampler = StreamResampler(in_rate, out_rate) if in_rate != out_rate else None
+    carry = b""
+    async for data in chunks:
+        pcm = carry + data if carry else data
+        usable = len(pcm) - len(pcm) % SAMPLE_WIDTH
+        carry = pcm[usable:]
+        if usable < len(pcm):
+            pcm = pcm[:usable]
+        if resampler is not None:
+            pcm = resampler.process(pcm)
+        if pcm:
+            yield pcm
+    if resampler is not None and (tail := resampler.flush()):
+        yield tail

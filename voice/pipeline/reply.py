@@ -15,7 +15,7 @@ from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
-from voice.audio.resample import StreamResampler
+from voice.audio.resample import at_rate
 from voice.protocol import OUTPUT_SAMPLE_RATE, ErrorCode, ProtocolError, audio_frame
 from voice.providers.base import (
     ChatMessage,
@@ -185,14 +185,10 @@ class ReplyPipeline:
 
     async def _speak(self, sentence: str) -> None:
         reply = self.reply
-        rate = self.tts.sample_rate
-        resampler = StreamResampler(rate, OUTPUT_SAMPLE_RATE) if rate != OUTPUT_SAMPLE_RATE else None
         requested = time.monotonic()
         first = True
-        chunks = self.tts.synthesize(sentence, voice=reply.voice, speed=reply.speed)
-        async for pcm in _chunked(chunks, self.tts.sample_rate):
-            if resampler is not None:
-                pcm = resampler.process(pcm)
+        speech = self.tts.synthesize(sentence, voice=reply.voice, speed=reply.speed)
+        async for pcm in _sliced(at_rate(speech, self.tts.sample_rate, OUTPUT_SAMPLE_RATE)):
             if reply.tts_first_byte_ms is None:
                 reply.tts_first_byte_ms = _ms_since(requested)
             if first:
@@ -201,9 +197,6 @@ class ReplyPipeline:
             else:
                 reply.timeline.extend_audio(len(pcm))
             await self._chunks.put(pcm)
-        if resampler is not None and (tail := resampler.flush()):
-            reply.timeline.extend_audio(len(tail))
-            await self._chunks.put(tail)
         reply.tts_characters += len(sentence)
         self._note_tts_route(getattr(self.tts, "last_route", None))
 
@@ -227,16 +220,12 @@ class ReplyPipeline:
             reply.audio_sent_ms += len(pcm) / 2 / OUTPUT_SAMPLE_RATE * 1000
 
 
-async def _chunked(chunks: AsyncIterator[bytes], sample_rate: int) -> AsyncIterator[bytes]:
-    """At most MAX_CHUNK_MS per chunk, whole samples only (a provider may split a sample across chunks)."""
-    limit = sample_rate * 2 * MAX_CHUNK_MS // 1000
-    carry = b""
-    async for data in chunks:
-        pcm = carry + data if carry else data
-        usable = len(pcm) - len(pcm) % 2
-        carry = pcm[usable:]
-        for offset in range(0, usable, limit):
-            yield pcm[offset : min(offset + limit, usable)]
+async def _sliced(chunks: AsyncIterator[bytes]) -> AsyncIterator[bytes]:
+    """Whole-sample output-rate PCM in pieces of at most MAX_CHUNK_MS."""
+    limit = OUTPUT_SAMPLE_RATE * 2 * MAX_CHUNK_MS // 1000
+    async for pcm in chunks:
+        for offset in range(0, len(pcm), limit):
+            yield pcm[offset : offset + limit]
 
 
 def _split_sentences(text: str) -> list[str]:

@@ -13,7 +13,7 @@ import time
 from collections.abc import AsyncIterator, Callable, Coroutine, Sequence
 from typing import Generic, TypeVar
 
-from voice.audio.resample import StreamResampler
+from voice.audio.resample import at_rate
 from voice.metrics import PROVIDER_FIRST_TOKEN, PROVIDER_REQUESTS, ROUTER_FAILOVERS
 from voice.protocol import OUTPUT_SAMPLE_RATE
 from voice.providers.base import (
@@ -237,7 +237,7 @@ class RoutedSpeech(_RoutedSpeech[TextToSpeech], TextToSpeech):
             "tts",
             decided,
             log,
-            lambda candidate: self._at_output_rate(self.models[candidate], text, voice, speed),
+            lambda candidate: self._speak(self.models[candidate], text, voice, speed),
             bound_s=self.bound_s,
             health=self.health,
         )
@@ -247,22 +247,8 @@ class RoutedSpeech(_RoutedSpeech[TextToSpeech], TextToSpeech):
             yield pcm
 
     @staticmethod
-    async def _at_output_rate(tts: TextToSpeech, text: str, voice: str, speed: float) -> AsyncIterator[bytes]:
-        chunks = tts.synthesize(text, voice=voice, speed=speed)
-        if tts.sample_rate == OUTPUT_SAMPLE_RATE:
-            async for pcm in chunks:
-                if pcm:
-                    yield pcm
-            return
-        resampler, carry = StreamResampler(tts.sample_rate, OUTPUT_SAMPLE_RATE), b""
-        async for data in chunks:
-            pcm = carry + data
-            usable = len(pcm) - len(pcm) % 2
-            carry = pcm[usable:]
-            if out := resampler.process(pcm[:usable]):
-                yield out
-        if tail := resampler.flush():
-            yield tail
+    def _speak(tts: TextToSpeech, text: str, voice: str, speed: float) -> AsyncIterator[bytes]:
+        return at_rate(tts.synthesize(text, voice=voice, speed=speed), tts.sample_rate, OUTPUT_SAMPLE_RATE)
 
 
 _NO_REQUEST = RouteRequest(input_tokens=0, last_user_words=0, tools_offered=0, follows_tool_call=False)

@@ -1,4 +1,5 @@
 import itertools
+from collections.abc import AsyncIterator
 
 import numpy as np
 import pytest
@@ -95,3 +96,19 @@ def test_unsupported_rates_are_rejected(in_rate: int, out_rate: int) -> None:
 def test_odd_byte_counts_are_rejected() -> None:
     with pytest.raises(ValueError, match="whole 16-bit samples"):
         StreamResampler(48000, 16000).process(b"\x00\x01\x02")
+
+
+async def test_at_rate_rejoins_samples_split_across_chunks_and_converts_the_rate() -> None:
+    from voice.audio.resample import at_rate
+
+    pcm = (np.arange(4800, dtype="<i2") % 2000).tobytes()  # 0.3 s at 16 kHz
+
+    async def odd_pieces() -> AsyncIterator[bytes]:
+        for offset in range(0, len(pcm), 333):  # odd sizes: samples cut in half
+            yield pcm[offset : offset + 333]
+
+    same = [chunk async for chunk in at_rate(odd_pieces(), 16000, 16000)]
+    assert all(len(chunk) % 2 == 0 for chunk in same)
+    assert b"".join(same) == pcm
+    converted = b"".join([chunk async for chunk in at_rate(odd_pieces(), 16000, 24000)])
+    assert abs(len(converted) // 2 - 7200) <= 2  # 0.3 s at 24 kHz
