@@ -45,10 +45,16 @@ def do_set_provider_key(*, provider: str, api_key: str) -> ProviderKey:
     api_key = api_key.strip()
     if not api_key:
         raise ValueError("The key is empty.")
-    key, _ = ProviderKey.objects.update_or_create(
-        provider=provider, defaults={"encrypted_key": encrypt(api_key), "key_hint": mask(api_key)}
-    )
+    key = ProviderKey.objects.filter(provider=provider).first() or ProviderKey(provider=provider)
+    seal_provider_key(key, api_key)
+    key.save()
     return key
+
+
+def seal_provider_key(key: ProviderKey, api_key: str) -> None:
+    """Put ``api_key`` into ``key``, encrypted, with its masked hint (the caller saves)."""
+    key.encrypted_key = encrypt(api_key)
+    key.key_hint = mask(api_key)
 
 
 @transaction.atomic

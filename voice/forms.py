@@ -6,8 +6,8 @@ from django import forms
 from django.core.exceptions import ValidationError
 from django.utils.html import format_html
 
-from aura.crypto import encrypt, mask
 from tenants.models import WidgetKey, normalize_origin
+from voice.actions import seal_provider_key
 from voice.models import Assistant, ProviderKey
 
 
@@ -85,8 +85,7 @@ class ProviderKeyForm(forms.ModelForm):
     def save(self, commit: bool = True) -> ProviderKey:
         key = super().save(commit=False)
         if secret := self.cleaned_data.get("api_key", "").strip():
-            key.encrypted_key = encrypt(secret)
-            key.key_hint = mask(secret)
+            seal_provider_key(key, secret)
         if commit:
             key.save()
         return key
