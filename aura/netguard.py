@@ -27,10 +27,17 @@ def check_url(url: str, *, allow_private: bool = True, allow_loopback: bool = Fa
     except (socket.gaierror, UnicodeError):
         raise UnsafeURLError(f"{parts.hostname} does not resolve.") from None
     for info in infos:
-        address = ipaddress.ip_address(info[4][0])
-        if address.is_loopback and allow_loopback:
-            continue
-        if address.is_loopback or address.is_link_local or address.is_unspecified or address.is_multicast:
-            raise UnsafeURLError(f"{parts.hostname} resolves to {address}, which this platform does not call.")
-        if address.is_reserved or (address.is_private and not allow_private):
-            raise UnsafeURLError(f"{parts.hostname} resolves to {address}, a private address.")
+        check_address(str(info[4][0]), parts.hostname, allow_private=allow_private, allow_loopback=allow_loopback)
+
+
+def check_address(address_text: str, host: str, *, allow_private: bool = True, allow_loopback: bool = False) -> None:
+    """Raise UnsafeURLError when ``host``'s resolved ``address_text`` is one the platform does not call."""
+    address = ipaddress.ip_address(address_text.split("%", 1)[0])
+    if isinstance(address, ipaddress.IPv6Address) and address.ipv4_mapped:
+        address = address.ipv4_mapped  # ::ffff:127.0.0.1 is loopback too
+    if address.is_loopback and allow_loopback:
+        return
+    if address.is_loopback or address.is_link_local or address.is_unspecified or address.is_multicast:
+        raise UnsafeURLError(f"{host} resolves to {address}, which this platform does not call.")
+    if address.is_reserved or (address.is_private and not allow_private):
+        raise UnsafeURLError(f"{host} resolves to {address}, a private address.")

@@ -2,16 +2,21 @@
 
 from __future__ import annotations
 
+import io
 import uuid
+import wave
 from dataclasses import dataclass, field, fields
-from datetime import datetime
+from datetime import datetime, timedelta
 
-from django.db import transaction
-from django.db.models import Max
+from django.core.files.base import ContentFile
+from django.core.files.storage import default_storage
+from django.db import connection, transaction
+from django.db.models import Max, QuerySet
 from django.utils import timezone
 
 from billing.actions import do_record_session_usage, do_record_turn_usage
-from conversations.models import Conversation, Role, Status, Turn
+from conversations.models import Conversation, Handoff, Lead, Role, Status, ToolCall, Turn, VisitorProfile
+from conversations.privacy import redact, redact_value
 
 
 @dataclass(frozen=True, slots=True)
@@ -39,6 +44,8 @@ class TurnRecord:
     provider: str = ""
     model: str = ""
     route: dict[str, object] = field(default_factory=dict)
+    tool_calls: tuple[dict[str, object], ...] = ()  # voice.tools.base.ToolRun.as_record() of each call
+    audio_pcm: bytes = b""  # the visitor's speech (16 kHz PCM), stored only when the organization records audio
 
 
 @transaction.atomic
@@ -79,8 +86,27 @@ def do_record_turn(*, conversation_id: uuid.UUID | str, record: TurnRecord) -> i
     locked = Conversation.objects.select_for_update().only("id", "assistant_id", "channel")
     conversation = locked.get(pk=conversation_id)
     last = Turn.objects.filter(conversation_id=conversation_id).aggregate(last=Max("index"))["last"]
-    turn = Turn.objects.create(
-        conversation_id=conversation_id, index=0 if last is None else last + 1, **_fields(record)
+    organization = connection.tenant
+    redacting = getattr(organization, "redact_personal_data", False)
+    values = _fields(record)
+    if redacting:
+        values["text"], values["heard_text"] = redact(record.text), redact(record.heard_text)
+    turn = Turn(conversation_id=conversation_id, index=0 if last is None else last + 1, **values)
+    if record.audio_pcm and getattr(organization, "record_audio", False):
+        turn.audio.save(f"{conversation_id}-{turn.index}.wav", ContentFile(_wav(record.audio_pcm)), save=False)
+    turn.save()
+    ToolCall.objects.bulk_create(
+        ToolCall(
+            conversation_id=conversation_id,
+            turn=turn,
+            round=int(call.get("round", 1)),  # type: ignore[call-overload]
+            name=str(call["name"]),
+            arguments=redact_value(call.get("arguments", {})) if redacting else call.get("arguments", {}),
+            result=redact(str(call.get("result", ""))) if redacting else str(call.get("result", "")),
+            status=str(call.get("status", ToolCall.Status.OK)),
+            duration_ms=call.get("duration_ms"),
+        )
+        for call in record.tool_calls
     )
     do_record_turn_usage(conversation=conversation, turn=turn)
     return turn.pk
@@ -100,5 +126,108 @@ def do_end_conversation(*, conversation_id: uuid.UUID | str, reason: str, connec
     )
 
 
+_NOT_TURN_FIELDS = frozenset({"tool_calls", "audio_pcm"})
+
+
 def _fields(record: TurnRecord) -> dict[str, object]:
-    return {field.name: getattr(record, field.name) for field in fields(record)}
+    return {field.name: getattr(record, field.name) for field in fields(record) if field.name not in _NOT_TURN_FIELDS}
+
+
+def _wav(pcm: bytes, rate: int = 16000) -> bytes:
+    buffer = io.BytesIO()
+    with wave.open(buffer, "wb") as writer:
+        writer.setnchannels(1)
+        writer.setsampwidth(2)
+        writer.setframerate(rate)
+        writer.writeframes(pcm)
+    return buffer.getvalue()
+
+
+# ---------------------------------------------------------------- what tools write
+@transaction.atomic
+def do_capture_lead(
+    *, conversation_id: uuid.UUID | str | None, visitor_id: str, name: str, email: str, phone: str, note: str
+) -> int:
+    lead = Lead.objects.create(
+        conversation_id=conversation_id, visitor_id=visitor_id, name=name, email=email, phone=phone, note=note
+    )
+    return lead.pk
+
+
+@transaction.atomic
+def do_request_handoff(*, conversation_id: uuid.UUID | str, reason: str, contact: str, transcript: str) -> int:
+    if getattr(connection.tenant, "redact_personal_data", False):
+        transcript = redact(transcript)
+    handoff = Handoff.objects.create(
+        conversation_id=conversation_id, reason=reason, contact=contact, transcript=transcript
+    )
+    return handoff.pk
+
+
+# ---------------------------------------------------------------- memory
+def do_forget_visitor(*, visitor_id: str) -> int:
+    """The visitor asked to be forgotten: their profile goes. Returns how many profiles were deleted."""
+    if not visitor_id:
+        return 0
+    deleted, _ = VisitorProfile.objects.filter(visitor_id=visitor_id).delete()
+    return deleted
+
+
+@transaction.atomic
+def do_remember_visitor(
+    *,
+    visitor_id: str,
+    conversation_id: uuid.UUID | str,
+    name: str,
+    preferences: list[str],
+    open_requests: list[str],
+) -> None:
+    """Store what a conversation taught about its visitor (voice.memory decides what that is)."""
+    profile, _ = VisitorProfile.objects.select_for_update().get_or_create(visitor_id=visitor_id)
+    profile.name = name[:120]
+    profile.preferences = preferences
+    profile.open_requests = open_requests
+    profile.last_conversation_id = conversation_id
+    profile.conversations += 1
+    profile.save()
+
+
+def do_record_summary(*, conversation_id: uuid.UUID | str, summary: str, through_index: int) -> None:
+    """The running summary of a conversation's older turns (never moves backwards)."""
+    if getattr(connection.tenant, "redact_personal_data", False):
+        summary = redact(summary)
+    Conversation.objects.filter(pk=conversation_id, summary_through__lte=through_index).update(
+        summary=summary, summary_through=through_index
+    )
+
+
+# ---------------------------------------------------------------- retention
+def do_delete_conversations(conversations: QuerySet[Conversation]) -> int:
+    """Delete conversations with their turns, tool calls, hand-offs and recorded audio. Leads stay."""
+    deleted = 0
+    for chunk_ids in _chunks(list(conversations.values_list("pk", flat=True)), 500):
+        with transaction.atomic():
+            audio = list(
+                Turn.objects.filter(conversation_id__in=chunk_ids).exclude(audio="").values_list("audio", flat=True)
+            )
+            deleted += Conversation.objects.filter(pk__in=chunk_ids).delete()[1].get("conversations.Conversation", 0)
+            transaction.on_commit(lambda names=audio: _delete_files(names))
+    return deleted
+
+
+def do_apply_retention(*, now: datetime | None = None) -> int:
+    """Delete this organization's conversations older than its retention period; returns how many."""
+    days = getattr(connection.tenant, "retention_days", None)
+    if not days:
+        return 0
+    cutoff = (now or timezone.now()) - timedelta(days=days)
+    return do_delete_conversations(Conversation.objects.filter(started_at__lt=cutoff))
+
+
+def _delete_files(names: list[str]) -> None:
+    for name in names:
+        default_storage.delete(name)
+
+
+def _chunks(items: list[uuid.UUID], size: int) -> list[list[uuid.UUID]]:
+    return [items[start : start + size] for start in range(0, len(items), size)]

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import uuid
 
-from django.db import models
+from django.db import connection, models
 
 
 class Channel(models.TextChoices):
@@ -26,6 +26,7 @@ class EndReason(models.TextChoices):
     QUOTA = "quota", "Quota reached"
     PROTOCOL_ABUSE = "protocol_abuse", "Protocol abuse"
     SERVER_SHUTDOWN = "server_shutdown", "Server shutdown"
+    ASSISTANT_ENDED = "assistant_ended", "Ended by the assistant"
     ERROR = "error", "Error"
 
 
@@ -42,12 +43,20 @@ class Conversation(models.Model):
     # The WebSocket connection that holds the conversation now: after a resume, the old connection's
     # late "disconnected" must not end the conversation the new one carries on.
     connection = models.CharField(max_length=36, blank=True, editable=False)
+    # Memory: a running summary of the turns before ``summary_through`` (voice.memory), written in the background.
+    summary = models.TextField(blank=True)
+    summary_through = models.PositiveIntegerField(default=0, help_text="Turns with a lower index are summarised.")
 
     class Meta:
         ordering = ["-started_at"]
 
     def __str__(self) -> str:
         return f"Conversation {self.id} ({self.started_at:%Y-%m-%d %H:%M})"
+
+
+def recording_path(turn: Turn, filename: str) -> str:
+    """Recordings are filed per organization: one schema's files never sit among another's."""
+    return f"recordings/{connection.schema_name}/{turn.started_at:%Y/%m}/{filename}"
 
 
 class Role(models.TextChoices):
@@ -88,6 +97,11 @@ class Turn(models.Model):
         blank=True,
         help_text="How the provider was chosen: policy, reason, and every attempt with its outcome.",
     )
+    audio = models.FileField(
+        upload_to=recording_path,
+        blank=True,
+        help_text="The visitor's speech, only when the organization records audio.",
+    )
 
     class Meta:
         ordering = ["conversation", "index"]
@@ -95,3 +109,92 @@ class Turn(models.Model):
 
     def __str__(self) -> str:
         return f"{self.get_role_display()} #{self.index}"
+
+
+class ToolCall(models.Model):
+    """One tool the assistant called during a turn: what it asked, what it got, how long it took."""
+
+    class Status(models.TextChoices):
+        OK = "ok", "OK"
+        ERROR = "error", "Error"
+
+    conversation = models.ForeignKey(Conversation, on_delete=models.CASCADE, related_name="tool_calls")
+    turn = models.ForeignKey(Turn, on_delete=models.CASCADE, related_name="tool_calls", null=True, blank=True)
+    round = models.PositiveSmallIntegerField(default=1)
+    name = models.CharField(max_length=64, db_index=True)
+    arguments = models.JSONField(default=dict, blank=True)
+    result = models.TextField(blank=True)
+    status = models.CharField(max_length=8, choices=Status.choices, default=Status.OK)
+    duration_ms = models.FloatField(null=True, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["conversation", "created_at", "id"]
+
+    def __str__(self) -> str:
+        return f"{self.name} ({self.status})"
+
+
+class Lead(models.Model):
+    """A prospect the assistant captured: validated contact details and what they want."""
+
+    conversation = models.ForeignKey(
+        Conversation, on_delete=models.SET_NULL, null=True, blank=True, related_name="leads"
+    )
+    visitor_id = models.CharField(max_length=128, blank=True)
+    name = models.CharField(max_length=120)
+    email = models.EmailField(blank=True)
+    phone = models.CharField(max_length=32, blank=True)
+    note = models.TextField(blank=True)
+    created_at = models.DateTimeField(auto_now_add=True, db_index=True)
+
+    class Meta:
+        ordering = ["-created_at"]
+
+    def __str__(self) -> str:
+        return f"{self.name} <{self.email or self.phone}>"
+
+
+class Handoff(models.Model):
+    """A visitor asked for a human: the request, how to reach them, and the transcript so far."""
+
+    class State(models.TextChoices):
+        OPEN = "open", "Open"
+        DONE = "done", "Done"
+
+    conversation = models.ForeignKey(Conversation, on_delete=models.CASCADE, related_name="handoffs")
+    reason = models.TextField()
+    contact = models.CharField(max_length=200, blank=True)
+    transcript = models.TextField(help_text="The conversation up to the request.")
+    state = models.CharField(max_length=8, choices=State.choices, default=State.OPEN, db_index=True)
+    created_at = models.DateTimeField(auto_now_add=True, db_index=True)
+
+    class Meta:
+        ordering = ["-created_at"]
+
+    def __str__(self) -> str:
+        return f"Hand-off {self.pk}: {self.reason[:60]}"
+
+
+class VisitorProfile(models.Model):
+    """What an assistant remembers about a returning visitor (voice.memory). Deleted when they ask."""
+
+    visitor_id = models.CharField(max_length=128, unique=True)
+    name = models.CharField(max_length=120, blank=True)
+    preferences = models.JSONField(default=list, blank=True)
+    open_requests = models.JSONField(default=list, blank=True)
+    conversations = models.PositiveIntegerField(default=0)
+    last_conversation = models.ForeignKey(
+        Conversation, on_delete=models.SET_NULL, null=True, blank=True, related_name="+"
+    )
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        ordering = ["-updated_at"]
+
+    def __str__(self) -> str:
+        return self.name or self.visitor_id
+
+    @property
+    def is_empty(self) -> bool:
+        return not (self.name or self.preferences or self.open_requests)

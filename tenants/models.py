@@ -6,7 +6,7 @@ import re
 
 from django.conf import settings
 from django.core.exceptions import ValidationError
-from django.core.validators import RegexValidator
+from django.core.validators import MaxValueValidator, MinValueValidator, RegexValidator
 from django.db import connection, models
 from django_tenants.models import DomainMixin, TenantMixin
 from django_tenants.postgresql_backend.base import _check_schema_name
@@ -36,6 +36,49 @@ slug_validators = [
 ]
 
 
+WEEKDAYS = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
+_TIME = re.compile(r"^([01]\d|2[0-3]):[0-5]\d$|^24:00$")
+
+
+def default_business_hours() -> dict[str, list[list[str]]]:
+    return {day: [["09:00", "17:00"]] for day in WEEKDAYS[:5]}
+
+
+def validate_time_zone(value: str) -> None:
+    import zoneinfo
+
+    try:
+        zoneinfo.ZoneInfo(value)
+    except (zoneinfo.ZoneInfoNotFoundError, ValueError):
+        raise ValidationError(f"“{value}” is not a time zone; use a name such as Europe/Paris.") from None
+
+
+def validate_business_hours(value: object) -> None:
+    """Weekday → list of [opens, closes] in 24-hour HH:MM; closes after opens, ranges in order and apart."""
+    if not isinstance(value, dict):
+        raise ValidationError('Enter an object such as {"mon": [["09:00", "17:00"]]}.')
+    problems = []
+    for day, ranges in value.items():
+        if day not in WEEKDAYS:
+            problems.append(f"“{day}” is not a weekday; use {', '.join(WEEKDAYS)}.")
+            continue
+        if not isinstance(ranges, list):
+            problems.append(f"{day}: enter a list of [opens, closes] pairs.")
+            continue
+        previous_close = ""
+        for pair in ranges:
+            if not (isinstance(pair, list) and len(pair) == 2 and all(isinstance(t, str) and _TIME.match(t) for t in pair)):
+                problems.append(f"{day}: {pair!r} is not a pair of HH:MM times.")
+            elif pair[0] >= pair[1]:
+                problems.append(f"{day}: {pair[0]}–{pair[1]} closes before it opens.")
+            elif pair[0] < previous_close:
+                problems.append(f"{day}: {pair[0]}–{pair[1]} overlaps the range before it.")
+            else:
+                previous_close = pair[1]
+    if problems:
+        raise ValidationError(problems)
+
+
 def schema_name_for(slug: str) -> str:
     """Slugs never contain underscores, so this mapping is one-to-one."""
     return "t_" + re.sub(r"-", "_", slug)
@@ -46,7 +89,28 @@ class Organization(TenantMixin):
 
     name = models.CharField(max_length=100)
     slug = models.CharField(max_length=40, unique=True, validators=slug_validators)
-    time_zone = models.CharField(max_length=64, default="UTC")
+    time_zone = models.CharField(max_length=64, default="UTC", validators=[validate_time_zone])
+    business_hours = models.JSONField(
+        default=default_business_hours,
+        blank=True,
+        validators=[validate_business_hours],
+        help_text='Opening hours per weekday in the organization\'s time zone, e.g. {"mon": [["09:00", "17:30"]], '
+        '"sat": [["10:00", "14:00"], ["16:00", "20:00"]]}. A missing day is closed.',
+    )
+    # Privacy (conversations.privacy): what is kept, and for how long.
+    redact_personal_data = models.BooleanField(
+        default=False,
+        help_text="Replace card numbers, national ids, emails and phone numbers in transcripts before they are stored.",
+    )
+    record_audio = models.BooleanField(
+        default=False, help_text="Store the visitor's speech of each turn as audio. Off: no audio is ever stored."
+    )
+    retention_days = models.PositiveIntegerField(
+        null=True,
+        blank=True,
+        validators=[MinValueValidator(1), MaxValueValidator(3650)],
+        help_text="Delete conversations this many days after they started. Empty: keep them.",
+    )
     is_ready = models.BooleanField(
         default=False, help_text="True once the schema, domain, first admin and default assistant all exist."
     )

@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import re
+import secrets
+
 from django.conf import settings
 from django.core.exceptions import ValidationError
-from django.core.validators import MaxValueValidator, MinValueValidator
+from django.core.validators import MaxValueValidator, MinValueValidator, RegexValidator
 from django.db import models
 
 from aura.netguard import UnsafeURLError, check_url
@@ -26,6 +29,10 @@ class RouterPolicy(models.TextChoices):
     SMART = "smart", "Smart: simple turns to the primary, demanding ones to the strong model"
 
 
+def _empty_parameters() -> dict[str, object]:
+    return {"type": "object", "properties": {}}
+
+
 def validate_model_refs(value: object) -> None:
     from voice.router.candidates import parse_candidates  # the router owns the "provider:model" format
 
@@ -40,6 +47,22 @@ def validate_model_refs(value: object) -> None:
 def validate_model_ref(value: str) -> None:
     if value:
         validate_model_refs([value])
+
+
+class BuiltinTool(models.TextChoices):
+    BUSINESS_HOURS = "business_hours", "Business hours and “are you open now”"
+    CAPTURE_LEAD = "capture_lead", "Capture a lead (name, email, phone, note)"
+    HANDOFF = "handoff", "Hand off to a human"
+    END_CONVERSATION = "end_conversation", "End the conversation"
+    SEARCH_KNOWLEDGE = "search_knowledge", "Search the knowledge base"
+
+
+def validate_builtin_tools(value: object) -> None:
+    if not isinstance(value, list) or not all(isinstance(name, str) for name in value):
+        raise ValidationError('Enter a list of tool names such as ["business_hours", "capture_lead"].')
+    unknown = sorted(set(value) - set(BuiltinTool.values))
+    if unknown:
+        raise ValidationError(f"Unknown tools: {', '.join(unknown)}. Choose from {', '.join(BuiltinTool.values)}.")
 
 
 class Assistant(models.Model):
@@ -133,6 +156,24 @@ class Assistant(models.Model):
         default=1800, validators=[MinValueValidator(60), MaxValueValidator(4 * 3600)]
     )
 
+    # What the assistant can do (voice.tools) and remember (voice.memory)
+    tools = models.JSONField(
+        default=list,
+        blank=True,
+        validators=[validate_builtin_tools],
+        help_text="Built-in tools this assistant may use.",
+    )
+    remember_visitors = models.BooleanField(
+        default=True,
+        help_text="Keep a short profile per returning visitor (name, preferences, open requests) and greet them "
+        "with it. Visitors can ask to be forgotten.",
+    )
+    recent_turns = models.PositiveIntegerField(
+        default=12,
+        validators=[MinValueValidator(4), MaxValueValidator(100)],
+        help_text="Turns the model sees word for word; older turns are summarised in the background.",
+    )
+
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
 
@@ -180,3 +221,96 @@ class ProviderKey(models.Model):
 
     def __str__(self) -> str:
         return f"{self.get_provider_display()} key {self.key_hint}"
+
+
+TOOL_NAME_PATTERN = r"^[a-z][a-z0-9_]{1,62}$"
+
+
+def validate_parameters_schema(value: object) -> None:
+    """A tool's parameters: a JSON Schema object, as function calling expects."""
+    from voice.tools.schema import SchemaError, check_parameters_schema
+
+    try:
+        check_parameters_schema(value)
+    except SchemaError as exc:
+        raise ValidationError(str(exc)) from None
+
+
+def validate_headers(value: object) -> None:
+    if not isinstance(value, dict) or not all(isinstance(k, str) and isinstance(v, str) for k, v in value.items()):
+        raise ValidationError('Enter an object of header names and values, e.g. {"X-Api-Key": "…"}.')
+    for name in value:
+        if not re.fullmatch(r"[A-Za-z0-9-]{1,64}", name):
+            raise ValidationError(f"“{name}” is not a valid header name.")
+        if name.lower() in _RESERVED_HEADERS:
+            raise ValidationError(f"The platform sets {name} itself.")
+
+
+_RESERVED_HEADERS = frozenset({"host", "content-length", "content-type", "aura-signature", "transfer-encoding"})
+
+
+def _new_signing_secret() -> str:
+    return "whsec_" + secrets.token_urlsafe(24)
+
+
+class HttpTool(models.Model):
+    """A tenant-defined tool: the model fills in the parameters, the platform calls the URL, signed."""
+
+    class Method(models.TextChoices):
+        GET = "GET"
+        POST = "POST"
+        PUT = "PUT"
+        PATCH = "PATCH"
+        DELETE = "DELETE"
+
+    name = models.CharField(
+        max_length=63,
+        unique=True,
+        validators=[RegexValidator(TOOL_NAME_PATTERN, "Use lowercase letters, digits and underscores.")],
+        help_text="What the model calls, e.g. check_order_status.",
+    )
+    description = models.TextField(help_text="When the assistant should use this tool: the model reads this.")
+    parameters = models.JSONField(
+        default=_empty_parameters,
+        validators=[validate_parameters_schema],
+        help_text="JSON Schema of the arguments, e.g. "
+        '{"type": "object", "properties": {"order_id": {"type": "string"}}, "required": ["order_id"]}.',
+    )
+    url = models.URLField(max_length=500)
+    method = models.CharField(max_length=8, choices=Method.choices, default=Method.POST)
+    headers = models.JSONField(
+        default=dict, blank=True, validators=[validate_headers], help_text="Extra headers sent with every call."
+    )
+    timeout_ms = models.PositiveIntegerField(
+        default=5000, validators=[MinValueValidator(200), MaxValueValidator(15000)]
+    )
+    signing_secret = models.CharField(
+        max_length=64,
+        default=_new_signing_secret,
+        editable=False,
+        help_text="Requests carry AURA-Signature: t=<unix time>,v1=<HMAC-SHA256 of “t.body” with this secret>.",
+    )
+    assistants = models.ManyToManyField(Assistant, related_name="http_tools", blank=True)
+    is_active = models.BooleanField(default=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        ordering = ["name"]
+
+    def __str__(self) -> str:
+        return self.name
+
+    def clean(self) -> None:
+        super().clean()
+        if self.name in BuiltinTool.values:
+            raise ValidationError({"name": "That name belongs to a built-in tool."})
+        if self.url:
+            try:
+                check_url(
+                    self.url,
+                    allow_private=settings.AURA_TOOL_URLS_ALLOW_PRIVATE,
+                    allow_loopback=settings.AURA_TOOL_URLS_ALLOW_LOOPBACK,
+                )
+            except UnsafeURLError as exc:
+                raise ValidationError({"url": str(exc)}) from None

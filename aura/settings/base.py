@@ -143,6 +143,10 @@ USE_TZ = True
 STATIC_URL = "/static/"
 STATIC_ROOT = Path(os.environ.get("STATIC_ROOT", BASE_DIR / "staticfiles"))
 STATICFILES_DIRS = [BASE_DIR / "static"]
+# Uploaded knowledge documents and (only when an organization turns recording on) recorded speech.
+# Never served publicly: tenant admins download them through the admin.
+MEDIA_ROOT = Path(os.environ.get("AURA_MEDIA_ROOT", DATA_DIR / "media"))
+MEDIA_URL = "/media/"
 # Serve straight from the finders when collectstatic has not run (development and tests).
 WHITENOISE_USE_FINDERS = env_bool("WHITENOISE_USE_FINDERS", not STATIC_ROOT.exists())
 
@@ -259,6 +263,10 @@ AURA_ENCRYPTION_KEYS = env_list("AURA_ENCRYPTION_KEYS") or (
 # private networks (a self-hosted vLLM) are allowed unless this is off.
 AURA_PROVIDER_URLS_ALLOW_PRIVATE = env_bool("AURA_PROVIDER_URLS_ALLOW_PRIVATE", True)
 AURA_PROVIDER_URLS_ALLOW_LOOPBACK = env_bool("AURA_PROVIDER_URLS_ALLOW_LOOPBACK", AURA_ENV == "development")
+# Tenants' HTTP tools: loopback, link-local, metadata and private addresses are refused (SSRF), checked
+# when the tool is saved and again, against the address actually connected to, on every call.
+AURA_TOOL_URLS_ALLOW_PRIVATE = env_bool("AURA_TOOL_URLS_ALLOW_PRIVATE", False)
+AURA_TOOL_URLS_ALLOW_LOOPBACK = env_bool("AURA_TOOL_URLS_ALLOW_LOOPBACK", False)
 # Circuit breakers (per provider and model, shared through Redis).
 AURA_BREAKER_FAILURES = env_int("AURA_BREAKER_FAILURES", 3)  # consecutive failures that open it
 AURA_BREAKER_COOLDOWN_S = env_float("AURA_BREAKER_COOLDOWN_S", 30.0)  # open this long, then one probe
