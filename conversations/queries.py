@@ -8,7 +8,7 @@ from datetime import timedelta
 from django.db.models import Max, Q
 from django.utils import timezone
 
-from conversations.models import Conversation, EndReason, Role, Turn
+from conversations.models import Conversation, EndReason, Role, Turn, VisitorProfile
 
 RESUME_WINDOW = timedelta(minutes=10)
 # A conversation cut by the network or a server restart can be picked up again; one the visitor
@@ -48,3 +48,13 @@ def conversation_history(conversation_id: str, *, limit: int = 40) -> list[tuple
         elif turn.heard_text:
             history.append(("assistant", turn.heard_text))
     return history
+
+
+def visitor_profile(visitor_id: str) -> VisitorProfile | None:
+    return VisitorProfile.objects.filter(visitor_id=visitor_id).first() if visitor_id else None
+
+
+def conversation_summary(conversation_id: str) -> tuple[str, int]:
+    """The running summary of a conversation and how many earlier messages it covers."""
+    row = Conversation.objects.filter(pk=conversation_id).values_list("summary", "summary_through").first()
+    return row if row else ("", 0)

@@ -67,7 +67,9 @@ def validate_business_hours(value: object) -> None:
             continue
         previous_close = ""
         for pair in ranges:
-            if not (isinstance(pair, list) and len(pair) == 2 and all(isinstance(t, str) and _TIME.match(t) for t in pair)):
+            if not (
+                isinstance(pair, list) and len(pair) == 2 and all(isinstance(t, str) and _TIME.match(t) for t in pair)
+            ):
                 problems.append(f"{day}: {pair!r} is not a pair of HH:MM times.")
             elif pair[0] >= pair[1]:
                 problems.append(f"{day}: {pair[0]}–{pair[1]} closes before it opens.")

@@ -11,6 +11,7 @@ from voice.models import Assistant, ProviderKey
 from voice.providers.registry import RoutingConfig
 from voice.router.candidates import Candidate, chain, parse_candidate, parse_candidates
 from voice.router.policies import CHEAPEST, FASTEST, FIXED, SMART, SmartRules
+from voice.tools.http import HttpToolConfig, http_tool_config
 
 logger = logging.getLogger(__name__)
 
@@ -30,6 +31,10 @@ class AssistantSnapshot:
     idle_timeout_s: int
     max_session_s: int
     routing: RoutingConfig
+    tools: tuple[str, ...] = ()
+    http_tools: tuple[HttpToolConfig, ...] = ()
+    remember_visitors: bool = True
+    recent_turns: int = 12
 
 
 def assistant_snapshot(assistant_id: int) -> AssistantSnapshot | None:
@@ -54,6 +59,10 @@ def assistant_snapshot(assistant_id: int) -> AssistantSnapshot | None:
         idle_timeout_s=assistant.idle_timeout_s,
         max_session_s=assistant.max_session_s,
         routing=routing_config(assistant),
+        tools=tuple(assistant.tools),
+        http_tools=tuple(http_tool_config(row) for row in assistant.http_tools.filter(is_active=True)),
+        remember_visitors=assistant.remember_visitors,
+        recent_turns=assistant.recent_turns,
     )
 
 

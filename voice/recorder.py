@@ -67,6 +67,10 @@ class ConversationRecorder:
         self._waiting.add(task)
         task.add_done_callback(self._waiting.discard)
 
+    def call(self, fn: Callable[..., Any], /, **kwargs: Any) -> asyncio.Future[Any]:
+        """Run ``fn(**kwargs)`` in the tenant's schema after every write queued before it; await for its result."""
+        return self._submit(fn, **kwargs)
+
     def end(self, reason: str) -> asyncio.Future[Any]:
         return self._submit(
             actions.do_end_conversation, conversation_id=self.conversation_id, reason=reason, connection=self.connection

@@ -14,11 +14,14 @@ from collections.abc import Awaitable, Callable, Coroutine
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Protocol
+from zoneinfo import ZoneInfo
 
 from billing.sessions import SessionQuota
-from conversations.actions import TurnRecord
+from conversations.actions import TurnRecord, do_record_summary, do_remember_visitor
 from conversations.models import Channel, EndReason, Role
+from conversations.queries import conversation_summary, visitor_profile
 from voice.audio.vad import SpeechStarted, SpeechStopped, TurnConfig
+from voice.memory import SUMMARY_BATCH, Profile, compose, learn_profile, summarize, welcome_back
 from voice.metrics import BARGE_INS, SESSIONS_TOTAL, TURN_STAGE
 from voice.pipeline.input import AudioInput
 from voice.pipeline.reply import Reply, ReplyPipeline
@@ -42,12 +45,14 @@ from voice.providers.base import ChatMessage, ProviderError
 from voice.providers.registry import SessionProviders
 from voice.queries import AssistantSnapshot
 from voice.recorder import ConversationRecorder
+from voice.tools.base import ToolBox, ToolContext
+from voice.tools.registry import assistant_tools
 
 logger = logging.getLogger(__name__)
 
 IDLE_REMINDER = "Are you still there? I'm here if you need anything."
 QUOTA_GOODBYE = "I'm sorry, this assistant has reached its usage limit for now, so I have to stop here. Goodbye!"
-HISTORY_TURNS = 20
+PROFILE_TIMEOUT_S = 15.0
 MESSAGES_PER_S = 100.0
 MESSAGE_BURST = 200.0
 MAX_DROPPED_MESSAGES = 400
@@ -121,7 +126,17 @@ class VoiceSession:
         self.started = False
         self.text_only = False
         self.input: AudioInput | None = None
-        self.history: list[ChatMessage] = [ChatMessage(role="system", content=assistant.instructions)]
+        self.history: list[ChatMessage] = []  # what was said and heard; the model sees memory.compose() of it
+        # Memory (voice.memory): a running summary of the history before `summarized`, and the visitor's profile.
+        self.summary = ""
+        self.summarized = 0
+        self.summary_task: asyncio.Task[None] | None = None
+        self.profile: Profile | None = None
+        self.forgotten = False
+        self.visitor_spoke = False
+        self.tools: ToolBox | None = None
+        self.ending_reason = ""  # set by the end_conversation tool: the session ends once the reply is heard
+        self.ending_task: asyncio.Task[None] | None = None
         self.active: _ActiveReply | None = None
         self.turn_task: asyncio.Task[None] | None = None
         self.replies: dict[int, _ActiveReply] = {}
@@ -215,6 +230,7 @@ class VoiceSession:
             # The same conversation on a new connection: the model continues from what was said and heard.
             for role, text in await self.recorder.resume():
                 self._remember(ChatMessage(role=role, content=text))
+            self.summary, _ = await self.recorder.call(conversation_summary, conversation_id=self.conversation_id)
         else:
             self.recorder.start(
                 assistant_id=self.assistant.id,
@@ -222,6 +238,7 @@ class VoiceSession:
                 channel=Channel.TEXT if start.text_only else Channel.VOICE,
                 origin=self.origin,
             )
+        greeting = await self._prepare_memory_and_tools()
         providers = self.providers
         await self.transport.send_event(
             {
@@ -229,13 +246,15 @@ class VoiceSession:
                 "protocol": PROTOCOL,
                 "conversation_id": self.conversation_id,
                 "assistant": {"name": self.assistant.name},
-                "greeting": self.assistant.greeting,
+                "greeting": greeting,
                 "input_sample_rate": start.sample_rate,
                 "output_sample_rate": OUTPUT_SAMPLE_RATE,
                 "output_format": OUTPUT_FORMAT,
                 "text_only": start.text_only,
                 "resumed": self.resumed,
                 "simulated": providers.simulated,
+                "tools": sorted(self.tools.tools) if self.tools else [],
+                "remembered": self.profile is not None and not self.profile.is_empty,
                 "providers": {
                     "stt": f"{providers.stt.provider}/{providers.stt.model}",
                     "llm": f"{providers.chat.provider}/{providers.chat.model}",
@@ -250,8 +269,34 @@ class VoiceSession:
             }
         )
         self.timer = asyncio.create_task(self._watch_time(), name=f"session-timer:{self.conversation_id}")
-        if self.assistant.greeting and not self.resumed:
-            await self._reply_with_text(self.assistant.greeting)
+        if greeting and not self.resumed:
+            await self._reply_with_text(greeting)
+
+    async def _prepare_memory_and_tools(self) -> str:
+        """Read what is remembered of the visitor and set up the tools; returns the greeting to speak."""
+        assistant, tenant = self.assistant, self.recorder.tenant
+        remembering = assistant.remember_visitors and bool(self.visitor_id)
+        if remembering:
+            row = await self.recorder.call(visitor_profile, visitor_id=self.visitor_id)
+            if row is not None:
+                self.profile = Profile(name=row.name, preferences=row.preferences, open_requests=row.open_requests)
+        tools = assistant_tools(assistant.tools, assistant.http_tools, can_forget_visitor=remembering)
+        if tools:
+            context = ToolContext(
+                conversation_id=self.conversation_id,
+                visitor_id=self.visitor_id,
+                assistant_id=assistant.id,
+                time_zone=tenant.time_zone,
+                business_hours=tenant.business_hours,
+                run_db=self.recorder.call,
+                transcript=lambda: [(m.role, m.content) for m in self.history],
+                end_conversation=self._end_after_reply,
+                forget_visitor=self._forget_visitor,
+            )
+            self.tools = ToolBox(tools, context)
+        if self.profile is not None and assistant.greeting:
+            return welcome_back(self.profile, assistant.greeting)
+        return assistant.greeting
 
     def _turn_config(self, echo_cancellation: str) -> TurnConfig:
         """Without echo cancellation the reply leaks into the microphone: demand more speech to barge in."""
@@ -266,7 +311,7 @@ class VoiceSession:
             return
         self.ended = True
         SESSIONS_TOTAL.labels(reason).inc()
-        for task in (self.turn_task, self.timer, self.quota_task):
+        for task in (self.turn_task, self.timer, self.quota_task, self.ending_task):
             if task and not task.done() and task is not asyncio.current_task():
                 task.cancel()
         if self.active and not self.active.task.done():
@@ -274,14 +319,71 @@ class VoiceSession:
         if notify:
             with contextlib.suppress(Exception):
                 await self.transport.send_event({"type": "session.ended", "reason": reason})
+        if self.summary_task and not self.summary_task.done():
+            self.summary_task.cancel()
         if self.started:
             self.recorder.end(reason)
         if self.quota is not None:
             await self.quota.release()
-        await self.recorder.close()
         if notify:
             with contextlib.suppress(Exception):
                 await self.transport.close(int(code))
+        if self.started:
+            await self._remember_visitor()  # after the close: the visitor never waits for it
+        await self.recorder.close()
+
+    async def _remember_visitor(self) -> None:
+        if not (self.assistant.remember_visitors and self.visitor_id and self.visitor_spoke) or self.forgotten:
+            return
+        try:
+            async with asyncio.timeout(PROFILE_TIMEOUT_S):
+                profile = await learn_profile(self.providers.chat, self.profile or Profile(), self.history)
+        except (TimeoutError, ProviderError) as exc:
+            logger.warning("conversation %s: the visitor's profile was not updated: %s", self.conversation_id, exc)
+            return
+        if not profile.is_empty:
+            self.recorder.call(
+                do_remember_visitor,
+                visitor_id=self.visitor_id,
+                conversation_id=self.conversation_id,
+                name=profile.name,
+                preferences=profile.preferences,
+                open_requests=profile.open_requests,
+            )
+
+    def _forget_visitor(self) -> None:
+        self.forgotten = True
+        self.profile = None
+
+    def _end_after_reply(self, reason: str) -> None:
+        self.ending_reason = reason
+
+    async def _end_once_heard(self, active: _ActiveReply) -> None:
+        """The assistant ended the conversation: let its goodbye be heard, then close normally."""
+        if (playback_end := active.reply.playback_end()) is not None:
+            await asyncio.sleep(max(0.0, playback_end - time.monotonic()) + 0.2)
+        await self.end(EndReason.ASSISTANT_ENDED, CloseCode.NORMAL)
+
+    def _summarize_older_turns(self) -> None:
+        """Summarise what has slid out of the recent window, in the background; replies never wait for it."""
+        older = len(self.history) - self.assistant.recent_turns
+        if older - self.summarized < SUMMARY_BATCH or (self.summary_task and not self.summary_task.done()):
+            return
+        turns = self.history[self.summarized : older]
+        self.summary_task = asyncio.create_task(self._summarize(turns, older), name=f"summary:{self.conversation_id}")
+
+    async def _summarize(self, turns: list[ChatMessage], through: int) -> None:
+        try:
+            summary = await summarize(self.providers.chat, self.summary, turns)
+        except ProviderError as exc:
+            logger.warning("conversation %s: summary postponed: %s", self.conversation_id, exc)
+            return
+        if not summary:
+            return
+        self.summary, self.summarized = summary, through
+        self.recorder.call(
+            do_record_summary, conversation_id=self.conversation_id, summary=summary, through_index=through
+        )
 
     async def _watch_time(self) -> None:
         while not self.ended:
@@ -362,11 +464,13 @@ class VoiceSession:
         if not text:
             return
         self._remember(ChatMessage(role="user", content=text))
+        self.visitor_spoke = True
         self.recorder.turn(
             TurnRecord(
                 role=Role.VISITOR,
                 text=text,
                 input_mode="voice",
+                audio_pcm=event.utterance if self.recorder.tenant.record_audio else b"",
                 started_at=started_at,
                 ended_at=_now(),
                 endpoint_delay_ms=endpoint_ms,
@@ -388,6 +492,7 @@ class VoiceSession:
         detected_at = time.monotonic()
         await self.transport.send_event({"type": "transcript.final", "text": text, "input": "text"})
         self._remember(ChatMessage(role="user", content=text))
+        self.visitor_spoke = True
         self.recorder.turn(
             TurnRecord(role=Role.VISITOR, text=text, input_mode="text", started_at=_now(), ended_at=_now())
         )
@@ -427,9 +532,32 @@ class VoiceSession:
             self._end_for_quota()
             return
         reply = self._new_reply(detected_at=detected_at, endpoint_ms=endpoint_ms, stt_ms=stt_ms)
-        messages = [self.history[0], *self.history[1:][-HISTORY_TURNS:]]
+        messages = compose(
+            self.assistant.instructions,
+            self.history,
+            recent_turns=self.assistant.recent_turns,
+            summary=self.summary,
+            profile=None if self.forgotten else self.profile,
+            context=self._situation(),
+        )
         pipeline = self._pipeline(reply)
-        await self._launch(reply, lambda: pipeline.run_from_chat(self.providers.chat, messages))
+        await self._launch(reply, lambda: pipeline.run_from_chat(self.providers.chat, messages, self.tools))
+
+    def _situation(self) -> str:
+        """What the model should know about now: the local time, and how to use its tools."""
+        tenant = self.recorder.tenant
+        local = datetime.now(ZoneInfo(tenant.time_zone))
+        lines = [f"It is now {local:%A %d %B %Y, %H:%M} ({tenant.time_zone})."]
+        if self.tools:
+            lines.append(
+                "Use your tools when they help. If a tool reports an error, tell the visitor briefly and go on."
+            )
+            if "search_knowledge" in self.tools.tools:
+                lines.append(
+                    "Answer questions about the business only from search_knowledge results; when it finds nothing, "
+                    "say that you do not know."
+                )
+        return " ".join(lines)
 
     async def _reply_with_text(self, text: str) -> None:
         reply = self._new_reply()
@@ -504,6 +632,9 @@ class VoiceSession:
         if active is None or not reply.text:
             return  # nothing was said: no turn, no history entry
         active.history_index = self._remember(ChatMessage(role="assistant", content=reply.text))
+        if self.ending_reason and self.ending_task is None:
+            self.ending_task = asyncio.create_task(self._end_once_heard(active), name=f"ending:{self.conversation_id}")
+        self._summarize_older_turns()
         active.turn_id = self.recorder.turn(
             self._assistant_turn(
                 reply,
@@ -554,6 +685,7 @@ class VoiceSession:
         assert active is not None
         self.active = None
         active.interrupted = True
+        self.ending_reason = ""  # a goodbye the visitor cut short does not end the conversation
         reply = active.reply
         # `stopped` is checked right before every audio send, and a send never yields before its frame
         # is written: from this line on no frame of the reply can go out, so the client hears at once.
@@ -611,6 +743,7 @@ class VoiceSession:
             provider=chosen.provider if chosen else "",
             model=chosen.model if chosen else "",
             route=reply.route_record(),
+            tool_calls=tuple(run.as_record() for run in reply.tool_runs),
         )
 
     def _settle_heard(self, active: _ActiveReply, played_ms: float, *, interrupted: bool) -> None:

@@ -6,95 +6,158 @@ from django.db import migrations, models
 
 
 class Migration(migrations.Migration):
-
     dependencies = [
-        ('conversations', '0003_routing'),
+        ("conversations", "0003_routing"),
     ]
 
     operations = [
         migrations.AddField(
-            model_name='conversation',
-            name='summary',
+            model_name="conversation",
+            name="summary",
             field=models.TextField(blank=True),
         ),
         migrations.AddField(
-            model_name='conversation',
-            name='summary_through',
-            field=models.PositiveIntegerField(default=0, help_text='Turns with a lower index are summarised.'),
+            model_name="conversation",
+            name="summary_through",
+            field=models.PositiveIntegerField(default=0, help_text="Turns with a lower index are summarised."),
         ),
         migrations.AddField(
-            model_name='turn',
-            name='audio',
-            field=models.FileField(blank=True, help_text="The visitor's speech, only when the organization records audio.", upload_to=conversations.models.recording_path),
+            model_name="turn",
+            name="audio",
+            field=models.FileField(
+                blank=True,
+                help_text="The visitor's speech, only when the organization records audio.",
+                upload_to=conversations.models.recording_path,
+            ),
         ),
         migrations.AlterField(
-            model_name='conversation',
-            name='end_reason',
-            field=models.CharField(blank=True, choices=[('visitor_ended', 'Visitor ended'), ('disconnected', 'Disconnected'), ('idle_timeout', 'Idle timeout'), ('max_duration', 'Maximum duration'), ('quota', 'Quota reached'), ('protocol_abuse', 'Protocol abuse'), ('server_shutdown', 'Server shutdown'), ('assistant_ended', 'Ended by the assistant'), ('error', 'Error')], max_length=32),
+            model_name="conversation",
+            name="end_reason",
+            field=models.CharField(
+                blank=True,
+                choices=[
+                    ("visitor_ended", "Visitor ended"),
+                    ("disconnected", "Disconnected"),
+                    ("idle_timeout", "Idle timeout"),
+                    ("max_duration", "Maximum duration"),
+                    ("quota", "Quota reached"),
+                    ("protocol_abuse", "Protocol abuse"),
+                    ("server_shutdown", "Server shutdown"),
+                    ("assistant_ended", "Ended by the assistant"),
+                    ("error", "Error"),
+                ],
+                max_length=32,
+            ),
         ),
         migrations.CreateModel(
-            name='Handoff',
+            name="Handoff",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('reason', models.TextField()),
-                ('contact', models.CharField(blank=True, max_length=200)),
-                ('transcript', models.TextField(help_text='The conversation up to the request.')),
-                ('state', models.CharField(choices=[('open', 'Open'), ('done', 'Done')], db_index=True, default='open', max_length=8)),
-                ('created_at', models.DateTimeField(auto_now_add=True, db_index=True)),
-                ('conversation', models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, related_name='handoffs', to='conversations.conversation')),
+                ("id", models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name="ID")),
+                ("reason", models.TextField()),
+                ("contact", models.CharField(blank=True, max_length=200)),
+                ("transcript", models.TextField(help_text="The conversation up to the request.")),
+                (
+                    "state",
+                    models.CharField(
+                        choices=[("open", "Open"), ("done", "Done")], db_index=True, default="open", max_length=8
+                    ),
+                ),
+                ("created_at", models.DateTimeField(auto_now_add=True, db_index=True)),
+                (
+                    "conversation",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.CASCADE,
+                        related_name="handoffs",
+                        to="conversations.conversation",
+                    ),
+                ),
             ],
             options={
-                'ordering': ['-created_at'],
+                "ordering": ["-created_at"],
             },
         ),
         migrations.CreateModel(
-            name='Lead',
+            name="Lead",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('visitor_id', models.CharField(blank=True, max_length=128)),
-                ('name', models.CharField(max_length=120)),
-                ('email', models.EmailField(blank=True, max_length=254)),
-                ('phone', models.CharField(blank=True, max_length=32)),
-                ('note', models.TextField(blank=True)),
-                ('created_at', models.DateTimeField(auto_now_add=True, db_index=True)),
-                ('conversation', models.ForeignKey(blank=True, null=True, on_delete=django.db.models.deletion.SET_NULL, related_name='leads', to='conversations.conversation')),
+                ("id", models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name="ID")),
+                ("visitor_id", models.CharField(blank=True, max_length=128)),
+                ("name", models.CharField(max_length=120)),
+                ("email", models.EmailField(blank=True, max_length=254)),
+                ("phone", models.CharField(blank=True, max_length=32)),
+                ("note", models.TextField(blank=True)),
+                ("created_at", models.DateTimeField(auto_now_add=True, db_index=True)),
+                (
+                    "conversation",
+                    models.ForeignKey(
+                        blank=True,
+                        null=True,
+                        on_delete=django.db.models.deletion.SET_NULL,
+                        related_name="leads",
+                        to="conversations.conversation",
+                    ),
+                ),
             ],
             options={
-                'ordering': ['-created_at'],
+                "ordering": ["-created_at"],
             },
         ),
         migrations.CreateModel(
-            name='ToolCall',
+            name="ToolCall",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('round', models.PositiveSmallIntegerField(default=1)),
-                ('name', models.CharField(db_index=True, max_length=64)),
-                ('arguments', models.JSONField(blank=True, default=dict)),
-                ('result', models.TextField(blank=True)),
-                ('status', models.CharField(choices=[('ok', 'OK'), ('error', 'Error')], default='ok', max_length=8)),
-                ('duration_ms', models.FloatField(blank=True, null=True)),
-                ('created_at', models.DateTimeField(auto_now_add=True)),
-                ('conversation', models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, related_name='tool_calls', to='conversations.conversation')),
-                ('turn', models.ForeignKey(blank=True, null=True, on_delete=django.db.models.deletion.CASCADE, related_name='tool_calls', to='conversations.turn')),
+                ("id", models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name="ID")),
+                ("round", models.PositiveSmallIntegerField(default=1)),
+                ("name", models.CharField(db_index=True, max_length=64)),
+                ("arguments", models.JSONField(blank=True, default=dict)),
+                ("result", models.TextField(blank=True)),
+                ("status", models.CharField(choices=[("ok", "OK"), ("error", "Error")], default="ok", max_length=8)),
+                ("duration_ms", models.FloatField(blank=True, null=True)),
+                ("created_at", models.DateTimeField(auto_now_add=True)),
+                (
+                    "conversation",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.CASCADE,
+                        related_name="tool_calls",
+                        to="conversations.conversation",
+                    ),
+                ),
+                (
+                    "turn",
+                    models.ForeignKey(
+                        blank=True,
+                        null=True,
+                        on_delete=django.db.models.deletion.CASCADE,
+                        related_name="tool_calls",
+                        to="conversations.turn",
+                    ),
+                ),
             ],
             options={
-                'ordering': ['conversation', 'created_at', 'id'],
+                "ordering": ["conversation", "created_at", "id"],
             },
         ),
         migrations.CreateModel(
-            name='VisitorProfile',
+            name="VisitorProfile",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('visitor_id', models.CharField(max_length=128, unique=True)),
-                ('name', models.CharField(blank=True, max_length=120)),
-                ('preferences', models.JSONField(blank=True, default=list)),
-                ('open_requests', models.JSONField(blank=True, default=list)),
-                ('conversations', models.PositiveIntegerField(default=0)),
-                ('updated_at', models.DateTimeField(auto_now=True)),
-                ('last_conversation', models.ForeignKey(blank=True, null=True, on_delete=django.db.models.deletion.SET_NULL, related_name='+', to='conversations.conversation')),
+                ("id", models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name="ID")),
+                ("visitor_id", models.CharField(max_length=128, unique=True)),
+                ("name", models.CharField(blank=True, max_length=120)),
+                ("preferences", models.JSONField(blank=True, default=list)),
+                ("open_requests", models.JSONField(blank=True, default=list)),
+                ("conversations", models.PositiveIntegerField(default=0)),
+                ("updated_at", models.DateTimeField(auto_now=True)),
+                (
+                    "last_conversation",
+                    models.ForeignKey(
+                        blank=True,
+                        null=True,
+                        on_delete=django.db.models.deletion.SET_NULL,
+                        related_name="+",
+                        to="conversations.conversation",
+                    ),
+                ),
             ],
             options={
-                'ordering': ['-updated_at'],
+                "ordering": ["-updated_at"],
             },
         ),
     ]

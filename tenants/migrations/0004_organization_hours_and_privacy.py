@@ -6,35 +6,53 @@ from django.db import migrations, models
 
 
 class Migration(migrations.Migration):
-
     dependencies = [
-        ('tenants', '0003_widget_key_appearance'),
+        ("tenants", "0003_widget_key_appearance"),
     ]
 
     operations = [
         migrations.AddField(
-            model_name='organization',
-            name='business_hours',
-            field=models.JSONField(blank=True, default=tenants.models.default_business_hours, help_text='Opening hours per weekday in the organization\'s time zone, e.g. {"mon": [["09:00", "17:30"]], "sat": [["10:00", "14:00"], ["16:00", "20:00"]]}. A missing day is closed.', validators=[tenants.models.validate_business_hours]),
+            model_name="organization",
+            name="business_hours",
+            field=models.JSONField(
+                blank=True,
+                default=tenants.models.default_business_hours,
+                help_text='Opening hours per weekday in the organization\'s time zone, e.g. {"mon": [["09:00", "17:30"]], "sat": [["10:00", "14:00"], ["16:00", "20:00"]]}. A missing day is closed.',
+                validators=[tenants.models.validate_business_hours],
+            ),
         ),
         migrations.AddField(
-            model_name='organization',
-            name='record_audio',
-            field=models.BooleanField(default=False, help_text="Store the visitor's speech of each turn as audio. Off: no audio is ever stored."),
+            model_name="organization",
+            name="record_audio",
+            field=models.BooleanField(
+                default=False,
+                help_text="Store the visitor's speech of each turn as audio. Off: no audio is ever stored.",
+            ),
         ),
         migrations.AddField(
-            model_name='organization',
-            name='redact_personal_data',
-            field=models.BooleanField(default=False, help_text='Replace card numbers, national ids, emails and phone numbers in transcripts before they are stored.'),
+            model_name="organization",
+            name="redact_personal_data",
+            field=models.BooleanField(
+                default=False,
+                help_text="Replace card numbers, national ids, emails and phone numbers in transcripts before they are stored.",
+            ),
         ),
         migrations.AddField(
-            model_name='organization',
-            name='retention_days',
-            field=models.PositiveIntegerField(blank=True, help_text='Delete conversations this many days after they started. Empty: keep them.', null=True, validators=[django.core.validators.MinValueValidator(1), django.core.validators.MaxValueValidator(3650)]),
+            model_name="organization",
+            name="retention_days",
+            field=models.PositiveIntegerField(
+                blank=True,
+                help_text="Delete conversations this many days after they started. Empty: keep them.",
+                null=True,
+                validators=[
+                    django.core.validators.MinValueValidator(1),
+                    django.core.validators.MaxValueValidator(3650),
+                ],
+            ),
         ),
         migrations.AlterField(
-            model_name='organization',
-            name='time_zone',
-            field=models.CharField(default='UTC', max_length=64, validators=[tenants.models.validate_time_zone]),
+            model_name="organization",
+            name="time_zone",
+            field=models.CharField(default="UTC", max_length=64, validators=[tenants.models.validate_time_zone]),
         ),
     ]

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+from types import SimpleNamespace
 
 import pytest
 
@@ -41,6 +42,7 @@ class FakeRecorder:
     def __init__(self) -> None:
         self.turns: list[TurnRecord] = []
         self.ended: str | None = None
+        self.tenant = SimpleNamespace(time_zone="UTC", business_hours={}, record_audio=False)
 
     def start(self, **kwargs) -> None:
         pass
@@ -53,6 +55,11 @@ class FakeRecorder:
 
     def heard(self, turn_id, **kwargs) -> None:
         pass
+
+    def call(self, fn, /, **kwargs) -> asyncio.Future:
+        future = asyncio.get_running_loop().create_future()
+        future.set_result(None)
+        return future
 
     def end(self, reason: str) -> None:
         self.ended = reason

@@ -6,46 +6,117 @@ from django.db import migrations, models
 
 
 class Migration(migrations.Migration):
-
     dependencies = [
-        ('voice', '0002_routing'),
+        ("voice", "0002_routing"),
     ]
 
     operations = [
         migrations.AddField(
-            model_name='assistant',
-            name='recent_turns',
-            field=models.PositiveIntegerField(default=12, help_text='Turns the model sees word for word; older turns are summarised in the background.', validators=[django.core.validators.MinValueValidator(4), django.core.validators.MaxValueValidator(100)]),
+            model_name="assistant",
+            name="recent_turns",
+            field=models.PositiveIntegerField(
+                default=12,
+                help_text="Turns the model sees word for word; older turns are summarised in the background.",
+                validators=[django.core.validators.MinValueValidator(4), django.core.validators.MaxValueValidator(100)],
+            ),
         ),
         migrations.AddField(
-            model_name='assistant',
-            name='remember_visitors',
-            field=models.BooleanField(default=True, help_text='Keep a short profile per returning visitor (name, preferences, open requests) and greet them with it. Visitors can ask to be forgotten.'),
+            model_name="assistant",
+            name="remember_visitors",
+            field=models.BooleanField(
+                default=True,
+                help_text="Keep a short profile per returning visitor (name, preferences, open requests) and greet them with it. Visitors can ask to be forgotten.",
+            ),
         ),
         migrations.AddField(
-            model_name='assistant',
-            name='tools',
-            field=models.JSONField(blank=True, default=list, help_text='Built-in tools this assistant may use.', validators=[voice.models.validate_builtin_tools]),
+            model_name="assistant",
+            name="tools",
+            field=models.JSONField(
+                blank=True,
+                default=list,
+                help_text="Built-in tools this assistant may use.",
+                validators=[voice.models.validate_builtin_tools],
+            ),
         ),
         migrations.CreateModel(
-            name='HttpTool',
+            name="HttpTool",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('name', models.CharField(help_text='What the model calls, e.g. check_order_status.', max_length=63, unique=True, validators=[django.core.validators.RegexValidator('^[a-z][a-z0-9_]{1,62}$', 'Use lowercase letters, digits and underscores.')])),
-                ('description', models.TextField(help_text='When the assistant should use this tool: the model reads this.')),
-                ('parameters', models.JSONField(default=voice.models._empty_parameters, help_text='JSON Schema of the arguments, e.g. {"type": "object", "properties": {"order_id": {"type": "string"}}, "required": ["order_id"]}.', validators=[voice.models.validate_parameters_schema])),
-                ('url', models.URLField(max_length=500)),
-                ('method', models.CharField(choices=[('GET', 'Get'), ('POST', 'Post'), ('PUT', 'Put'), ('PATCH', 'Patch'), ('DELETE', 'Delete')], default='POST', max_length=8)),
-                ('headers', models.JSONField(blank=True, default=dict, help_text='Extra headers sent with every call.', validators=[voice.models.validate_headers])),
-                ('timeout_ms', models.PositiveIntegerField(default=5000, validators=[django.core.validators.MinValueValidator(200), django.core.validators.MaxValueValidator(15000)])),
-                ('signing_secret', models.CharField(default=voice.models._new_signing_secret, editable=False, help_text='Requests carry AURA-Signature: t=<unix time>,v1=<HMAC-SHA256 of “t.body” with this secret>.', max_length=64)),
-                ('is_active', models.BooleanField(default=True)),
-                ('created_at', models.DateTimeField(auto_now_add=True)),
-                ('updated_at', models.DateTimeField(auto_now=True)),
-                ('assistants', models.ManyToManyField(blank=True, related_name='http_tools', to='voice.assistant')),
+                ("id", models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name="ID")),
+                (
+                    "name",
+                    models.CharField(
+                        help_text="What the model calls, e.g. check_order_status.",
+                        max_length=63,
+                        unique=True,
+                        validators=[
+                            django.core.validators.RegexValidator(
+                                "^[a-z][a-z0-9_]{1,62}$", "Use lowercase letters, digits and underscores."
+                            )
+                        ],
+                    ),
+                ),
+                (
+                    "description",
+                    models.TextField(help_text="When the assistant should use this tool: the model reads this."),
+                ),
+                (
+                    "parameters",
+                    models.JSONField(
+                        default=voice.models._empty_parameters,
+                        help_text='JSON Schema of the arguments, e.g. {"type": "object", "properties": {"order_id": {"type": "string"}}, "required": ["order_id"]}.',
+                        validators=[voice.models.validate_parameters_schema],
+                    ),
+                ),
+                ("url", models.URLField(max_length=500)),
+                (
+                    "method",
+                    models.CharField(
+                        choices=[
+                            ("GET", "Get"),
+                            ("POST", "Post"),
+                            ("PUT", "Put"),
+                            ("PATCH", "Patch"),
+                            ("DELETE", "Delete"),
+                        ],
+                        default="POST",
+                        max_length=8,
+                    ),
+                ),
+                (
+                    "headers",
+                    models.JSONField(
+                        blank=True,
+                        default=dict,
+                        help_text="Extra headers sent with every call.",
+                        validators=[voice.models.validate_headers],
+                    ),
+                ),
+                (
+                    "timeout_ms",
+                    models.PositiveIntegerField(
+                        default=5000,
+                        validators=[
+                            django.core.validators.MinValueValidator(200),
+                            django.core.validators.MaxValueValidator(15000),
+                        ],
+                    ),
+                ),
+                (
+                    "signing_secret",
+                    models.CharField(
+                        default=voice.models._new_signing_secret,
+                        editable=False,
+                        help_text="Requests carry AURA-Signature: t=<unix time>,v1=<HMAC-SHA256 of “t.body” with this secret>.",
+                        max_length=64,
+                    ),
+                ),
+                ("is_active", models.BooleanField(default=True)),
+                ("created_at", models.DateTimeField(auto_now_add=True)),
+                ("updated_at", models.DateTimeField(auto_now=True)),
+                ("assistants", models.ManyToManyField(blank=True, related_name="http_tools", to="voice.assistant")),
             ],
             options={
-                'ordering': ['name'],
+                "ordering": ["name"],
             },
         ),
     ]

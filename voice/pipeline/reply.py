@@ -24,10 +24,13 @@ from voice.providers.base import (
     RouteLog,
     TextDelta,
     TextToSpeech,
+    ToolCall,
+    ToolSpec,
     Usage,
 )
 from voice.text.alignment import SpeechTimeline
 from voice.text.sentences import SentenceAggregator
+from voice.tools.base import ToolBox, ToolRun
 
 logger = logging.getLogger(__name__)
 
@@ -37,6 +40,9 @@ PACING_LEAD_MS = 200.0  # audio sent ahead of real time: covers network jitter, 
 # not limited by it: the client drops whatever it has queued.
 MAX_CHUNK_MS = 200
 DELTA_INTERVAL_S = 0.1  # reply text: at most one delta message per interval
+MAX_ROUNDS = 3  # model calls per reply; tools are offered on all but the last
+FILLER_AFTER_S = 0.7  # a tool round slower than this gets a spoken filler (once per reply)
+FILLER = "One moment while I check that."
 _END = None
 
 SendEvent = Callable[[dict[str, object]], Awaitable[None]]
@@ -68,6 +74,8 @@ class Reply:
     output_tokens: int = 0
     tts_characters: int = 0
     speech_failed: bool = False
+    tool_runs: list[ToolRun] = field(default_factory=list)
+    filler_spoken: bool = False
     llm_route: RouteLog | None = None  # how the chat model was chosen (None for fixed text)
     tts_route: RouteLog | None = None  # the first sentence's, or a later one that needed a failover
     stopped: bool = False  # set when the reply is interrupted: from then on not one more frame is sent
@@ -108,8 +116,10 @@ class ReplyPipeline:
         self._sentences: asyncio.Queue[str | None] = asyncio.Queue()
         self._chunks: asyncio.Queue[bytes | None] = asyncio.Queue(maxsize=64)
 
-    async def run_from_chat(self, chat: ChatModel, messages: Sequence[ChatMessage]) -> None:
-        await self._run(self._generate(chat, messages))
+    async def run_from_chat(
+        self, chat: ChatModel, messages: Sequence[ChatMessage], tools: ToolBox | None = None
+    ) -> None:
+        await self._run(self._converse(chat, list(messages), tools))
 
     async def run_from_text(self, text: str) -> None:
         async def fixed() -> None:
@@ -128,10 +138,67 @@ class ReplyPipeline:
             group.create_task(self._play())
 
     # -- stage 1: the chat model's text, aggregated into speakable sentences ------------------
-    async def _generate(self, chat: ChatModel, messages: Sequence[ChatMessage]) -> None:
-        reply, aggregator = self.reply, SentenceAggregator()
+    async def _converse(self, chat: ChatModel, messages: list[ChatMessage], tools: ToolBox | None) -> None:
+        """Model rounds: tool calls are run and their results handed back, up to MAX_ROUNDS; the last
+        round offers no tools, so the visitor always gets an answer in words."""
+        aggregator = SentenceAggregator()
+        for round_ in range(1, MAX_ROUNDS + 1):
+            offered = tools.specs if tools and round_ < MAX_ROUNDS else ()
+            calls = await self._generate(chat, messages, aggregator, offered)
+            if not calls:
+                break
+            for sentence in aggregator.flush():  # what the model said before calling a tool is spoken now
+                await self._put_sentence(sentence)
+            assert tools is not None
+            runs = await self._run_tools(tools, calls, round_)
+            messages.append(ChatMessage(role="assistant", content="", tool_calls=tuple(calls)))
+            messages.extend(
+                ChatMessage(role="tool", content=run.result, tool_call_id=call.id)
+                for call, run in zip(calls, runs, strict=True)
+            )
+            if self.reply.text and not self.reply.text.endswith((" ", "\n")):
+                self.reply.text += " "
+        for sentence in aggregator.flush():
+            await self._put_sentence(sentence)
+        # No `finally`: a failed or cancelled stage ends the whole group, so nobody waits for the end mark.
+        await self._sentences.put(_END)
+
+    async def _run_tools(self, tools: ToolBox, calls: list[ToolCall], round_: int) -> list[ToolRun]:
+        """Run one round's calls side by side; a spoken filler covers a wait longer than a moment."""
+        running = asyncio.gather(*(tools.run(call, round_=round_) for call in calls))
+        done, _ = await asyncio.wait({running}, timeout=FILLER_AFTER_S)
+        if not done and not self.reply.filler_spoken:
+            self.reply.filler_spoken = True
+            filler = FILLER
+            self.reply.text += filler + " "
+            await self._send_delta(filler + " ")
+            await self._put_sentence(filler)
+        runs = await running
+        self.reply.tool_runs.extend(runs)
+        for run in runs:
+            await self.send_event(
+                {
+                    "type": "response.tool",
+                    "response_id": self.reply.id,
+                    "name": run.name,
+                    "status": "error" if run.is_error else "ok",
+                    "duration_ms": round(run.duration_ms),
+                }
+            )
+        return runs
+
+    async def _generate(
+        self,
+        chat: ChatModel,
+        messages: Sequence[ChatMessage],
+        aggregator: SentenceAggregator,
+        tools: Sequence[ToolSpec],
+    ) -> list[ToolCall]:
+        """One model call: text streamed on as sentences; the tool calls it asked for are returned."""
+        reply = self.reply
         unsent, last_sent = "", 0.0
-        async for event in chat.stream(messages):
+        calls: list[ToolCall] = []
+        async for event in chat.stream(messages, tools=tools):
             if isinstance(event, TextDelta):
                 if reply.llm_first_token_ms is None:
                     reply.llm_first_token_ms = _ms_since(reply.started_at)
@@ -145,16 +212,16 @@ class ReplyPipeline:
                     unsent, last_sent = "", time.monotonic()
                 for sentence in sentences:
                     await self._put_sentence(sentence)
+            elif isinstance(event, ToolCall):
+                calls.append(event)
             elif isinstance(event, Usage):
-                reply.input_tokens, reply.output_tokens = event.input_tokens, event.output_tokens
+                reply.input_tokens += event.input_tokens
+                reply.output_tokens += event.output_tokens
             elif isinstance(event, RouteLog):
                 reply.llm_route = event
         if unsent:
             await self._send_delta(unsent)
-        for sentence in aggregator.flush():
-            await self._put_sentence(sentence)
-        # No `finally`: a failed or cancelled stage ends the whole group, so nobody waits for the end mark.
-        await self._sentences.put(_END)
+        return calls
 
     async def _send_delta(self, text: str) -> None:
         await self.send_event({"type": "response.text.delta", "response_id": self.reply.id, "delta": text})

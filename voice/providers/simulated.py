@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import io
+import json
 import math
 import re
 import shutil
@@ -15,6 +16,7 @@ import wave
 from collections.abc import AsyncIterator, Sequence
 from dataclasses import dataclass
 
+from voice.memory import simulated_answer
 from voice.providers.base import (
     ChatEvent,
     ChatMessage,
@@ -22,6 +24,7 @@ from voice.providers.base import (
     SpeechToText,
     TextDelta,
     TextToSpeech,
+    ToolCall,
     ToolSpec,
     Transcript,
     Usage,
@@ -74,6 +77,97 @@ def simulated_reply(user_text: str) -> str:
     return _FALLBACK.format(said=said[:200])
 
 
+# ------------------------------------------------------------------ tools, the simulated way
+_HANDOFF = re.compile(r"\b(human|person|someone|agent|manager|colleague|staff|real people)\b")
+_GOODBYE = re.compile(r"\b(bye|goodbye|that's all|that is all)\b")
+_HOURS = re.compile(r"\b(hours?|open|opening|close|closing)\b")
+_EMAIL = re.compile(r"[\w.+-]+@[\w-]+(?:\.[\w-]+)+")
+_PHONE = re.compile(r"\+?\d[\d ().-]{6,}\d")
+_NAME = re.compile(r"\b(?:my name is|call me|this is)\s+([a-zA-Z][a-zA-Z'-]+)", re.IGNORECASE)
+_QUESTION = re.compile(r"\?\s*$|^(what|which|who|where|when|how|do|does|is|are|can|could)\b")
+_STOPWORDS = frozenset({"get", "set", "the", "for", "and", "check", "find", "list", "tool", "look", "lookup"})
+
+
+def simulated_tool_call(text: str, tools: Sequence[ToolSpec]) -> ToolCall | None:
+    """Which offered tool the simulated model calls for the visitor's words, by plain keyword rules."""
+    offered = {tool.name: tool for tool in tools}
+    lowered = text.lower()
+
+    def call(name: str, arguments: dict[str, object]) -> ToolCall | None:
+        return ToolCall(id=f"call_{name}", name=name, arguments=json.dumps(arguments)) if name in offered else None
+
+    if "forget" in lowered and (found := call("forget_visitor", {})):
+        return found
+    if _HANDOFF.search(lowered) and (found := call("handoff", {"reason": text.strip()[:1000]})):
+        return found
+    email, phone = _EMAIL.search(text), _PHONE.search(text)
+    if email or phone:
+        name = _NAME.search(text)
+        lead = {"name": name.group(1).capitalize() if name else "Visitor", "note": text.strip()[:2000]}
+        lead.update({"email": email.group()} if email else {})
+        lead.update({"phone": phone.group().strip()} if phone else {})
+        if found := call("capture_lead", lead):
+            return found
+    if _GOODBYE.search(lowered) and (found := call("end_conversation", {})):
+        return found
+    if _HOURS.search(lowered) and (found := call("business_hours", {})):
+        return found
+    for tool in tools:  # a tenant's own tool whose name the visitor's words mention
+        words = [w for w in tool.name.split("_") if len(w) >= 3 and w not in _STOPWORDS]
+        if words and any(word in lowered for word in words):
+            return ToolCall(id=f"call_{tool.name}", name=tool.name, arguments=json.dumps(_fill(tool, text)))
+    if _QUESTION.search(lowered.strip()) and (found := call("search_knowledge", {"query": text.strip()[:300]})):
+        return found
+    return None
+
+
+def _fill(tool: ToolSpec, text: str) -> dict[str, object]:
+    """Arguments for a tenant's tool: numbers and ids from the words, other strings are the words."""
+    properties = tool.parameters.get("properties", {})
+    numbers = re.findall(r"\d+", text)
+    arguments: dict[str, object] = {}
+    for name, schema in properties.items() if isinstance(properties, dict) else ():
+        kind = schema.get("type") if isinstance(schema, dict) else None
+        if kind in ("integer", "number"):
+            if numbers:
+                arguments[name] = int(numbers[0])
+        elif kind == "string":
+            wants_id = any(part in name for part in ("id", "number", "code"))
+            arguments[name] = numbers[0] if wants_id and numbers else text.strip()[:200]
+    return arguments
+
+
+def _trailing_tool_results(messages: Sequence[ChatMessage]) -> list[str]:
+    results = []
+    for message in reversed(messages):
+        if message.role != "tool":
+            break
+        results.append(message.content)
+    return results[::-1]
+
+
+def reply_from_tool_results(results: Sequence[str]) -> str:
+    """What the simulated model says once its tools answered: their summaries, or that it does not know."""
+    said = []
+    for content in results:
+        if content.startswith("Error:"):
+            said.append(
+                "I'm sorry, that did not work just now. " + content.removeprefix("Error:").strip().rstrip(".") + "."
+            )
+            continue
+        try:
+            data = json.loads(content)
+        except ValueError:
+            data = None
+        if isinstance(data, dict) and isinstance(data.get("summary"), str):
+            said.append(data["summary"])
+        elif (isinstance(data, dict) and data.get("found") is False) or content.lower().startswith("no information"):
+            said.append("I'm sorry, I don't know that. I can only answer from what this business has told me.")
+        else:
+            said.append("Here is what I found: " + " ".join(content.split())[:400])
+    return " ".join(said)
+
+
 async def _sleep_until(deadline: float) -> None:
     delay = deadline - asyncio.get_running_loop().time()
     if delay > 0:
@@ -95,10 +189,24 @@ class SimulatedChat(ChatModel):
         self, messages: Sequence[ChatMessage], *, tools: Sequence[ToolSpec] = ()
     ) -> AsyncIterator[ChatEvent]:
         last_user = next((m.content for m in reversed(messages) if m.role == "user"), "")
-        reply = simulated_reply(last_user)
-        # Each word is due at an absolute time, so sleep overshoot never accumulates: the latency is exact.
         clock = asyncio.get_running_loop().time
         first_token_at = clock() + self.latency.llm_first_token_ms / 1000
+        system = messages[0].content if messages and messages[0].role == "system" else ""
+        memory_task = simulated_answer(system, last_user)
+        tool_results = _trailing_tool_results(messages)
+        call = None if memory_task is not None or tool_results else simulated_tool_call(last_user, tools)
+        if call is not None:
+            await _sleep_until(first_token_at)
+            yield call
+            yield Usage(input_tokens=sum(_estimate_tokens(m.content) for m in messages), output_tokens=10)
+            return
+        if memory_task is not None:
+            reply = memory_task
+        elif tool_results:
+            reply = reply_from_tool_results(tool_results)
+        else:
+            reply = simulated_reply(last_user)
+        # Each word is due at an absolute time, so sleep overshoot never accumulates: the latency is exact.
         gap_s = 1 / self.latency.llm_tokens_per_s
         for index, word in enumerate(reply.split(" ")):
             await _sleep_until(first_token_at + index * gap_s)

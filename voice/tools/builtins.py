@@ -11,10 +11,12 @@ from django.core.exceptions import ValidationError
 from django.core.validators import validate_email
 
 from conversations import actions
+from tenants.models import WEEKDAYS
 from voice.tools.base import Tool, ToolContext, ToolResult
 
-WEEKDAYS = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
-DAY_NAMES = dict(zip(WEEKDAYS, ("Monday", "Tuesday", "Wednesday", "Thursday", "Friday", "Saturday", "Sunday")))
+DAY_NAMES = dict(
+    zip(WEEKDAYS, ("Monday", "Tuesday", "Wednesday", "Thursday", "Friday", "Saturday", "Sunday"), strict=True)
+)
 _PHONE = re.compile(r"^\+?[0-9][0-9 ().-]{5,22}[0-9]$")
 
 
@@ -66,7 +68,9 @@ class BusinessHours(Tool):
     parameters = {"type": "object", "properties": {}, "additionalProperties": False}
 
     async def run(self, arguments: dict[str, object], context: ToolContext) -> ToolResult:
-        return _result(opening_status(context.business_hours, context.time_zone, datetime.now(zoneinfo.ZoneInfo("UTC"))))
+        return _result(
+            opening_status(context.business_hours, context.time_zone, datetime.now(zoneinfo.ZoneInfo("UTC")))
+        )
 
 
 # ------------------------------------------------------------------ leads
@@ -208,4 +212,3 @@ class SearchKnowledge(Tool):
 BUILTIN_TOOLS: dict[str, type[Tool]] = {
     tool.name: tool for tool in (BusinessHours, CaptureLead, Handoff, EndConversation, SearchKnowledge)
 }
-

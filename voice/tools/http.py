@@ -33,12 +33,12 @@ class GuardedResolver(AbstractResolver):
         self._inner = aiohttp.ThreadedResolver()
         self.allow_private, self.allow_loopback = allow_private, allow_loopback
 
-    async def resolve(self, host: str, port: int = 0, family: socket.AddressFamily = socket.AF_INET) -> list[ResolveResult]:
+    async def resolve(
+        self, host: str, port: int = 0, family: socket.AddressFamily = socket.AF_INET
+    ) -> list[ResolveResult]:
         results = await self._inner.resolve(host, port, family)
         for result in results:
-            check_address(
-                result["host"], host, allow_private=self.allow_private, allow_loopback=self.allow_loopback
-            )
+            check_address(result["host"], host, allow_private=self.allow_private, allow_loopback=self.allow_loopback)
         return results
 
     async def close(self) -> None:
@@ -111,7 +111,9 @@ class HttpTool(Tool):
             return ToolResult.error(f"{config.name} could not be reached ({type(exc).__name__})")
         text = _readable(raw)
         if 300 <= status < 400:
-            return ToolResult.error(f"{config.name} answered with a redirect to {location or '?'}; redirects are not followed")
+            return ToolResult.error(
+                f"{config.name} answered with a redirect to {location or '?'}; redirects are not followed"
+            )
         if status >= 400:
             return ToolResult.error(f"{config.name} answered HTTP {status}: {text[:500]}")
         return ToolResult(content=text or "(empty response)")
@@ -129,16 +131,15 @@ def _readable(raw: bytes) -> str:
         return text.strip()
 
 
-def http_tool_from(row: Any) -> HttpTool:
-    return HttpTool(
-        HttpToolConfig(
-            name=row.name,
-            description=row.description,
-            parameters=row.parameters,
-            url=row.url,
-            method=row.method,
-            headers=dict(row.headers or {}),
-            timeout_ms=row.timeout_ms,
-            signing_secret=row.signing_secret,
-        )
+def http_tool_config(row: Any) -> HttpToolConfig:
+    """An HttpTool row (voice.models) as the session keeps it."""
+    return HttpToolConfig(
+        name=row.name,
+        description=row.description,
+        parameters=row.parameters,
+        url=row.url,
+        method=row.method,
+        headers=dict(row.headers or {}),
+        timeout_ms=row.timeout_ms,
+        signing_secret=row.signing_secret,
     )
