@@ -80,7 +80,7 @@ def simulated_reply(user_text: str) -> str:
 # ------------------------------------------------------------------ tools, the simulated way
 _HANDOFF = re.compile(r"\b(human|person|someone|agent|manager|colleague|staff|real people)\b")
 _GOODBYE = re.compile(r"\b(bye|goodbye|that's all|that is all)\b")
-_HOURS = re.compile(r"\b(hours?|open|opening|close|closing)\b")
+_HOURS = re.compile(r"\b(hours?|open|opening|close|closing|saturday|sunday|today|tomorrow)\b")
 _EMAIL = re.compile(r"[\w.+-]+@[\w-]+(?:\.[\w-]+)+")
 _PHONE = re.compile(r"\+?\d[\d ().-]{6,}\d")
 _NAME = re.compile(r"\b(?:my name is|call me|this is)\s+([a-zA-Z][a-zA-Z'-]+)", re.IGNORECASE)
