@@ -132,7 +132,7 @@ async def test_a_handoff_records_the_request_with_the_transcript(alpha, conversa
 @pytest.mark.django_db(transaction=True)
 async def test_end_conversation_asks_the_session_to_end_after_the_reply(alpha, conversation):
     box = _box(alpha, conversation, "end_conversation")
-    result, is_error = await _run(box, "end_conversation", {})
+    _, is_error = await _run(box, "end_conversation", {})
     assert not is_error and box.ended == ["assistant_ended"]  # type: ignore[attr-defined]
 
 
@@ -146,7 +146,7 @@ async def test_forget_visitor_deletes_the_profile(alpha, conversation):
 
     await sync_to_async(seed)()
     box = _box(alpha, conversation, "forget_visitor")
-    result, is_error = await _run(box, "forget_visitor", {})
+    _, is_error = await _run(box, "forget_visitor", {})
 
     def names():
         with tenant_context(alpha.organization):

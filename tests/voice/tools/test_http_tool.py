@@ -48,7 +48,7 @@ class Receiver(BaseHTTPRequestHandler):
             self.end_headers()
             self.wfile.write(json.dumps({"status": "shipped", "eta": "tomorrow"}).encode())
 
-    do_GET = do_POST = _answer
+    do_GET = do_POST = _answer  # noqa: N815 - http.server names its handlers this way
 
     def log_message(self, *args: object) -> None:
         pass
@@ -117,7 +117,7 @@ async def test_a_call_is_signed_and_its_json_answer_reaches_the_model(receiver, 
 
 
 async def test_a_get_tool_sends_arguments_in_the_signed_query(receiver, loopback_allowed):
-    result, is_error = await _call(_tool(f"{receiver}/orders", method="GET"), {"order_id": "A 17"})
+    _, is_error = await _call(_tool(f"{receiver}/orders", method="GET"), {"order_id": "A 17"})
 
     assert not is_error
     request = Receiver.received[0]
