@@ -47,7 +47,10 @@ def daphne_server(django_db_setup, django_db_blocker) -> Server:
     with django_db_blocker.unblock():
         seeds.restore()  # the platform's host must route before the server can answer /healthz
     port = free_port()
-    env = server_environment(AURA_PLATFORM_URL=f"http://localhost:{port}", **SIMULATED_LATENCY_ENV)
+    # Loopback tool URLs are allowed here so tests can receive HTTP tool calls; tests/voice/tools checks the guard.
+    env = server_environment(
+        AURA_PLATFORM_URL=f"http://localhost:{port}", AURA_TOOL_URLS_ALLOW_LOOPBACK="1", **SIMULATED_LATENCY_ENV
+    )
     command = python_module("daphne", "-b", "127.0.0.1", "-p", str(port), "aura.asgi:application")
     with running(command, ready=lambda: _healthy(f"http://localhost:{port}/healthz"), log_name="daphne", env=env):
         yield Server(base_url=f"http://localhost:{port}", port=port)

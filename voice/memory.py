@@ -145,7 +145,9 @@ def _parse_profile(answer: str) -> Profile | None:
 
 # ------------------------------------------------------------------ rules: the simulated model, and the fallback
 _NAME = re.compile(r"\b(?:my name is|my name's|call me|this is)\s+([a-zA-Z][a-zA-Z'-]{1,30})", re.IGNORECASE)
-_NOT_NAMES = frozenset({"a", "an", "the", "not", "just", "really", "very", "so", "about", "for", "it", "that"})
+_NOT_NAMES = frozenset(
+    {"a", "an", "the", "not", "just", "really", "very", "so", "about", "for", "it", "that", "back", "later", "again"}
+)
 _PREFERENCE = re.compile(
     r"\b(i (?:really )?(?:prefer|like|love|don't like|do not like|hate)|i'm allergic to|i am allergic to|"
     r"i'm (?:a )?(?:vegetarian|vegan)|i am (?:a )?(?:vegetarian|vegan))\b([^.?!]*)",

@@ -319,8 +319,6 @@ class VoiceSession:
         if notify:
             with contextlib.suppress(Exception):
                 await self.transport.send_event({"type": "session.ended", "reason": reason})
-        if self.summary_task and not self.summary_task.done():
-            self.summary_task.cancel()
         if self.started:
             self.recorder.end(reason)
         if self.quota is not None:
@@ -328,8 +326,12 @@ class VoiceSession:
         if notify:
             with contextlib.suppress(Exception):
                 await self.transport.close(int(code))
-        if self.started:
-            await self._remember_visitor()  # after the close: the visitor never waits for it
+        if self.started:  # after the close: the visitor never waits for memory
+            if self.summary_task and not self.summary_task.done():
+                _, pending = await asyncio.wait({self.summary_task}, timeout=PROFILE_TIMEOUT_S)
+                for task in pending:
+                    task.cancel()
+            await self._remember_visitor()
         await self.recorder.close()
 
     async def _remember_visitor(self) -> None:
