@@ -63,6 +63,7 @@ TENANT_APPS = [
     "django.contrib.admin",
     "voice",
     "conversations",
+    "knowledge",
 ]
 INSTALLED_APPS = SHARED_APPS + [app for app in TENANT_APPS if app not in SHARED_APPS]
 
@@ -143,6 +144,9 @@ USE_TZ = True
 STATIC_URL = "/static/"
 STATIC_ROOT = Path(os.environ.get("STATIC_ROOT", BASE_DIR / "staticfiles"))
 STATICFILES_DIRS = [BASE_DIR / "static"]
+# Uploaded files (knowledge documents). Web and worker processes must share this directory (one volume).
+MEDIA_URL = "/media/"
+MEDIA_ROOT = Path(os.environ.get("MEDIA_ROOT", DATA_DIR / "media"))
 # Serve straight from the finders when collectstatic has not run (development and tests).
 WHITENOISE_USE_FINDERS = env_bool("WHITENOISE_USE_FINDERS", not STATIC_ROOT.exists())
 
@@ -219,6 +223,10 @@ CELERY_BEAT_SCHEDULE = {
     "billing-alerts": {"task": "billing.send_usage_alerts", "schedule": crontab(minute=15)},
     "billing-invoices": {"task": "billing.draft_invoices", "schedule": crontab(minute=30, hour=2)},
 }
+
+# --- Knowledge (docs/knowledge.md) -----------------------------------------------------------
+AURA_KNOWLEDGE_MAX_UPLOAD_MB = env_int("AURA_KNOWLEDGE_MAX_UPLOAD_MB", 10)
+AURA_KNOWLEDGE_SYNC_INDEX_CHARS = env_int("AURA_KNOWLEDGE_SYNC_INDEX_CHARS", 20_000)  # pasted text up to this: at once
 
 # --- Security headers (on when served over HTTPS) ------------------------------------------------
 SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https") if env_bool("BEHIND_TLS_PROXY") else None
