@@ -16,7 +16,7 @@ HEADING_SEPARATOR = " › "
 
 # A sentence ends at . ! ? … (and closing quotes or brackets) followed by white space and what can
 # start a sentence. Abbreviations and initials ("e.g. ", "Dr. Smith", "J. Doe") do not end one.
-_END = re.compile(r"""(?<=[.!?…])["'”’)\]]*\s+(?=["'“‘(\[]?[A-Z0-9À-ÖØ-Þ¿¡])""")
+_END = re.compile(r"""(?<=[.!?…])(["'”’)\]]*)\s+(?=["'“‘(\[]?[A-Z0-9À-ÖØ-Þ¿¡])""")
 _ABBREVIATIONS = {
     "e.g.", "i.e.", "etc.", "vs.", "mr.", "mrs.", "ms.", "dr.", "prof.", "st.", "no.", "approx.", "incl.",
     "jan.", "feb.", "mar.", "apr.", "jun.", "jul.", "aug.", "sep.", "sept.", "oct.", "nov.", "dec.", "mt.", "ft.",
@@ -43,7 +43,7 @@ def sentences(block: str) -> list[str]:
     parts: list[str] = []
     start = 0
     for match in _END.finditer(block):
-        candidate = block[start : match.start()].strip()
+        candidate = block[start : match.end(1)].strip()
         last_word = candidate.rsplit(None, 1)[-1].lower() if candidate else ""
         if last_word in _ABBREVIATIONS or re.fullmatch(r"[a-z]\.", last_word):
             continue
