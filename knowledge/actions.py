@@ -97,7 +97,8 @@ def do_update_document(
     *, document: Document, title: str, language: str, assistant_ids: Iterable[int] | None = None
 ) -> Document:
     """Rename, change the language (re-indexes: stemming depends on it) or the assistants allowed."""
-    language_changed = document.language != language
+    stored_language = Document.objects.values_list("language", flat=True).get(pk=document.pk)
+    language_changed = stored_language != language  # the admin's form may have set it on the instance already
     document.title = title[:200]
     document.language = language
     document.save(update_fields=["title", "language", "updated_at"])
