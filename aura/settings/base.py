@@ -63,6 +63,7 @@ TENANT_APPS = [
     "django.contrib.admin",
     "voice",
     "conversations",
+    "knowledge",
 ]
 INSTALLED_APPS = SHARED_APPS + [app for app in TENANT_APPS if app not in SHARED_APPS]
 
@@ -144,7 +145,7 @@ STATIC_URL = "/static/"
 STATIC_ROOT = Path(os.environ.get("STATIC_ROOT", BASE_DIR / "staticfiles"))
 STATICFILES_DIRS = [BASE_DIR / "static"]
 # Uploaded knowledge documents and (only when an organization turns recording on) recorded speech.
-# Never served publicly: tenant admins download them through the admin.
+# Web and worker processes must share this directory (one volume). Never served publicly.
 MEDIA_ROOT = Path(os.environ.get("AURA_MEDIA_ROOT", DATA_DIR / "media"))
 MEDIA_URL = "/media/"
 # Serve straight from the finders when collectstatic has not run (development and tests).
@@ -223,6 +224,10 @@ CELERY_BEAT_SCHEDULE = {
     "billing-alerts": {"task": "billing.send_usage_alerts", "schedule": crontab(minute=15)},
     "billing-invoices": {"task": "billing.draft_invoices", "schedule": crontab(minute=30, hour=2)},
 }
+
+# --- Knowledge (docs/knowledge.md) -----------------------------------------------------------
+AURA_KNOWLEDGE_MAX_UPLOAD_MB = env_int("AURA_KNOWLEDGE_MAX_UPLOAD_MB", 10)
+AURA_KNOWLEDGE_SYNC_INDEX_CHARS = env_int("AURA_KNOWLEDGE_SYNC_INDEX_CHARS", 20_000)  # pasted text up to this: at once
 
 # --- Security headers (on when served over HTTPS) ------------------------------------------------
 SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https") if env_bool("BEHIND_TLS_PROXY") else None

@@ -43,12 +43,12 @@ async def _assistant_settings(tenant, **changes) -> AsyncIterator[None]:
         await sync_to_async(change)(before)
 
 
-async def _open(server, tenant, visitor_id: str = "") -> tuple[VoiceClient, str, dict]:
+async def _open(server, tenant, visitor_id: str = "", *, text_only: bool = False) -> tuple[VoiceClient, str, dict]:
     key = await sync_to_async(lambda: tenant.widget_key.key)()
     status, body = await asyncio.to_thread(request_session, server.base_url, key, tenant.origin, visitor_id)
     assert status == 200, body
     client = await VoiceClient.connect(body["ws_url"], tenant.origin)
-    created = await client.start(16000, **({"visitor_id": visitor_id} if visitor_id else {}))
+    created = await client.start(16000, text_only=text_only, **({"visitor_id": visitor_id} if visitor_id else {}))
     await client.wait_for("response.done", response_id=1)  # the greeting
     return client, body["conversation_id"], created
 
@@ -85,7 +85,9 @@ async def test_a_spoken_question_about_hours_is_answered_by_the_business_hours_t
     assert done["text"].startswith(("We are open now", "We are closed right now")), done["text"]
     assert client.audio.get(2), "the answer was spoken"
     call = await _eventually(
-        _in_tenant(alpha, lambda: ToolCall.objects.filter(conversation_id=conversation_id).select_related("turn").first())
+        _in_tenant(
+            alpha, lambda: ToolCall.objects.filter(conversation_id=conversation_id).select_related("turn").first()
+        )
     )
     assert call.name == "business_hours" and call.status == "ok" and call.turn.role == "assistant"
     assert "open_now" in json.loads(call.result)
@@ -93,7 +95,7 @@ async def test_a_spoken_question_about_hours_is_answered_by_the_business_hours_t
 
 async def test_a_typed_request_captures_a_lead_and_a_human_is_asked_for(daphne_server, alpha):
     async with _assistant_settings(alpha, tools=["capture_lead", "handoff"]):
-        client, conversation_id, _ = await _open(daphne_server, alpha)
+        client, conversation_id, _ = await _open(daphne_server, alpha, text_only=True)
         await client.send({"type": "input.text", "text": "Please call me back, my name is Anna, anna@example.com"})
         lead_reply = await client.wait_for("response.done", response_id=2)
         await client.send({"type": "input.text", "text": "Actually, can I talk to a human?"})
@@ -179,7 +181,7 @@ async def test_a_tenant_http_tool_is_called_signed_and_its_answer_spoken(daphne_
 
 async def test_a_returning_visitor_is_remembered_and_can_ask_to_be_forgotten(daphne_server, alpha):
     visitor = f"visitor-{uuid.uuid4()}"
-    client, first_id, created = await _open(daphne_server, alpha, visitor)
+    client, first_id, created = await _open(daphne_server, alpha, visitor, text_only=True)
     assert created["remembered"] is False
     await client.send({"type": "input.text", "text": "Hi, my name is Anna. I would like to book a table for four."})
     await client.wait_for("response.done", response_id=2)
@@ -188,14 +190,12 @@ async def test_a_returning_visitor_is_remembered_and_can_ask_to_be_forgotten(dap
     await client.send({"type": "session.end"})
     await client.wait_closed()
 
-    profile = await _eventually(
-        _in_tenant(alpha, lambda: VisitorProfile.objects.filter(visitor_id=visitor).first())
-    )
+    profile = await _eventually(_in_tenant(alpha, lambda: VisitorProfile.objects.filter(visitor_id=visitor).first()))
     assert profile is not None and profile.name == "Anna"
     assert profile.preferences == ["vegetarian, by the way"]
     assert profile.open_requests == ["book a table for four"]
 
-    client, second_id, created = await _open(daphne_server, alpha, visitor)
+    client, second_id, created = await _open(daphne_server, alpha, visitor, text_only=True)
     assert created["remembered"] is True
     assert created["greeting"].startswith("Welcome back, Anna! Last time you asked about book a table for four.")
     greeting = client.first("response.done", response_id=1).event
@@ -212,7 +212,7 @@ async def test_a_returning_visitor_is_remembered_and_can_ask_to_be_forgotten(dap
 
 async def test_older_turns_are_summarised_in_the_background(daphne_server, alpha):
     async with _assistant_settings(alpha, recent_turns=4):
-        client, conversation_id, _ = await _open(daphne_server, alpha)
+        client, conversation_id, _ = await _open(daphne_server, alpha, text_only=True)
         for index, text in enumerate(["I need a table.", "For four people.", "On Friday.", "At eight."], start=2):
             await client.send({"type": "input.text", "text": text})
             await client.wait_for("response.done", response_id=index)
@@ -225,5 +225,7 @@ async def test_older_turns_are_summarised_in_the_background(daphne_server, alpha
     assert conversation is not None, "a summary was stored"
     assert conversation.summary.startswith("The visitor said: I need a table. / For four people.")
     assert conversation.summary_through >= 4
-    turns = await sync_to_async(_in_tenant(alpha, lambda: Turn.objects.filter(conversation_id=conversation_id).count()))()
+    turns = await sync_to_async(
+        _in_tenant(alpha, lambda: Turn.objects.filter(conversation_id=conversation_id).count())
+    )()
     assert turns == 9  # the greeting and four exchanges: summarising never cost a turn

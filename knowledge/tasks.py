@@ -1,0 +1,13 @@
+"""Indexing in a worker. Queued inside the tenant's context (knowledge.actions), so it runs in that
+tenant's schema: tenant-schemas-celery carries the schema name in a message header."""
+
+from __future__ import annotations
+
+from aura.celery import app
+from knowledge import actions
+
+
+@app.task(name="knowledge.index_document")
+def index_document(document_id: int) -> str | None:
+    """Thin: the work is in knowledge.actions.do_index_document. Safe to run twice."""
+    return actions.do_index_document(document_id=document_id)
