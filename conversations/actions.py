@@ -11,6 +11,7 @@ from django.db.models import Max
 from django.utils import timezone
 
 from billing.actions import do_record_session_usage, do_record_turn_usage
+from conversations.events import emit_conversation_ended, emit_conversation_started
 from conversations.models import Conversation, Role, Status, Turn
 
 
@@ -60,6 +61,7 @@ def do_start_conversation(
         connection=connection,
     )
     do_record_session_usage(conversation=conversation)  # billing's event, in the same transaction
+    emit_conversation_started(conversation)  # webhooks, sent once this transaction commits
     return conversation
 
 
@@ -95,9 +97,11 @@ def do_record_heard_text(*, turn_id: int, heard_text: str, played_ms: float, int
 
 def do_end_conversation(*, conversation_id: uuid.UUID | str, reason: str, connection: str = "") -> None:
     """End the conversation, unless another connection has taken it over since (a resume)."""
-    Conversation.objects.filter(pk=conversation_id, status=Status.ACTIVE, connection=connection).update(
+    ended = Conversation.objects.filter(pk=conversation_id, status=Status.ACTIVE, connection=connection).update(
         status=Status.ENDED, end_reason=reason, ended_at=timezone.now()
     )
+    if ended:
+        emit_conversation_ended(conversation_id)
 
 
 def _fields(record: TurnRecord) -> dict[str, object]:
