@@ -8,9 +8,7 @@ from webhooks.models import EventType, WebhookEndpoint
 
 
 class WebhookEndpointForm(forms.ModelForm):
-    url = forms.URLField(
-        max_length=500, assume_scheme="https", widget=forms.URLInput(attrs={"size": 80}), label="URL"
-    )
+    url = forms.URLField(max_length=500, assume_scheme="https", widget=forms.URLInput(attrs={"size": 80}), label="URL")
     events = forms.MultipleChoiceField(choices=EventType.choices, widget=forms.CheckboxSelectMultiple)
 
     class Meta:

@@ -21,6 +21,11 @@ class ErrorSerializer(serializers.Serializer):
 
 
 class AuraAutoSchema(AutoSchema):
+    def _is_list_view(self, serializer: object = None) -> bool:
+        if getattr(self.view, "single_object_list", False):  # a report, not a collection
+            return False
+        return super()._is_list_view(serializer)
+
     def _get_response_bodies(self, direction: str = "response") -> dict[str, object]:
         responses = super()._get_response_bodies(direction=direction)
         if not self.get_auth():  # the schema and docs themselves

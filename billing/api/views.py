@@ -17,6 +17,8 @@ from billing.queries import daily_usage
 
 
 class UsageViewSet(ApiViewMixin, viewsets.ViewSet):
+    single_object_list = True  # GET /usage/ answers one report
+
     @extend_schema(parameters=[UsageQuerySerializer], responses=UsageReportSerializer)
     def list(self, request: Request) -> Response:
         """Usage by day and metric, live (today included). Units: seconds, tokens, characters, counts."""

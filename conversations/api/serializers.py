@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from rest_framework import serializers
 
-from conversations.models import Channel, Conversation, Status, Turn
+from conversations.models import Channel, Conversation, EndReason, Status, Turn
 
 CONVERSATION_FIELDS = (
     "id",
@@ -47,6 +47,7 @@ TURN_FIELDS = (
 class ConversationSerializer(serializers.ModelSerializer):
     turn_count = serializers.IntegerField(read_only=True)
     interrupted = serializers.BooleanField(read_only=True, help_text="True when the visitor interrupted a reply.")
+    end_reason = serializers.ChoiceField(choices=EndReason.choices, allow_blank=True, read_only=True)
 
     class Meta:
         model = Conversation

@@ -96,7 +96,7 @@ class ConversationViewSet(
             (200, "text/csv"): OpenApiResponse(OpenApiTypes.STR, description="One row per turn."),
         },
     )
-    @action(detail=False, methods=["get"])
+    @action(detail=False, methods=["get"], pagination_class=None)
     def export(self, request: Request) -> StreamingHttpResponse:
         """Every matching conversation (newest first, at most 10,000) with its turns, streamed."""
         filters = ExportFilterSerializer(data=request.query_params)

@@ -66,3 +66,5 @@ class AssistantSerializer(serializers.ModelSerializer):
         model = Assistant
         fields = ASSISTANT_FIELDS
         read_only_fields = ("id", "created_at", "updated_at")
+        validators = []  # one default assistant: do_save_assistant moves the mark instead of refusing
+        extra_kwargs = {"is_default": {"validators": []}}
