@@ -19,25 +19,47 @@ class UnsafeURLError(ValueError):
 
 def check_url(url: str, *, allow_private: bool = True, allow_loopback: bool = False) -> None:
     """Raise UnsafeURLError when ``url`` is not http(s) or any address its host resolves to is refused."""
+    resolve_checked(url, allow_private=allow_private, allow_loopback=allow_loopback)
+
+
+def resolve_checked(
+    url: str, *, allow_private: bool = True, allow_loopback: bool = False
+) -> list[ipaddress.IPv4Address | ipaddress.IPv6Address]:
+    """The addresses ``url``'s host resolves to, every one of them allowed; else UnsafeURLError.
+
+    Connect to one of these addresses (not to the host name again): a second lookup could answer
+    differently (DNS rebinding).
+    """
     parts = urlsplit(url)
     if parts.scheme not in ("http", "https") or not parts.hostname:
         raise UnsafeURLError("Use an http:// or https:// address with a host name.")
     try:
-        infos = socket.getaddrinfo(parts.hostname, parts.port or (443 if parts.scheme == "https" else 80))
-    except (socket.gaierror, UnicodeError):
+        port = parts.port
+    except ValueError:
+        raise UnsafeURLError("The port is not valid.") from None
+    try:
+        infos = socket.getaddrinfo(parts.hostname, port or (443 if parts.scheme == "https" else 80))
+    except (socket.gaierror, UnicodeError, ValueError):
         raise UnsafeURLError(f"{parts.hostname} does not resolve.") from None
+    addresses = []
     for info in infos:
-        check_address(str(info[4][0]), parts.hostname, allow_private=allow_private, allow_loopback=allow_loopback)
+        addresses.append(
+            check_address(str(info[4][0]), parts.hostname, allow_private=allow_private, allow_loopback=allow_loopback)
+        )
+    return list(dict.fromkeys(addresses))
 
 
-def check_address(address_text: str, host: str, *, allow_private: bool = True, allow_loopback: bool = False) -> None:
-    """Raise UnsafeURLError when ``host``'s resolved ``address_text`` is one the platform does not call."""
+def check_address(
+    address_text: str, host: str, *, allow_private: bool = True, allow_loopback: bool = False
+) -> ipaddress.IPv4Address | ipaddress.IPv6Address:
+    """The address ``host`` resolved to, or UnsafeURLError when it is one the platform does not call."""
     address = ipaddress.ip_address(address_text.split("%", 1)[0])
     if isinstance(address, ipaddress.IPv6Address) and address.ipv4_mapped:
         address = address.ipv4_mapped  # ::ffff:127.0.0.1 is loopback too
     if address.is_loopback and allow_loopback:
-        return
+        return address
     if address.is_loopback or address.is_link_local or address.is_unspecified or address.is_multicast:
         raise UnsafeURLError(f"{host} resolves to {address}, which this platform does not call.")
     if address.is_reserved or (address.is_private and not allow_private):
         raise UnsafeURLError(f"{host} resolves to {address}, a private address.")
+    return address

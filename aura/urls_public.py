@@ -1,9 +1,12 @@
 """URLs of the platform host (the public schema)."""
 
-from django.urls import path
+from django.http import HttpRequest, HttpResponse
+from django.urls import include, path
+from django.views import defaults
 
 from aura import health
 from aura.admin_sites import platform_admin
+from aura.api import errors as api_errors
 from voice import views as voice_views
 from voice.demo import demo_page
 
@@ -13,4 +16,18 @@ urlpatterns = [
     path("admin/", platform_admin.urls),
     path("widget/session", voice_views.widget_session, name="widget-session"),
     path("demo/", demo_page, name="demo"),
+    path("api/", include("aura.api.urls")),
 ]
+
+
+# Under /api/ every error is JSON in the API's error shape, also where DRF never ran (an unknown URL).
+def handler404(request: HttpRequest, exception: Exception) -> HttpResponse:
+    if request.path.startswith("/api/"):
+        return api_errors.not_found(request, exception)
+    return defaults.page_not_found(request, exception)
+
+
+def handler500(request: HttpRequest) -> HttpResponse:
+    if request.path.startswith("/api/"):
+        return api_errors.server_error(request)
+    return defaults.server_error(request)

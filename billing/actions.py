@@ -582,6 +582,8 @@ def do_send_usage_alerts(period: Period, *, now: datetime | None = None) -> Aler
                     defaults={"used_percent": percent},
                 )
                 created += made
+                if made:
+                    _emit_threshold_reached(billable.organization_id, period, threshold, percent)
     sent = 0
     pending = UsageAlert.objects.filter(sent_at__isnull=True, period_start=period.start).select_related("organization")
     for alert in pending:
@@ -603,6 +605,22 @@ def do_send_usage_alerts(period: Period, *, now: datetime | None = None) -> Aler
             alert.save(update_fields=["sent_at", "recipients"])
             sent += 1
     return AlertRun(created, sent)
+
+
+def _emit_threshold_reached(organization_id: int, period: Period, threshold: int, percent: Decimal) -> None:
+    """The ``usage.threshold_reached`` webhook event, once per threshold and month (with the alert row)."""
+    from webhooks.actions import do_emit_event
+
+    do_emit_event(
+        "usage.threshold_reached",
+        {
+            "threshold_percent": threshold,
+            "used_percent": percent,
+            "period_start": period.start,
+            "period_end": period.end,
+        },
+        organization=organization_id,
+    )
 
 
 def _tenant_admin_emails(organization: Organization) -> list[str]:

@@ -4,11 +4,12 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 from decimal import ROUND_HALF_UP, Decimal
 
 from django.conf import settings
 from django.db.models import Q, Sum
+from django.db.models.functions import TruncDate
 from django.utils import timezone
 
 from billing.models import (
@@ -330,3 +331,39 @@ def earliest_event_at() -> datetime | None:
 
 def grace_period() -> timedelta:
     return timedelta(days=settings.AURA_BILLING_GRACE_DAYS)
+
+
+# ------------------------------------------------------------------ usage by day (the API's usage report)
+def daily_usage(
+    organization_id: int, first: date, last: date, metrics: Iterable[str] | None = None
+) -> list[tuple[date, str, Decimal]]:
+    """(day, metric, quantity) for each day in [first, last] with usage, channels added up, oldest first.
+
+    Complete days come from the daily roll-up; days after the last complete roll-up from the raw events,
+    so today's usage shows up at once.
+    """
+    split_at = rollup_complete_before()
+    end = last + timedelta(days=1)
+    split = min(max(split_at.date() if split_at else first, first), end)
+    metric_filter = {"metric__in": list(metrics)} if metrics else {}
+    found: dict[tuple[date, str], Decimal] = {}
+    if split > first:
+        rolled = DailyUsage.objects.filter(
+            organization_id=organization_id, day__gte=first, day__lt=split, **metric_filter
+        ).values_list("day", "metric")
+        for day, metric, total in rolled.annotate(total=Sum("quantity")).values_list("day", "metric", "total"):
+            found[(day, metric)] = total
+    if end > split:
+        raw = (
+            UsageEvent.objects.filter(
+                organization_id=organization_id,
+                occurred_at__gte=midnight(split),
+                occurred_at__lt=midnight(end),
+                **metric_filter,
+            )
+            .annotate(day=TruncDate("occurred_at", tzinfo=UTC))
+            .values_list("day", "metric")
+        )
+        for day, metric, total in raw.annotate(total=Sum("quantity")).values_list("day", "metric", "total"):
+            found[(day, metric)] = found.get((day, metric), Decimal(0)) + total
+    return [(day, metric, quantity) for (day, metric), quantity in sorted(found.items())]

@@ -15,6 +15,12 @@ from django.db.models import Max, QuerySet
 from django.utils import timezone
 
 from billing.actions import do_record_session_usage, do_record_turn_usage
+from conversations.events import (
+    emit_conversation_ended,
+    emit_conversation_started,
+    emit_handoff_requested,
+    emit_lead_captured,
+)
 from conversations.models import Conversation, Handoff, Lead, Role, Status, ToolCall, Turn, VisitorProfile
 from conversations.privacy import redact, redact_value
 
@@ -67,6 +73,7 @@ def do_start_conversation(
         connection=connection,
     )
     do_record_session_usage(conversation=conversation)  # billing's event, in the same transaction
+    emit_conversation_started(conversation)  # webhooks, sent once this transaction commits
     return conversation
 
 
@@ -121,9 +128,11 @@ def do_record_heard_text(*, turn_id: int, heard_text: str, played_ms: float, int
 
 def do_end_conversation(*, conversation_id: uuid.UUID | str, reason: str, connection: str = "") -> None:
     """End the conversation, unless another connection has taken it over since (a resume)."""
-    Conversation.objects.filter(pk=conversation_id, status=Status.ACTIVE, connection=connection).update(
+    ended = Conversation.objects.filter(pk=conversation_id, status=Status.ACTIVE, connection=connection).update(
         status=Status.ENDED, end_reason=reason, ended_at=timezone.now()
     )
+    if ended:
+        emit_conversation_ended(conversation_id)
 
 
 _NOT_TURN_FIELDS = frozenset({"tool_calls", "audio_pcm"})
@@ -151,6 +160,7 @@ def do_capture_lead(
     lead = Lead.objects.create(
         conversation_id=conversation_id, visitor_id=visitor_id, name=name, email=email, phone=phone, note=note
     )
+    emit_lead_captured(lead)  # webhooks, sent once this transaction commits
     return lead.pk
 
 
@@ -161,6 +171,7 @@ def do_request_handoff(*, conversation_id: uuid.UUID | str, reason: str, contact
     handoff = Handoff.objects.create(
         conversation_id=conversation_id, reason=reason, contact=contact, transcript=transcript
     )
+    emit_handoff_requested(handoff)
     return handoff.pk
 
 

@@ -2,19 +2,26 @@
 
 from __future__ import annotations
 
+import hashlib
 import logging
+import secrets
+import string
 from dataclasses import dataclass
+from datetime import datetime, timedelta
 
 from django.conf import settings
 from django.contrib.auth import get_user_model
 from django.contrib.auth.models import AbstractBaseUser
 from django.contrib.auth.password_validation import validate_password
+from django.core.cache import caches
 from django.core.exceptions import ValidationError
 from django.core.validators import validate_email
 from django.db import transaction
+from django.utils import timezone
 from django_tenants.utils import tenant_context
+from redis.exceptions import RedisError
 
-from tenants.models import Domain, Organization, WidgetKey, schema_name_for
+from tenants.models import API_KEY_PREFIX_LENGTH, ApiKey, ApiScope, Domain, Organization, WidgetKey, schema_name_for
 
 logger = logging.getLogger(__name__)
 
@@ -126,3 +133,122 @@ def do_ensure_platform_organization() -> Organization:
     )
     Domain.objects.get_or_create(domain=settings.AURA_BASE_DOMAIN, defaults={"tenant": platform, "is_primary": True})
     return platform
+
+
+# ------------------------------------------------------------------ API keys
+@dataclass(frozen=True, slots=True)
+class IssuedApiKey:
+    """A new key and its secret: the only moment the secret exists outside the caller's hands."""
+
+    api_key: ApiKey
+    secret: str  # the whole "sk_<prefix>_<secret>"; never stored
+
+
+def hash_api_key(raw: str) -> str:
+    return hashlib.sha256(raw.encode()).hexdigest()
+
+
+def _new_api_key_material() -> tuple[str, str]:
+    alphabet = string.ascii_lowercase + string.digits
+    prefix = "".join(secrets.choice(alphabet) for _ in range(API_KEY_PREFIX_LENGTH))
+    return prefix, f"sk_{prefix}_{secrets.token_urlsafe(32)}"
+
+
+@transaction.atomic
+def do_create_api_key(
+    organization: Organization,
+    *,
+    name: str,
+    scopes: list[str],
+    expires_at: datetime | None = None,
+    created_by: str = "",
+    rotated_from: ApiKey | None = None,
+) -> IssuedApiKey:
+    """Issue a key. Validates like the admin form (name, scopes, expiry in the future)."""
+    prefix, raw = _new_api_key_material()
+    key = ApiKey(
+        organization=organization,
+        name=name.strip(),
+        prefix=prefix,
+        key_hash=hash_api_key(raw),
+        scopes=sorted(set(scopes), key=list(ApiScope.values).index) if isinstance(scopes, list) else scopes,
+        expires_at=expires_at,
+        created_by=created_by[:200],
+        rotated_from=rotated_from,
+    )
+    key.full_clean()
+    if expires_at is not None and expires_at <= timezone.now():
+        raise ValidationError({"expires_at": "Choose a moment in the future."})
+    key.save()
+    logger.info("api key created org=%s prefix=%s by=%s", organization.slug, prefix, created_by)
+    return IssuedApiKey(api_key=key, secret=raw)
+
+
+@transaction.atomic
+def do_revoke_api_key(key: ApiKey, *, acting: str = "") -> ApiKey:
+    """Revoke now (idempotent). The lookup cache forgets the key, so the next request fails."""
+    key = ApiKey.objects.select_for_update().get(pk=key.pk)
+    if key.revoked_at is None:
+        key.revoked_at = timezone.now()
+        key.save(update_fields=["revoked_at"])
+        logger.info("api key revoked org=%s prefix=%s by=%s", key.organization_id, key.prefix, acting)
+    return key
+
+
+MAX_ROTATION_GRACE = timedelta(days=7)
+
+
+@transaction.atomic
+def do_rotate_api_key(key: ApiKey, *, grace: timedelta = timedelta(0), acting: str = "") -> IssuedApiKey:
+    """A new key with the same name, scopes and expiry; the old one stops now, or after ``grace``
+    (at most a week) so deployments can switch over without an outage."""
+    key = ApiKey.objects.select_for_update().select_related("organization").get(pk=key.pk)
+    if key.revoked_at is not None or key.is_expired():
+        raise ValidationError("A revoked or expired key cannot be rotated; create a new one.", code="key_inactive")
+    if not timedelta(0) <= grace <= MAX_ROTATION_GRACE:
+        raise ValidationError({"grace_seconds": "Choose between 0 and 604800 seconds (a week)."})
+    issued = do_create_api_key(
+        key.organization,
+        name=key.name,
+        scopes=list(key.scopes),
+        expires_at=key.expires_at,
+        created_by=acting,
+        rotated_from=key,
+    )
+    if grace:
+        ends = timezone.now() + grace
+        key.expires_at = ends if key.expires_at is None else min(key.expires_at, ends)
+        key.save(update_fields=["expires_at"])
+    else:
+        do_revoke_api_key(key, acting=acting)
+    return issued
+
+
+def do_touch_api_key(key: ApiKey, *, now: datetime | None = None) -> None:
+    """Record use at most once a minute per key: one Redis SET NX per request, an UPDATE a minute."""
+    now = now or timezone.now()
+    try:
+        first_this_minute = caches["platform"].add(f"api-key-used:{key.pk}", 1, LAST_USED_RESOLUTION_S)
+    except RedisError:
+        first_this_minute = key.last_used_at is None or (now - key.last_used_at).total_seconds() >= 60
+    if first_this_minute:
+        ApiKey.objects.filter(pk=key.pk).update(last_used_at=now)
+
+
+LAST_USED_RESOLUTION_S = 60
+
+
+# ------------------------------------------------------------------ widget keys (API and admin)
+@transaction.atomic
+def do_save_widget_key(key: WidgetKey) -> WidgetKey:
+    """Create or update a widget key, validated like the admin form. A new key without origins gets
+    the organization's own host, as do_create_widget_key gives it."""
+    if key.pk is None and not key.allowed_origins:
+        key.allowed_origins = [origin_of(domain_for_slug(key.organization.slug))]
+    key.full_clean(exclude=["organization"])
+    key.save()
+    return key
+
+
+def do_delete_widget_key(key: WidgetKey) -> None:
+    key.delete()  # WidgetKey.delete drops it from the lookup cache: it stops opening sessions at once

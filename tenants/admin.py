@@ -4,15 +4,15 @@ from __future__ import annotations
 
 from typing import Any
 
-from django.contrib import admin
+from django.contrib import admin, messages
 from django.db.models import QuerySet
 from django.forms import ModelForm
 from django.http import HttpRequest
 
-from aura.admin_sites import platform_admin
-from tenants.actions import do_create_organization
-from tenants.forms import OrganizationCreationForm
-from tenants.models import Domain, Organization, WidgetKey
+from aura.admin_sites import platform_admin, tenant_admin
+from tenants.actions import do_create_api_key, do_create_organization, do_revoke_api_key, do_rotate_api_key
+from tenants.forms import ApiKeyCreationForm, OrganizationCreationForm
+from tenants.models import ApiKey, Domain, Organization, WidgetKey
 
 
 class DomainInline(admin.TabularInline):
@@ -84,3 +84,90 @@ class PlatformWidgetKeyAdmin(admin.ModelAdmin):
 
     def has_add_permission(self, request: HttpRequest) -> bool:
         return False
+
+
+@admin.register(ApiKey, site=tenant_admin)
+class ApiKeyAdmin(admin.ModelAdmin):
+    """A tenant's API keys: issue one (its secret is shown once), revoke, rotate. Never deleted: a
+    revoked key stays listed, so its last use can still be read."""
+
+    list_display = ("name", "display_key", "scope_list", "state", "expires_at", "last_used_at", "created_at")
+    readonly_fields = (
+        "name",
+        "display_key",
+        "scope_list",
+        "state",
+        "expires_at",
+        "last_used_at",
+        "revoked_at",
+        "rotated_from",
+        "created_by",
+        "created_at",
+    )
+    actions = ["revoke_keys", "rotate_keys"]
+
+    def get_queryset(self, request: HttpRequest) -> QuerySet[ApiKey]:
+        return super().get_queryset(request).filter(organization=request.tenant)
+
+    def get_form(self, request: HttpRequest, obj: ApiKey | None = None, **kwargs: Any) -> type[ModelForm]:
+        if obj is None:
+            kwargs["form"] = ApiKeyCreationForm
+        return super().get_form(request, obj, **kwargs)
+
+    def get_fields(self, request: HttpRequest, obj: ApiKey | None = None) -> list[str]:
+        return ["name", "scopes", "expires_at"] if obj is None else list(self.readonly_fields)
+
+    def get_readonly_fields(self, request: HttpRequest, obj: ApiKey | None = None) -> tuple[str, ...]:
+        return () if obj is None else self.readonly_fields
+
+    def has_delete_permission(self, request: HttpRequest, obj: ApiKey | None = None) -> bool:
+        return False
+
+    def save_model(self, request: HttpRequest, obj: ApiKey, form: ModelForm, change: bool) -> None:
+        if change:
+            return  # nothing of an issued key changes but its state (the actions)
+        issued = do_create_api_key(
+            request.tenant,
+            name=form.cleaned_data["name"],
+            scopes=list(form.cleaned_data["scopes"]),
+            expires_at=form.cleaned_data.get("expires_at"),
+            created_by=f"admin:{request.user.get_username()}",
+        )
+        obj.pk = issued.api_key.pk
+        obj.__dict__.update({k: v for k, v in issued.api_key.__dict__.items() if not k.startswith("_")})
+        _show_secret(request, issued.api_key.name, issued.secret)
+
+    @admin.display(description="Key")
+    def display_key(self, obj: ApiKey) -> str:
+        return obj.display_key
+
+    @admin.display(description="Scopes")
+    def scope_list(self, obj: ApiKey) -> str:
+        return ", ".join(obj.scopes)
+
+    @admin.display(description="State")
+    def state(self, obj: ApiKey) -> str:
+        if obj.revoked_at:
+            return "revoked"
+        return "expired" if obj.is_expired() else "active"
+
+    @admin.action(description="Revoke the selected keys now")
+    def revoke_keys(self, request: HttpRequest, queryset: QuerySet[ApiKey]) -> None:
+        acting = f"admin:{request.user.get_username()}"
+        for key in queryset:
+            do_revoke_api_key(key, acting=acting)
+        self.message_user(request, f"Revoked {len(queryset)} key(s); they stop working at once.")
+
+    @admin.action(description="Rotate the selected keys (new secret, the old one revoked)")
+    def rotate_keys(self, request: HttpRequest, queryset: QuerySet[ApiKey]) -> None:
+        acting = f"admin:{request.user.get_username()}"
+        for key in queryset:
+            if key.revoked_at or key.is_expired():
+                self.message_user(request, f"{key} is not active; not rotated.", messages.WARNING)
+                continue
+            issued = do_rotate_api_key(key, acting=acting)
+            _show_secret(request, issued.api_key.name, issued.secret)
+
+
+def _show_secret(request: HttpRequest, name: str, secret: str) -> None:
+    messages.warning(request, f"The API key “{name}” is {secret} — copy it now: it will not be shown again.")

@@ -4,9 +4,10 @@ from __future__ import annotations
 
 from django import forms
 from django.core.exceptions import ValidationError
+from django.utils import timezone
 
 from tenants.actions import NewOrganization
-from tenants.models import SLUG_PATTERN, Organization
+from tenants.models import SLUG_PATTERN, ApiKey, ApiScope, Organization
 
 
 class OrganizationCreationForm(forms.ModelForm):
@@ -40,3 +41,24 @@ class OrganizationCreationForm(forms.ModelForm):
 
     def validate_unique(self) -> None:
         """Uniqueness is checked by NewOrganization.validate with friendlier messages."""
+
+
+class ApiKeyCreationForm(forms.ModelForm):
+    """A tenant admin issues an API key; its secret is shown once, on the next page."""
+
+    scopes = forms.MultipleChoiceField(
+        choices=ApiScope.choices,
+        widget=forms.CheckboxSelectMultiple,
+        initial=[ApiScope.READ],
+        help_text="admin includes write (changes), write includes read.",
+    )
+
+    class Meta:
+        model = ApiKey
+        fields = ["name", "expires_at"]
+
+    def clean_expires_at(self) -> object:
+        value = self.cleaned_data.get("expires_at")
+        if value is not None and value <= timezone.now():
+            raise ValidationError("Choose a moment in the future.")
+        return value

@@ -252,3 +252,88 @@ def origin_allowed(origin: str, allowed: list[str]) -> bool:
             if origin.startswith(scheme + "://") and origin.endswith("." + suffix):
                 return True
     return False
+
+
+def clean_origin(value: str) -> str:
+    """A normalized ``scheme://host[:port]`` (or ``scheme://*.host``), or ValidationError."""
+    origin = normalize_origin(value)
+    scheme, sep, rest = origin.partition("://")
+    if scheme not in ("http", "https") or not sep or not rest or "/" in rest:
+        raise ValidationError(f"“{value.strip()}” is not an origin like https://shop.example or https://*.shop.example")
+    return origin
+
+
+class ApiScope(models.TextChoices):
+    """What an API key may do. Each scope includes the ones before it: admin ⊃ write ⊃ read."""
+
+    READ = "read", "Read"
+    WRITE = "write", "Read and write"
+    ADMIN = "admin", "Admin (API keys, webhooks)"
+
+
+_SCOPE_RANK = {ApiScope.READ: 1, ApiScope.WRITE: 2, ApiScope.ADMIN: 3}
+API_KEY_PREFIX_LENGTH = 12
+
+
+def validate_scopes(value: object) -> None:
+    if not isinstance(value, list) or not value or any(scope not in ApiScope.values for scope in value):
+        raise ValidationError(f"Choose one or more of: {', '.join(ApiScope.values)}.", code="invalid_scopes")
+
+
+class ApiKey(models.Model):
+    """A secret key an integration sends as ``Authorization: Bearer sk_<prefix>_<secret>``.
+
+    Public schema: one indexed lookup by prefix finds the organization. Only a SHA-256 digest of
+    the whole key is stored (the secret is 256 random bits, so a fast hash is as safe as a slow one
+    and costs nothing on every request); the key is shown once, when it is created.
+    """
+
+    organization = models.ForeignKey(Organization, on_delete=models.CASCADE, related_name="api_keys")
+    name = models.CharField(max_length=100)
+    prefix = models.CharField(max_length=API_KEY_PREFIX_LENGTH, unique=True, editable=False)
+    key_hash = models.CharField(max_length=64, editable=False, help_text="SHA-256 of the whole key, hex.")
+    scopes = models.JSONField(default=list, validators=[validate_scopes])
+    expires_at = models.DateTimeField(null=True, blank=True, help_text="Empty: never expires.")
+    last_used_at = models.DateTimeField(null=True, blank=True, editable=False)
+    revoked_at = models.DateTimeField(null=True, blank=True, editable=False)
+    rotated_from = models.ForeignKey(
+        "self", null=True, blank=True, on_delete=models.SET_NULL, related_name="+", editable=False
+    )
+    created_by = models.CharField(max_length=200, blank=True, editable=False)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["organization", "-created_at"]
+
+    def __str__(self) -> str:
+        return f"{self.name} (sk_{self.prefix}_…)"
+
+    def save(self, *args: object, **kwargs: object) -> None:
+        super().save(*args, **kwargs)
+        from tenants.queries import forget_cached_api_key
+
+        forget_cached_api_key(self.prefix)  # a revoked or changed key takes effect at once
+
+    def delete(self, *args: object, **kwargs: object) -> tuple[int, dict[str, int]]:
+        from tenants.queries import forget_cached_api_key
+
+        forget_cached_api_key(self.prefix)
+        return super().delete(*args, **kwargs)
+
+    @property
+    def display_key(self) -> str:
+        return f"sk_{self.prefix}_…"
+
+    def grants(self, scope: str) -> bool:
+        """True when one of the key's scopes includes ``scope`` (admin ⊃ write ⊃ read)."""
+        needed = _SCOPE_RANK[ApiScope(scope)]
+        return any(_SCOPE_RANK.get(granted, 0) >= needed for granted in self.scopes)
+
+    def is_expired(self, now: object = None) -> bool:
+        from django.utils import timezone
+
+        return self.expires_at is not None and self.expires_at <= (now or timezone.now())
+
+    @property
+    def is_revoked(self) -> bool:
+        return self.revoked_at is not None

@@ -11,7 +11,7 @@ from django.core.cache import caches
 from django.db import transaction
 from redis.exceptions import RedisError
 
-from tenants.models import Domain, Organization, WidgetKey
+from tenants.models import API_KEY_PREFIX_LENGTH, ApiKey, Domain, Organization, WidgetKey
 
 logger = logging.getLogger(__name__)
 T = TypeVar("T")
@@ -117,3 +117,34 @@ def widget_key(key: str) -> WidgetKey | None:
 
 def forget_cached_widget_key(key: str) -> None:
     _forget(_widget_key_cache_key(key))
+
+
+# ------------------------------------------------------------------ API keys
+def _api_key_cache_key(prefix: str) -> str:
+    return f"api-key:{prefix}"
+
+
+def split_api_key(raw: str) -> tuple[str, str] | None:
+    """``sk_<prefix>_<secret>`` → (prefix, secret), or None when it cannot be one of ours."""
+    if not raw.startswith("sk_") or len(raw) > 128:
+        return None
+    prefix, sep, secret = raw[3:].partition("_")
+    if not sep or len(prefix) != API_KEY_PREFIX_LENGTH or not secret:
+        return None
+    return prefix, secret
+
+
+def api_key_by_prefix(prefix: str) -> ApiKey | None:
+    """The key (revoked or not) with its organization. Cached; dropped when the key is saved."""
+    return _cached(
+        _api_key_cache_key(prefix),
+        lambda: ApiKey.objects.select_related("organization").filter(prefix=prefix).first(),
+    )
+
+
+def forget_cached_api_key(prefix: str) -> None:
+    _forget(_api_key_cache_key(prefix))
+
+
+def api_keys_of(organization: Organization) -> list[ApiKey]:
+    return list(ApiKey.objects.filter(organization=organization).order_by("-created_at"))

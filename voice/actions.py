@@ -66,3 +66,35 @@ def do_reencrypt_provider_keys() -> int:
         key.save(update_fields=["encrypted_key", "updated_at"])
         count += 1
     return count
+
+
+class AssistantInUseError(Exception):
+    """The assistant cannot be deleted: a widget key or a conversation still refers to it."""
+
+
+@transaction.atomic
+def do_save_assistant(assistant: Assistant) -> Assistant:
+    """Create or update an assistant, validated like the admin form (routing refs, base URL guard).
+
+    Making it the default takes the mark from the previous default (only one may hold it).
+    """
+    assistant.full_clean(validate_constraints=False)
+    if assistant.is_default:
+        Assistant.objects.filter(is_default=True).exclude(pk=assistant.pk).update(is_default=False)
+    assistant.save()
+    return assistant
+
+
+@transaction.atomic
+def do_delete_assistant(assistant: Assistant) -> None:
+    """Delete an assistant nothing refers to; its conversations and widget keys must go first."""
+    from django.db import connection
+
+    from conversations.models import Conversation
+    from tenants.models import WidgetKey
+
+    if WidgetKey.objects.filter(organization_id=connection.tenant.pk, assistant_id=assistant.pk).exists():
+        raise AssistantInUseError("A widget key uses this assistant; point it at another assistant first.")
+    if Conversation.objects.filter(assistant_id=assistant.pk).exists():
+        raise AssistantInUseError("This assistant has conversations; delete them first.")
+    assistant.delete()

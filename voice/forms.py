@@ -3,20 +3,15 @@
 from __future__ import annotations
 
 from django import forms
-from django.core.exceptions import ValidationError
 from django.utils.html import format_html
 
-from tenants.models import WidgetKey, normalize_origin
+from tenants.models import WidgetKey, clean_origin
 from voice.actions import seal_provider_key
 from voice.models import Assistant, ProviderKey
 
 
 def _clean_origin(value: str) -> str:
-    origin = normalize_origin(value)
-    scheme, sep, rest = origin.partition("://")
-    if scheme not in ("http", "https") or not sep or not rest or "/" in rest:
-        raise ValidationError(f"“{value.strip()}” is not an origin like https://shop.example or https://*.shop.example")
-    return origin
+    return clean_origin(value)
 
 
 class WidgetKeyForm(forms.ModelForm):

@@ -53,7 +53,10 @@ SHARED_APPS = [
     "channels",
     "django_celery_beat",
     "django_prometheus",
+    "rest_framework",
+    "drf_spectacular",
     "billing",
+    "webhooks",
 ]
 TENANT_APPS = [
     "django.contrib.contenttypes",
@@ -223,6 +226,8 @@ CELERY_BEAT_SCHEDULE = {
     "billing-rollup": {"task": "billing.rollup_usage", "schedule": crontab(minute=5)},
     "billing-alerts": {"task": "billing.send_usage_alerts", "schedule": crontab(minute=15)},
     "billing-invoices": {"task": "billing.draft_invoices", "schedule": crontab(minute=30, hour=2)},
+    # Webhook retries are queued with a countdown; this picks up any whose message was lost.
+    "webhooks-retry-due": {"task": "webhooks.retry_due", "schedule": crontab(minute="*")},
 }
 
 # --- Knowledge (docs/knowledge.md) -----------------------------------------------------------
@@ -245,6 +250,47 @@ AURA_TENANT_CACHE_S = env_float("AURA_TENANT_CACHE_S", 300.0)
 AURA_SHUTDOWN_GRACE_S = env_float("AURA_SHUTDOWN_GRACE_S", 25.0)
 AURA_WIDGET_SESSIONS_PER_IP_PER_MINUTE = env_int("AURA_WIDGET_SESSIONS_PER_IP_PER_MINUTE", 60)
 AURA_WIDGET_SESSIONS_PER_KEY_PER_MINUTE = env_int("AURA_WIDGET_SESSIONS_PER_KEY_PER_MINUTE", 600)
+
+# --- REST API (docs/api.md) ------------------------------------------------------------------
+# Served on the platform host under /api/v1/; the organization comes from the API key.
+REST_FRAMEWORK = {
+    "DEFAULT_AUTHENTICATION_CLASSES": ["aura.api.authentication.ApiKeyAuthentication"],
+    "DEFAULT_PERMISSION_CLASSES": ["aura.api.permissions.HasScope"],
+    "DEFAULT_THROTTLE_CLASSES": ["aura.api.throttling.PerKeyThrottle", "aura.api.throttling.PerOrganizationThrottle"],
+    "DEFAULT_RENDERER_CLASSES": ["rest_framework.renderers.JSONRenderer"],
+    "DEFAULT_PARSER_CLASSES": ["aura.api.parsers.StrictJSONParser"],
+    "DEFAULT_PAGINATION_CLASS": "aura.api.pagination.CursorPage",
+    "DEFAULT_SCHEMA_CLASS": "aura.api.schema.AuraAutoSchema",
+    "EXCEPTION_HANDLER": "aura.api.errors.exception_handler",
+    "UNAUTHENTICATED_USER": None,
+    "URL_FORMAT_OVERRIDE": None,  # ?format= is the export's own parameter
+    "COERCE_DECIMAL_TO_STRING": True,
+}
+SPECTACULAR_SETTINGS = {
+    "TITLE": "AURA API",
+    "DESCRIPTION": "Automate what a tenant admin does by hand. Authenticate with `Authorization: Bearer sk_…`; "
+    "errors, scopes, rate limits and webhooks are described in docs/api.md.",
+    "VERSION": "1.0.0",
+    "SERVE_INCLUDE_SCHEMA": False,
+    "SERVE_URLCONF": "aura.urls_public",  # the API is served on the platform host
+    "SERVE_PERMISSIONS": ["rest_framework.permissions.AllowAny"],
+    "SERVE_AUTHENTICATION": [],
+    "SCHEMA_PATH_PREFIX": r"/api/v1",
+    "COMPONENT_SPLIT_REQUEST": True,
+    "ENUM_NAME_OVERRIDES": {},
+    "DISABLE_ERRORS_AND_WARNINGS": True,
+}
+# Requests a minute, counted in Redis over fixed windows: per API key, and per organization (all its keys).
+AURA_API_RATE_PER_KEY_PER_MINUTE = env_int("AURA_API_RATE_PER_KEY_PER_MINUTE", 600)
+AURA_API_RATE_PER_ORGANIZATION_PER_MINUTE = env_int("AURA_API_RATE_PER_ORGANIZATION_PER_MINUTE", 1200)
+
+# --- Webhooks (docs/api.md) ----------------------------------------------------------------------
+# Webhook URLs are refused when they resolve to loopback, link-local or metadata addresses, checked
+# when subscribed and again at every delivery (the address delivered to is the one checked; no
+# redirects are followed). Private networks are refused too unless allowed.
+AURA_WEBHOOK_URLS_ALLOW_PRIVATE = env_bool("AURA_WEBHOOK_URLS_ALLOW_PRIVATE", False)
+AURA_WEBHOOK_URLS_ALLOW_LOOPBACK = env_bool("AURA_WEBHOOK_URLS_ALLOW_LOOPBACK", AURA_ENV == "development")
+AURA_WEBHOOK_TIMEOUT_S = env_float("AURA_WEBHOOK_TIMEOUT_S", 10.0)  # per attempt: connect, send, read
 
 # JSON lines in production (request / session id on every line, personal data redacted), plain text
 # in development.

@@ -12,7 +12,9 @@ from tests.billing.conftest import add_voice_minutes
 
 
 def test_every_job_is_on_the_beat_schedule():
-    scheduled = {entry["task"] for entry in settings.CELERY_BEAT_SCHEDULE.values()}
+    scheduled = {
+        entry["task"] for entry in settings.CELERY_BEAT_SCHEDULE.values() if entry["task"].startswith("billing.")
+    }
     assert scheduled == {"billing.rollup_usage", "billing.draft_invoices", "billing.send_usage_alerts"}
     assert {tasks.rollup_usage.name, tasks.draft_invoices.name, tasks.send_usage_alerts.name} == scheduled
 

@@ -134,7 +134,7 @@ async def test_the_assistant_ends_the_conversation_after_its_goodbye_is_heard(da
 class _OrderService(BaseHTTPRequestHandler):
     calls: list[tuple[dict, bytes]] = []
 
-    def do_POST(self) -> None:  # noqa: N802 - http.server's name
+    def do_POST(self) -> None:
         body = self.rfile.read(int(self.headers["Content-Length"]))
         _OrderService.calls.append((dict(self.headers), body))
         self.send_response(200)
@@ -181,7 +181,7 @@ async def test_a_tenant_http_tool_is_called_signed_and_its_answer_spoken(daphne_
 
 async def test_a_returning_visitor_is_remembered_and_can_ask_to_be_forgotten(daphne_server, alpha):
     visitor = f"visitor-{uuid.uuid4()}"
-    client, first_id, created = await _open(daphne_server, alpha, visitor, text_only=True)
+    client, _, created = await _open(daphne_server, alpha, visitor, text_only=True)
     assert created["remembered"] is False
     await client.send({"type": "input.text", "text": "Hi, my name is Anna. I would like to book a table for four."})
     await client.wait_for("response.done", response_id=2)
@@ -195,7 +195,7 @@ async def test_a_returning_visitor_is_remembered_and_can_ask_to_be_forgotten(dap
     assert profile.preferences == ["vegetarian, by the way"]
     assert profile.open_requests == ["book a table for four"]
 
-    client, second_id, created = await _open(daphne_server, alpha, visitor, text_only=True)
+    client, _, created = await _open(daphne_server, alpha, visitor, text_only=True)
     assert created["remembered"] is True
     assert created["greeting"].startswith("Welcome back, Anna! Last time you asked about book a table for four.")
     greeting = client.first("response.done", response_id=1).event

@@ -7,7 +7,7 @@ from django.db import migrations, models
 
 class Migration(migrations.Migration):
     dependencies = [
-        ("tenants", "0003_widget_key_appearance"),
+        ("tenants", "0004_api_key"),
     ]
 
     operations = [

@@ -1,0 +1,86 @@
+"""Conversations over the API: list rows, detail with turns, and the list's filters."""
+
+from __future__ import annotations
+
+from rest_framework import serializers
+
+from conversations.models import Channel, Conversation, EndReason, Status, Turn
+
+CONVERSATION_FIELDS = (
+    "id",
+    "assistant_id",
+    "visitor_id",
+    "channel",
+    "origin",
+    "status",
+    "end_reason",
+    "started_at",
+    "ended_at",
+    "turn_count",
+    "interrupted",
+)
+TURN_FIELDS = (
+    "index",
+    "role",
+    "text",
+    "heard_text",
+    "interrupted",
+    "input_mode",
+    "started_at",
+    "ended_at",
+    "endpoint_delay_ms",
+    "stt_ms",
+    "llm_first_token_ms",
+    "tts_first_byte_ms",
+    "first_audio_ms",
+    "total_ms",
+    "audio_ms",
+    "played_ms",
+    "input_tokens",
+    "output_tokens",
+    "tts_characters",
+    "provider",
+    "model",
+)
+
+
+class ConversationSerializer(serializers.ModelSerializer):
+    turn_count = serializers.IntegerField(read_only=True)
+    interrupted = serializers.BooleanField(read_only=True, help_text="True when the visitor interrupted a reply.")
+    end_reason = serializers.ChoiceField(choices=EndReason.choices, allow_blank=True, read_only=True)
+
+    class Meta:
+        model = Conversation
+        fields = CONVERSATION_FIELDS
+        read_only_fields = CONVERSATION_FIELDS
+
+
+class TurnSerializer(serializers.ModelSerializer):
+    class Meta:
+        model = Turn
+        fields = TURN_FIELDS
+        read_only_fields = TURN_FIELDS
+
+
+class ConversationDetailSerializer(ConversationSerializer):
+    turns = TurnSerializer(many=True, read_only=True)
+
+    class Meta(ConversationSerializer.Meta):
+        fields = (*CONVERSATION_FIELDS, "turns")
+        read_only_fields = fields
+
+
+class ConversationFilterSerializer(serializers.Serializer):
+    started_after = serializers.DateTimeField(required=False, help_text="Started at or after (ISO 8601).")
+    started_before = serializers.DateTimeField(required=False, help_text="Started before (ISO 8601).")
+    visitor_id = serializers.CharField(required=False, max_length=128)
+    status = serializers.ChoiceField(choices=Status.choices, required=False)
+    channel = serializers.ChoiceField(choices=Channel.choices, required=False)
+    interrupted = serializers.BooleanField(
+        required=False, allow_null=True, default=None, help_text="Only conversations with (or without) an interruption."
+    )
+    assistant_id = serializers.IntegerField(required=False, min_value=1, max_value=2**63 - 1)
+
+
+class ExportFilterSerializer(ConversationFilterSerializer):
+    format = serializers.ChoiceField(choices=[("json", "JSON"), ("csv", "CSV")], default="json")

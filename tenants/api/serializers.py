@@ -1,0 +1,104 @@
+"""Widget keys and API keys over the API (public-schema rows of the key's organization)."""
+
+from __future__ import annotations
+
+from django.conf import settings
+from django.core.exceptions import ValidationError as DjangoValidationError
+from django.templatetags.static import static
+from rest_framework import serializers
+
+from tenants.actions import MAX_ROTATION_GRACE
+from tenants.models import ApiKey, ApiScope, WidgetKey, clean_origin
+
+
+class WidgetKeySerializer(serializers.ModelSerializer):
+    allowed_origins = serializers.ListField(
+        child=serializers.CharField(max_length=255),
+        max_length=50,
+        required=False,
+        help_text='Origins allowed to use the key: "https://shop.example" or "https://*.shop.example". '
+        "Empty on creation: the organization's own host.",
+    )
+    embed_snippet = serializers.SerializerMethodField()
+
+    class Meta:
+        model = WidgetKey
+        fields = (
+            "id",
+            "key",
+            "name",
+            "assistant_id",
+            "allowed_origins",
+            "is_active",
+            "title",
+            "accent_color",
+            "placement",
+            "embed_snippet",
+            "created_at",
+        )
+        read_only_fields = ("id", "key", "created_at")
+        extra_kwargs = {"assistant_id": {"min_value": 1, "max_value": 2**63 - 1}}
+
+    def get_embed_snippet(self, key: WidgetKey) -> str:
+        from voice.admin import embed_tag
+
+        return embed_tag(key, settings.AURA_PLATFORM_URL + static("aura/widget.js"))
+
+    def validate_assistant_id(self, value: int) -> int:
+        from voice.models import Assistant  # the key's organization's schema: the request runs in it
+
+        if not Assistant.objects.filter(pk=value).exists():
+            raise serializers.ValidationError("No assistant of this organization has this id.", code="not_found")
+        return value
+
+    def validate_allowed_origins(self, value: list[str]) -> list[str]:
+        try:
+            return sorted({clean_origin(origin) for origin in value})
+        except DjangoValidationError as exc:
+            raise serializers.ValidationError(exc.messages) from None
+
+
+class ApiKeySerializer(serializers.ModelSerializer):
+    scopes = serializers.ListField(
+        child=serializers.ChoiceField(choices=ApiScope.choices),
+        min_length=1,
+        max_length=3,
+        help_text="admin includes write, write includes read.",
+    )
+    is_active = serializers.SerializerMethodField()
+
+    class Meta:
+        model = ApiKey
+        fields = (
+            "id",
+            "name",
+            "prefix",
+            "scopes",
+            "expires_at",
+            "is_active",
+            "last_used_at",
+            "revoked_at",
+            "rotated_from",
+            "created_by",
+            "created_at",
+        )
+        read_only_fields = ("id", "prefix", "last_used_at", "revoked_at", "rotated_from", "created_by", "created_at")
+
+    def get_is_active(self, key: ApiKey) -> bool:
+        return key.revoked_at is None and not key.is_expired()
+
+
+class IssuedApiKeySerializer(ApiKeySerializer):
+    key = serializers.CharField(read_only=True, help_text="The secret key. Shown this once: store it now.")
+
+    class Meta(ApiKeySerializer.Meta):
+        fields = (*ApiKeySerializer.Meta.fields, "key")
+
+
+class RotateApiKeySerializer(serializers.Serializer):
+    grace_seconds = serializers.IntegerField(
+        min_value=0,
+        max_value=int(MAX_ROTATION_GRACE.total_seconds()),
+        default=0,
+        help_text="How long the old key keeps working (at most a week); 0 revokes it now.",
+    )

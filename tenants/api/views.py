@@ -1,0 +1,85 @@
+"""``/api/v1/widget-keys/`` (CRUD) and ``/api/v1/api-keys/`` (list, create, revoke, rotate; admin scope)."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+from drf_spectacular.utils import extend_schema
+from rest_framework import status
+from rest_framework.decorators import action
+from rest_framework.request import Request
+from rest_framework.response import Response
+from rest_framework.serializers import BaseSerializer
+
+from aura.api.views import OrganizationListCreateRetrieveViewSet, OrganizationModelViewSet
+from tenants.actions import (
+    IssuedApiKey,
+    do_create_api_key,
+    do_delete_widget_key,
+    do_revoke_api_key,
+    do_rotate_api_key,
+    do_save_widget_key,
+)
+from tenants.api.serializers import (
+    ApiKeySerializer,
+    IssuedApiKeySerializer,
+    RotateApiKeySerializer,
+    WidgetKeySerializer,
+)
+from tenants.models import ApiKey, ApiScope, WidgetKey
+
+
+class WidgetKeyViewSet(OrganizationModelViewSet):
+    queryset = WidgetKey.objects.all()
+    serializer_class = WidgetKeySerializer
+
+    def perform_create(self, serializer: BaseSerializer) -> None:
+        key = WidgetKey(organization=self.organization, **serializer.validated_data)
+        serializer.instance = do_save_widget_key(key)
+
+    def perform_update(self, serializer: BaseSerializer) -> None:
+        key = serializer.instance
+        for field, value in serializer.validated_data.items():
+            setattr(key, field, value)
+        serializer.instance = do_save_widget_key(key)
+
+    def perform_destroy(self, instance: WidgetKey) -> None:
+        do_delete_widget_key(instance)
+
+
+def _issued(issued: IssuedApiKey) -> dict[str, object]:
+    key = issued.api_key
+    key.key = issued.secret
+    return IssuedApiKeySerializer(key).data
+
+
+class ApiKeyViewSet(OrganizationListCreateRetrieveViewSet):
+    """API keys of the organization. Only a key with the admin scope may see or change them."""
+
+    queryset = ApiKey.objects.all()
+    serializer_class = ApiKeySerializer
+    read_scope = ApiScope.ADMIN
+    write_scope = ApiScope.ADMIN
+
+    @extend_schema(request=ApiKeySerializer, responses={201: IssuedApiKeySerializer})
+    def create(self, request: Request, *args: object, **kwargs: object) -> Response:
+        serializer = self.get_serializer(data=request.data)
+        serializer.is_valid(raise_exception=True)
+        issued = do_create_api_key(self.organization, **serializer.validated_data, created_by=self.acting)
+        return Response(_issued(issued), status=status.HTTP_201_CREATED)
+
+    @extend_schema(request=None, responses={200: ApiKeySerializer})
+    @action(detail=True, methods=["post"])
+    def revoke(self, request: Request, pk: str | None = None) -> Response:
+        key = do_revoke_api_key(self.get_object(), acting=self.acting)
+        return Response(ApiKeySerializer(key).data)
+
+    @extend_schema(request=RotateApiKeySerializer, responses={201: IssuedApiKeySerializer})
+    @action(detail=True, methods=["post"])
+    def rotate(self, request: Request, pk: str | None = None) -> Response:
+        old = self.get_object()
+        options = RotateApiKeySerializer(data=request.data)
+        options.is_valid(raise_exception=True)
+        grace = timedelta(seconds=options.validated_data["grace_seconds"])
+        issued = do_rotate_api_key(old, grace=grace, acting=self.acting)
+        return Response(_issued(issued), status=status.HTTP_201_CREATED)

@@ -1,0 +1,70 @@
+"""Assistants over the API: the fields of the admin's form, flat, with the same validation (model full_clean)."""
+
+from __future__ import annotations
+
+from rest_framework import serializers
+
+from voice.models import Assistant
+
+
+def _model_refs() -> serializers.ListField:
+    return serializers.ListField(
+        child=serializers.CharField(max_length=140),
+        max_length=10,
+        required=False,
+        help_text='"provider:model" strings, e.g. ["xai:grok-3-mini"].',
+    )
+
+
+ASSISTANT_FIELDS = (
+    "id",
+    "name",
+    "is_default",
+    "language",
+    "instructions",
+    "greeting",
+    # speech
+    "stt_provider",
+    "stt_model",
+    "tts_provider",
+    "tts_model",
+    "voice",
+    "speech_speed",
+    # language model and routing
+    "llm_provider",
+    "llm_model",
+    "router_policy",
+    "llm_fallbacks",
+    "smart_strong_llm",
+    "smart_long_words",
+    "smart_many_tools",
+    "llm_first_token_timeout_ms",
+    "openai_compatible_base_url",
+    "stt_fallbacks",
+    "stt_timeout_ms",
+    "tts_fallbacks",
+    "tts_first_byte_timeout_ms",
+    # turn-taking (VAD and barge-in)
+    "vad_aggressiveness",
+    "speech_start_ms",
+    "end_silence_ms",
+    "max_utterance_ms",
+    "barge_in_min_ms",
+    "idle_timeout_s",
+    "max_session_s",
+    "created_at",
+    "updated_at",
+)
+
+
+class AssistantSerializer(serializers.ModelSerializer):
+    llm_fallbacks = _model_refs()
+    stt_fallbacks = _model_refs()
+    tts_fallbacks = _model_refs()
+
+    class Meta:
+        model = Assistant
+        fields = ASSISTANT_FIELDS
+        read_only_fields = ("id", "created_at", "updated_at")
+        validators = []  # one default assistant: do_save_assistant moves the mark instead of refusing
+        extra_kwargs = {"is_default": {"validators": []}}
