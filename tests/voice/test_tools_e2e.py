@@ -229,3 +229,36 @@ async def test_older_turns_are_summarised_in_the_background(daphne_server, alpha
         _in_tenant(alpha, lambda: Turn.objects.filter(conversation_id=conversation_id).count())
     )()
     assert turns == 9  # the greeting and four exchanges: summarising never cost a turn
+
+
+async def test_knowledge_answers_from_a_matching_passage_and_admits_when_it_does_not_know(daphne_server, alpha):
+    from knowledge.actions import do_add_document, do_delete_document
+
+    faq = (
+        "# Bistro Aura FAQ\n\n## Menu\n\nYes, we have vegan dishes: a lentil stew, a mushroom risotto and a "
+        "seasonal vegetable curry, all marked with a green leaf on the menu.\n\n## Parking\n\n"
+        "There is free parking behind the restaurant for twenty cars."
+    )
+    document = await sync_to_async(_in_tenant(alpha, lambda: do_add_document(title="FAQ", text=faq)))()
+    try:
+        async with _assistant_settings(alpha, tools=["search_knowledge"]):
+            client, conversation_id, _ = await _open(daphne_server, alpha, text_only=True)
+            await client.send({"type": "input.text", "text": "Do you have vegan dishes?"})
+            found = await client.wait_for("response.done", response_id=2)
+            await client.send({"type": "input.text", "text": "What is the capital of Peru?"})
+            missing = await client.wait_for("response.done", response_id=3)
+            await client.close()
+    finally:
+        await sync_to_async(_in_tenant(alpha, lambda: do_delete_document(document=document)))()
+
+    assert found["text"].startswith("According to FAQ"), found["text"]
+    assert "lentil stew" in found["text"]
+    assert missing["text"].startswith("I'm sorry, I don't know that."), missing["text"]
+    calls = await _eventually(
+        _in_tenant(
+            alpha,
+            lambda: list(ToolCall.objects.filter(conversation_id=conversation_id).values_list("name", "result")),
+        )
+    )
+    assert [name for name, _ in calls] == ["search_knowledge", "search_knowledge"]
+    assert "lentil stew" in calls[0][1] and "no information" in calls[1][1]

@@ -162,8 +162,10 @@ def reply_from_tool_results(results: Sequence[str]) -> str:
             data = None
         if isinstance(data, dict) and isinstance(data.get("summary"), str):
             said.append(data["summary"])
-        elif (isinstance(data, dict) and data.get("found") is False) or content.lower().startswith("no information"):
+        elif "has no information on this" in content:
             said.append("I'm sorry, I don't know that. I can only answer from what this business has told me.")
+        elif passage := re.search(r"\[1\] Source: (.+)\n(.+?)(?:\n\n\[2\]|$)", content, re.DOTALL):
+            said.append(f"According to {passage.group(1)}: {' '.join(passage.group(2).split())}")
         else:
             said.append("Here is what I found: " + " ".join(content.split())[:400])
     return " ".join(said)
