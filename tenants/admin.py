@@ -5,13 +5,16 @@ from __future__ import annotations
 from typing import Any
 
 from django.contrib import admin, messages
+from django.core.exceptions import PermissionDenied
 from django.db.models import QuerySet
 from django.forms import ModelForm
-from django.http import HttpRequest
+from django.http import HttpRequest, HttpResponse
+from django.shortcuts import redirect
+from django.template.response import TemplateResponse
 
-from aura.admin_sites import platform_admin, tenant_admin
+from aura.admin_sites import StaffPage, platform_admin, tenant_admin
 from tenants.actions import do_create_api_key, do_create_organization, do_revoke_api_key, do_rotate_api_key
-from tenants.forms import ApiKeyCreationForm, OrganizationCreationForm
+from tenants.forms import ApiKeyCreationForm, OrganizationCreationForm, OrganizationSettingsForm
 from tenants.models import ApiKey, Domain, Organization, WidgetKey
 
 
@@ -171,3 +174,20 @@ class ApiKeyAdmin(admin.ModelAdmin):
 
 def _show_secret(request: HttpRequest, name: str, secret: str) -> None:
     messages.warning(request, f"The API key “{name}” is {secret} — copy it now: it will not be shown again.")
+
+
+def organization_settings(request: HttpRequest) -> HttpResponse:
+    """The organization's own settings, edited by its admins on its host (the row lives in the public schema)."""
+    if not (request.user.is_superuser or request.user.has_perm("voice.change_assistant")):
+        raise PermissionDenied("Only the organization's admins change its settings.")
+    organization = Organization.objects.get(pk=request.tenant.pk)
+    form = OrganizationSettingsForm(request.POST or None, instance=organization)
+    if request.method == "POST" and form.is_valid():
+        form.save()
+        messages.success(request, "Settings saved. New conversations use them.")
+        return redirect(request.path)
+    context = {**tenant_admin.each_context(request), "title": "Organization settings", "form": form}
+    return TemplateResponse(request, "admin/tenants/organization_settings.html", context)
+
+
+tenant_admin.add_page(StaffPage("settings/", "organization_settings", "Organization settings", organization_settings))

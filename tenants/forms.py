@@ -62,3 +62,12 @@ class ApiKeyCreationForm(forms.ModelForm):
         if value is not None and value <= timezone.now():
             raise ValidationError("Choose a moment in the future.")
         return value
+
+
+class OrganizationSettingsForm(forms.ModelForm):
+    """What a tenant admin sets for the whole organization: hours for the business-hours tool, and privacy."""
+
+    class Meta:
+        model = Organization
+        fields = ["time_zone", "business_hours", "redact_personal_data", "record_audio", "retention_days"]
+        widgets = {"business_hours": forms.Textarea(attrs={"rows": 9, "cols": 70, "style": "font-family: monospace"})}

@@ -8,24 +8,26 @@ from datetime import UTC, datetime
 from django.conf import settings
 from django.contrib import admin, messages
 from django.db import models
-from django.db.models import QuerySet
+from django.db.models import Q, QuerySet
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import redirect
 from django.template.response import TemplateResponse
 from django.templatetags.static import static
+from django.urls import reverse
 from django.utils.html import escape, format_html, format_html_join
 from redis.exceptions import RedisError
 
 from aura.admin_sites import StaffPage, platform_admin, tenant_admin
 from tenants.models import WidgetKey
-from voice.forms import ProviderKeyForm, WidgetKeyForm
-from voice.models import Assistant, ProviderKey
+from voice.forms import AssistantForm, HttpToolForm, ProviderKeyForm, WidgetKeyForm
+from voice.models import Assistant, HttpTool, ProviderKey
 from voice.queries import describe_routing, routing_config_without_keys
 from voice.router.health import reset_shared_health, shared_health
 
 
 @admin.register(Assistant, site=tenant_admin)
 class AssistantAdmin(admin.ModelAdmin):
+    form = AssistantForm
     list_display = (
         "name",
         "is_default",
@@ -36,12 +38,20 @@ class AssistantAdmin(admin.ModelAdmin):
         "updated_at",
     )
     search_fields = ("name",)
-    readonly_fields = ("routing_rules",)
+    readonly_fields = ("routing_rules", "http_tools_in_use", "knowledge_in_use")
     formfield_overrides = {models.URLField: {"assume_scheme": "https"}}
     fieldsets = (
         (
             None,
             {"fields": ("name", "is_default", "language", "instructions", "greeting")},
+        ),
+        (
+            "Tools, knowledge and memory",
+            {
+                "fields": ("tools", "http_tools_in_use", "knowledge_in_use", "remember_visitors", "recent_turns"),
+                "description": "Tools let the assistant act during a conversation; the knowledge base is searched "
+                "with the “Search the knowledge base” tool. Older turns beyond the recent ones are summarised.",
+            },
         ),
         (
             "Speech",
@@ -97,6 +107,42 @@ class AssistantAdmin(admin.ModelAdmin):
         ),
     )
 
+    @admin.display(description="HTTP tools")
+    def http_tools_in_use(self, obj: Assistant) -> str:
+        if not obj.pk:
+            return "—"
+        tools = list(obj.http_tools.all())
+        if not tools:
+            return format_html(
+                'None yet: <a href="{}">add an HTTP tool</a>.', reverse("tenant_admin:voice_httptool_add")
+            )
+        return format_html_join(
+            ", ",
+            '<a href="{}">{}</a>{}',
+            (
+                (reverse("tenant_admin:voice_httptool_change", args=[t.pk]), t.name, "" if t.is_active else " (off)")
+                for t in tools
+            ),
+        )
+
+    @admin.display(description="Knowledge documents")
+    def knowledge_in_use(self, obj: Assistant) -> str:
+        from knowledge.models import Document
+
+        if not obj.pk:
+            return "—"
+        documents = Document.objects.filter(Q(assistants=obj) | Q(assistants__isnull=True)).distinct()
+        if not documents:
+            return format_html('None: <a href="{}">add a document</a>.', reverse("tenant_admin:knowledge_document_add"))
+        return format_html_join(
+            ", ",
+            '<a href="{}">{}</a> ({})',
+            (
+                (reverse("tenant_admin:knowledge_document_change", args=[d.pk]), d.title, d.get_status_display())
+                for d in documents
+            ),
+        )
+
     @admin.display(description="How this assistant routes")
     def routing_rules(self, obj: Assistant) -> str:
         """The rules in words, from the same code that applies them."""
@@ -105,6 +151,38 @@ class AssistantAdmin(admin.ModelAdmin):
         config = routing_config_without_keys(obj)
         lines = describe_routing(config)
         return format_html_join("", "<p>{}</p>", ((line,) for line in lines))
+
+
+@admin.register(HttpTool, site=tenant_admin)
+class HttpToolAdmin(admin.ModelAdmin):
+    """Tenant-defined tools: the model fills in the parameters, the platform calls the URL, signed."""
+
+    form = HttpToolForm
+    list_display = ("name", "method", "url", "is_active", "used_by")
+    list_filter = ("is_active", "method")
+    search_fields = ("name", "description", "url")
+    readonly_fields = ("signing_secret",)
+
+    @admin.display(description="Assistants")
+    def used_by(self, obj: HttpTool) -> str:
+        return ", ".join(assistant.name for assistant in obj.assistants.all()) or "—"
+
+    def get_fieldsets(self, request: HttpRequest, obj: HttpTool | None = None) -> list[tuple[str | None, dict]]:
+        main = ("name", "description", "parameters", "assistants", "is_active")
+        call = ("url", "method", "headers", "timeout_ms", *(("signing_secret",) if obj else ()))
+        return [
+            (None, {"fields": main}),
+            (
+                "The call",
+                {
+                    "fields": call,
+                    "description": "GET sends the arguments as query parameters; other methods send "
+                    '{"arguments": …, "conversation_id": …, "visitor_id": …} as JSON. Every request carries '
+                    "AURA-Signature (see the signing secret). Private, loopback and link-local addresses are refused, "
+                    "redirects are not followed, and at most 4,000 characters of the answer reach the model.",
+                },
+            ),
+        ]
 
 
 @admin.register(ProviderKey, site=tenant_admin)

@@ -7,7 +7,7 @@ from django.utils.html import format_html
 
 from tenants.models import WidgetKey, clean_origin
 from voice.actions import seal_provider_key
-from voice.models import Assistant, ProviderKey
+from voice.models import Assistant, BuiltinTool, HttpTool, ProviderKey
 
 
 def _clean_origin(value: str) -> str:
@@ -84,3 +84,40 @@ class ProviderKeyForm(forms.ModelForm):
         if commit:
             key.save()
         return key
+
+
+class AssistantForm(forms.ModelForm):
+    """Built-in tools as checkboxes rather than a JSON list."""
+
+    tools = forms.MultipleChoiceField(
+        choices=BuiltinTool.choices,
+        widget=forms.CheckboxSelectMultiple,
+        required=False,
+        help_text="What this assistant may do during a conversation. Visitors can always ask to be forgotten "
+        "when remembering visitors is on.",
+    )
+
+    class Meta:
+        model = Assistant
+        fields = "__all__"  # noqa: DJ007 - the admin's fieldsets choose what is shown
+
+
+class HttpToolForm(forms.ModelForm):
+    class Meta:
+        model = HttpTool
+        fields = [
+            "name",
+            "description",
+            "parameters",
+            "url",
+            "method",
+            "headers",
+            "timeout_ms",
+            "assistants",
+            "is_active",
+        ]
+        widgets = {
+            "parameters": forms.Textarea(attrs={"rows": 8, "style": "font-family: monospace"}),
+            "headers": forms.Textarea(attrs={"rows": 3, "style": "font-family: monospace"}),
+            "assistants": forms.CheckboxSelectMultiple,
+        }

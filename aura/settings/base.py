@@ -228,6 +228,8 @@ CELERY_BEAT_SCHEDULE = {
     "billing-invoices": {"task": "billing.draft_invoices", "schedule": crontab(minute=30, hour=2)},
     # Webhook retries are queued with a countdown; this picks up any whose message was lost.
     "webhooks-retry-due": {"task": "webhooks.retry_due", "schedule": crontab(minute="*")},
+    # Organizations' retention periods: conversations older than theirs are deleted (docs/conversations.md).
+    "conversations-retention": {"task": "conversations.apply_retention", "schedule": crontab(minute=45, hour=3)},
 }
 
 # --- Knowledge (docs/knowledge.md) -----------------------------------------------------------

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from rest_framework import serializers
 
-from conversations.models import Channel, Conversation, EndReason, Status, Turn
+from conversations.models import Channel, Conversation, EndReason, Status, ToolCall, Turn
 
 CONVERSATION_FIELDS = (
     "id",
@@ -62,11 +62,21 @@ class TurnSerializer(serializers.ModelSerializer):
         read_only_fields = TURN_FIELDS
 
 
+class ToolCallSerializer(serializers.ModelSerializer):
+    turn_index = serializers.IntegerField(source="turn.index", read_only=True, allow_null=True)
+
+    class Meta:
+        model = ToolCall
+        fields = ("turn_index", "round", "name", "arguments", "result", "status", "duration_ms", "created_at")
+        read_only_fields = fields
+
+
 class ConversationDetailSerializer(ConversationSerializer):
     turns = TurnSerializer(many=True, read_only=True)
+    tool_calls = ToolCallSerializer(many=True, read_only=True)
 
     class Meta(ConversationSerializer.Meta):
-        fields = (*CONVERSATION_FIELDS, "turns")
+        fields = (*CONVERSATION_FIELDS, "summary", "turns", "tool_calls")
         read_only_fields = fields
 
 

@@ -2,14 +2,10 @@
 
 from __future__ import annotations
 
-import csv
-import io
-import json
 from collections.abc import Iterator
 from datetime import timedelta
 
-from django.core.serializers.json import DjangoJSONEncoder
-from django.db.models import Count, Exists, OuterRef, Prefetch, QuerySet
+from django.db.models import Prefetch, QuerySet
 from django.http import StreamingHttpResponse
 from django.utils import timezone
 from django_tenants.utils import tenant_context
@@ -21,29 +17,23 @@ from rest_framework.request import Request
 
 from aura.api.errors import Conflict
 from aura.api.views import UUID_ID, ApiViewMixin
+from conversations import exports
 from conversations.api.serializers import (
-    CONVERSATION_FIELDS,
-    TURN_FIELDS,
     ConversationDetailSerializer,
     ConversationFilterSerializer,
     ConversationSerializer,
     ExportFilterSerializer,
-    TurnSerializer,
 )
 from conversations.models import Conversation, Status, Turn
 from tenants.models import Organization
 
-EXPORT_MAX_CONVERSATIONS = 10_000
 # An active conversation may still be written to by a live session; after this long it is stale.
 ACTIVE_DELETE_AFTER = timedelta(hours=4)
 
 
 def conversations_matching(filters: dict[str, object]) -> QuerySet[Conversation]:
     """The organization's conversations (the request runs in its schema), filtered, with counts."""
-    queryset = Conversation.objects.annotate(
-        turn_count=Count("turns"),
-        interrupted=Exists(Turn.objects.filter(conversation=OuterRef("pk"), interrupted=True)),
-    )
+    queryset = exports.with_counts(Conversation.objects.all())
     if (after := filters.get("started_after")) is not None:
         queryset = queryset.filter(started_at__gte=after)
     if (before := filters.get("started_before")) is not None:
@@ -113,39 +103,12 @@ class ConversationViewSet(
         return response
 
 
-def _export_queryset(filters: dict[str, object]) -> Iterator[Conversation]:
-    queryset = conversations_matching(filters).order_by("-started_at", "-id")[:EXPORT_MAX_CONVERSATIONS]
-    return queryset.prefetch_related(Prefetch("turns", queryset=Turn.objects.order_by("index"))).iterator(
-        chunk_size=200
-    )
-
-
 def _json_chunks(organization: Organization, filters: dict[str, object]) -> Iterator[str]:
     # The response streams after the view returned (and left the tenant's schema): enter it again.
     with tenant_context(organization):
-        yield "["
-        for number, conversation in enumerate(_export_queryset(filters)):
-            data = ConversationDetailSerializer(conversation).data
-            yield ("," if number else "") + json.dumps(data, cls=DjangoJSONEncoder)
-        yield "]"
+        yield from exports.json_chunks(exports.for_export(conversations_matching(filters)))
 
 
 def _csv_rows(organization: Organization, filters: dict[str, object]) -> Iterator[str]:
-    header = [f"conversation_{name}" for name in CONVERSATION_FIELDS] + [f"turn_{name}" for name in TURN_FIELDS]
-    buffer = io.StringIO()
-    writer = csv.writer(buffer)
-
-    def line(row: list[object]) -> str:
-        buffer.seek(0)
-        buffer.truncate()
-        writer.writerow(row)
-        return buffer.getvalue()
-
     with tenant_context(organization):
-        yield line(header)
-        for conversation in _export_queryset(filters):
-            head = [ConversationSerializer(conversation).data[name] for name in CONVERSATION_FIELDS]
-            turns = list(conversation.turns.all()) or [None]
-            for turn in turns:
-                data = TurnSerializer(turn).data if turn is not None else {}
-                yield line(head + [data.get(name, "") for name in TURN_FIELDS])
+        yield from exports.csv_lines(exports.for_export(conversations_matching(filters)))

@@ -118,3 +118,19 @@ def test_retention_deletes_old_conversations_and_keeps_leads(alpha, settings, tm
         assert Conversation.objects.filter(pk=recent.pk).exists()
         assert not Turn.objects.filter(conversation_id=old.pk).exists()
         assert Lead.objects.get(pk=lead.pk).conversation_id is None
+
+
+def test_the_retention_job_visits_every_organization_with_a_period(alpha, beta):
+    from conversations.tasks import apply_retention
+    from tenants.models import Organization
+
+    Organization.objects.filter(pk=alpha.organization.pk).update(retention_days=1)
+    try:
+        with tenant_context(alpha.organization):
+            old = _conversation(Assistant.objects.get(is_default=True).pk, started_days_ago=3)
+        result = apply_retention.apply().get()
+    finally:
+        Organization.objects.filter(pk=alpha.organization.pk).update(retention_days=None)
+    assert result[alpha.organization.slug] >= 1 and beta.organization.slug not in result
+    with tenant_context(alpha.organization):
+        assert not Conversation.objects.filter(pk=old.pk).exists()
