@@ -79,7 +79,6 @@ def conversations(alpha) -> tuple[Conversation, Conversation]:
 
 
 def test_conversations_filter_by_tool_and_interruption(alpha_admin, conversations):
-    with_tool, plain = conversations
     for query in ("tool=business_hours", "tool=any", "interrupted=yes"):
         page = alpha_admin.get(f"{CONVERSATIONS}?{query}").content.decode()
         assert "tool-visitor" in page and "plain-visitor" not in page, query
@@ -103,7 +102,7 @@ def test_selected_conversations_export_as_json_and_csv(alpha_admin, conversation
     data = json.loads(b"".join(response.streaming_content))
     assert response["Content-Disposition"].endswith('.json"')
     by_visitor = {item["visitor_id"]: item for item in data}
-    assert [turn["text"] for turn in by_visitor["tool-visitor"]["turns"]][0] == "Are you open now?"
+    assert by_visitor["tool-visitor"]["turns"][0]["text"] == "Are you open now?"
     assert by_visitor["tool-visitor"]["tool_calls"][0]["name"] == "business_hours"
     assert by_visitor["tool-visitor"]["interrupted"] is True
 

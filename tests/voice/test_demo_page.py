@@ -29,3 +29,20 @@ def test_seeding_twice_changes_nothing():
     keys = widget_keys_of(organization_by_slug("demo"))
     assert len(keys) == 1
     assert len(keys[0].allowed_origins) == 2
+
+
+@pytest.mark.django_db
+def test_the_demo_assistant_has_hours_tools_and_a_knowledge_base(settings, tmp_path):
+    from django_tenants.utils import tenant_context
+
+    from knowledge.models import Document
+    from voice.models import Assistant, BuiltinTool
+
+    settings.MEDIA_ROOT = tmp_path
+    call_command("seed_demo")
+    demo = organization_by_slug("demo")
+
+    assert demo.time_zone == "Europe/Paris" and demo.business_hours["sun"] == [["11:00", "22:00"]]
+    with tenant_context(demo):
+        assert Assistant.objects.get(is_default=True).tools == list(BuiltinTool.values)
+        assert Document.objects.get(title="Demo Bistro FAQ").passage_count > 0

@@ -11,6 +11,7 @@ from django.core.management.base import BaseCommand
 from django_tenants.utils import tenant_context
 
 from tenants.actions import NewOrganization, do_allow_widget_origin, do_create_organization, do_create_widget_key
+from tenants.models import Organization
 from tenants.queries import organization_by_slug, widget_keys_of
 from voice.queries import default_assistant_id
 
@@ -46,6 +47,7 @@ class Command(BaseCommand):
                 )
             )
             self.stdout.write("Created demo organization")
+            _furnish(organization_by_slug(DEMO_SLUG))
         demo = organization_by_slug(DEMO_SLUG)
         keys = widget_keys_of(demo)
         if not keys:  # a demo organization seeded before widget keys existed
@@ -54,3 +56,32 @@ class Command(BaseCommand):
             keys = [do_create_widget_key(demo, assistant_id=assistant_id)]
         # The demo page is served by the platform itself: let the demo key work there.
         do_allow_widget_origin(keys[0], settings.AURA_PLATFORM_URL)
+
+
+DEMO_HOURS = {day: [["09:00", "22:00"]] for day in ("mon", "tue", "wed", "thu", "fri", "sat")} | {
+    "sun": [["11:00", "22:00"]]
+}
+DEMO_FAQ = """# Demo Bistro
+
+## Menu
+We cook French bistro classics from local produce. Vegan dishes: a lentil stew, a mushroom risotto and a
+seasonal vegetable curry, marked with a green leaf on the menu. Every dish can be made gluten free on request.
+
+## Bookings and groups
+Tables can be booked for up to twelve people. Groups larger than twelve book the private room upstairs,
+which seats thirty.
+
+## Getting here
+We are at 12 Rue des Demos, next to the market hall. There is free parking behind the restaurant for twenty cars.
+"""
+
+
+def _furnish(demo: Organization) -> None:
+    """The demo shows the product: opening hours, every built-in tool, and a small knowledge base."""
+    from knowledge.actions import do_add_document
+    from voice.models import Assistant, BuiltinTool
+
+    Organization.objects.filter(pk=demo.pk).update(time_zone="Europe/Paris", business_hours=DEMO_HOURS)
+    with tenant_context(demo):
+        Assistant.objects.filter(is_default=True).update(tools=list(BuiltinTool.values))
+        do_add_document(title="Demo Bistro FAQ", text=DEMO_FAQ)
