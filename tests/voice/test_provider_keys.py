@@ -239,7 +239,8 @@ def test_rotate_encryption_keys_stops_with_a_readable_error_when_a_key_is_missin
 
 def _assistant_form_data(assistant: Assistant, **changes: object) -> dict[str, object]:
     """Every field of the assistant's admin form as the browser posts it (JSON fields as JSON text)."""
-    names = [name for _, options in AssistantAdmin.fieldsets for name in options["fields"] if name != "routing_rules"]
+    shown = [name for _, options in AssistantAdmin.fieldsets for name in options["fields"]]
+    names = [name for name in shown if name not in AssistantAdmin.readonly_fields]
     values = {**model_to_dict(assistant, fields=names), **changes}
     data: dict[str, object] = {}
     for name in names:
@@ -247,6 +248,8 @@ def _assistant_form_data(assistant: Assistant, **changes: object) -> dict[str, o
         if isinstance(value, bool):
             if value:
                 data[name] = "on"
+        elif name == "tools":
+            data[name] = value  # checkboxes: one value per ticked tool
         elif isinstance(value, list):
             data[name] = json.dumps(value)
         elif value is None:
