@@ -26,11 +26,11 @@ from django.utils import timezone
 
 from aura.crypto import encrypt, mask
 from aura.netguard import UnsafeURLError, check_url
+from aura.signing import SIGNATURE_HEADER, signature_header
 from tenants.models import Organization
 from webhooks import http
 from webhooks.models import PING, DeliveryStatus, EventType, WebhookAttempt, WebhookDelivery, WebhookEndpoint
 from webhooks.queries import endpoint_secret, endpoints_for, subscribed_event_types
-from webhooks.signing import SIGNATURE_HEADER, signature_header
 
 logger = logging.getLogger(__name__)
 
