@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from rest_framework import serializers
 
-from conversations.models import Channel, Conversation, EndReason, Status, Turn
+from conversations.models import Channel, Conversation, EndReason, Handoff, Lead, Status, Turn, VisitorProfile
 
 CONVERSATION_FIELDS = (
     "id",
@@ -84,3 +84,45 @@ class ConversationFilterSerializer(serializers.Serializer):
 
 class ExportFilterSerializer(ConversationFilterSerializer):
     format = serializers.ChoiceField(choices=[("json", "JSON"), ("csv", "CSV")], default="json")
+
+
+class LeadSerializer(serializers.ModelSerializer):
+    class Meta:
+        model = Lead
+        fields = ("id", "conversation_id", "visitor_id", "name", "email", "phone", "note", "created_at")
+        read_only_fields = fields
+
+
+class LeadFilterSerializer(serializers.Serializer):
+    created_after = serializers.DateTimeField(required=False, help_text="Captured at or after (ISO 8601).")
+    created_before = serializers.DateTimeField(required=False, help_text="Captured before (ISO 8601).")
+
+
+class HandoffSerializer(serializers.ModelSerializer):
+    class Meta:
+        model = Handoff
+        fields = ("id", "conversation_id", "reason", "contact", "transcript", "state", "created_at")
+        read_only_fields = fields
+
+
+class HandoffFilterSerializer(serializers.Serializer):
+    state = serializers.ChoiceField(choices=Handoff.State.choices, required=False)
+
+
+class VisitorProfileSerializer(serializers.ModelSerializer):
+    preferences = serializers.ListField(child=serializers.CharField(), read_only=True)
+    open_requests = serializers.ListField(child=serializers.CharField(), read_only=True)
+
+    class Meta:
+        model = VisitorProfile
+        fields = (
+            "id",
+            "visitor_id",
+            "name",
+            "preferences",
+            "open_requests",
+            "conversations",
+            "last_conversation_id",
+            "updated_at",
+        )
+        read_only_fields = fields

@@ -1,4 +1,5 @@
-"""``/api/v1/conversations/``: list (filters, cursor pages), detail with turns, export (JSON/CSV), delete."""
+"""``/api/v1/conversations/``: list (filters, cursor pages), detail with turns, export (JSON/CSV), delete;
+``/leads/``, ``/handoffs/`` and ``/visitors/``: what the assistants' tools and memory stored."""
 
 from __future__ import annotations
 
@@ -18,9 +19,11 @@ from drf_spectacular.utils import OpenApiResponse, extend_schema, extend_schema_
 from rest_framework import mixins, viewsets
 from rest_framework.decorators import action
 from rest_framework.request import Request
+from rest_framework.response import Response
 
 from aura.api.errors import Conflict
 from aura.api.views import UUID_ID, ApiViewMixin
+from conversations.actions import do_delete_lead, do_forget_visitor, do_resolve_handoff
 from conversations.api.serializers import (
     CONVERSATION_FIELDS,
     TURN_FIELDS,
@@ -28,10 +31,15 @@ from conversations.api.serializers import (
     ConversationFilterSerializer,
     ConversationSerializer,
     ExportFilterSerializer,
+    HandoffFilterSerializer,
+    HandoffSerializer,
+    LeadFilterSerializer,
+    LeadSerializer,
     TurnSerializer,
+    VisitorProfileSerializer,
 )
-from conversations.models import Conversation, Status, Turn
-from tenants.models import Organization
+from conversations.models import Conversation, Handoff, Lead, Status, Turn, VisitorProfile
+from tenants.models import ApiScope, Organization
 
 EXPORT_MAX_CONVERSATIONS = 10_000
 # An active conversation may still be written to by a live session; after this long it is stale.
@@ -149,3 +157,66 @@ def _csv_rows(organization: Organization, filters: dict[str, object]) -> Iterato
             for turn in turns:
                 data = TurnSerializer(turn).data if turn is not None else {}
                 yield line(head + [data.get(name, "") for name in TURN_FIELDS])
+
+
+@extend_schema_view(list=extend_schema(parameters=[LeadFilterSerializer]))
+class LeadViewSet(
+    ApiViewMixin, mixins.ListModelMixin, mixins.RetrieveModelMixin, mixins.DestroyModelMixin, viewsets.GenericViewSet
+):
+    """Leads the assistants captured (capture_lead tool)."""
+
+    serializer_class = LeadSerializer
+    cursor_ordering = ("-created_at", "-id")
+
+    def get_queryset(self) -> QuerySet[Lead]:
+        queryset = Lead.objects.all()
+        if self.action == "list":
+            filters = LeadFilterSerializer(data=self.request.query_params)
+            filters.is_valid(raise_exception=True)
+            if (after := filters.validated_data.get("created_after")) is not None:
+                queryset = queryset.filter(created_at__gte=after)
+            if (before := filters.validated_data.get("created_before")) is not None:
+                queryset = queryset.filter(created_at__lt=before)
+        return queryset
+
+    def perform_destroy(self, instance: Lead) -> None:
+        do_delete_lead(lead_id=instance.pk)
+
+
+@extend_schema_view(list=extend_schema(parameters=[HandoffFilterSerializer]))
+class HandoffViewSet(ApiViewMixin, mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.GenericViewSet):
+    """Hand-offs to a human (handoff tool); ``resolve`` marks one done."""
+
+    serializer_class = HandoffSerializer
+    cursor_ordering = ("-created_at", "-id")
+
+    def get_queryset(self) -> QuerySet[Handoff]:
+        queryset = Handoff.objects.all()
+        if self.action == "list":
+            filters = HandoffFilterSerializer(data=self.request.query_params)
+            filters.is_valid(raise_exception=True)
+            if state := filters.validated_data.get("state"):
+                queryset = queryset.filter(state=state)
+        return queryset
+
+    @extend_schema(request=None, responses=HandoffSerializer)
+    @action(detail=True, methods=["post"])
+    def resolve(self, request: Request, pk: str | None = None) -> Response:
+        """Mark the hand-off done."""
+        handoff = do_resolve_handoff(handoff_id=self.get_object().pk)
+        return Response(HandoffSerializer(handoff).data)
+
+
+class VisitorProfileViewSet(
+    ApiViewMixin, mixins.ListModelMixin, mixins.RetrieveModelMixin, mixins.DestroyModelMixin, viewsets.GenericViewSet
+):
+    """What the assistants remember of returning visitors. Personal data: write scope even to read.
+    Deleting forgets the visitor (their next conversation starts from nothing)."""
+
+    serializer_class = VisitorProfileSerializer
+    queryset = VisitorProfile.objects.all()
+    cursor_ordering = ("-updated_at", "-id")
+    read_scope = ApiScope.WRITE
+
+    def perform_destroy(self, instance: VisitorProfile) -> None:
+        do_forget_visitor(visitor_id=instance.visitor_id)
