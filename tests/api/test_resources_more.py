@@ -69,7 +69,9 @@ def test_assistants_expose_built_in_tools_and_memory_settings(alpha, alpha_api):
         assistant_id = Assistant.objects.get(is_default=True).pk
     url = f"/api/v1/assistants/{assistant_id}/"
     changed = alpha_api.patch(
-        url, {"tools": ["business_hours", "capture_lead"], "remember_visitors": False, "recent_turns": 20}, format="json"
+        url,
+        {"tools": ["business_hours", "capture_lead"], "remember_visitors": False, "recent_turns": 20},
+        format="json",
     )
     assert changed.status_code == 200, changed.json()
     assert changed.json()["tools"] == ["business_hours", "capture_lead"]
@@ -89,7 +91,9 @@ def test_assistants_expose_built_in_tools_and_memory_settings(alpha, alpha_api):
 def _lead_and_handoff(organization) -> tuple[int, int, str]:
     conversation_id = data.conversation_with_turns(organization)
     with tenant_context(organization):
-        lead = Lead.objects.create(conversation_id=conversation_id, visitor_id="v-1", name="Ana", email="ana@example.com")
+        lead = Lead.objects.create(
+            conversation_id=conversation_id, visitor_id="v-1", name="Ana", email="ana@example.com"
+        )
         handoff = Handoff.objects.create(conversation_id=conversation_id, reason="Wants a human", transcript="…")
     return lead.pk, handoff.pk, conversation_id
 
