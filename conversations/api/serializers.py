@@ -126,3 +126,35 @@ class VisitorProfileSerializer(serializers.ModelSerializer):
             "updated_at",
         )
         read_only_fields = fields
+
+
+class TextConversationSerializer(serializers.Serializer):
+    assistant_id = serializers.IntegerField(
+        required=False, min_value=1, max_value=2**63 - 1, help_text="Default: the organization's default assistant."
+    )
+    visitor_id = serializers.CharField(
+        required=False, allow_blank=True, max_length=128, help_text="Your id of the person: memory follows it."
+    )
+
+
+class MessageSerializer(serializers.Serializer):
+    text = serializers.CharField(max_length=4000, help_text="What the visitor says (1–4,000 characters).")
+    stream = serializers.BooleanField(
+        default=False, help_text="true: the reply as server-sent events (text/event-stream) as it is produced."
+    )
+
+
+class ToolUseSerializer(serializers.Serializer):
+    name = serializers.CharField()
+    status = serializers.ChoiceField(choices=[("ok", "ok"), ("error", "error")])
+    duration_ms = serializers.IntegerField()
+
+
+class MessageReplySerializer(serializers.Serializer):
+    conversation_id = serializers.UUIDField()
+    response_id = serializers.IntegerField()
+    text = serializers.CharField(allow_blank=True, help_text="The assistant's whole reply.")
+    status = serializers.ChoiceField(choices=[("completed", "completed"), ("failed", "failed")])
+    tool_calls = ToolUseSerializer(many=True, help_text="Tools the assistant used for this reply, in order.")
+    metrics = serializers.DictField(help_text="Timings (ms) and token counts of the reply.")
+    conversation_ended = serializers.BooleanField(help_text="True when the assistant ended the conversation.")
