@@ -242,3 +242,21 @@ def _delete_files(names: list[str]) -> None:
 
 def _chunks(items: list[uuid.UUID], size: int) -> list[list[uuid.UUID]]:
     return [items[start : start + size] for start in range(0, len(items), size)]
+
+
+# ---------------------------------------------------------------- hand-offs
+@transaction.atomic
+def do_resolve_handoff(*, handoff_id: int) -> Handoff:
+    """A person took care of the hand-off: mark it done (done again is a no-op)."""
+    handoff = Handoff.objects.select_for_update().get(pk=handoff_id)
+    if handoff.state != Handoff.State.DONE:
+        handoff.state = Handoff.State.DONE
+        handoff.save(update_fields=["state"])
+    return handoff
+
+
+# ---------------------------------------------------------------- leads
+def do_delete_lead(*, lead_id: int) -> int:
+    """Delete a captured lead (the visitor asked, or it was handled elsewhere). Returns how many were deleted."""
+    deleted, _ = Lead.objects.filter(pk=lead_id).delete()
+    return deleted

@@ -6,7 +6,7 @@ from django.conf import settings
 from django.db import transaction
 
 from aura.crypto import encrypt, mask, reencrypt
-from voice.models import Assistant, ProviderKey, RouterPolicy
+from voice.models import Assistant, HttpTool, ProviderKey, RouterPolicy
 
 
 def default_providers() -> dict[str, object]:
@@ -98,3 +98,21 @@ def do_delete_assistant(assistant: Assistant) -> None:
     if Conversation.objects.filter(assistant_id=assistant.pk).exists():
         raise AssistantInUseError("This assistant has conversations; delete them first.")
     assistant.delete()
+
+
+@transaction.atomic
+def do_save_http_tool(tool: HttpTool, *, assistants: list[Assistant] | None = None) -> HttpTool:
+    """Create or update a tenant's HTTP tool, validated like the admin form (URL guard, name, schema).
+
+    ``assistants`` (when given) replaces the assistants that may call it.
+    """
+    tool.full_clean()
+    tool.save()
+    if assistants is not None:
+        tool.assistants.set(assistants)
+    return tool
+
+
+@transaction.atomic
+def do_delete_http_tool(tool: HttpTool) -> None:
+    tool.delete()

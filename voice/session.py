@@ -305,8 +305,12 @@ class VoiceSession:
             return turn
         return dataclasses.replace(turn, barge_in_min_ms=max(2 * turn.barge_in_min_ms, UNCANCELLED_ECHO_BARGE_IN_MS))
 
-    async def end(self, reason: str, code: CloseCode, *, notify: bool = True) -> None:
-        """End the session once: stop replies, tell the client, store everything, close."""
+    async def end(self, reason: str, code: CloseCode, *, notify: bool = True, keep_conversation: bool = False) -> None:
+        """End the session once: stop replies, tell the client, store everything, close.
+
+        ``keep_conversation``: the REST API's text conversations outlive each request's session; the
+        conversation stays open (and the visitor's profile is learnt) until ``…/end/`` ends it.
+        """
         if self.ended:
             return
         self.ended = True
@@ -319,7 +323,7 @@ class VoiceSession:
         if notify:
             with contextlib.suppress(Exception):
                 await self.transport.send_event({"type": "session.ended", "reason": reason})
-        if self.started:
+        if self.started and not keep_conversation:
             self.recorder.end(reason)
         if self.quota is not None:
             await self.quota.release()
@@ -331,7 +335,8 @@ class VoiceSession:
                 _, pending = await asyncio.wait({self.summary_task}, timeout=PROFILE_TIMEOUT_S)
                 for task in pending:
                     task.cancel()
-            await self._remember_visitor()
+            if not keep_conversation:
+                await self._remember_visitor()
         await self.recorder.close()
 
     async def _remember_visitor(self) -> None:
@@ -499,6 +504,14 @@ class VoiceSession:
             TurnRecord(role=Role.VISITOR, text=text, input_mode="text", started_at=_now(), ended_at=_now())
         )
         await self._reply_with_chat(detected_at, endpoint_ms=None, stt_ms=None)
+
+    # ---------------------------------------------------------------- REST API (conversations.api.text)
+    async def handle_api_text(self, text: str) -> None:
+        """A message of the REST API's text conversations: typed input, without the widget protocol's
+        2,000-character cap (the API checks its own limit)."""
+        if not self.started:
+            raise ProtocolError(ErrorCode.NOT_STARTED, "send session.start first")
+        await self._typed(text.strip())
 
     def _background(self, coroutine: Coroutine[object, object, None]) -> None:
         """Fire-and-forget a send from synchronous code, keeping a reference until it is done."""

@@ -10,11 +10,12 @@ from drf_spectacular.views import SpectacularAPIView, SpectacularRedocView, Spec
 from rest_framework.routers import SimpleRouter
 
 RESOURCE_MODULES = (
-    "voice.api.urls",  # assistants
+    "voice.api.urls",  # assistants, HTTP tools
     "tenants.api.urls",  # widget keys, API keys
-    "conversations.api.urls",  # conversations
+    "conversations.api.urls",  # conversations (and text conversations), leads, hand-offs, visitors
     "billing.api.urls",  # usage, invoices
     "webhooks.api.urls",  # webhook endpoints and deliveries
+    "knowledge.api.urls",  # knowledge documents
 )
 
 router = SimpleRouter()

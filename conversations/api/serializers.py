@@ -4,7 +4,17 @@ from __future__ import annotations
 
 from rest_framework import serializers
 
-from conversations.models import Channel, Conversation, EndReason, Status, ToolCall, Turn
+from conversations.models import (
+    Channel,
+    Conversation,
+    EndReason,
+    Handoff,
+    Lead,
+    Status,
+    ToolCall,
+    Turn,
+    VisitorProfile,
+)
 
 CONVERSATION_FIELDS = (
     "id",
@@ -94,3 +104,77 @@ class ConversationFilterSerializer(serializers.Serializer):
 
 class ExportFilterSerializer(ConversationFilterSerializer):
     format = serializers.ChoiceField(choices=[("json", "JSON"), ("csv", "CSV")], default="json")
+
+
+class LeadSerializer(serializers.ModelSerializer):
+    class Meta:
+        model = Lead
+        fields = ("id", "conversation_id", "visitor_id", "name", "email", "phone", "note", "created_at")
+        read_only_fields = fields
+
+
+class LeadFilterSerializer(serializers.Serializer):
+    created_after = serializers.DateTimeField(required=False, help_text="Captured at or after (ISO 8601).")
+    created_before = serializers.DateTimeField(required=False, help_text="Captured before (ISO 8601).")
+
+
+class HandoffSerializer(serializers.ModelSerializer):
+    class Meta:
+        model = Handoff
+        fields = ("id", "conversation_id", "reason", "contact", "transcript", "state", "created_at")
+        read_only_fields = fields
+
+
+class HandoffFilterSerializer(serializers.Serializer):
+    state = serializers.ChoiceField(choices=Handoff.State.choices, required=False)
+
+
+class VisitorProfileSerializer(serializers.ModelSerializer):
+    preferences = serializers.ListField(child=serializers.CharField(), read_only=True)
+    open_requests = serializers.ListField(child=serializers.CharField(), read_only=True)
+
+    class Meta:
+        model = VisitorProfile
+        fields = (
+            "id",
+            "visitor_id",
+            "name",
+            "preferences",
+            "open_requests",
+            "conversations",
+            "last_conversation_id",
+            "updated_at",
+        )
+        read_only_fields = fields
+
+
+class TextConversationSerializer(serializers.Serializer):
+    assistant_id = serializers.IntegerField(
+        required=False, min_value=1, max_value=2**63 - 1, help_text="Default: the organization's default assistant."
+    )
+    visitor_id = serializers.CharField(
+        required=False, allow_blank=True, max_length=128, help_text="Your id of the person: memory follows it."
+    )
+
+
+class MessageSerializer(serializers.Serializer):
+    text = serializers.CharField(max_length=4000, help_text="What the visitor says (1–4,000 characters).")
+    stream = serializers.BooleanField(
+        default=False, help_text="true: the reply as server-sent events (text/event-stream) as it is produced."
+    )
+
+
+class ToolUseSerializer(serializers.Serializer):
+    name = serializers.CharField()
+    status = serializers.ChoiceField(choices=[("ok", "ok"), ("error", "error")])
+    duration_ms = serializers.IntegerField()
+
+
+class MessageReplySerializer(serializers.Serializer):
+    conversation_id = serializers.UUIDField()
+    response_id = serializers.IntegerField()
+    text = serializers.CharField(allow_blank=True, help_text="The assistant's whole reply.")
+    status = serializers.ChoiceField(choices=[("completed", "completed"), ("failed", "failed")])
+    tool_calls = ToolUseSerializer(many=True, help_text="Tools the assistant used for this reply, in order.")
+    metrics = serializers.DictField(help_text="Timings (ms) and token counts of the reply.")
+    conversation_ended = serializers.BooleanField(help_text="True when the assistant ended the conversation.")

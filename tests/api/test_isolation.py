@@ -5,10 +5,13 @@ from __future__ import annotations
 import pytest
 from django_tenants.utils import tenant_context
 
+from conversations.models import Handoff, Lead, VisitorProfile
+from knowledge.actions import do_add_document
+from knowledge.models import Document
 from tenants.models import ApiKey, WidgetKey
 from tests.api import data
 from tests.api.conftest import error_code
-from voice.models import Assistant
+from voice.models import Assistant, HttpTool
 
 
 @pytest.fixture
@@ -23,14 +26,26 @@ def beta_objects(beta, make_key) -> dict[str, str]:
             assistant_id = Assistant.objects.create(name="Beta sales").pk
     make_key(beta)
     endpoint = data.webhook_endpoint(beta.organization)
+    conversation_id = data.conversation_with_turns(beta.organization)
+    with tenant_context(beta.organization):
+        tool = HttpTool.objects.create(name="beta_tool", description="d", url="https://93.184.216.34/x")
+        lead = Lead.objects.create(conversation_id=conversation_id, name="Bea", email="bea@example.com")
+        handoff = Handoff.objects.create(conversation_id=conversation_id, reason="human", transcript="…")
+        visitor = VisitorProfile.objects.create(visitor_id="beta-visitor", name="Bea")
+        document = do_add_document(text="# Beta\n\nBeta's secret opening hours.")
     return {
         "assistants": str(assistant_id),
         "widget-keys": str(WidgetKey.objects.filter(organization=beta.organization).first().pk),
         "api-keys": str(ApiKey.objects.filter(organization=beta.organization).first().pk),
-        "conversations": data.conversation_with_turns(beta.organization),
+        "conversations": conversation_id,
         "invoices": str(data.invoice(beta.organization).pk),
         "webhooks": str(endpoint.pk),
         "webhook-deliveries": str(data.delivery(endpoint).pk),
+        "tools": str(tool.pk),
+        "leads": str(lead.pk),
+        "handoffs": str(handoff.pk),
+        "visitors": str(visitor.pk),
+        "documents": str(document.pk),
     }
 
 
@@ -48,6 +63,9 @@ ACTIONS = [
     ("post", "/api/v1/webhooks/{id}/roll-secret/"),
     ("post", "/api/v1/webhooks/{id}/ping/"),
     ("post", "/api/v1/webhook-deliveries/{id}/replay/"),
+    ("get", "/api/v1/tools/{id}/secret/"),
+    ("post", "/api/v1/handoffs/{id}/resolve/"),
+    ("post", "/api/v1/documents/{id}/reindex/"),
 ]
 
 
@@ -77,6 +95,11 @@ def test_every_id_of_another_organization_is_not_found(alpha, beta_objects, alph
     # nothing of beta changed
     with tenant_context(_beta_org()):
         assert Assistant.objects.filter(pk=beta_objects["assistants"], name="Beta sales").exists()
+        assert HttpTool.objects.filter(pk=beta_objects["tools"], name="beta_tool").exists()
+        assert Lead.objects.filter(pk=beta_objects["leads"]).exists()
+        assert Handoff.objects.filter(pk=beta_objects["handoffs"], state="open").exists()
+        assert VisitorProfile.objects.filter(pk=beta_objects["visitors"]).exists()
+        assert Document.objects.filter(pk=beta_objects["documents"], title="Beta").exists()
     assert ApiKey.objects.filter(pk=beta_objects["api-keys"], revoked_at__isnull=True).exists()
     assert WidgetKey.objects.filter(pk=beta_objects["widget-keys"]).exists()
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from rest_framework import serializers
 
-from voice.models import Assistant
+from voice.models import Assistant, BuiltinTool, HttpTool
 
 
 def _model_refs() -> serializers.ListField:
@@ -52,6 +52,10 @@ ASSISTANT_FIELDS = (
     "barge_in_min_ms",
     "idle_timeout_s",
     "max_session_s",
+    # what it can do and remember
+    "tools",
+    "remember_visitors",
+    "recent_turns",
     "created_at",
     "updated_at",
 )
@@ -61,6 +65,12 @@ class AssistantSerializer(serializers.ModelSerializer):
     llm_fallbacks = _model_refs()
     stt_fallbacks = _model_refs()
     tts_fallbacks = _model_refs()
+    tools = serializers.ListField(
+        child=serializers.ChoiceField(choices=BuiltinTool.choices),
+        max_length=len(BuiltinTool.values),
+        required=False,
+        help_text="Built-in tools this assistant may use.",
+    )
 
     class Meta:
         model = Assistant
@@ -68,3 +78,51 @@ class AssistantSerializer(serializers.ModelSerializer):
         read_only_fields = ("id", "created_at", "updated_at")
         validators = []  # one default assistant: do_save_assistant moves the mark instead of refusing
         extra_kwargs = {"is_default": {"validators": []}}
+
+
+TOOL_FIELDS = (
+    "id",
+    "name",
+    "description",
+    "parameters",
+    "url",
+    "method",
+    "headers",
+    "timeout_ms",
+    "signing_secret_hint",
+    "assistant_ids",
+    "is_active",
+    "created_at",
+    "updated_at",
+)
+
+
+class HttpToolSerializer(serializers.ModelSerializer):
+    """A tenant's HTTP tool. The signing secret is never listed: admins reveal it with ``…/secret/``."""
+
+    parameters = serializers.JSONField(
+        required=False,
+        help_text='JSON Schema of the arguments, e.g. {"type": "object", "properties": {"id": {"type": "string"}}}.',
+    )
+    headers = serializers.DictField(child=serializers.CharField(max_length=2000), required=False)
+    assistant_ids = serializers.PrimaryKeyRelatedField(
+        source="assistants",
+        many=True,
+        queryset=Assistant.objects.all(),
+        required=False,
+        help_text="Assistants that may call this tool.",
+    )
+    signing_secret_hint = serializers.SerializerMethodField(help_text="The secret's last characters.")
+
+    class Meta:
+        model = HttpTool
+        fields = TOOL_FIELDS
+        read_only_fields = ("id", "signing_secret_hint", "created_at", "updated_at")
+        validators = []  # the model's full_clean validates (unique name included) in do_save_http_tool
+
+    def get_signing_secret_hint(self, tool: HttpTool) -> str:
+        return "whsec_…" + tool.signing_secret[-4:]
+
+
+class ToolSecretSerializer(serializers.Serializer):
+    secret = serializers.CharField(read_only=True, help_text="whsec_…: the HMAC-SHA256 key of AURA-Signature.")
