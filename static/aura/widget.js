@@ -193,8 +193,13 @@
     }
 
     async connect(mic) {
-      const visitor = localStorage.getItem('aura-visitor') || crypto.randomUUID();
-      localStorage.setItem('aura-visitor', visitor);
+      // A site with signed-in users passes its own id (visitor-id): the assistant remembers the person on
+      // every device. Otherwise an anonymous id is kept in this browser.
+      let visitor = this.getAttribute('visitor-id');
+      if (!visitor) {
+        visitor = localStorage.getItem('aura-visitor') || crypto.randomUUID();
+        localStorage.setItem('aura-visitor', visitor);
+      }
       let response;
       try {
         response = await fetch(BASE + '/widget/session', { method: 'POST', headers: { 'Content-Type': 'application/json' },
@@ -392,7 +397,7 @@
   if (script && script.dataset.key) {
     const widget = document.createElement('aura-voice-widget');
     widget.setAttribute('key', script.dataset.key);
-    for (const name of ['placement', 'title', 'accent', 'text-only', 'start-expanded', 'show-transcript']) {
+    for (const name of ['placement', 'title', 'accent', 'text-only', 'start-expanded', 'show-transcript', 'visitor-id']) {
       const value = script.getAttribute('data-' + name);
       if (value !== null) widget.setAttribute(name, value);
     }
