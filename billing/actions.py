@@ -106,6 +106,24 @@ def do_record_turn_usage(*, conversation: Conversation, turn: Turn) -> None:
     )
 
 
+def do_record_model_usage(
+    *, conversation: Conversation, key: str, provider: str, model: str, input_tokens: int, output_tokens: int
+) -> None:
+    """Tokens of a model call that is not a reply (a conversation's summary, a visitor's profile).
+    ``key`` names the call, so recording it again counts once."""
+    _insert(
+        organization_id=_current_organization_id(),
+        conversation=conversation,
+        occurred_at=timezone.now(),
+        key_prefix=f"model:{key}",
+        events=[
+            _Event(metric, Decimal(quantity), provider, model)
+            for metric, quantity in ((Metric.LLM_INPUT_TOKENS, input_tokens), (Metric.LLM_OUTPUT_TOKENS, output_tokens))
+            if quantity
+        ],
+    )
+
+
 def turn_events(turn: Turn) -> list[_Event]:
     """What a stored turn used. Units: seconds, tokens, characters. Zero quantities are left out.
 

@@ -7,6 +7,7 @@ import uuid
 import wave
 from dataclasses import dataclass, field, fields
 from datetime import datetime, timedelta
+from typing import Any
 
 from django.core.files.base import ContentFile
 from django.core.files.storage import default_storage
@@ -14,7 +15,7 @@ from django.db import connection, transaction
 from django.db.models import Max, QuerySet
 from django.utils import timezone
 
-from billing.actions import do_record_session_usage, do_record_turn_usage
+from billing.actions import do_record_model_usage, do_record_session_usage, do_record_turn_usage
 from conversations.events import (
     emit_conversation_ended,
     emit_conversation_started,
@@ -192,24 +193,45 @@ def do_remember_visitor(
     name: str,
     preferences: list[str],
     open_requests: list[str],
+    **model_use: Any,
 ) -> None:
-    """Store what a conversation taught about its visitor (voice.memory decides what that is)."""
-    profile, _ = VisitorProfile.objects.select_for_update().get_or_create(visitor_id=visitor_id)
-    profile.name = name[:120]
-    profile.preferences = preferences
-    profile.open_requests = open_requests
-    profile.last_conversation_id = conversation_id
-    profile.conversations += 1
-    profile.save()
+    """Store what a conversation taught about its visitor (voice.memory decides what that is), and the
+    tokens the model spent learning it (billing; ``model_use``: llm_provider, llm_model, input/output_tokens)."""
+    if name or preferences or open_requests:
+        profile, _ = VisitorProfile.objects.select_for_update().get_or_create(visitor_id=visitor_id)
+        profile.name = name[:120]
+        profile.preferences = preferences
+        profile.open_requests = open_requests
+        profile.last_conversation_id = conversation_id
+        profile.conversations += 1
+        profile.save()
+    _record_memory_usage(conversation_id, f"profile:{conversation_id}", model_use)
 
 
-def do_record_summary(*, conversation_id: uuid.UUID | str, summary: str, through_index: int) -> None:
-    """The running summary of a conversation's older turns (never moves backwards)."""
+@transaction.atomic
+def do_record_summary(*, conversation_id: uuid.UUID | str, summary: str, through_index: int, **model_use: Any) -> None:
+    """The running summary of a conversation's older turns (never moves backwards), and its tokens."""
     if getattr(connection.tenant, "redact_personal_data", False):
         summary = redact(summary)
     Conversation.objects.filter(pk=conversation_id, summary_through__lte=through_index).update(
         summary=summary, summary_through=through_index
     )
+    _record_memory_usage(conversation_id, f"summary:{conversation_id}:{through_index}", model_use)
+
+
+def _record_memory_usage(conversation_id: uuid.UUID | str, key: str, model_use: dict[str, Any]) -> None:
+    if not (model_use.get("input_tokens") or model_use.get("output_tokens")):
+        return
+    conversation = Conversation.objects.only("id", "assistant_id", "channel").filter(pk=conversation_id).first()
+    if conversation is not None:
+        do_record_model_usage(
+            conversation=conversation,
+            key=key,
+            provider=model_use.get("llm_provider", ""),
+            model=model_use.get("llm_model", ""),
+            input_tokens=int(model_use.get("input_tokens", 0)),
+            output_tokens=int(model_use.get("output_tokens", 0)),
+        )
 
 
 # ---------------------------------------------------------------- retention

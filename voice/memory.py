@@ -16,7 +16,7 @@ import re
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
-from voice.providers.base import ChatMessage, ChatModel, TextDelta
+from voice.providers.base import ChatMessage, ChatModel, RouteLog, TextDelta, Usage
 
 logger = logging.getLogger(__name__)
 
@@ -59,6 +59,24 @@ class Profile:
         return " ".join(parts)
 
 
+@dataclass(frozen=True, slots=True)
+class ModelUse:
+    """What one background model call cost, for billing: the model that answered and its tokens."""
+
+    provider: str = ""
+    model: str = ""
+    input_tokens: int = 0
+    output_tokens: int = 0
+
+    def as_kwargs(self) -> dict[str, object]:
+        return {
+            "llm_provider": self.provider,
+            "llm_model": self.model,
+            "input_tokens": self.input_tokens,
+            "output_tokens": self.output_tokens,
+        }
+
+
 def compose(
     instructions: str,
     history: Sequence[ChatMessage],
@@ -98,32 +116,37 @@ def transcript_text(messages: Sequence[ChatMessage]) -> str:
     )
 
 
-async def summarize(chat: ChatModel, previous: str, turns: Sequence[ChatMessage]) -> str:
+async def summarize(chat: ChatModel, previous: str, turns: Sequence[ChatMessage]) -> tuple[str, ModelUse]:
     request = f"Summary so far: {previous or '(none)'}\n\nTurns that followed:\n{transcript_text(turns)}"
-    text = await _complete(chat, SUMMARY_PROMPT, request)
-    return text.strip()[:MAX_SUMMARY_CHARS]
+    text, use = await _complete(chat, SUMMARY_PROMPT, request)
+    return text.strip()[:MAX_SUMMARY_CHARS], use
 
 
-async def learn_profile(chat: ChatModel, previous: Profile, turns: Sequence[ChatMessage]) -> Profile:
+async def learn_profile(chat: ChatModel, previous: Profile, turns: Sequence[ChatMessage]) -> tuple[Profile, ModelUse]:
     """The visitor's profile after this conversation. A model answer that is not the asked-for JSON is
     not trusted: the profile is then updated by the rules of ``profile_from_rules``."""
     request = f"Profile so far: {json.dumps(_as_dict(previous))}\n\nLatest conversation:\n{transcript_text(turns)}"
-    answer = await _complete(chat, PROFILE_PROMPT, request)
+    answer, use = await _complete(chat, PROFILE_PROMPT, request)
     parsed = _parse_profile(answer)
     if parsed is None:
         logger.info("the profile answer was not JSON; using the rules instead")
-        return profile_from_rules(previous, turns)
-    return parsed
+        return profile_from_rules(previous, turns), use
+    return parsed, use
 
 
-async def _complete(chat: ChatModel, prompt: str, request: str) -> str:
+async def _complete(chat: ChatModel, prompt: str, request: str) -> tuple[str, ModelUse]:
     parts = []
-    async for event in chat.stream(
-        [ChatMessage(role="system", content=prompt), ChatMessage(role="user", content=request)]
-    ):
+    provider, model = getattr(chat, "provider", ""), getattr(chat, "model", "")
+    tokens = (0, 0)
+    messages = [ChatMessage(role="system", content=prompt), ChatMessage(role="user", content=request)]
+    async for event in chat.stream(messages):
         if isinstance(event, TextDelta):
             parts.append(event.text)
-    return "".join(parts)
+        elif isinstance(event, Usage):
+            tokens = (event.input_tokens, event.output_tokens)
+        elif isinstance(event, RouteLog) and event.chosen is not None:
+            provider, model = event.chosen.provider, event.chosen.model
+    return "".join(parts), ModelUse(provider, model, *tokens)
 
 
 def _parse_profile(answer: str) -> Profile | None:

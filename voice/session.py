@@ -344,19 +344,19 @@ class VoiceSession:
             return
         try:
             async with asyncio.timeout(PROFILE_TIMEOUT_S):
-                profile = await learn_profile(self.providers.chat, self.profile or Profile(), self.history)
+                profile, use = await learn_profile(self.providers.chat, self.profile or Profile(), self.history)
         except (TimeoutError, ProviderError) as exc:
             logger.warning("conversation %s: the visitor's profile was not updated: %s", self.conversation_id, exc)
             return
-        if not profile.is_empty:
-            self.recorder.call(
-                do_remember_visitor,
-                visitor_id=self.visitor_id,
-                conversation_id=self.conversation_id,
-                name=profile.name,
-                preferences=profile.preferences,
-                open_requests=profile.open_requests,
-            )
+        self.recorder.call(
+            do_remember_visitor,
+            visitor_id=self.visitor_id,
+            conversation_id=self.conversation_id,
+            name=profile.name,
+            preferences=profile.preferences,
+            open_requests=profile.open_requests,
+            **use.as_kwargs(),
+        )
 
     def _forget_visitor(self) -> None:
         self.forgotten = True
@@ -381,7 +381,7 @@ class VoiceSession:
 
     async def _summarize(self, turns: list[ChatMessage], through: int) -> None:
         try:
-            summary = await summarize(self.providers.chat, self.summary, turns)
+            summary, use = await summarize(self.providers.chat, self.summary, turns)
         except ProviderError as exc:
             logger.warning("conversation %s: summary postponed: %s", self.conversation_id, exc)
             return
@@ -389,7 +389,11 @@ class VoiceSession:
             return
         self.summary, self.summarized = summary, through
         self.recorder.call(
-            do_record_summary, conversation_id=self.conversation_id, summary=summary, through_index=through
+            do_record_summary,
+            conversation_id=self.conversation_id,
+            summary=summary,
+            through_index=through,
+            **use.as_kwargs(),
         )
 
     async def _watch_time(self) -> None:

@@ -72,21 +72,22 @@ def test_the_rules_find_name_preferences_and_open_requests():
 
 async def test_the_simulated_model_summarises_and_learns_the_profile_deterministically():
     chat = SimulatedChat(FAST)
-    summary = await summarize(chat, "", _turns(("user", "I need a table."), ("assistant", "For how many?")))
+    summary, use = await summarize(chat, "", _turns(("user", "I need a table."), ("assistant", "For how many?")))
     assert summary == "The visitor said: I need a table.."
-    longer = await summarize(chat, summary, _turns(("user", "For four people.")))
+    assert (use.provider, use.model) == ("simulated", "simulated-chat") and use.input_tokens and use.output_tokens
+    longer, _ = await summarize(chat, summary, _turns(("user", "For four people.")))
     assert longer.startswith(summary) and longer.endswith("For four people..")
 
-    profile = await learn_profile(chat, Profile(), _turns(("user", "Call me Ben. I prefer tables outside.")))
+    profile, _ = await learn_profile(chat, Profile(), _turns(("user", "Call me Ben. I prefer tables outside.")))
     assert profile == Profile(name="Ben", preferences=["prefer tables outside"], open_requests=[])
 
 
 async def test_a_model_profile_is_used_when_it_is_the_asked_for_json_and_the_rules_otherwise():
     answer = json.dumps({"name": "Chloé", "preferences": ["quiet table"], "open_requests": ["gift card"]})
     model = Answering(f"Here you go:\n{answer}")
-    profile = await learn_profile(model, Profile(), _turns(("user", "hello")))
+    profile, _ = await learn_profile(model, Profile(), _turns(("user", "hello")))
     assert profile == Profile(name="Chloé", preferences=["quiet table"], open_requests=["gift card"])
     assert "Latest conversation:\nVisitor: hello" in model.seen[0][1].content
 
-    profile = await learn_profile(Answering("You said: something"), Profile(name="Dan"), _turns(("user", "hi")))
+    profile, _ = await learn_profile(Answering("You said: something"), Profile(name="Dan"), _turns(("user", "hi")))
     assert profile == Profile(name="Dan")  # not JSON: the rules kept what was known

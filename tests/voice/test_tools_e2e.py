@@ -239,6 +239,21 @@ async def test_older_turns_are_summarised_in_the_background(daphne_server, alpha
     )()
     assert turns == 9  # the greeting and four exchanges: summarising never cost a turn
 
+    from billing.models import UsageEvent
+
+    def summary_usage():
+        return list(
+            UsageEvent.objects.filter(conversation_id=conversation_id, idempotency_key__startswith="model:summary:")
+            .values_list("metric", "provider", "model")
+            .order_by("metric")
+        )
+
+    billed = await _eventually(summary_usage)
+    assert billed == [
+        ("llm_input_tokens", "simulated", "simulated-chat"),
+        ("llm_output_tokens", "simulated", "simulated-chat"),
+    ], "the summary's tokens are billed like a reply's"
+
 
 async def test_knowledge_answers_from_a_matching_passage_and_admits_when_it_does_not_know(daphne_server, alpha):
     from knowledge.actions import do_add_document, do_delete_document
