@@ -17,6 +17,11 @@ class UnsafeURLError(ValueError):
     pass
 
 
+# Cloud metadata services outside link-local space, refused even where private networks are allowed:
+# Alibaba Cloud's (in shared address space) and AWS's IPv6 one (unique-local).
+METADATA_ADDRESSES = frozenset({ipaddress.ip_address("100.100.100.200"), ipaddress.ip_address("fd00:ec2::254")})
+
+
 def check_url(url: str, *, allow_private: bool = True, allow_loopback: bool = False) -> None:
     """Raise UnsafeURLError when ``url`` is not http(s) or any address its host resolves to is refused."""
     resolve_checked(url, allow_private=allow_private, allow_loopback=allow_loopback)
@@ -56,10 +61,13 @@ def check_address(
     address = ipaddress.ip_address(address_text.split("%", 1)[0])
     if isinstance(address, ipaddress.IPv6Address) and address.ipv4_mapped:
         address = address.ipv4_mapped  # ::ffff:127.0.0.1 is loopback too
+    if address in METADATA_ADDRESSES:
+        raise UnsafeURLError(f"{host} resolves to {address}, a cloud metadata service.")
     if address.is_loopback and allow_loopback:
         return address
     if address.is_loopback or address.is_link_local or address.is_unspecified or address.is_multicast:
         raise UnsafeURLError(f"{host} resolves to {address}, which this platform does not call.")
-    if address.is_reserved or (address.is_private and not allow_private):
+    if address.is_reserved or (not allow_private and (address.is_private or not address.is_global)):
+        # not global: also shared address space (100.64.0.0/10, carrier-grade NAT and some clouds' metadata)
         raise UnsafeURLError(f"{host} resolves to {address}, a private address.")
     return address

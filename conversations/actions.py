@@ -177,8 +177,12 @@ def do_request_handoff(*, conversation_id: uuid.UUID | str, reason: str, contact
 
 
 # ---------------------------------------------------------------- memory
-def do_forget_visitor(*, visitor_id: str) -> int:
-    """The visitor asked to be forgotten: their profile goes. Returns how many profiles were deleted."""
+@transaction.atomic
+def do_forget_visitor(*, visitor_id: str, conversation_id: uuid.UUID | str | None = None) -> int:
+    """The visitor asked to be forgotten: their profile goes, and the conversation they asked in (if any)
+    is marked so that nothing is learnt from it later, on any connection. Returns the profiles deleted."""
+    if conversation_id is not None:
+        Conversation.objects.filter(pk=conversation_id).update(visitor_forgotten=True)
     if not visitor_id:
         return 0
     deleted, _ = VisitorProfile.objects.filter(visitor_id=visitor_id).delete()
@@ -197,7 +201,8 @@ def do_remember_visitor(
 ) -> None:
     """Store what a conversation taught about its visitor (voice.memory decides what that is), and the
     tokens the model spent learning it (billing; ``model_use``: llm_provider, llm_model, input/output_tokens)."""
-    if name or preferences or open_requests:
+    forgotten = Conversation.objects.filter(pk=conversation_id, visitor_forgotten=True).exists()
+    if (name or preferences or open_requests) and not forgotten:
         profile, _ = VisitorProfile.objects.select_for_update().get_or_create(visitor_id=visitor_id)
         profile.name = name[:120]
         profile.preferences = preferences

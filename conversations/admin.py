@@ -6,8 +6,11 @@ from __future__ import annotations
 from collections.abc import Iterator
 
 from django.contrib import admin, messages
+from django.core.exceptions import PermissionDenied
 from django.db.models import Count, Exists, OuterRef, QuerySet
-from django.http import HttpRequest, StreamingHttpResponse
+from django.http import FileResponse, HttpRequest, StreamingHttpResponse
+from django.shortcuts import get_object_or_404
+from django.urls import URLPattern, path, reverse
 from django.utils import timezone
 from django.utils.html import format_html, format_html_join
 from django.utils.safestring import SafeString
@@ -91,6 +94,19 @@ class ConversationAdmin(admin.ModelAdmin):
     def get_queryset(self, request: HttpRequest) -> QuerySet[Conversation]:
         return super().get_queryset(request).select_related("assistant").annotate(turn_total=Count("turns"))
 
+    def get_urls(self) -> list[URLPattern]:
+        audio = path(
+            "turn-audio/<int:turn_id>/", self.admin_site.admin_view(self.turn_audio), name="conversations_turn_audio"
+        )
+        return [audio, *super().get_urls()]
+
+    def turn_audio(self, request: HttpRequest, turn_id: int) -> FileResponse:
+        """A recorded utterance, to the organization's admins only (recordings are never served publicly)."""
+        if not self.has_view_permission(request):
+            raise PermissionDenied
+        turn = get_object_or_404(Turn.objects.exclude(audio=""), pk=turn_id)
+        return FileResponse(turn.audio.open("rb"), content_type="audio/wav", filename=f"turn-{turn.pk}.wav")
+
     def get_actions(self, request: HttpRequest) -> dict[str, object]:
         found = super().get_actions(request)
         found.pop("delete_selected", None)  # deleting goes through delete_with_turns (recordings too)
@@ -155,7 +171,11 @@ def _said(turn: Turn) -> SafeString:
         return format_html(
             "{}<br><small>Interrupted. Generated: <s>{}</s></small>", turn.heard_text or "(nothing heard)", turn.text
         )
-    audio = format_html(' <a href="{}">audio</a>', turn.audio.url) if turn.audio else ""
+    audio = (
+        format_html(' <a href="{}">audio</a>', reverse("tenant_admin:conversations_turn_audio", args=[turn.pk]))
+        if turn.audio
+        else ""
+    )
     return format_html("{}{}", turn.heard_text or turn.text, audio)
 
 

@@ -67,4 +67,14 @@ def csv_lines(conversations: Iterable[Conversation]) -> Iterator[str]:
         head = [ConversationSerializer(conversation).data[name] for name in CONVERSATION_FIELDS]
         for turn in list(conversation.turns.all()) or [None]:
             data = TurnSerializer(turn).data if turn is not None else {}
-            yield line(head + [data.get(name, "") for name in TURN_FIELDS])
+            yield line([_cell(value) for value in head + [data.get(name, "") for name in TURN_FIELDS]])
+
+
+def _cell(value: object) -> object:
+    """Visitors' words are data: a cell starting like a formula is quoted so a spreadsheet shows, not runs, it."""
+    if isinstance(value, str) and value[:1] in _FORMULA_STARTS:
+        return "'" + value
+    return value
+
+
+_FORMULA_STARTS = frozenset("=+-@\t\r")

@@ -45,7 +45,12 @@ class Conversation(models.Model):
     connection = models.CharField(max_length=36, blank=True, editable=False)
     # Memory: a running summary of the turns before ``summary_through`` (voice.memory), written in the background.
     summary = models.TextField(blank=True)
-    summary_through = models.PositiveIntegerField(default=0, help_text="Turns with a lower index are summarised.")
+    summary_through = models.PositiveIntegerField(
+        default=0, help_text="How many of the conversation's earlier messages the summary covers."
+    )
+    visitor_forgotten = models.BooleanField(
+        default=False, help_text="The visitor asked to be forgotten here: nothing is learnt from this conversation."
+    )
 
     class Meta:
         ordering = ["-started_at"]

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import uuid
+from dataclasses import dataclass
 from datetime import timedelta
 
 from django.db.models import Max, Q
@@ -38,16 +39,29 @@ def resumable_conversation(conversation_id: str, *, assistant_id: int, visitor_i
     )
 
 
-def conversation_history(conversation_id: str, *, limit: int = 40) -> list[tuple[str, str]]:
-    """(role, text) of the last turns, oldest first: the visitor's words and what the assistant was heard to say."""
-    turns = Turn.objects.filter(conversation_id=conversation_id).order_by("-index")[:limit]
-    history = []
-    for turn in reversed(turns):
-        if turn.role == Role.VISITOR:
-            history.append(("user", turn.text))
-        elif turn.heard_text:
-            history.append(("assistant", turn.heard_text))
-    return history
+@dataclass(frozen=True, slots=True)
+class History:
+    """A conversation's messages from ``first`` on (those before are in its summary), oldest first."""
+
+    summary: str
+    first: int
+    messages: list[tuple[str, str]]  # (role, text): the visitor's words, what the assistant was heard to say
+
+
+def conversation_history(conversation_id: str, *, limit: int = 200) -> History:
+    """What a resumed conversation continues from: its running summary and the messages after it (at most
+    ``limit``). Messages are counted as the session counts them, so ``summary_through`` lines up."""
+    summary, through = conversation_summary(conversation_id)
+    messages = []
+    for role, text, heard in (
+        Turn.objects.filter(conversation_id=conversation_id).order_by("index").values_list("role", "text", "heard_text")
+    ):
+        if role == Role.VISITOR:
+            messages.append(("user", text))
+        elif heard:
+            messages.append(("assistant", heard))
+    first = max(min(through, len(messages)), len(messages) - limit)
+    return History(summary=summary, first=first, messages=messages[first:])
 
 
 def visitor_profile(visitor_id: str) -> VisitorProfile | None:

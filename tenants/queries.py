@@ -78,8 +78,14 @@ def _cache_call(method: str, *args: object) -> object:
 
 
 def forget_cached_hosts_of(organization: Organization) -> None:
+    """Everything cached with the organization in it: its hosts, and its widget and API keys (which carry
+    the organization's settings, such as redaction and opening hours, to sessions and API calls)."""
     for hostname in Domain.objects.filter(tenant=organization).values_list("domain", flat=True):
         forget_cached_host(hostname)
+    for key in WidgetKey.objects.filter(organization=organization).values_list("key", flat=True):
+        forget_cached_widget_key(key)
+    for prefix in ApiKey.objects.filter(organization=organization).values_list("prefix", flat=True):
+        forget_cached_api_key(prefix)
 
 
 def primary_domain(organization: Organization) -> str | None:

@@ -82,11 +82,12 @@ def compose(
     history: Sequence[ChatMessage],
     *,
     recent_turns: int,
+    summarized: int = 0,
     summary: str = "",
     profile: Profile | None = None,
     context: str = "",
 ) -> list[ChatMessage]:
-    """The messages one reply is generated from."""
+    """The messages one reply is generated from. ``summarized``: how many of ``history`` the summary covers."""
     system = instructions.strip()
     if context:
         system += "\n\n" + context
@@ -94,7 +95,11 @@ def compose(
         system += "\n\nWhat you remember about this visitor from earlier conversations: " + profile.describe()
     if summary:
         system += "\n\nSummary of the earlier part of this conversation: " + summary
-    return [ChatMessage(role="system", content=system), *history[-recent_turns:]]
+    # The recent turns, and any older ones the summary does not cover yet (it is made in the background).
+    return [
+        ChatMessage(role="system", content=system),
+        *history[min(summarized, max(0, len(history) - recent_turns)) :],
+    ]
 
 
 def welcome_back(profile: Profile, greeting: str) -> str:

@@ -14,7 +14,7 @@ from typing import Any
 
 from conversations import actions
 from conversations.actions import TurnRecord
-from conversations.queries import conversation_history
+from conversations.queries import History, conversation_history
 from tenants.models import Organization
 from tenants.tenancy import run_in_tenant
 from voice.metrics import TURNS
@@ -44,8 +44,8 @@ class ConversationRecorder:
             connection=self.connection,
         )
 
-    def resume(self) -> asyncio.Future[list[tuple[str, str]]]:
-        """Reopen the conversation and return its recent history, (role, text), oldest first."""
+    def resume(self) -> asyncio.Future[History]:
+        """Reopen the conversation and return its summary and the messages after it."""
         self._submit(actions.do_resume_conversation, conversation_id=self.conversation_id, connection=self.connection)
         return self._submit(conversation_history, conversation_id=self.conversation_id)
 

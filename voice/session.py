@@ -19,7 +19,7 @@ from zoneinfo import ZoneInfo
 from billing.sessions import SessionQuota
 from conversations.actions import TurnRecord, do_record_summary, do_remember_visitor
 from conversations.models import Channel, EndReason, Role
-from conversations.queries import conversation_summary, visitor_profile
+from conversations.queries import visitor_profile
 from voice.audio.vad import SpeechStarted, SpeechStopped, TurnConfig
 from voice.memory import SUMMARY_BATCH, Profile, compose, learn_profile, summarize, welcome_back
 from voice.metrics import BARGE_INS, SESSIONS_TOTAL, TURN_STAGE
@@ -129,7 +129,8 @@ class VoiceSession:
         self.history: list[ChatMessage] = []  # what was said and heard; the model sees memory.compose() of it
         # Memory (voice.memory): a running summary of the history before `summarized`, and the visitor's profile.
         self.summary = ""
-        self.summarized = 0
+        self.summarized = 0  # messages of self.history the summary covers
+        self.history_offset = 0  # the conversation's messages before self.history[0] (a resume: in the summary)
         self.summary_task: asyncio.Task[None] | None = None
         self.profile: Profile | None = None
         self.forgotten = False
@@ -228,9 +229,10 @@ class VoiceSession:
             self.input = AudioInput(start.sample_rate, self._turn_config(start.echo_cancellation))
         if self.resumed:
             # The same conversation on a new connection: the model continues from what was said and heard.
-            for role, text in await self.recorder.resume():
+            history = await self.recorder.resume()
+            self.summary, self.history_offset = history.summary, history.first
+            for role, text in history.messages:
                 self._remember(ChatMessage(role=role, content=text))
-            self.summary, _ = await self.recorder.call(conversation_summary, conversation_id=self.conversation_id)
         else:
             self.recorder.start(
                 assistant_id=self.assistant.id,
@@ -392,7 +394,7 @@ class VoiceSession:
             do_record_summary,
             conversation_id=self.conversation_id,
             summary=summary,
-            through_index=through,
+            through_index=self.history_offset + through,
             **use.as_kwargs(),
         )
 
@@ -555,6 +557,7 @@ class VoiceSession:
             self.assistant.instructions,
             self.history,
             recent_turns=self.assistant.recent_turns,
+            summarized=self.summarized,
             summary=self.summary,
             profile=None if self.forgotten else self.profile,
             context=self._situation(),
@@ -649,6 +652,7 @@ class VoiceSession:
         _observe_turn(reply, metrics, failed=failed)
         active = self.replies.get(reply.id)
         if active is None or not reply.text:
+            self.ending_reason = ""  # a goodbye nobody heard ends nothing
             return  # nothing was said: no turn, no history entry
         active.history_index = self._remember(ChatMessage(role="assistant", content=reply.text))
         if self.ending_reason and self.ending_task is None:
@@ -705,6 +709,9 @@ class VoiceSession:
         self.active = None
         active.interrupted = True
         self.ending_reason = ""  # a goodbye the visitor cut short does not end the conversation
+        if self.ending_task is not None and self.ending_task is not asyncio.current_task():
+            self.ending_task.cancel()
+            self.ending_task = None
         reply = active.reply
         # `stopped` is checked right before every audio send, and a send never yields before its frame
         # is written: from this line on no frame of the reply can go out, so the client hears at once.

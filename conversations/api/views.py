@@ -23,7 +23,13 @@ from aura.api.schema import ErrorSerializer
 from aura.api.views import UUID_ID, ApiViewMixin
 from billing.sessions import SessionRefusedError, check_new_session
 from conversations import exports
-from conversations.actions import do_delete_lead, do_forget_visitor, do_resolve_handoff, do_start_conversation
+from conversations.actions import (
+    do_delete_conversations,
+    do_delete_lead,
+    do_forget_visitor,
+    do_resolve_handoff,
+    do_start_conversation,
+)
 from conversations.api import text as text_api
 from conversations.api.serializers import (
     ConversationDetailSerializer,
@@ -222,7 +228,7 @@ class ConversationViewSet(
     def perform_destroy(self, instance: Conversation) -> None:
         if instance.status == Status.ACTIVE and instance.started_at > timezone.now() - ACTIVE_DELETE_AFTER:
             raise Conflict("This conversation is still going on; delete it once it has ended.", "conversation_active")
-        instance.delete()
+        do_delete_conversations(Conversation.objects.filter(pk=instance.pk))  # its recordings too
 
     @extend_schema(
         parameters=[ExportFilterSerializer],

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+
 import uuid
 
 import pytest
@@ -33,6 +35,10 @@ def test_http_tools_crud_validates_like_the_admin(alpha, alpha_api, make_key, se
     tool = created.json()
     assert tool["assistant_ids"] == [assistant_id]
     assert "signing_secret" not in tool and tool["signing_secret_hint"].startswith("whsec_…")
+    # Header values are often credentials: written, never read back, not even by the key that wrote them.
+    assert "headers" not in tool and tool["header_names"] == ["X-Api-Key"]
+    listed = api_client(make_key(alpha, ["read"])).get("/api/v1/tools/").json()
+    assert "k" not in json.dumps(listed["results"][0].get("headers", {})) and "headers" not in listed["results"][0]
 
     secret = alpha_api.get(f"/api/v1/tools/{tool['id']}/secret/")
     assert secret.status_code == 200 and secret.json()["secret"].startswith("whsec_")

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from aura.netguard import UnsafeURLError, check_url
+from aura.netguard import UnsafeURLError, check_address, check_url
 
 
 @pytest.mark.parametrize(
@@ -44,3 +44,12 @@ def test_the_assistant_form_refuses_a_metadata_address(settings) -> None:
     with pytest.raises(ValidationError) as refused:
         assistant.clean()
     assert "openai_compatible_base_url" in refused.value.message_dict
+
+
+@pytest.mark.parametrize("address", ["100.100.100.200", "fd00:ec2::254", "100.64.0.1"])
+def test_shared_address_space_and_metadata_services_are_refused(address):
+    with pytest.raises(UnsafeURLError):
+        check_address(address, "host", allow_private=False)
+    if address != "100.64.0.1":  # a metadata service is refused even where private networks are allowed
+        with pytest.raises(UnsafeURLError):
+            check_address(address, "host", allow_private=True)

@@ -134,3 +134,40 @@ def test_the_retention_job_visits_every_organization_with_a_period(alpha, beta):
     assert result[alpha.organization.slug] >= 1 and beta.organization.slug not in result
     with tenant_context(alpha.organization):
         assert not Conversation.objects.filter(pk=old.pk).exists()
+
+
+def test_a_visitor_forgotten_in_a_conversation_is_not_learnt_from_it_later(alpha):
+    from conversations.actions import do_forget_visitor, do_remember_visitor
+    from conversations.models import VisitorProfile
+
+    with tenant_context(alpha.organization):
+        conversation = _conversation(Assistant.objects.get(is_default=True).pk)
+        visitor = f"visitor-{uuid.uuid4()}"
+        VisitorProfile.objects.create(visitor_id=visitor, name="Anna")
+        do_forget_visitor(visitor_id=visitor, conversation_id=conversation.pk)
+        # The conversation ends later, on another connection or through the API: its profile step runs again.
+        do_remember_visitor(
+            visitor_id=visitor, conversation_id=conversation.pk, name="Anna", preferences=[], open_requests=[]
+        )
+        assert not VisitorProfile.objects.filter(visitor_id=visitor).exists()
+        assert Conversation.objects.get(pk=conversation.pk).visitor_forgotten
+
+
+def test_a_resumed_conversation_continues_after_its_summary(alpha):
+    from conversations.actions import do_record_summary
+    from conversations.queries import conversation_history
+
+    with tenant_context(alpha.organization):
+        conversation = _conversation(Assistant.objects.get(is_default=True).pk)
+        for index in range(6):
+            role = "visitor" if index % 2 == 0 else "assistant"
+            text = f"message {index}"
+            do_record_turn(
+                conversation_id=conversation.pk,
+                record=_record(text, heard_text=text) if role == "assistant" else _record(text),
+            )
+        Turn.objects.filter(conversation=conversation, index__in=[1, 3, 5]).update(role="assistant")
+        do_record_summary(conversation_id=conversation.pk, summary="The first four.", through_index=4)
+        history = conversation_history(str(conversation.pk))
+    assert (history.summary, history.first) == ("The first four.", 4)
+    assert history.messages == [("user", "message 4"), ("assistant", "message 5")]

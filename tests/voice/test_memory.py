@@ -34,6 +34,7 @@ def test_the_model_sees_instructions_profile_summary_and_only_the_recent_turns()
         "Be brief.",
         history,
         recent_turns=4,
+        summarized=6,
         summary="The visitor asked about tables.",
         profile=Profile(name="Anna", preferences=["vegetarian"]),
         context="It is now Monday.",
@@ -91,3 +92,13 @@ async def test_a_model_profile_is_used_when_it_is_the_asked_for_json_and_the_rul
 
     profile, _ = await learn_profile(Answering("You said: something"), Profile(name="Dan"), _turns(("user", "hi")))
     assert profile == Profile(name="Dan")  # not JSON: the rules kept what was known
+
+
+def test_messages_the_summary_does_not_cover_yet_are_still_shown():
+    history = _turns(*[("user" if i % 2 == 0 else "assistant", f"message {i}") for i in range(15)])
+    messages = compose("Be brief.", history, recent_turns=12, summarized=0)
+    assert [m.content for m in messages[1:]][:1] == ["message 0"], "nothing falls between summary and window"
+    messages = compose("Be brief.", history, recent_turns=12, summarized=2, summary="Earlier: 0 and 1.")
+    assert [m.content for m in messages[1:]][0] == "message 2"
+    messages = compose("Be brief.", history, recent_turns=4, summarized=11, summary="Earlier.")
+    assert [m.content for m in messages[1:]] == ["message 11", "message 12", "message 13", "message 14"]

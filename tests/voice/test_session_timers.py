@@ -69,7 +69,7 @@ class FakeRecorder:
 
 
 def _session(
-    idle_timeout_s: int = 1, max_session_s: int = 600, greeting: str = ""
+    idle_timeout_s: int = 1, max_session_s: int = 600, greeting: str = "", tools: tuple[str, ...] = ()
 ) -> tuple[VoiceSession, FakeTransport, FakeRecorder]:
     assistant = AssistantSnapshot(
         id=1,
@@ -83,6 +83,7 @@ def _session(
         idle_timeout_s=idle_timeout_s,
         max_session_s=max_session_s,
         routing=RoutingConfig(llm=(), stt=(), tts=()),
+        tools=tools,
     )
     providers = SessionProviders(
         stt=SimulatedSpeechToText(FAST), chat=SimulatedChat(FAST), tts=SimulatedSpeech(FAST, use_espeak=False)
@@ -162,3 +163,22 @@ async def test_without_echo_cancellation_barging_in_takes_more_speech(echo, barg
 
     assert session.input.detector.config.barge_in_min_ms == barge_in_min_ms
     await session.end("visitor_ended", CloseCode.NORMAL)
+
+
+@pytest.mark.parametrize("interrupted", [False, True])
+async def test_the_assistant_ends_after_its_goodbye_unless_the_visitor_cuts_it_short(interrupted):
+    session, transport, recorder = _session(idle_timeout_s=60, tools=("end_conversation",))
+    await session.handle_text('{"type": "session.start", "sample_rate": 16000}')
+    await session.handle_text('{"type": "input.text", "text": "goodbye"}')
+    await _until(lambda: any(e["type"] == "response.done" for e in transport.events))
+    assert session.ending_task is not None and session._assistant_audible(), "the goodbye is still playing"
+
+    if interrupted:
+        await session.interrupt("barge_in")
+    await asyncio.sleep(1.5)
+
+    if interrupted:
+        assert transport.closed_with is None and recorder.ended is None
+        await session.end("visitor_ended", CloseCode.NORMAL)
+    else:
+        assert transport.closed_with == CloseCode.NORMAL and recorder.ended == "assistant_ended"

@@ -88,6 +88,7 @@ TOOL_FIELDS = (
     "url",
     "method",
     "headers",
+    "header_names",
     "timeout_ms",
     "signing_secret_hint",
     "assistant_ids",
@@ -104,7 +105,13 @@ class HttpToolSerializer(serializers.ModelSerializer):
         required=False,
         help_text='JSON Schema of the arguments, e.g. {"type": "object", "properties": {"id": {"type": "string"}}}.',
     )
-    headers = serializers.DictField(child=serializers.CharField(max_length=2000), required=False)
+    headers = serializers.DictField(
+        child=serializers.CharField(max_length=2000),
+        required=False,
+        write_only=True,
+        help_text="Extra headers sent with every call (often credentials): written, never read back.",
+    )
+    header_names = serializers.SerializerMethodField(help_text="The names of the headers set (values are not shown).")
     assistant_ids = serializers.PrimaryKeyRelatedField(
         source="assistants",
         many=True,
@@ -117,8 +124,11 @@ class HttpToolSerializer(serializers.ModelSerializer):
     class Meta:
         model = HttpTool
         fields = TOOL_FIELDS
-        read_only_fields = ("id", "signing_secret_hint", "created_at", "updated_at")
+        read_only_fields = ("id", "header_names", "signing_secret_hint", "created_at", "updated_at")
         validators = []  # the model's full_clean validates (unique name included) in do_save_http_tool
+
+    def get_header_names(self, tool: HttpTool) -> list[str]:
+        return sorted(tool.headers or {})
 
     def get_signing_secret_hint(self, tool: HttpTool) -> str:
         return "whsec_…" + tool.signing_secret[-4:]

@@ -144,14 +144,17 @@ class ReplyPipeline:
         aggregator = SentenceAggregator()
         for round_ in range(1, MAX_ROUNDS + 1):
             offered = tools.specs if tools and round_ < MAX_ROUNDS else ()
+            said_before = len(self.reply.text)
             calls = await self._generate(chat, messages, aggregator, offered)
             if not calls:
                 break
+            said = self.reply.text[said_before:]
             for sentence in aggregator.flush():  # what the model said before calling a tool is spoken now
                 await self._put_sentence(sentence)
             assert tools is not None
             runs = await self._run_tools(tools, calls, round_)
-            messages.append(ChatMessage(role="assistant", content="", tool_calls=tuple(calls)))
+            # What the model said before calling (spoken already) stays in its context: it does not repeat it.
+            messages.append(ChatMessage(role="assistant", content=said, tool_calls=tuple(calls)))
             messages.extend(
                 ChatMessage(role="tool", content=run.result, tool_call_id=call.id)
                 for call, run in zip(calls, runs, strict=True)
@@ -164,28 +167,40 @@ class ReplyPipeline:
         await self._sentences.put(_END)
 
     async def _run_tools(self, tools: ToolBox, calls: list[ToolCall], round_: int) -> list[ToolRun]:
-        """Run one round's calls side by side; a spoken filler covers a wait longer than a moment."""
-        running = asyncio.gather(*(tools.run(call, round_=round_) for call in calls))
-        done, _ = await asyncio.wait({running}, timeout=FILLER_AFTER_S)
-        if not done and not self.reply.filler_spoken:
-            self.reply.filler_spoken = True
-            filler = FILLER
-            self.reply.text += filler + " "
-            await self._send_delta(filler + " ")
-            await self._put_sentence(filler)
-        runs = await running
-        self.reply.tool_runs.extend(runs)
-        for run in runs:
+        """Run one round's calls side by side; a spoken filler covers a wait longer than a moment.
+
+        Each run is recorded as it finishes, so a reply interrupted meanwhile still stores what its
+        tools did; the calls still running are cancelled with it."""
+        runs: dict[int, ToolRun] = {}
+
+        async def run(index: int, call: ToolCall) -> None:
+            runs[index] = result = await tools.run(call, round_=round_)
+            self.reply.tool_runs.append(result)
+
+        tasks = [asyncio.create_task(run(index, call)) for index, call in enumerate(calls)]
+        try:
+            _, pending = await asyncio.wait(tasks, timeout=FILLER_AFTER_S)
+            if pending and not self.reply.filler_spoken:
+                self.reply.filler_spoken = True
+                self.reply.text += FILLER + " "
+                await self._send_delta(FILLER + " ")
+                await self._put_sentence(FILLER)
+            await asyncio.gather(*tasks)
+        except BaseException:
+            for task in tasks:
+                task.cancel()
+            raise
+        for index in range(len(calls)):
             await self.send_event(
                 {
                     "type": "response.tool",
                     "response_id": self.reply.id,
-                    "name": run.name,
-                    "status": "error" if run.is_error else "ok",
-                    "duration_ms": round(run.duration_ms),
+                    "name": runs[index].name,
+                    "status": "error" if runs[index].is_error else "ok",
+                    "duration_ms": round(runs[index].duration_ms),
                 }
             )
-        return runs
+        return [runs[index] for index in range(len(calls))]
 
     async def _generate(
         self,

@@ -182,7 +182,9 @@ class ForgetVisitor(Tool):
     parameters = {"type": "object", "properties": {}, "additionalProperties": False}
 
     async def run(self, arguments: dict[str, object], context: ToolContext) -> ToolResult:
-        await context.run_db(actions.do_forget_visitor, visitor_id=context.visitor_id)
+        await context.run_db(
+            actions.do_forget_visitor, visitor_id=context.visitor_id, conversation_id=context.conversation_id
+        )
         context.forget_visitor()
         return _result({"forgotten": True, "summary": "Done: I have forgotten what I knew about you."})
 

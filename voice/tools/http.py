@@ -8,6 +8,7 @@ between the check and the call (rebinding) cannot reach the platform's own netwo
 
 from __future__ import annotations
 
+import asyncio
 import json
 import socket
 from dataclasses import dataclass
@@ -80,8 +81,8 @@ class HttpTool(Tool):
                 separators=(",", ":"),
             ).encode()
             payload = body
-        try:
-            check_url(url, allow_private=allow_private, allow_loopback=allow_loopback)  # IP literals skip resolvers
+        try:  # IP literals skip resolvers: check them here, off the event loop (a host name is resolved)
+            await asyncio.to_thread(check_url, url, allow_private=allow_private, allow_loopback=allow_loopback)
         except UnsafeURLError as exc:
             return ToolResult.error(f"the tool's address is not allowed: {exc}")
         headers = {
