@@ -97,7 +97,7 @@ async def test_a_model_profile_is_used_when_it_is_the_asked_for_json_and_the_rul
 def test_messages_the_summary_does_not_cover_yet_are_still_shown():
     history = _turns(*[("user" if i % 2 == 0 else "assistant", f"message {i}") for i in range(15)])
     messages = compose("Be brief.", history, recent_turns=12, summarized=0)
-    assert [m.content for m in messages[1:]][:1] == ["message 0"], "nothing falls between summary and window"
+    assert messages[1].content == "message 0", "nothing falls between summary and window"
     messages = compose("Be brief.", history, recent_turns=12, summarized=2, summary="Earlier: 0 and 1.")
     assert [m.content for m in messages[1:]][0] == "message 2"
     messages = compose("Be brief.", history, recent_turns=4, summarized=11, summary="Earlier.")
