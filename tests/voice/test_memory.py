@@ -99,6 +99,6 @@ def test_messages_the_summary_does_not_cover_yet_are_still_shown():
     messages = compose("Be brief.", history, recent_turns=12, summarized=0)
     assert messages[1].content == "message 0", "nothing falls between summary and window"
     messages = compose("Be brief.", history, recent_turns=12, summarized=2, summary="Earlier: 0 and 1.")
-    assert [m.content for m in messages[1:]][0] == "message 2"
+    assert messages[1].content == "message 2"
     messages = compose("Be brief.", history, recent_turns=4, summarized=11, summary="Earlier.")
     assert [m.content for m in messages[1:]] == ["message 11", "message 12", "message 13", "message 14"]
