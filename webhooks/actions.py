@@ -204,7 +204,10 @@ class AttemptOutcome:
 def do_attempt_delivery(delivery_id: uuid.UUID | str, *, attempt: int, now: datetime | None = None) -> AttemptOutcome:
     """Make attempt number ``attempt`` of a delivery, log it, and schedule the next one if it failed.
 
-    Idempotent: a message that arrives twice (a broker redelivery) finds the attempt made and does nothing.
+    Idempotent: a message that arrives twice (a broker redelivery) finds the attempt claimed and does
+    nothing. The attempt is claimed in one short transaction and recorded in another: the HTTP call in
+    between holds no database lock or transaction. A worker that dies mid-call leaves the claim with
+    its retry time set, so ``due_deliveries`` picks the next attempt up.
     """
     with transaction.atomic():
         delivery = (
@@ -215,28 +218,35 @@ def do_attempt_delivery(delivery_id: uuid.UUID | str, *, attempt: int, now: date
         )
         if delivery is None:
             return AttemptOutcome(attempted=False)
-        endpoint = delivery.endpoint
-        started = now or timezone.now()
-        if not endpoint.is_active:
-            result = http.PostResult(None, "", "the endpoint is disabled", 0)
-        else:
-            body = delivery.body.encode()
-            headers = {
-                "Content-Type": "application/json",
-                "User-Agent": "AURA-Webhooks/1.0",
-                SIGNATURE_HEADER: signature_header(endpoint_secret(endpoint), body),
-                "AURA-Event": delivery.event_type,
-                "AURA-Event-Id": delivery.event_id,
-                "AURA-Delivery": str(delivery.pk),
-            }
-            result = http.post(
-                endpoint.url,
-                body,
-                headers,
-                timeout_s=settings.AURA_WEBHOOK_TIMEOUT_S,
-                allow_private=settings.AURA_WEBHOOK_URLS_ALLOW_PRIVATE,
-                allow_loopback=settings.AURA_WEBHOOK_URLS_ALLOW_LOOPBACK,
-            )
+        delivery.attempt_count = attempt
+        delivery.next_attempt_at = timezone.now() + timedelta(seconds=_retry_delay(attempt))
+        delivery.save(update_fields=["attempt_count", "next_attempt_at"])
+    endpoint = delivery.endpoint
+    started = now or timezone.now()
+    if attempt > MAX_ATTEMPTS:  # claimed after a worker died during the last attempt
+        result = http.PostResult(None, "", "no attempts left", 0)
+    elif not endpoint.is_active:
+        result = http.PostResult(None, "", "the endpoint is disabled", 0)
+    else:
+        body = delivery.body.encode()
+        headers = {
+            "Content-Type": "application/json",
+            "User-Agent": "AURA-Webhooks/1.0",
+            SIGNATURE_HEADER: signature_header(endpoint_secret(endpoint), body),
+            "AURA-Event": delivery.event_type,
+            "AURA-Event-Id": delivery.event_id,
+            "AURA-Delivery": str(delivery.pk),
+        }
+        result = http.post(
+            endpoint.url,
+            body,
+            headers,
+            timeout_s=settings.AURA_WEBHOOK_TIMEOUT_S,
+            allow_private=settings.AURA_WEBHOOK_URLS_ALLOW_PRIVATE,
+            allow_loopback=settings.AURA_WEBHOOK_URLS_ALLOW_LOOPBACK,
+        )
+    retry_in = None
+    with transaction.atomic():
         WebhookAttempt.objects.create(
             delivery=delivery,
             number=attempt,
@@ -247,9 +257,7 @@ def do_attempt_delivery(delivery_id: uuid.UUID | str, *, attempt: int, now: date
             error=result.error,
             response_body=result.response_body,
         )
-        delivery.attempt_count = attempt
         delivery.last_status_code = result.status_code
-        retry_in = None
         if result.succeeded:
             delivery.status = DeliveryStatus.SUCCEEDED
             delivery.completed_at = timezone.now()
@@ -259,9 +267,9 @@ def do_attempt_delivery(delivery_id: uuid.UUID | str, *, attempt: int, now: date
             delivery.completed_at = timezone.now()
             delivery.next_attempt_at = None
         else:
-            retry_in = RETRY_DELAYS_S[attempt - 1]
+            retry_in = _retry_delay(attempt)
             delivery.next_attempt_at = timezone.now() + timedelta(seconds=retry_in)
-        delivery.save(update_fields=["attempt_count", "last_status_code", "status", "completed_at", "next_attempt_at"])
+        delivery.save(update_fields=["last_status_code", "status", "completed_at", "next_attempt_at"])
     logger.info(
         "webhook delivery=%s event=%s attempt=%s status=%s error=%s",
         delivery.pk,
@@ -271,6 +279,10 @@ def do_attempt_delivery(delivery_id: uuid.UUID | str, *, attempt: int, now: date
         result.error,
     )
     return AttemptOutcome(True, result.succeeded, retry_in, result.status_code)
+
+
+def _retry_delay(attempt: int) -> int:
+    return RETRY_DELAYS_S[min(attempt, len(RETRY_DELAYS_S)) - 1]
 
 
 def due_deliveries(*, now: datetime | None = None, overdue: timedelta = timedelta(minutes=2)) -> list[tuple[str, int]]:

@@ -51,6 +51,9 @@ class _PinnedHTTPSConnection(http.client.HTTPSConnection):
         self.sock = self._context.wrap_socket(sock, server_hostname=self.host)
 
 
+MAX_ADDRESSES = 3  # addresses of one host name tried per attempt
+
+
 def post(
     url: str,
     body: bytes,
@@ -76,8 +79,13 @@ def post(
     target = (parts.path or "/") + (f"?{parts.query}" if parts.query else "")
     connection_class = _PinnedHTTPSConnection if https else _PinnedHTTPConnection
     last_error = "no address"
-    for address in addresses:
-        connection = connection_class(parts.hostname or "", port, _socket_host(address), timeout_s)
+    deadline = started + timeout_s  # for the whole attempt, however many addresses the name has
+    for address in addresses[:MAX_ADDRESSES]:
+        remaining = deadline - time.monotonic()
+        if remaining <= 0:
+            last_error = f"no answer within {timeout_s:g} s"
+            break
+        connection = connection_class(parts.hostname or "", port, _socket_host(address), remaining)
         try:
             connection.request("POST", target, body=body, headers=headers)
             response = connection.getresponse()

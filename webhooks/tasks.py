@@ -17,7 +17,9 @@ def enqueue_delivery(delivery_id: uuid.UUID | str, *, attempt: int, countdown: i
     )
 
 
-@app.task(name="webhooks.deliver", acks_late=True, ignore_result=True)
+# A receiver that trickles its answer a byte at a time defeats per-read socket time-outs: the soft
+# limit ends such an attempt (the claim's retry time then brings the next one).
+@app.task(name="webhooks.deliver", acks_late=True, ignore_result=True, soft_time_limit=60, time_limit=90)
 def deliver(delivery_id: str, attempt: int) -> dict[str, object]:
     outcome = actions.do_attempt_delivery(delivery_id, attempt=attempt)
     if outcome.retry_in_s is not None:

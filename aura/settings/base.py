@@ -292,7 +292,7 @@ AURA_API_RATE_PER_ORGANIZATION_PER_MINUTE = env_int("AURA_API_RATE_PER_ORGANIZAT
 # redirects are followed). Private networks are refused too unless allowed.
 AURA_WEBHOOK_URLS_ALLOW_PRIVATE = env_bool("AURA_WEBHOOK_URLS_ALLOW_PRIVATE", False)
 AURA_WEBHOOK_URLS_ALLOW_LOOPBACK = env_bool("AURA_WEBHOOK_URLS_ALLOW_LOOPBACK", AURA_ENV == "development")
-AURA_WEBHOOK_TIMEOUT_S = env_float("AURA_WEBHOOK_TIMEOUT_S", 10.0)  # per attempt: connect, send, read
+AURA_WEBHOOK_TIMEOUT_S = env_float("AURA_WEBHOOK_TIMEOUT_S", 10.0)  # per attempt, over all of the host's addresses
 
 # JSON lines in production (request / session id on every line, personal data redacted), plain text
 # in development.

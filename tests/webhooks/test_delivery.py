@@ -227,3 +227,34 @@ def test_lost_retries_are_picked_up_by_the_beat_job(alpha, queued):
 
     assert tasks.retry_due() == 1
     assert queued[-1] == (str(delivery.pk), 1, 0)
+
+
+@pytest.mark.django_db
+def test_no_lock_is_held_during_the_call_and_a_worker_dying_mid_call_is_recovered(alpha, queued, monkeypatch):
+    from datetime import timedelta
+
+    from django.db import connection
+    from django.utils import timezone
+
+    from webhooks import http
+
+    _endpoint_unchecked(alpha.organization, ["conversation.started"])
+    [delivery] = actions.do_emit_event("conversation.started", {}, organization=alpha.organization)
+    seen: dict[str, object] = {}
+    outer = len(connection.atomic_blocks)  # the test's own transaction
+
+    def dying_post(*args, **kwargs):
+        seen["in_transaction"] = len(connection.atomic_blocks) > outer
+        seen["claimed"] = WebhookDelivery.objects.get(pk=delivery.pk).attempt_count
+        raise SystemExit("the worker died")
+
+    monkeypatch.setattr(http, "post", dying_post)
+    with pytest.raises(SystemExit):
+        actions.do_attempt_delivery(delivery.pk, attempt=1)
+
+    assert seen == {"in_transaction": False, "claimed": 1}, "the HTTP call runs outside any transaction"
+    claimed = WebhookDelivery.objects.get(pk=delivery.pk)
+    assert claimed.status == DeliveryStatus.PENDING and claimed.next_attempt_at > timezone.now()
+    assert not actions.do_attempt_delivery(delivery.pk, attempt=1).attempted, "a redelivered message does nothing"
+    WebhookDelivery.objects.filter(pk=delivery.pk).update(next_attempt_at=timezone.now() - timedelta(minutes=5))
+    assert actions.due_deliveries() == [(str(delivery.pk), 2)]  # the beat job queues the next attempt
