@@ -74,6 +74,7 @@ class _Event:
     quantity: Decimal
     provider: str = ""
     model: str = ""
+    key_suffix: str = ""  # tells apart two events of one metric in one turn (tool rounds on other models)
 
 
 def _current_organization_id() -> int:
@@ -141,14 +142,34 @@ def turn_events(turn: Turn) -> list[_Event]:
             ]
         return events
     tts_provider, tts_model = _chosen(turn.route, "tts")
+    events += _llm_events(turn)
     for metric, quantity, provider, model in (
-        (Metric.LLM_INPUT_TOKENS, turn.input_tokens, turn.provider, turn.model),
-        (Metric.LLM_OUTPUT_TOKENS, turn.output_tokens, turn.provider, turn.model),
         (Metric.TTS_CHARACTERS, turn.tts_characters, tts_provider, tts_model),
         (Metric.AUDIO_OUT_SECONDS, seconds, tts_provider, tts_model),
     ):
         if quantity:
             events.append(_Event(metric, Decimal(quantity), provider, model))
+    return events
+
+
+def _llm_events(turn: Turn) -> list[_Event]:
+    """Tokens per model: a reply whose tool rounds were answered by several models bills each its own."""
+    totals: dict[tuple[str, str], list[int]] = {}
+    rounds = turn.route.get("llm_rounds") if isinstance(turn.route, dict) else None
+    if isinstance(rounds, list) and rounds:
+        for round_ in rounds:
+            pair = totals.setdefault((str(round_.get("provider", "")), str(round_.get("model", ""))), [0, 0])
+            pair[0] += int(round_.get("input_tokens") or 0)
+            pair[1] += int(round_.get("output_tokens") or 0)
+    else:
+        totals[(turn.provider, turn.model)] = [turn.input_tokens, turn.output_tokens]
+    events = []
+    for (provider, model), (input_tokens, output_tokens) in totals.items():
+        # The answering model keeps the plain key; another round's model gets its own.
+        suffix = "" if (provider, model) == (turn.provider, turn.model) else f":{provider}:{model}"
+        for metric, quantity in ((Metric.LLM_INPUT_TOKENS, input_tokens), (Metric.LLM_OUTPUT_TOKENS, output_tokens)):
+            if quantity:
+                events.append(_Event(metric, Decimal(quantity), provider, model, suffix))
     return events
 
 
@@ -199,7 +220,7 @@ def _insert(
                 conversation_id=conversation.id,
                 occurred_at=occurred_at,
                 cost=price.cost(event.quantity) if price else _unpriced_cost(event),
-                idempotency_key=key_prefix if single else f"{key_prefix}:{event.metric}",
+                idempotency_key=key_prefix if single else f"{key_prefix}:{event.metric}{event.key_suffix}",
             )
         )
     # INSERT … ON CONFLICT DO NOTHING: the same turn recorded again counts once.

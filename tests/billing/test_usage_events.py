@@ -182,3 +182,29 @@ def test_usage_outside_a_tenant_schema_is_refused():
     conversation = Conversation(id=uuid.uuid4(), assistant_id=1, channel="voice")
     with pytest.raises(RuntimeError, match="inside the tenant"):
         do_record_turn_usage(conversation=conversation, turn=Turn(index=0, role="visitor", started_at=MAY_31))
+
+
+@pytest.mark.django_db
+def test_tool_rounds_answered_by_two_models_bill_each_its_tokens(alpha):
+    rounds = [
+        {"provider": "openai", "model": "gpt-4o-mini", "input_tokens": 100, "output_tokens": 12},  # called a tool
+        {"provider": "openai", "model": "gpt-4o", "input_tokens": 150, "output_tokens": 30},  # smart: strong model
+    ]
+    route = {"llm": {"chosen": "openai:gpt-4o"}, "tts": {"chosen": "openai:gpt-4o-mini-tts"}, "llm_rounds": rounds}
+    with tenant_context(alpha.organization):
+        conversation = _start(alpha)
+        record = _assistant_turn(input_tokens=250, output_tokens=42, model="gpt-4o", route=route)
+        do_record_turn(conversation_id=conversation.id, record=record)
+        do_record_turn_usage(conversation=conversation, turn=Turn.objects.get(conversation=conversation))  # again
+
+    tokens = sorted(
+        UsageEvent.objects.filter(conversation_id=conversation.id, metric__startswith="llm_").values_list(
+            "metric", "model", "quantity"
+        )
+    )
+    assert tokens == [
+        ("llm_input_tokens", "gpt-4o", Decimal("150.000")),
+        ("llm_input_tokens", "gpt-4o-mini", Decimal("100.000")),
+        ("llm_output_tokens", "gpt-4o", Decimal("30.000")),
+        ("llm_output_tokens", "gpt-4o-mini", Decimal("12.000")),
+    ]

@@ -75,6 +75,8 @@ class Reply:
     tts_characters: int = 0
     speech_failed: bool = False
     tool_runs: list[ToolRun] = field(default_factory=list)
+    # Tokens per model round (tool rounds may be answered by different models): billed to each.
+    llm_rounds: list[dict[str, object]] = field(default_factory=list)
     filler_spoken: bool = False
     llm_route: RouteLog | None = None  # how the chat model was chosen (None for fixed text)
     tts_route: RouteLog | None = None  # the first sentence's, or a later one that needed a failover
@@ -82,7 +84,10 @@ class Reply:
 
     def route_record(self) -> dict[str, object]:
         routes = {"llm": self.llm_route, "tts": self.tts_route}
-        return {name: route.as_dict() for name, route in routes.items() if route is not None}
+        record: dict[str, object] = {name: route.as_dict() for name, route in routes.items() if route is not None}
+        if len(self.llm_rounds) > 1:
+            record["llm_rounds"] = self.llm_rounds
+        return record
 
     def played_estimate_ms(self, now: float | None = None) -> float:
         """What the client has played by now, from the pacing: it plays from the first chunk on, in real time."""
@@ -232,6 +237,15 @@ class ReplyPipeline:
             elif isinstance(event, Usage):
                 reply.input_tokens += event.input_tokens
                 reply.output_tokens += event.output_tokens
+                chosen = reply.llm_route.chosen if reply.llm_route else None
+                reply.llm_rounds.append(
+                    {
+                        "provider": chosen.provider if chosen else chat.provider,
+                        "model": chosen.model if chosen else chat.model,
+                        "input_tokens": event.input_tokens,
+                        "output_tokens": event.output_tokens,
+                    }
+                )
             elif isinstance(event, RouteLog):
                 reply.llm_route = event
         if unsent:
