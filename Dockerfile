@@ -82,4 +82,4 @@ HEALTHCHECK --interval=15s --timeout=5s --start-period=30s --retries=3 \
 ENTRYPOINT ["/usr/local/bin/aura-entrypoint"]
 # --proxy-headers: the client address comes from X-Forwarded-For and the scheme from
 # X-Forwarded-Proto, set by nginx (deploy/nginx/aura-site.conf). Only nginx may reach port 8000.
-CMD ["daphne", "--bind", "0.0.0.0", "--port", "8000", "--proxy-headers", "aura.asgi:application"]
+CMD ["python", "-m", "aura.server", "--bind", "0.0.0.0", "--port", "8000", "--proxy-headers", "aura.asgi:application"]

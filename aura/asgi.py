@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import gc
 import os
+import sys
 
 from django.core.asgi import get_asgi_application
 
@@ -29,3 +30,7 @@ install_if_under_daphne(settings.AURA_SHUTDOWN_GRACE_S)
 # full collection under load walks only what sessions allocate (bench.voice at 200 sessions: gen-2
 # pauses of 100–130 ms became 20–70 ms).
 gc.freeze()
+
+# Database work runs on worker threads (run_in_tenant); the event loop waits for the GIL whenever one
+# of them holds it, by default up to 5 ms a switch. Audio frames and reply pacing need it sooner.
+sys.setswitchinterval(settings.AURA_GIL_SWITCH_INTERVAL_S)

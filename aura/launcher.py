@@ -96,7 +96,7 @@ def main() -> int:
     _prepare(port)
     python = sys.executable
     children = [
-        Child("web", [python, "-m", "daphne", "-b", bind, "-p", str(port), "aura.asgi:application"]),
+        Child("web", [python, "-m", "aura.server", "-b", bind, "-p", str(port), "aura.asgi:application"]),
         Child("worker", [python, "-m", "celery", "-A", "aura", "worker", "--loglevel=INFO", "--concurrency=2"]),
         Child("beat", [python, "-m", "celery", "-A", "aura", "beat", "--loglevel=INFO"]),
     ]

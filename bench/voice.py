@@ -62,6 +62,27 @@ def speech_bounds_ms(pcm: bytes, rate: int) -> tuple[float, float]:
     return float(loud[0] * 10), float((loud[-1] + 1) * 10)
 
 
+def stage_excess(metrics: dict, reply_text: str) -> dict[str, float]:
+    """Each stage's time beyond the simulated provider's own (the reply's metrics, in ms): speech-to-text,
+    first token, first sentence, text-to-speech first byte, and what is left between them."""
+    first_sentence_words = (provider_ms(reply_text) - _fixed_ms()) / 1000 * LATENCY["llm_tokens_per_s"]
+    parts = {
+        "stt": metrics["stt_ms"] - LATENCY["stt_ms"],
+        "llm_first_token": metrics["llm_first_token_ms"] - LATENCY["llm_first_token_ms"],
+        "llm_first_sentence": metrics["llm_first_sentence_ms"]
+        - metrics["llm_first_token_ms"]
+        - first_sentence_words / LATENCY["llm_tokens_per_s"] * 1000,
+        "tts_first_byte": metrics["tts_first_byte_ms"] - LATENCY["tts_first_byte_ms"],
+    }
+    measured = metrics["stt_ms"] + metrics["llm_first_sentence_ms"] + metrics["tts_first_byte_ms"]
+    parts["between_stages"] = metrics["first_audio_ms"] - measured
+    return parts
+
+
+def _fixed_ms() -> float:
+    return LATENCY["stt_ms"] + LATENCY["llm_first_token_ms"] + LATENCY["tts_first_byte_ms"]
+
+
 def provider_ms(reply_text: str) -> float:
     from voice.text.sentences import SentenceAggregator
 
@@ -87,6 +108,8 @@ class Results:
     stale: int = 0
     errors: list[str] = field(default_factory=list)
     client_lag_ms: list[float] = field(default_factory=list)
+    # Where the overhead goes: each stage's time beyond its simulated latency (server's own figures).
+    stages: dict[str, list[float]] = field(default_factory=dict)
 
 
 async def run_session(
@@ -151,6 +174,8 @@ async def run_session(
             done = await client.wait_for("response.done", response_id=reply_id, timeout=30)
             if done["metrics"]["first_audio_ms"] is not None:
                 results.overhead.append(done["metrics"]["first_audio_ms"] - provider_ms(done["text"]))
+                for stage, excess in stage_excess(done["metrics"], done["text"]).items():
+                    results.stages.setdefault(stage, []).append(excess)
             results.turns += 1
             # Let the reply finish playing before the next question, like a polite visitor.
             audio_ms = done["metrics"]["audio_ms"] or 0
@@ -241,6 +266,7 @@ async def run(args: argparse.Namespace, base_url: str, key: str, origin: str, da
         "server_cpu_share_of_one_core": round(cpu_ms / 1000 / elapsed, 3),
         "server_rss_mb": round(rss_peak, 1),
         "client_send_lag_ms": summary(results.client_lag_ms),
+        "overhead_by_stage_ms": {stage: summary(values) for stage, values in results.stages.items()},
         "errors": len(results.errors),
         "error_samples": results.errors[:5],
         "configured_silence_ms": END_SILENCE_MS,
@@ -289,7 +315,7 @@ def main() -> int:
             str(server_core),
             sys.executable,
             "-m",
-            "daphne",
+            "aura.server",
             "-b",
             "127.0.0.1",
             "-p",

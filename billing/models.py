@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from datetime import date, timedelta
 from decimal import Decimal
+from typing import Any
 
 from django.core.validators import MinValueValidator
 from django.db import models
@@ -104,6 +105,18 @@ class ProviderPrice(models.Model):
 
     def __str__(self) -> str:
         return f"{self.provider}:{self.model} {self.metric} from {self.effective_from:%Y-%m-%d}"
+
+    def save(self, *args: Any, **kwargs: Any) -> None:
+        super().save(*args, **kwargs)
+        from billing.queries import forget_cached_prices  # turns are priced from a short-lived copy
+
+        forget_cached_prices()
+
+    def delete(self, *args: Any, **kwargs: Any) -> tuple[int, dict[str, int]]:
+        from billing.queries import forget_cached_prices
+
+        forget_cached_prices()
+        return super().delete(*args, **kwargs)
 
 
 class CapKind(models.TextChoices):

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
@@ -50,22 +51,45 @@ def prices_at(keys: Iterable[tuple[str, str, str]], at: datetime) -> dict[tuple[
     keys = set(keys)
     if not keys:
         return {}
-    providers = {provider for provider, _, _ in keys}
-    models = {model for _, model, _ in keys} | {"*"}
-    rows = (
-        ProviderPrice.objects.filter(provider__in=providers, model__in=models, effective_from__lte=at)
-        .order_by("provider", "model", "metric", "-effective_from")
-        .values_list("provider", "model", "metric", "price", "per_quantity")
-    )
+    providers = frozenset(provider for provider, _, _ in keys)
+    models = frozenset({model for _, model, _ in keys} | {"*"})
     latest: dict[tuple[str, str, str], Price] = {}
-    for provider, model, metric, price, per in rows:
-        latest.setdefault((provider, model, metric), Price(price, per))
+    for provider, model, metric, effective_from, price, per in _price_rows(providers, models):
+        if effective_from <= at:  # rows come newest first within each (provider, model, metric)
+            latest.setdefault((provider, model, metric), Price(price, per))
     found = {}
     for provider, model, metric in keys:
         price = latest.get((provider, model, metric)) or latest.get((provider, "*", metric))
         if price is not None:
             found[(provider, model, metric)] = price
     return found
+
+
+PRICE_CACHE_S = 60.0
+_price_cache: dict[tuple[frozenset[str], frozenset[str]], tuple[float, list[tuple]]] = {}
+
+
+def _price_rows(providers: frozenset[str], models: frozenset[str]) -> list[tuple]:
+    """Every price row (all dates) of these providers and models, kept for a minute in this process:
+    each assistant turn is priced, and the same few rows would otherwise be read for every one.
+    A price saved in the admin clears this process's copy; other processes see it within a minute."""
+    now = time.monotonic()
+    cached = _price_cache.get((providers, models))
+    if cached is not None and now - cached[0] < PRICE_CACHE_S:
+        return cached[1]
+    rows = list(
+        ProviderPrice.objects.filter(provider__in=providers, model__in=models)
+        .order_by("provider", "model", "metric", "-effective_from")
+        .values_list("provider", "model", "metric", "effective_from", "price", "per_quantity")
+    )
+    if len(_price_cache) > 256:
+        _price_cache.clear()
+    _price_cache[(providers, models)] = (now, rows)
+    return rows
+
+
+def forget_cached_prices() -> None:
+    _price_cache.clear()
 
 
 # ------------------------------------------------------------------ plans over time

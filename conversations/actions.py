@@ -103,19 +103,20 @@ def do_record_turn(*, conversation_id: uuid.UUID | str, record: TurnRecord) -> i
     if record.audio_pcm and getattr(organization, "record_audio", False):
         turn.audio.save(f"{conversation_id}-{turn.index}.wav", ContentFile(_wav(record.audio_pcm)), save=False)
     turn.save()
-    ToolCall.objects.bulk_create(
-        ToolCall(
-            conversation_id=conversation_id,
-            turn=turn,
-            round=int(call.get("round", 1)),  # type: ignore[call-overload]
-            name=str(call["name"]),
-            arguments=redact_value(call.get("arguments", {})) if redacting else call.get("arguments", {}),
-            result=redact(str(call.get("result", ""))) if redacting else str(call.get("result", "")),
-            status=str(call.get("status", ToolCall.Status.OK)),
-            duration_ms=call.get("duration_ms"),
+    if record.tool_calls:
+        ToolCall.objects.bulk_create(
+            ToolCall(
+                conversation_id=conversation_id,
+                turn=turn,
+                round=int(call.get("round", 1)),  # type: ignore[call-overload]
+                name=str(call["name"]),
+                arguments=redact_value(call.get("arguments", {})) if redacting else call.get("arguments", {}),
+                result=redact(str(call.get("result", ""))) if redacting else str(call.get("result", "")),
+                status=str(call.get("status", ToolCall.Status.OK)),
+                duration_ms=call.get("duration_ms"),
+            )
+            for call in record.tool_calls
         )
-        for call in record.tool_calls
-    )
     do_record_turn_usage(conversation=conversation, turn=turn)
     return turn.pk
 

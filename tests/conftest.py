@@ -125,6 +125,9 @@ def _public_schema_and_clean_cache() -> Iterator[None]:
         connection.set_schema_to_public()
     for alias in ("default", "platform"):
         caches[alias].clear()
+    from billing.queries import forget_cached_prices
+
+    forget_cached_prices()  # a rolled-back price must not linger either
 
 
 def require_tool(name: str, why: str) -> str:

@@ -51,6 +51,6 @@ def daphne_server(django_db_setup, django_db_blocker) -> Server:
     env = server_environment(
         AURA_PLATFORM_URL=f"http://localhost:{port}", AURA_TOOL_URLS_ALLOW_LOOPBACK="1", **SIMULATED_LATENCY_ENV
     )
-    command = python_module("daphne", "-b", "127.0.0.1", "-p", str(port), "aura.asgi:application")
+    command = python_module("aura.server", "-b", "127.0.0.1", "-p", str(port), "aura.asgi:application")
     with running(command, ready=lambda: _healthy(f"http://localhost:{port}/healthz"), log_name="daphne", env=env):
         yield Server(base_url=f"http://localhost:{port}", port=port)

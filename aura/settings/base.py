@@ -250,6 +250,8 @@ AURA_TENANT_CACHE_S = env_float("AURA_TENANT_CACHE_S", 300.0)
 # POST /widget/session limits: per visitor IP, and per widget key (a key embedded on a busy site).
 # On SIGTERM a daphne process tells its widgets to reconnect elsewhere and stops within this bound.
 AURA_SHUTDOWN_GRACE_S = env_float("AURA_SHUTDOWN_GRACE_S", 25.0)
+# How long a database worker thread may hold the GIL while the event loop waits (Python's default: 5 ms).
+AURA_GIL_SWITCH_INTERVAL_S = env_float("AURA_GIL_SWITCH_INTERVAL_S", 0.001)
 AURA_WIDGET_SESSIONS_PER_IP_PER_MINUTE = env_int("AURA_WIDGET_SESSIONS_PER_IP_PER_MINUTE", 60)
 AURA_WIDGET_SESSIONS_PER_KEY_PER_MINUTE = env_int("AURA_WIDGET_SESSIONS_PER_KEY_PER_MINUTE", 600)
 

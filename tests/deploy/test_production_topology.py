@@ -62,7 +62,7 @@ class Topology:
 
     def start_daphne(self, name: str) -> None:
         port = self.daphne_ports[name]
-        command = python_module("daphne", "-b", "127.0.0.1", "-p", str(port), "aura.asgi:application")
+        command = python_module("aura.server", "-b", "127.0.0.1", "-p", str(port), "aura.asgi:application")
         self.processes[name] = self.stack.enter_context(
             running(
                 command,

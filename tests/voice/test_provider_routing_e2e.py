@@ -66,7 +66,7 @@ def provider_stack(django_db_setup, django_db_blocker) -> Iterator[ProviderStack
         XAI_INSECURE="1",
         **SIMULATED_LATENCY_ENV,
     )
-    daphne = python_module("daphne", "-b", "127.0.0.1", "-p", str(port), "aura.asgi:application")
+    daphne = python_module("aura.server", "-b", "127.0.0.1", "-p", str(port), "aura.asgi:application")
     with (
         running(fake_openai, ready=lambda: _listening(f"{openai_url}/_fake/requests"), log_name="fake-openai"),
         running(fake_xai, ready=lambda: _tcp_open(xai_port), log_name="fake-xai"),

@@ -1,0 +1,67 @@
+"""``python -m aura.server …``: daphne, on a uvloop event loop, with a cheaper WebSocket unmasker.
+
+Every audio frame of every session passes through daphne's event loop (50 a second per session),
+so its per-message cost decides how many sessions one process holds in real time (docs/benchmarks.md):
+
+* uvloop's loop (libuv, in C) schedules callbacks and timers at a fraction of the standard loop's
+  cost. The policy must be in place before daphne creates its loop at import, hence this entry point.
+* Browsers mask every frame they send. autobahn unmasks each with a CFFI object it allocates per
+  frame, which cost more than the unmasking itself; one big-integer XOR does a 640-byte frame in
+  about a microsecond. ``IntXorMasker`` keeps autobahn's masker interface (pointer, reset, process
+  over a frame that arrives in pieces) and tests/aura/test_server.py checks it against autobahn's.
+
+The arguments are daphne's own.
+"""
+
+from __future__ import annotations
+
+import asyncio
+
+
+class IntXorMasker:
+    """RFC 6455 masking: byte i of a frame's payload is XORed with byte (i mod 4) of its 4-byte key."""
+
+    __slots__ = ("_mask", "_pointer")
+
+    def __init__(self, mask: bytes) -> None:
+        self._mask = bytes(mask)
+        self._pointer = 0
+
+    def pointer(self) -> int:
+        return self._pointer
+
+    def reset(self) -> None:
+        self._pointer = 0
+
+    def process(self, data: bytes) -> bytes:
+        size = len(data)
+        if not size:
+            return b""
+        shift = self._pointer & 3
+        key = self._mask[shift:] + self._mask[:shift]  # where a piece starts inside the key
+        self._pointer += size
+        stream = (key * (size // 4 + 1))[:size]
+        return (int.from_bytes(data, "little") ^ int.from_bytes(stream, "little")).to_bytes(size, "little")
+
+
+def create_xor_masker(mask: bytes, length: int | None = None) -> IntXorMasker:
+    return IntXorMasker(mask)
+
+
+def install() -> None:
+    import uvloop
+    from autobahn.websocket import protocol
+
+    asyncio.set_event_loop_policy(uvloop.EventLoopPolicy())
+    protocol.create_xor_masker = create_xor_masker
+
+
+def main() -> None:
+    install()
+    from daphne.cli import CommandLineInterface
+
+    CommandLineInterface.entrypoint()
+
+
+if __name__ == "__main__":
+    main()
