@@ -30,6 +30,10 @@ install_if_under_daphne(settings.AURA_SHUTDOWN_GRACE_S)
 # full collection under load walks only what sessions allocate (bench.voice at 200 sessions: gen-2
 # pauses of 100–130 ms became 20–70 ms).
 gc.freeze()
+# A full collection walks every object the live sessions hold: at 200 sessions one took 40-100 ms, and
+# every session's audio waited. They come after this many middle-generation collections (Python's
+# default is 10); cyclic garbage that reaches the oldest generation is freed ten times less often.
+gc.set_threshold(700, 10, settings.AURA_GC_FULL_AFTER)
 
 # Database work runs on worker threads (run_in_tenant); the event loop waits for the GIL whenever one
 # of them holds it, by default up to 5 ms a switch. Audio frames and reply pacing need it sooner.

@@ -2,7 +2,8 @@
 
     .venv/bin/python -m bench.voice --sessions 200 --seconds 60 --json
 
-Each session streams the speech fixtures in real time (20 ms frames), waits for the reply and
+Each session streams the speech fixtures in real time (40 ms frames, as the widget sends them; each
+frame leaves once its audio has been "spoken", like a microphone), waits for the reply and
 "plays" it, and interrupts every second reply by speaking over it. daphne is pinned to one core,
 the clients run on the other. Prints figures, and with --json one JSON object as the last line.
 
@@ -121,6 +122,7 @@ async def run_session(
     seconds: float,
     results: Results,
     wavs: dict[str, tuple[bytes, int]],
+    frame_ms: int = 20,
 ) -> None:
     from tests.voice.client import VoiceClient, request_session, silence
 
@@ -143,7 +145,7 @@ async def run_session(
             _, speech_end = speech_bounds_ms(pcm, rate)
             started = time.monotonic()
             stopped_before = len(client.of_type("speech.stopped"))
-            sent_done = await client.stream(pcm + silence(400), rate)
+            sent_done = await client.stream(pcm + silence(400), rate, frame_ms=frame_ms)
             results.client_lag_ms.append((sent_done - started) * 1000 - (len(pcm) / 2 / rate * 1000 + 400))
             await client.wait_for("transcript.final", timeout=30)
             stops = [r for r in client.events if r.event["type"] == "speech.stopped"][stopped_before:]
@@ -157,7 +159,7 @@ async def run_session(
                 interrupt_pcm, irate = wavs["interrupt.wav"]
                 onset, _ = speech_bounds_ms(interrupt_pcm, irate)
                 stream_started = time.monotonic()
-                streaming = asyncio.create_task(client.stream(interrupt_pcm, irate))
+                streaming = asyncio.create_task(client.stream(interrupt_pcm, irate, frame_ms=frame_ms))
                 event = await client.wait_for("response.interrupted", timeout=10, response_id=reply_id)
                 at = client.first("response.interrupted", response_id=reply_id).at
                 results.bargein.append((at - (stream_started + onset / 1000)) * 1000 - BARGE_IN_MIN_MS)
@@ -248,7 +250,10 @@ async def run(args: argparse.Namespace, base_url: str, key: str, origin: str, da
 
     sampler = asyncio.create_task(sample_rss())
     await asyncio.gather(
-        *(run_session(args.ramp, i, base_url, key, origin, args.seconds, results, wavs) for i in range(args.sessions))
+        *(
+            run_session(args.ramp, i, base_url, key, origin, args.seconds, results, wavs, args.frame_ms)
+            for i in range(args.sessions)
+        )
     )
     sampler.cancel()
     elapsed = time.monotonic() - started
@@ -257,6 +262,7 @@ async def run(args: argparse.Namespace, base_url: str, key: str, origin: str, da
         "sessions": args.sessions,
         "seconds": args.seconds,
         "ramp_s": args.ramp,
+        "frame_ms": args.frame_ms,
         "turns": results.turns,
         "endpoint_delay_ms": summary(results.endpoint),
         "overhead_ms": summary(results.overhead),
@@ -280,6 +286,7 @@ def main() -> int:
     parser.add_argument("--sessions", type=int, default=1)
     parser.add_argument("--seconds", type=float, default=30)
     parser.add_argument("--ramp", type=float, default=10.0, help="seconds over which the sessions arrive")
+    parser.add_argument("--frame-ms", type=int, default=40, help="audio per message the clients send (the widget: 40)")
     parser.add_argument("--json", action="store_true")
     args = parser.parse_args()
     sys.path.insert(0, str(ROOT))

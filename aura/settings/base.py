@@ -252,6 +252,8 @@ AURA_TENANT_CACHE_S = env_float("AURA_TENANT_CACHE_S", 300.0)
 AURA_SHUTDOWN_GRACE_S = env_float("AURA_SHUTDOWN_GRACE_S", 25.0)
 # How long a database worker thread may hold the GIL while the event loop waits (Python's default: 5 ms).
 AURA_GIL_SWITCH_INTERVAL_S = env_float("AURA_GIL_SWITCH_INTERVAL_S", 0.001)
+# Middle-generation garbage collections before a full one in the server (Python's default: 10).
+AURA_GC_FULL_AFTER = env_int("AURA_GC_FULL_AFTER", 100)
 AURA_WIDGET_SESSIONS_PER_IP_PER_MINUTE = env_int("AURA_WIDGET_SESSIONS_PER_IP_PER_MINUTE", 60)
 AURA_WIDGET_SESSIONS_PER_KEY_PER_MINUTE = env_int("AURA_WIDGET_SESSIONS_PER_KEY_PER_MINUTE", 600)
 

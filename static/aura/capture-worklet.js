@@ -1,8 +1,9 @@
-// AURA microphone capture: Float32 at the context's rate → 16-bit PCM frames of 20 ms, plus a level.
+// AURA microphone capture: Float32 at the context's rate → 16-bit PCM frames of 40 ms, plus a level.
+// 40 ms, not 20: half the messages for the server to handle, at most 20 ms more latency (docs/benchmarks.md).
 class AuraCapture extends AudioWorkletProcessor {
   constructor() {
     super();
-    this.size = Math.round(sampleRate / 50);
+    this.size = Math.round(sampleRate / 25);
     this.frame = new Int16Array(this.size);
     this.filled = 0;
     this.energy = 0;

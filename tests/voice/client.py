@@ -107,16 +107,19 @@ class VoiceClient:
         await self.send({"type": "session.start", "sample_rate": sample_rate, **extra})
         return await self.wait_for("session.created")
 
-    async def stream(self, pcm: bytes, rate: int = 16000, *, realtime: bool = True) -> float:
-        """Send audio in 20 ms frames, paced like a microphone; returns when the last frame was sent."""
-        frame = rate * 2 * FRAME_MS // 1000
+    async def stream(self, pcm: bytes, rate: int = 16000, *, realtime: bool = True, frame_ms: int = FRAME_MS) -> float:
+        """Send audio in frames of ``frame_ms``, paced like a microphone: a frame goes out once its last
+        sample has been "spoken" (``started`` + its end), as a browser's capture delivers it. Returns
+        when the last frame was sent."""
+        frame = rate * 2 * frame_ms // 1000
         started = time.monotonic()
-        for index, offset in enumerate(range(0, len(pcm), frame)):
-            await self.ws.send(pcm[offset : offset + frame])
+        for offset in range(0, len(pcm), frame):
+            chunk = pcm[offset : offset + frame]
             if realtime:
-                delay = started + (index + 1) * FRAME_MS / 1000 - time.monotonic()
+                delay = started + (offset + len(chunk)) / 2 / rate - time.monotonic()
                 if delay > 0:
                     await asyncio.sleep(delay)
+            await self.ws.send(chunk)
         return time.monotonic()
 
     def of_type(self, kind: str) -> list[dict]:
