@@ -282,7 +282,16 @@ async def test_knowledge_answers_from_a_matching_passage_and_admits_when_it_does
     calls = await _eventually(
         _in_tenant(
             alpha,
-            lambda: list(ToolCall.objects.filter(conversation_id=conversation_id).values_list("name", "result")),
+            lambda: (
+                calls
+                if len(
+                    calls := list(
+                        ToolCall.objects.filter(conversation_id=conversation_id).values_list("name", "result")
+                    )
+                )
+                == 2
+                else None
+            ),
         )
     )
     assert [name for name, _ in calls] == ["search_knowledge", "search_knowledge"]
