@@ -14,6 +14,7 @@ from billing.models import UsageEvent
 from billing.periods import Period
 from tests.billing.conftest import make_plan, subscribe
 from tests.voice.client import VoiceClient, read_wav, request_session, silence
+from tests.waiting import eventually
 
 pytestmark = [pytest.mark.e2e, pytest.mark.django_db(transaction=True)]
 
@@ -39,15 +40,6 @@ def _usage(conversation_id: str) -> dict[str, float]:
 
 def _metered_conversations() -> set[str]:
     return {str(c) for c in UsageEvent.objects.values_list("conversation_id", flat=True)}
-
-
-async def _eventually(check, timeout: float = 10.0):
-    deadline = time.monotonic() + timeout
-    while True:
-        result = await sync_to_async(check)()
-        if result or time.monotonic() > deadline:
-            return result
-        await asyncio.sleep(0.1)
 
 
 async def test_the_concurrent_limit_closes_with_4029_and_a_spoken_turn_is_metered(daphne_server, alpha):
@@ -77,7 +69,7 @@ async def test_the_concurrent_limit_closes_with_4029_and_a_spoken_turn_is_metere
     assert await first.wait_closed() == 1000
 
     conversation_id = first_token["conversation_id"]
-    usage = await _eventually(lambda: len(_usage(conversation_id)) >= 7 and _usage(conversation_id))
+    usage = await eventually(lambda: len(_usage(conversation_id)) >= 7 and _usage(conversation_id))
     assert usage["session"] == 1
     assert usage["audio_in_seconds"] == usage["stt_seconds"] > 1.5  # the visitor's utterance
     assert usage["llm_output_tokens"] == done["metrics"]["output_tokens"] > 0

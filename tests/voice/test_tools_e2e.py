@@ -12,7 +12,6 @@ import asyncio
 import contextlib
 import json
 import threading
-import time
 import uuid
 from collections.abc import AsyncIterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -24,6 +23,7 @@ from django_tenants.utils import tenant_context
 from aura.signing import verify_signature
 from conversations.models import Conversation, Handoff, Lead, ToolCall, Turn, VisitorProfile
 from tests.voice.client import VoiceClient, read_wav, request_session, silence
+from tests.waiting import eventually
 from voice.models import Assistant, HttpTool
 
 pytestmark = [pytest.mark.e2e, pytest.mark.django_db(transaction=True)]
@@ -61,15 +61,6 @@ async def _say(client: VoiceClient, fixture: str) -> None:
     await client.stream(speech + silence(300), rate)
 
 
-async def _eventually(check, timeout: float = 10.0):
-    deadline = time.monotonic() + timeout
-    while True:
-        result = await sync_to_async(check)()
-        if result or time.monotonic() > deadline:
-            return result
-        await asyncio.sleep(0.1)
-
-
 def _in_tenant(tenant, fn):
     def run():
         with tenant_context(tenant.organization):
@@ -92,7 +83,7 @@ async def test_a_spoken_question_about_hours_is_answered_by_the_business_hours_t
     assert tool["name"] == "business_hours" and tool["status"] == "ok"
     assert done["text"].startswith(("We are open now", "We are closed right now")), done["text"]
     assert client.audio.get(2), "the answer was spoken"
-    call = await _eventually(
+    call = await eventually(
         _in_tenant(
             alpha, lambda: ToolCall.objects.filter(conversation_id=conversation_id).select_related("turn").first()
         )
@@ -113,9 +104,9 @@ async def test_a_typed_lead_is_captured_and_a_spoken_request_for_a_human_is_hand
 
     assert lead_reply["text"] == "Thank you, Anna. We will be in touch soon."
     assert "passed your request to a colleague" in handoff_reply["text"]
-    lead = await _eventually(_in_tenant(alpha, lambda: Lead.objects.filter(conversation_id=conversation_id).first()))
+    lead = await eventually(_in_tenant(alpha, lambda: Lead.objects.filter(conversation_id=conversation_id).first()))
     assert (lead.name, lead.email) == ("Anna", "anna@example.com")
-    handoff = await _eventually(
+    handoff = await eventually(
         _in_tenant(alpha, lambda: Handoff.objects.filter(conversation_id=conversation_id).first())
     )
     assert "Visitor: Please call me back, my name is Anna" in handoff.transcript
@@ -134,7 +125,7 @@ async def test_the_assistant_ends_the_conversation_after_its_goodbye_is_heard(da
     assert ended["reason"] == "assistant_ended" and code == 1000
     heard_at = client.first("session.ended").at - client.audio[2][0][0]
     assert heard_at >= done["metrics"]["audio_ms"] / 1000 - 0.3, "the goodbye was played before the close"
-    conversation = await _eventually(
+    conversation = await eventually(
         _in_tenant(alpha, lambda: Conversation.objects.filter(pk=conversation_id, status="ended").first())
     )
     assert conversation.end_reason == "assistant_ended"
@@ -199,7 +190,7 @@ async def test_a_returning_visitor_is_remembered_and_can_ask_to_be_forgotten(dap
     await client.send({"type": "session.end"})
     await client.wait_closed()
 
-    profile = await _eventually(_in_tenant(alpha, lambda: VisitorProfile.objects.filter(visitor_id=visitor).first()))
+    profile = await eventually(_in_tenant(alpha, lambda: VisitorProfile.objects.filter(visitor_id=visitor).first()))
     assert profile is not None and profile.name == "Anna"
     assert profile.preferences == ["vegetarian, by the way"]
     assert profile.open_requests == ["book a table for four"]
@@ -228,7 +219,7 @@ async def test_older_turns_are_summarised_in_the_background(daphne_server, alpha
         await client.send({"type": "session.end"})
         await client.wait_closed()
 
-    conversation = await _eventually(
+    conversation = await eventually(
         _in_tenant(alpha, lambda: Conversation.objects.filter(pk=conversation_id).exclude(summary="").first())
     )
     assert conversation is not None, "a summary was stored"
@@ -248,7 +239,7 @@ async def test_older_turns_are_summarised_in_the_background(daphne_server, alpha
             .order_by("metric")
         )
 
-    billed = await _eventually(summary_usage)
+    billed = await eventually(summary_usage)
     assert billed == [
         ("llm_input_tokens", "simulated", "simulated-chat"),
         ("llm_output_tokens", "simulated", "simulated-chat"),
@@ -279,7 +270,7 @@ async def test_knowledge_answers_from_a_matching_passage_and_admits_when_it_does
     assert found["text"].startswith("According to FAQ"), found["text"]
     assert "seats thirty people" in found["text"]
     assert missing["text"].startswith("I'm sorry, I don't know that."), missing["text"]
-    calls = await _eventually(
+    calls = await eventually(
         _in_tenant(
             alpha,
             lambda: (

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import time
 
 import pytest
 from asgiref.sync import sync_to_async
@@ -11,6 +10,7 @@ from django_tenants.utils import tenant_context
 
 from conversations.models import Conversation, Turn
 from tests.voice.client import VoiceClient, read_wav, request_session, silence
+from tests.waiting import eventually
 
 pytestmark = [pytest.mark.e2e, pytest.mark.django_db(transaction=True)]
 
@@ -31,15 +31,6 @@ async def _open(server, tenant) -> tuple[VoiceClient, str]:
     assert status == 200, body
     client = await VoiceClient.connect(body["ws_url"], tenant.origin)
     return client, body["conversation_id"]
-
-
-async def _eventually(check, timeout: float = 10.0):
-    deadline = time.monotonic() + timeout
-    while True:
-        result = await sync_to_async(check)()
-        if result or time.monotonic() > deadline:
-            return result
-        await asyncio.sleep(0.1)
 
 
 async def test_a_spoken_question_gets_transcript_reply_text_and_audio(daphne_server, alpha):
@@ -65,7 +56,7 @@ async def test_a_spoken_question_gets_transcript_reply_text_and_audio(daphne_ser
     await client.send({"type": "session.end"})
     assert await client.wait_closed() == 1000
 
-    conversation = await _eventually(
+    conversation = await eventually(
         lambda: _conversation(alpha, conversation_id).status == "ended" and _conversation(alpha, conversation_id)
     )
     assert conversation.end_reason == "visitor_ended"
@@ -99,7 +90,7 @@ async def test_barge_in_stops_the_reply_and_keeps_only_what_was_heard(daphne_ser
         turns = _turns(alpha, conversation_id)
         return turns[0] if turns and turns[0].played_ms == played else None
 
-    turn = await _eventually(greeting_turn)
+    turn = await eventually(greeting_turn)
     assert turn is not None, "the client's played report reached the stored turn"
     assert turn.interrupted is True
     assert turn.heard_text and turn.heard_text != turn.text
@@ -133,7 +124,7 @@ async def test_typing_instead_of_speaking(daphne_server, alpha):
     assert "deliver" in done["text"].lower()
     assert client.audio.get(2)
     await client.close()
-    turns = await _eventually(lambda: len(_turns(alpha, conversation_id)) >= 3 and _turns(alpha, conversation_id))
+    turns = await eventually(lambda: len(_turns(alpha, conversation_id)) >= 3 and _turns(alpha, conversation_id))
     assert ("visitor", "text") in [(t.role, t.input_mode) for t in turns]
 
 
@@ -166,7 +157,7 @@ async def test_a_dropped_connection_resumes_the_same_conversation(daphne_server,
         conversation = _conversation(alpha, first["conversation_id"])
         return conversation.end_reason == "disconnected" and conversation
 
-    assert await _eventually(ended), "the dropped connection ended the conversation as disconnected"
+    assert await eventually(ended), "the dropped connection ended the conversation as disconnected"
     status, again = await asyncio.to_thread(
         request_session, daphne_server.base_url, key, alpha.origin, "visitor-7", first["conversation_id"]
     )
@@ -187,7 +178,7 @@ async def test_a_dropped_connection_resumes_the_same_conversation(daphne_server,
     assert stranger["conversation_id"] != first["conversation_id"]
     assert created["resumed"] is True
     assert resumed.first("response.started", response_id=1) is not None  # no greeting: straight to the answer
-    turns = await _eventually(
+    turns = await eventually(
         lambda: len(_turns(alpha, first["conversation_id"])) == 5 and _turns(alpha, first["conversation_id"])
     )
     assert [t.index for t in turns] == [0, 1, 2, 3, 4]
