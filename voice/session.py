@@ -45,6 +45,7 @@ from voice.providers.base import ChatMessage, ProviderError
 from voice.providers.registry import SessionProviders
 from voice.queries import AssistantSnapshot
 from voice.recorder import ConversationRecorder
+from voice.tasks import queue_summary
 from voice.tools.base import ToolBox, ToolContext
 from voice.tools.registry import assistant_tools
 
@@ -112,6 +113,7 @@ class VoiceSession:
         recorder: ConversationRecorder,
         resumed: bool = False,
         quota: SessionQuota | None = None,
+        summaries_in_worker: bool = False,
     ) -> None:
         self.conversation_id = conversation_id
         self.visitor_id = visitor_id
@@ -121,6 +123,9 @@ class VoiceSession:
         self.transport = transport
         self.recorder = recorder
         self.resumed = resumed
+        # A session that lasts one request (the REST API's) leaves summaries to a Celery worker, so the
+        # request never waits for one.
+        self.summaries_in_worker = summaries_in_worker
         self.quota = quota  # the plan's limits, looked at between turns (billing.sessions)
         self.quota_task: asyncio.Task[None] | None = None
         self.started = False
@@ -377,6 +382,10 @@ class VoiceSession:
         """Summarise what has slid out of the recent window, in the background; replies never wait for it."""
         older = len(self.history) - self.assistant.recent_turns
         if older - self.summarized < SUMMARY_BATCH or (self.summary_task and not self.summary_task.done()):
+            return
+        if self.summaries_in_worker:
+            self.summarized = older  # queued once for these messages; the worker reads them from the database
+            self.recorder.call(queue_summary, conversation_id=self.conversation_id)
             return
         turns = self.history[self.summarized : older]
         self.summary_task = asyncio.create_task(self._summarize(turns, older), name=f"summary:{self.conversation_id}")

@@ -119,6 +119,7 @@ def _session(
         recorder=ConversationRecorder(tenant, conversation_id),
         resumed=True,
         quota=quota,
+        summaries_in_worker=True,
     )
 
 

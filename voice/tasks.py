@@ -1,0 +1,42 @@
+"""Celery: a conversation's running summary, for sessions that do not outlive a request (the REST API's
+text conversations). Queued inside the tenant's context (tenant-schemas-celery carries the schema)."""
+
+from __future__ import annotations
+
+import asyncio
+
+from aura.celery import app
+from conversations.actions import do_record_summary
+from conversations.models import Conversation
+from conversations.queries import conversation_history
+from voice.memory import SUMMARY_BATCH, summarize
+from voice.providers.base import ChatMessage
+from voice.providers.registry import providers_for
+from voice.queries import assistant_snapshot
+
+
+@app.task(name="voice.summarize_conversation", ignore_result=True)
+def summarize_conversation(conversation_id: str) -> int:
+    """Summarise what has slid out of the recent window since the last summary; returns the messages
+    now covered (0: nothing to do). Safe to run twice: a summary never moves backwards."""
+    assistant_id = Conversation.objects.filter(pk=conversation_id).values_list("assistant_id", flat=True).first()
+    assistant = assistant_snapshot(assistant_id) if assistant_id else None
+    if assistant is None:
+        return 0
+    history = conversation_history(conversation_id)
+    older = len(history.messages) - assistant.recent_turns
+    if older < SUMMARY_BATCH:
+        return 0
+    turns = [ChatMessage(role=role, content=text) for role, text in history.messages[:older]]
+    summary, use = asyncio.run(summarize(providers_for(assistant.routing).chat, history.summary, turns))
+    if not summary:
+        return 0
+    do_record_summary(
+        conversation_id=conversation_id, summary=summary, through_index=history.first + older, **use.as_kwargs()
+    )
+    return history.first + older
+
+
+def queue_summary(*, conversation_id: str) -> None:
+    """Queue it from the tenant's context (run through the session's recorder, off the event loop)."""
+    summarize_conversation.delay(conversation_id)
