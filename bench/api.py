@@ -31,7 +31,7 @@ def summary(values: list[float]) -> dict[str, float]:
     }
 
 
-def timed(call, times: int) -> list[float]:  # noqa: ANN001 - a request
+def timed(call, times: int) -> list[float]:
     values = []
     for _ in range(times):
         began = time.perf_counter()
