@@ -64,6 +64,7 @@ def provider_stack(django_db_setup, django_db_blocker) -> Iterator[ProviderStack
         XAI_API_KEY="xai-platform-key-0000",
         XAI_API_HOST=f"127.0.0.1:{xai_port}",
         XAI_INSECURE="1",
+        AURA_TOOL_URLS_ALLOW_LOOPBACK="1",  # the HTTP tool test's receiver is on this machine
         **SIMULATED_LATENCY_ENV,
     )
     daphne = python_module("aura.server", "-b", "127.0.0.1", "-p", str(port), "aura.asgi:application")
@@ -244,3 +245,67 @@ async def test_when_every_voice_fails_the_reply_arrives_as_text(provider_stack, 
     await client.close()
     turn = await _assistant_turn(alpha, conversation_id)
     assert [a["outcome"] for a in turn.route["tts"]["attempts"]] == ["unavailable", "timeout"]
+
+
+async def test_a_tool_round_through_the_openai_sdk_keeps_the_wire_format(provider_stack, alpha, assistant_reset):
+    """The fake OpenAI calls the offered tool for "weather"; the platform runs the tenant's HTTP tool and
+    sends the result back as OpenAI expects: the assistant's tool_calls message, then a tool message."""
+    import threading
+    from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+    from voice.models import HttpTool
+
+    class Weather(BaseHTTPRequestHandler):
+        def do_POST(self) -> None:
+            arguments = json.loads(self.rfile.read(int(self.headers["Content-Length"])))["arguments"]
+            self.send_response(200)
+            self.send_header("Content-Type", "application/json")
+            self.end_headers()
+            self.wfile.write(json.dumps({"forecast": f"sunny in {arguments['city']}"}).encode())
+
+        def log_message(self, *args: object) -> None:
+            pass
+
+    receiver = ThreadingHTTPServer(("127.0.0.1", 0), Weather)
+    threading.Thread(target=receiver.serve_forever, daemon=True).start()
+
+    def create_tool() -> HttpTool:
+        with tenant_context(alpha.organization):
+            tool = HttpTool.objects.create(
+                name="get_weather",
+                description="The weather in a city",
+                parameters={"type": "object", "properties": {"city": {"type": "string"}}, "required": ["city"]},
+                url=f"http://127.0.0.1:{receiver.server_address[1]}/weather",
+            )
+            tool.assistants.add(Assistant.objects.get(is_default=True))
+            return tool
+
+    await sync_to_async(_fake_openai_requests)(provider_stack)
+    await sync_to_async(_configure)(alpha, greeting="", llm_provider="openai", llm_model="gpt-4o-mini")
+    tool = await sync_to_async(create_tool)()
+    try:
+        client, conversation_id = await _session(provider_stack, alpha)
+        await client.start(16000, text_only=True)
+        done = await _ask(client, "What is the weather like?", response_id=1)
+        await client.close()
+    finally:
+        await sync_to_async(lambda: _in_alpha(alpha, tool.delete))()
+        receiver.shutdown()
+
+    assert done["text"] == 'The tool said: {"forecast":"sunny in Paris"}.'
+    assert client.first("response.tool").event["name"] == "get_weather"
+    chats = [r for r in await sync_to_async(_recorded)(provider_stack) if r["path"].endswith("/chat/completions")]
+    second = chats[-1]["json"]["messages"]
+    assert second[-2]["role"] == "assistant" and second[-2]["tool_calls"][0]["function"]["name"] == "get_weather"
+    assert second[-1] == {
+        "role": "tool",
+        "content": '{"forecast":"sunny in Paris"}',
+        "tool_call_id": second[-2]["tool_calls"][0]["id"],
+    }
+    turn = await _assistant_turn(alpha, conversation_id)
+    assert turn.input_tokens > 0 and len(turn.route.get("llm_rounds", [])) == 2
+
+
+def _in_alpha(tenant, fn):
+    with tenant_context(tenant.organization):
+        return fn()
