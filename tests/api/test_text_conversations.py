@@ -182,3 +182,32 @@ def test_another_organizations_conversation_is_not_found_and_widget_conversation
         Conversation.objects.filter(pk=widget_conversation).update(status="active")
     response = _say(alpha_api, widget_conversation, "hi")
     assert response.status_code == 409 and error_code(response) == "not_api_conversation"
+
+
+@pytest.mark.django_db(transaction=True)  # a message runs its session on a thread with its own connection
+def test_the_plan_refuses_new_conversations_and_messages_when_busy_or_used_up(alpha, alpha_api):
+    from datetime import timedelta
+
+    from django.utils import timezone
+
+    from billing.periods import Period
+    from billing.sessions import _redis, slots_key, take_slot_sync
+    from tests.billing.conftest import add_event, make_plan, subscribe
+
+    month = Period.month_of(timezone.now()).starts_at
+    subscribe(alpha.organization, make_plan(included_minutes=10, cap="hard", max_concurrent_sessions=1), at=month)
+    conversation_id = _start(alpha_api)
+    try:
+        take_slot_sync(alpha.organization.pk, "a-visitor", 1)  # the one concurrent session is taken
+        busy = alpha_api.post("/api/v1/conversations/text/", {}, format="json")
+        assert (busy.status_code, error_code(busy)) == (429, "concurrent_limit")
+        message = _say(alpha_api, conversation_id, "hello")
+        assert (message.status_code, error_code(message)) == (429, "concurrent_limit")
+        _redis().delete(slots_key(alpha.organization.pk))
+
+        add_event(alpha.organization, "audio_in_seconds", 600, timezone.now() - timedelta(seconds=1))
+        used_up = alpha_api.post("/api/v1/conversations/text/", {}, format="json")
+        assert (used_up.status_code, error_code(used_up)) == (402, "quota_exceeded")
+        assert error_code(_say(alpha_api, conversation_id, "hello")) == "quota_exceeded"
+    finally:
+        _redis().delete(slots_key(alpha.organization.pk))

@@ -281,7 +281,10 @@ async def test_a_tool_round_through_the_openai_sdk_keeps_the_wire_format(provide
             return tool
 
     await sync_to_async(_fake_openai_requests)(provider_stack)
-    await sync_to_async(_configure)(alpha, greeting="", llm_provider="openai", llm_model="gpt-4o-mini")
+    # The fake calls the first tool offered: the tenant's HTTP tool must be the only one.
+    await sync_to_async(_configure)(
+        alpha, greeting="", llm_provider="openai", llm_model="gpt-4o-mini", tools=[], remember_visitors=False
+    )
     tool = await sync_to_async(create_tool)()
     try:
         client, conversation_id = await _session(provider_stack, alpha)
