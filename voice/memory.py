@@ -174,7 +174,25 @@ def _parse_profile(answer: str) -> Profile | None:
 # ------------------------------------------------------------------ rules: the simulated model, and the fallback
 _NAME = re.compile(r"\b(?:my name is|my name's|call me|this is)\s+([a-zA-Z][a-zA-Z'-]{1,30})", re.IGNORECASE)
 _NOT_NAMES = frozenset(
-    {"a", "an", "the", "not", "just", "really", "very", "so", "about", "for", "it", "that", "back", "later", "again"}
+    {
+        "a",
+        "an",
+        "the",
+        "not",
+        "just",
+        "really",
+        "very",
+        "so",
+        "about",
+        "for",
+        "it",
+        "that",
+        "back",
+        "later",
+        "again",
+        "now",
+        "soon",
+    }
 )
 _PREFERENCE = re.compile(
     r"\b(i (?:really )?(?:prefer|like|love|don't like|do not like|hate)|i'm allergic to|i am allergic to|"
@@ -187,6 +205,11 @@ _REQUEST = re.compile(
 _RESOLVED = re.compile(r"\b(booked|confirmed|done|all set|sent|saved|passed your request)\b", re.IGNORECASE)
 
 
+def names_said(text: str) -> list[str]:
+    """The names a visitor gave for themselves ("my name is…", "call me…"), capitalised, in order."""
+    return [m.group(1).capitalize() for m in _NAME.finditer(text) if m.group(1).lower() not in _NOT_NAMES]
+
+
 def profile_from_rules(previous: Profile, turns: Sequence[ChatMessage]) -> Profile:
     """A profile from what the visitor said in plain words: "my name is…", "I prefer…", "I'd like to…"."""
     name = previous.name
@@ -195,9 +218,8 @@ def profile_from_rules(previous: Profile, turns: Sequence[ChatMessage]) -> Profi
     for index, message in enumerate(turns):
         if message.role != "user":
             continue
-        for match in _NAME.finditer(message.content):
-            if match.group(1).lower() not in _NOT_NAMES:
-                name = match.group(1).capitalize()
+        for said in names_said(message.content):
+            name = said
         for match in _PREFERENCE.finditer(message.content):
             phrase = (match.group(1) + match.group(2)).strip()
             phrase = re.sub(r"^i('m| am)\s+", "", phrase, flags=re.IGNORECASE)

@@ -16,7 +16,7 @@ import wave
 from collections.abc import AsyncIterator, Sequence
 from dataclasses import dataclass
 
-from voice.memory import simulated_answer
+from voice.memory import names_said, simulated_answer
 from voice.providers.base import (
     ChatEvent,
     ChatMessage,
@@ -83,8 +83,6 @@ _GOODBYE = re.compile(r"\b(bye|goodbye|that's all|that is all)\b")
 _HOURS = re.compile(r"\b(hours?|open|opening|close|closing|saturday|sunday|today|tomorrow)\b")
 _EMAIL = re.compile(r"[\w.+-]+@[\w-]+(?:\.[\w-]+)+")
 _PHONE = re.compile(r"\+?\d[\d ().-]{6,}\d")
-_NAME = re.compile(r"\b(?:my name is|call me|this is)\s+([a-zA-Z][a-zA-Z'-]+)", re.IGNORECASE)
-_NOT_NAMES = frozenset({"back", "later", "now", "again", "soon", "a", "an", "the"})
 _QUESTION = re.compile(r"\?\s*$|^(what|which|who|where|when|how|do|does|is|are|can|could)\b")
 _STOPWORDS = frozenset({"get", "set", "the", "for", "and", "check", "find", "list", "tool", "look", "lookup"})
 
@@ -103,8 +101,8 @@ def simulated_tool_call(text: str, tools: Sequence[ToolSpec]) -> ToolCall | None
         return found
     email, phone = _EMAIL.search(text), _PHONE.search(text)
     if email or phone:
-        names = [m.group(1) for m in _NAME.finditer(text) if m.group(1).lower() not in _NOT_NAMES]
-        lead = {"name": names[-1].capitalize() if names else "Visitor", "note": text.strip()[:2000]}
+        names = names_said(text)
+        lead = {"name": names[-1] if names else "Visitor", "note": text.strip()[:2000]}
         lead.update({"email": email.group()} if email else {})
         lead.update({"phone": phone.group().strip()} if phone else {})
         if found := call("capture_lead", lead):
