@@ -11,15 +11,11 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import random
-import shutil
-import statistics
-import sys
 import time
-from pathlib import Path
 
-ROOT = Path(__file__).resolve().parent.parent
+from bench.common import fresh_platform, summary
+
 TOPICS = (
     "vegan dishes",
     "parking",
@@ -60,16 +56,6 @@ WORDS = (
 )
 
 
-def summary(values: list[float]) -> dict[str, float]:
-    ordered = sorted(values)
-    return {
-        "p50": round(statistics.median(ordered), 2),
-        "p95": round(ordered[round(0.95 * (len(ordered) - 1))], 2),
-        "max": round(ordered[-1], 2),
-        "n": len(ordered),
-    }
-
-
 def document_text(rng: random.Random, number: int) -> str:
     sections = []
     for section in range(40):
@@ -88,33 +74,14 @@ def main() -> int:
     parser.add_argument("--queries", type=int, default=300)
     parser.add_argument("--json", action="store_true")
     args = parser.parse_args()
-    sys.path.insert(0, str(ROOT))
-    data_dir = ROOT / ".data" / "bench-knowledge"
-    if not os.environ.get("DATABASE_URL") and data_dir.exists():
-        shutil.rmtree(data_dir)
-    os.environ.setdefault("AURA_ENV", "development")
-    os.environ.setdefault("AURA_DATA_DIR", str(data_dir))
-    os.environ.setdefault("DJANGO_SETTINGS_MODULE", "aura.settings.base")
-    os.environ.setdefault("AURA_KNOWLEDGE_SYNC_INDEX_CHARS", "10000000")  # index in-process, no worker
-    from aura.embedded_services import ensure_services
-
-    ensure_services(data_dir, durable=False)
-    import django
-
-    django.setup()
-    from django.core.management import call_command
+    organization = fresh_platform("knowledge", AURA_KNOWLEDGE_SYNC_INDEX_CHARS="10000000")
     from django_tenants.utils import tenant_context
 
     from knowledge.actions import do_add_document
     from knowledge.models import Passage
     from knowledge.queries import format_hits_for_model, search_passages
-    from tenants.actions import NewOrganization, do_create_organization
     from voice.models import Assistant
 
-    call_command("setup_platform", verbosity=0)
-    organization = do_create_organization(
-        NewOrganization(name="Bench", slug="bench", admin_email="bench@bench.example", admin_password="bench-pass-123")
-    )
     rng = random.Random(7)
     with tenant_context(organization):
         assistant_id = Assistant.objects.get(is_default=True).pk
@@ -141,8 +108,8 @@ def main() -> int:
         "passages": passages,
         "indexing_s": round(indexing_s, 1),
         "passages_per_s": round(passages / indexing_s, 1),
-        "search_matching_ms": summary(matching),
-        "search_no_match_ms": summary(missing),
+        "search_matching_ms": summary(matching, 2),
+        "search_no_match_ms": summary(missing, 2),
     }
     print(f"{passages} passages indexed in {indexing_s:.1f} s; search p95 {result['search_matching_ms']['p95']} ms")
     if args.json:

@@ -26,18 +26,9 @@ import time
 import urllib.request
 from pathlib import Path
 
+from bench.common import summary
+
 ROOT = Path(__file__).resolve().parent.parent
-
-
-def summary(values: list[float], digits: int = 1) -> dict[str, float]:
-    ordered = sorted(values)
-    p95 = ordered[min(len(ordered) - 1, round(0.95 * (len(ordered) - 1)))]
-    return {
-        "p50": round(statistics.median(ordered), digits),
-        "p95": round(p95, digits),
-        "max": round(ordered[-1], digits),
-        "n": len(ordered),
-    }
 
 
 def start_fake_openai() -> tuple[subprocess.Popen[bytes], str]:

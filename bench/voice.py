@@ -23,8 +23,6 @@ import contextlib
 import json
 import os
 import random
-import shutil
-import statistics
 import subprocess
 import sys
 import time
@@ -32,24 +30,13 @@ import urllib.request
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from bench.common import fresh_platform, summary
+
 ROOT = Path(__file__).resolve().parent.parent
 LATENCY = {"stt_ms": 150.0, "llm_first_token_ms": 300.0, "llm_tokens_per_s": 60.0, "tts_first_byte_ms": 120.0}
 QUESTIONS = ("hours.wav", "booking.wav", "long_question.wav")
 BARGE_IN_MIN_MS = 250
 END_SILENCE_MS = 600
-
-
-def summary(values: list[float]) -> dict[str, float | None]:
-    if not values:
-        return {"p50": None, "p95": None, "max": None, "n": 0}
-    ordered = sorted(values)
-    p95 = ordered[min(len(ordered) - 1, round(0.95 * (len(ordered) - 1)))]
-    return {
-        "p50": round(statistics.median(ordered), 1),
-        "p95": round(p95, 1),
-        "max": round(ordered[-1], 1),
-        "n": len(ordered),
-    }
 
 
 def speech_bounds_ms(pcm: bytes, rate: int) -> tuple[float, float]:
@@ -193,31 +180,19 @@ async def run_session(
             await client.close()
 
 
-def prepare(data_dir: Path) -> tuple[str, str]:
-    os.environ.setdefault("AURA_ENV", "development")
-    os.environ.setdefault("AURA_DATA_DIR", str(data_dir))
-    os.environ.setdefault("DJANGO_SETTINGS_MODULE", "aura.settings.base")
-    # Every simulated visitor comes from 127.0.0.1: lift the per-IP session limit for the run.
-    os.environ.setdefault("AURA_WIDGET_SESSIONS_PER_IP_PER_MINUTE", "100000")
-    os.environ.setdefault("AURA_WIDGET_SESSIONS_PER_KEY_PER_MINUTE", "100000")
-    from aura.embedded_services import ensure_services
-
-    ensure_services(data_dir, durable=False)
-    import django
-
-    django.setup()
-    from django.core.management import call_command
+def prepare() -> tuple[str, str]:
+    # Every simulated visitor comes from 127.0.0.1: lift the per-IP and per-key session limits for the run.
+    organization = fresh_platform(
+        "voice",
+        AURA_WIDGET_SESSIONS_PER_IP_PER_MINUTE="100000",
+        AURA_WIDGET_SESSIONS_PER_KEY_PER_MINUTE="100000",
+    )
     from django_tenants.utils import tenant_context
 
     from billing.models import Subscription
-    from tenants.actions import NewOrganization, do_create_organization
     from tenants.models import WidgetKey
     from voice.models import Assistant
 
-    call_command("setup_platform", verbosity=0)
-    organization = do_create_organization(
-        NewOrganization(name="Bench", slug="bench", admin_email="bench@bench.example", admin_password="bench-pass-123")
-    )
     with tenant_context(organization):
         Assistant.objects.update(
             stt_provider="simulated", barge_in_min_ms=BARGE_IN_MIN_MS, end_silence_ms=END_SILENCE_MS
@@ -289,12 +264,8 @@ def main() -> int:
     parser.add_argument("--frame-ms", type=int, default=40, help="audio per message the clients send (the widget: 40)")
     parser.add_argument("--json", action="store_true")
     args = parser.parse_args()
-    sys.path.insert(0, str(ROOT))
-
+    key, origin = prepare()
     data_dir = ROOT / ".data" / "bench-voice"
-    if not os.environ.get("DATABASE_URL") and data_dir.exists():
-        shutil.rmtree(data_dir)
-    key, origin = prepare(data_dir)
 
     from aura.embedded_services import free_port
 
