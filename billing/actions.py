@@ -21,6 +21,7 @@ from django.db import connection, transaction
 from django.utils import timezone
 from django_tenants.utils import tenant_context
 
+from aura.inserts import insert_rows
 from billing.catalog import PRICES_EFFECTIVE_FROM, SEED_PLANS, SEED_PRICES
 from billing.models import (
     Invoice,
@@ -223,8 +224,9 @@ def _insert(
                 idempotency_key=key_prefix if single else f"{key_prefix}:{event.metric}{event.key_suffix}",
             )
         )
-    # INSERT … ON CONFLICT DO NOTHING: the same turn recorded again counts once.
-    UsageEvent.objects.bulk_create(rows, ignore_conflicts=True)
+    # INSERT … ON CONFLICT DO NOTHING: the same turn recorded again counts once. Built once
+    # (aura.inserts): every live turn records its usage here.
+    insert_rows(rows, ignore_conflicts=True)
 
 
 # ================================================================== subscriptions and plans

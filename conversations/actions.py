@@ -12,9 +12,10 @@ from typing import Any
 from django.core.files.base import ContentFile
 from django.core.files.storage import default_storage
 from django.db import connection, transaction
-from django.db.models import Max, QuerySet
+from django.db.models import QuerySet
 from django.utils import timezone
 
+from aura.inserts import insert_rows
 from billing.actions import do_record_model_usage, do_record_session_usage, do_record_turn_usage
 from conversations.events import (
     emit_conversation_ended,
@@ -89,11 +90,16 @@ def do_resume_conversation(*, conversation_id: uuid.UUID | str, connection: str)
 def do_record_turn(*, conversation_id: uuid.UUID | str, record: TurnRecord) -> int:
     """Append a turn and its usage events (billing, public schema, same transaction); returns its id.
 
-    The conversation row is locked so indexes never collide.
+    The conversation row is locked so indexes never collide. Every live turn passes here, on the
+    voice server's one database thread: the statements are built once (aura.inserts, _LOCK_NEXT_INDEX).
     """
-    locked = Conversation.objects.select_for_update().only("id", "assistant_id", "channel")
-    conversation = locked.get(pk=conversation_id)
-    last = Turn.objects.filter(conversation_id=conversation_id).aggregate(last=Max("index"))["last"]
+    with connection.cursor() as cursor:
+        cursor.execute(_LOCK_NEXT_INDEX, [conversation_id])
+        found = cursor.fetchone()
+    if found is None:
+        raise Conversation.DoesNotExist(f"conversation {conversation_id} does not exist")
+    assistant_id, channel, last = found
+    conversation = Conversation(id=conversation_id, assistant_id=assistant_id, channel=channel)
     organization = connection.tenant
     redacting = getattr(organization, "redact_personal_data", False)
     values = _fields(record)
@@ -102,7 +108,7 @@ def do_record_turn(*, conversation_id: uuid.UUID | str, record: TurnRecord) -> i
     turn = Turn(conversation_id=conversation_id, index=0 if last is None else last + 1, **values)
     if record.audio_pcm and getattr(organization, "record_audio", False):
         turn.audio.save(f"{conversation_id}-{turn.index}.wav", ContentFile(_wav(record.audio_pcm)), save=False)
-    turn.save()
+    insert_rows([turn])
     if record.tool_calls:
         ToolCall.objects.bulk_create(
             ToolCall(
@@ -119,6 +125,15 @@ def do_record_turn(*, conversation_id: uuid.UUID | str, record: TurnRecord) -> i
         )
     do_record_turn_usage(conversation=conversation, turn=turn)
     return turn.pk
+
+
+# The conversation locked, with what its turn's usage events need and its last turn's index.
+_TURNS, _CONVERSATIONS = Turn._meta.db_table, Conversation._meta.db_table  # noqa: SLF001 - Django's model API
+_LOCK_NEXT_INDEX = (
+    f'SELECT c."assistant_id", c."channel", '
+    f'(SELECT MAX(t."index") FROM "{_TURNS}" t WHERE t."conversation_id" = c."id") '
+    f'FROM "{_CONVERSATIONS}" c WHERE c."id" = %s FOR UPDATE OF c'
+)
 
 
 def do_record_heard_text(*, turn_id: int, heard_text: str, played_ms: float, interrupted: bool) -> None:
