@@ -35,10 +35,11 @@ from voice.tools.base import ToolBox, ToolRun
 logger = logging.getLogger(__name__)
 
 PACING_LEAD_MS = 200.0  # audio sent ahead of real time: covers network jitter, little to drop on interruption
-# Synthesized audio goes out in messages of at most this much: small enough for even pacing, large
-# enough that a session's messages stay few (each costs Twisted two epoll changes). Interrupting is
-# not limited by it: the client drops whatever it has queued.
+# Synthesized audio goes out in messages of at most this much (pieces that queued up are joined):
+# small enough for even pacing, large enough that a session's messages stay few (each costs Twisted
+# two epoll changes). Interrupting is not limited by it: the client drops whatever it has queued.
 MAX_CHUNK_MS = 200
+_CHUNK_BYTES = OUTPUT_SAMPLE_RATE * 2 * MAX_CHUNK_MS // 1000
 DELTA_INTERVAL_S = 0.1  # reply text: at most one delta message per interval
 MAX_ROUNDS = 3  # model calls per reply; tools are offered on all but the last
 FILLER_AFTER_S = 0.7  # a tool round slower than this gets a spoken filler (once per reply)
@@ -302,26 +303,36 @@ class ReplyPipeline:
 
     # -- stage 3: paced audio out: real time plus a short lead, every chunk tagged with its reply --
     async def _play(self) -> None:
-        reply = self.reply
-        while (pcm := await self._chunks.get()) is not _END:
+        reply, chunks = self.reply, self._chunks
+        pcm = await chunks.get()
+        while pcm is not _END:
             if reply.first_audio_at is None:
                 reply.first_audio_at = time.monotonic()
             else:
                 ahead_ms = reply.audio_sent_ms - (time.monotonic() - reply.first_audio_at) * 1000
                 if ahead_ms > PACING_LEAD_MS:
                     await asyncio.sleep((ahead_ms - PACING_LEAD_MS) / 1000)
+            # Audio the voice produced while we waited joins this message, up to MAX_CHUNK_MS: a voice
+            # that streams small pieces faster than real time costs a few messages a second, not dozens.
+            following, held = None, False
+            while not chunks.empty():
+                following = chunks.get_nowait()
+                if following is _END or len(pcm) + len(following) > _CHUNK_BYTES:
+                    held = True  # the end mark, or a piece that starts the next message
+                    break
+                pcm += following
             if reply.stopped:  # interrupted: the session said so to the client already, before cancelling us
                 return
             await self.send_audio(audio_frame(reply.id, pcm))
             reply.audio_sent_ms += len(pcm) / 2 / OUTPUT_SAMPLE_RATE * 1000
+            pcm = following if held else await chunks.get()
 
 
 async def _sliced(chunks: AsyncIterator[bytes]) -> AsyncIterator[bytes]:
     """Whole-sample output-rate PCM in pieces of at most MAX_CHUNK_MS."""
-    limit = OUTPUT_SAMPLE_RATE * 2 * MAX_CHUNK_MS // 1000
     async for pcm in chunks:
-        for offset in range(0, len(pcm), limit):
-            yield pcm[offset : offset + limit]
+        for offset in range(0, len(pcm), _CHUNK_BYTES):
+            yield pcm[offset : offset + _CHUNK_BYTES]
 
 
 def _split_sentences(text: str) -> list[str]:
