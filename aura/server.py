@@ -1,6 +1,6 @@
-"""``python -m aura.server …``: daphne, on a uvloop event loop, with a cheaper WebSocket unmasker.
+"""``python -m aura.server …``: daphne, on a uvloop event loop, with a leaner path for client frames.
 
-Every audio frame of every session passes through daphne's event loop (50 a second per session),
+Every audio frame of every session passes through daphne's event loop (25 a second per session),
 so its per-message cost decides how many sessions one process holds in real time (docs/benchmarks.md):
 
 * uvloop's loop (libuv, in C) schedules callbacks and timers at a fraction of the standard loop's
