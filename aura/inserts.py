@@ -9,8 +9,9 @@ the server's core and most of its latency tail at 200 sessions; docs/benchmarks.
 ``insert_rows`` writes what ``Model.save()`` on a new instance or ``bulk_create`` would, through
 the same connection and cursor wrappers (django-tenants' search path, query metrics): values come
 from each field's own ``pre_save(add=True)`` and ``get_db_prep_save``, so defaults, ``auto_now_add``,
-files, JSON and decimals are stored as Django stores them. It sends no model signals; none of the
-models it writes has receivers, and the project keeps business logic out of signals.
+files, JSON and decimals are stored as Django stores them. It sends no model signals (none of the
+models it writes has receivers, and the project keeps business logic out of signals) and refuses a
+model with its own ``save()``, whose work it would skip.
 """
 
 from __future__ import annotations
@@ -23,6 +24,8 @@ from django.db import DEFAULT_DB_ALIAS, connections, models
 
 @cache
 def _statement(model: type[models.Model], rows: int, ignore_conflicts: bool) -> tuple[str, tuple[models.Field, ...]]:
+    if model.save is not models.Model.save:
+        raise TypeError(f"{model.__name__} has its own save(); insert_rows would skip it")
     meta = model._meta  # noqa: SLF001 - Django's model API
     pk = meta.pk
     assert pk is not None
