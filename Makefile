@@ -19,6 +19,7 @@ run: $(STAMP)
 
 ## make test: the whole suite (installs system tools the tests need when run as root)
 test: $(STAMP) test-tools
+	@$(PY) scripts/check_tracked_files.py
 	@$(PY) -m ruff check . && $(PY) -m ruff format --check .
 	@set +e; $(PY) -m pytest $(PYTEST_ARGS); rc=$$?; \
 	if [ $$rc -eq 5 ]; then echo "make test: pytest collected no tests - that is a failure"; exit 1; fi; exit $$rc
