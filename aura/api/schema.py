@@ -2,7 +2,11 @@
 
 from __future__ import annotations
 
+from typing import Any
+
+from django.conf import settings
 from drf_spectacular.extensions import OpenApiAuthenticationExtension
+from drf_spectacular.generators import SchemaGenerator
 from drf_spectacular.openapi import AutoSchema
 from rest_framework import serializers
 
@@ -46,3 +50,11 @@ class ApiKeyScheme(OpenApiAuthenticationExtension):
             "bearerFormat": "sk_<prefix>_<secret>",
             "description": "An API key from your admin's API keys page (or POST /api/v1/api-keys/).",
         }
+
+
+class PlatformSchemaGenerator(SchemaGenerator):
+    """The API lives on the platform host: without an explicit urlconf (the `spectacular` command),
+    describe the platform host's URLs, exactly as `/api/schema/` does, not the tenant hosts'."""
+
+    def __init__(self, *args: Any, urlconf: str | None = None, **kwargs: Any) -> None:
+        super().__init__(*args, urlconf=urlconf or settings.PUBLIC_SCHEMA_URLCONF, **kwargs)

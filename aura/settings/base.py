@@ -279,6 +279,7 @@ SPECTACULAR_SETTINGS = {
     "VERSION": "1.0.0",
     "SERVE_INCLUDE_SCHEMA": False,
     "SERVE_URLCONF": "aura.urls_public",  # the API is served on the platform host
+    "DEFAULT_GENERATOR_CLASS": "aura.api.schema.PlatformSchemaGenerator",  # and so is `manage.py spectacular`
     "SERVE_PERMISSIONS": ["rest_framework.permissions.AllowAny"],
     "SERVE_AUTHENTICATION": [],
     "SCHEMA_PATH_PREFIX": r"/api/v1",

@@ -42,6 +42,7 @@ def test_an_allowed_pattern_does_not_cover_other_folders(tmp_path: Path) -> None
 
 
 def test_this_checkout_passes() -> None:
-    result = subprocess.run([sys.executable, "scripts/check_tracked_files.py"], cwd=ROOT, capture_output=True, text=True)
+    script = "scripts/check_tracked_files.py"
+    result = subprocess.run([sys.executable, script], cwd=ROOT, capture_output=True, text=True)
 
     assert result.returncode == 0, result.stdout
