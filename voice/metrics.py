@@ -34,3 +34,10 @@ TURN_STAGE = Histogram(
 )
 BARGE_INS = Counter("aura_barge_ins_total", "Replies interrupted by the visitor's speech")
 VOICE_ERRORS = Counter("aura_voice_errors_total", "Error events sent to widgets, by code", ["code"])
+
+# Semantic end of turn (voice.pipeline.turn_end): the rule tier's verdicts at pauses, and what became of each
+# speculative transcript (used as the turn's transcript, dropped because the visitor spoke again, failed).
+TURN_END_VERDICTS = Counter("aura_turn_end_verdicts_total", "Verdicts on the words at a pause", ["verdict"])
+TURN_END_SPECULATIONS = Counter(
+    "aura_turn_end_speculations_total", "Speculative transcripts taken at a pause, by outcome", ["outcome"]
+)

@@ -20,11 +20,12 @@ from billing.sessions import SessionQuota
 from conversations.actions import TurnRecord, do_record_summary, do_remember_visitor
 from conversations.models import Channel, EndReason, Role
 from conversations.queries import visitor_profile
-from voice.audio.vad import SpeechStarted, SpeechStopped, TurnConfig
+from voice.audio.vad import SpeechPaused, SpeechStarted, SpeechStopped, TurnConfig
 from voice.memory import SUMMARY_BATCH, Profile, compose, learn_profile, summarize, welcome_back
 from voice.metrics import BARGE_INS, SESSIONS_TOTAL, TURN_STAGE
 from voice.pipeline.input import AudioInput
 from voice.pipeline.reply import Reply, ReplyPipeline
+from voice.pipeline.turn_end import Heard, TurnEnd, transcribe
 from voice.protocol import (
     MAX_FRAME_BYTES,
     OUTPUT_FORMAT,
@@ -131,6 +132,7 @@ class VoiceSession:
         self.started = False
         self.text_only = False
         self.input: AudioInput | None = None
+        self.turn_end: TurnEnd | None = None  # semantic end of turn, when the assistant has it on
         self.history: list[ChatMessage] = []  # what was said and heard; the model sees memory.compose() of it
         # Memory (voice.memory): a running summary of the history before `summarized`, and the visitor's profile.
         self.summary = ""
@@ -196,8 +198,13 @@ class VoiceSession:
         for event in self.input.push(frame):
             if isinstance(event, SpeechStarted):
                 await self._speech_started(event)
+            elif isinstance(event, SpeechPaused):
+                if self.turn_end is not None:
+                    self.turn_end.paused(event)
             elif isinstance(event, SpeechStopped):
                 await self._speech_stopped(event)
+        if self.turn_end is not None:
+            self.turn_end.check()
 
     async def _admit(self) -> bool:
         if self.ended:
@@ -232,6 +239,10 @@ class VoiceSession:
         self.visitor_id = start.visitor_id or self.visitor_id
         if not start.text_only:
             self.input = AudioInput(start.sample_rate, self._turn_config(start.echo_cancellation))
+            if self.input.config.semantic:
+                self.turn_end = TurnEnd(
+                    self.providers.stt, self.input.detector, self.input.config, language=self.assistant.language
+                )
         if self.resumed:
             # The same conversation on a new connection: the model continues from what was said and heard.
             history = await self.recorder.resume()
@@ -327,6 +338,8 @@ class VoiceSession:
                 task.cancel()
         if self.active and not self.active.task.done():
             await self._stop_active("session_end", notify=False)
+        if self.turn_end is not None:
+            await self.turn_end.close()
         if notify:
             with contextlib.suppress(Exception):
                 await self.transport.send_event({"type": "session.ended", "reason": reason})
@@ -457,22 +470,27 @@ class VoiceSession:
             {"type": "speech.stopped", "audio_ms": event.frame_index * 20, "speech_ms": event.speech_ms}
         )
         previous = self.turn_task
-        self.turn_task = asyncio.create_task(self._answer_speech(event, endpoint_ms, previous))
+        speculation = self.turn_end.take(event) if self.turn_end is not None else None
+        self.turn_task = asyncio.create_task(self._answer_speech(event, endpoint_ms, previous, speculation))
 
     async def _answer_speech(
-        self, event: SpeechStopped, endpoint_ms: float | None, previous: asyncio.Task[None] | None
+        self,
+        event: SpeechStopped,
+        endpoint_ms: float | None,
+        previous: asyncio.Task[None] | None,
+        speculation: asyncio.Task[Heard] | None = None,
     ) -> None:
         detected_at, started_at = time.monotonic(), _now()
         if previous is not None and not previous.done():
             await asyncio.gather(previous, return_exceptions=True)  # the earlier utterance is stored first
         stt = self.providers.stt
-        text = ""
         try:
-            async for transcript in stt.transcribe(event.utterance, 16000, language=self.assistant.language):
-                if transcript.final:
-                    text = transcript.text.strip()
-                else:
-                    await self.transport.send_event({"type": "transcript.partial", "text": transcript.text})
+            # Semantic end of turn: the transcript taken at the pause is this turn's (no new speech since).
+            heard = await TurnEnd.result(speculation) if speculation is not None else None
+            if heard is None:
+                heard = await transcribe(
+                    stt, event.utterance, language=self.assistant.language, on_partial=self._send_partial
+                )
         except ProviderError as exc:
             logger.warning("speech-to-text failed in %s: %s", self.conversation_id, exc)
             await self.transport.send_event(
@@ -481,6 +499,7 @@ class VoiceSession:
                 ).as_event()
             )
             return
+        text = heard.text
         stt_ms = (time.monotonic() - detected_at) * 1000
         await self.transport.send_event({"type": "transcript.final", "text": text, "input": "voice"})
         if not text:
@@ -500,12 +519,15 @@ class VoiceSession:
                 audio_ms=event.speech_ms,
                 provider=stt.provider,
                 model=stt.model,
-                route={"stt": route.as_dict()} if (route := getattr(stt, "last_route", None)) else {},
+                route=_visitor_route(heard),
             )
         )
         if self.turn_task is not asyncio.current_task() or (self.input and self.input.detector.in_speech):
             return  # the visitor is speaking again: answer the whole thought when they stop
         await self._reply_with_chat(detected_at, endpoint_ms=endpoint_ms, stt_ms=stt_ms)
+
+    async def _send_partial(self, text: str) -> None:
+        await self.transport.send_event({"type": "transcript.partial", "text": text})
 
     async def _typed(self, text: str) -> None:
         self.last_activity = time.monotonic()
@@ -828,6 +850,14 @@ def _observe_turn(reply: Reply, metrics: dict[str, object], *, failed: bool) -> 
         **metrics,
     }
     logger.info("turn %s %s", reply.id, fields["status"], extra={"fields": fields})
+
+
+def _visitor_route(heard: Heard) -> dict[str, object]:
+    """How a spoken turn was heard: the speech-to-text route, and the end-of-turn verdict when there was one."""
+    route: dict[str, object] = {"stt": heard.route.as_dict()} if heard.route else {}
+    if heard.verdict:
+        route["turn_end"] = {"verdict": heard.verdict, "speculative": heard.speculative}
+    return route
 
 
 def _round(value: float | None) -> float | None:

@@ -29,6 +29,7 @@ from voice.providers.base import (
     Transcript,
     Usage,
 )
+from voice.understanding import simulated_answer as simulated_understanding
 
 SIMULATED = "simulated"
 
@@ -194,6 +195,8 @@ class SimulatedChat(ChatModel):
         first_token_at = clock() + self.latency.llm_first_token_ms / 1000
         system = messages[0].content if messages and messages[0].role == "system" else ""
         memory_task = simulated_answer(system, last_user)
+        if memory_task is None:
+            memory_task = simulated_understanding(system, last_user)
         tool_results = _trailing_tool_results(messages)
         call = None if memory_task is not None or tool_results else simulated_tool_call(last_user, tools)
         if call is not None:
