@@ -41,3 +41,13 @@ TURN_END_VERDICTS = Counter("aura_turn_end_verdicts_total", "Verdicts on the wor
 TURN_END_SPECULATIONS = Counter(
     "aura_turn_end_speculations_total", "Speculative transcripts taken at a pause, by outcome", ["outcome"]
 )
+
+# Each visitor turn's emotion and intent (voice.understanding). Intents are tenant-named: counted by kind
+# (a built-in tool's name, "configured" for the assistant's own, "none"), so the labels stay bounded.
+VISITOR_EMOTIONS = Counter(
+    "aura_visitor_turn_emotions_total", "Visitor turns by emotion and the tier that labelled them", ["emotion", "tier"]
+)
+VISITOR_INTENTS = Counter("aura_visitor_turn_intents_total", "Visitor turns by kind of intent", ["kind"])
+UNDERSTANDING_MODEL_CALLS = Counter(
+    "aura_understanding_model_calls_total", "Slow-tier (chat model) labelling of visitor turns, by outcome", ["outcome"]
+)

@@ -67,6 +67,12 @@ class ConversationRecorder:
         self._waiting.add(task)
         task.add_done_callback(self._waiting.discard)
 
+    def understood(self, turn_id: asyncio.Future[int], **kwargs: Any) -> None:
+        """The slower tier's labels of a visitor turn, once it is stored (do_record_turn_understanding)."""
+        task = asyncio.create_task(self._submit_after(turn_id, actions.do_record_turn_understanding, **kwargs))
+        self._waiting.add(task)
+        task.add_done_callback(self._waiting.discard)
+
     def call(self, fn: Callable[..., Any], /, **kwargs: Any) -> asyncio.Future[Any]:
         """Run ``fn(**kwargs)`` in the tenant's schema after every write queued before it; await for its result."""
         return self._submit(fn, **kwargs)

@@ -22,7 +22,14 @@ from conversations.models import Channel, EndReason, Role
 from conversations.queries import visitor_profile
 from voice.audio.vad import SpeechPaused, SpeechStarted, SpeechStopped, TurnConfig
 from voice.memory import SUMMARY_BATCH, Profile, compose, learn_profile, summarize, welcome_back
-from voice.metrics import BARGE_INS, SESSIONS_TOTAL, TURN_STAGE
+from voice.metrics import (
+    BARGE_INS,
+    SESSIONS_TOTAL,
+    TURN_STAGE,
+    UNDERSTANDING_MODEL_CALLS,
+    VISITOR_EMOTIONS,
+    VISITOR_INTENTS,
+)
 from voice.pipeline.input import AudioInput
 from voice.pipeline.reply import Reply, ReplyPipeline
 from voice.pipeline.turn_end import Heard, TurnEnd, transcribe
@@ -47,8 +54,18 @@ from voice.providers.registry import SessionProviders
 from voice.queries import AssistantSnapshot
 from voice.recorder import ConversationRecorder
 from voice.tasks import queue_summary
+from voice.text.emotion import UPSET
+from voice.text.intent import IntentMatcher
 from voice.tools.base import ToolBox, ToolContext
 from voice.tools.registry import assistant_tools
+from voice.understanding import (
+    Understanding,
+    intent_kind,
+    understand,
+    understand_with_model,
+    upset_hint,
+    voice_style,
+)
 
 logger = logging.getLogger(__name__)
 
@@ -62,6 +79,7 @@ MAX_PROTOCOL_ERRORS = 50
 PLAYED_TOLERANCE_MS = 40.0
 STOP_TIMEOUT_S = 2.0
 UNCANCELLED_ECHO_BARGE_IN_MS = 600
+UNDERSTANDING_TIMEOUT_S = 10.0
 KEPT_REPLIES = 8
 
 
@@ -143,6 +161,10 @@ class VoiceSession:
         self.forgotten = False
         self.visitor_spoke = False
         self.tools: ToolBox | None = None
+        # Emotion and intent of visitor turns (voice.understanding): fast tier inline, slow one in the background.
+        self.matcher = IntentMatcher(assistant.intents, assistant.tools)
+        self.visitor_emotion = ""  # of the visitor's last turn
+        self.understanding_tasks: set[asyncio.Task[None]] = set()
         self.ending_reason = ""  # set by the end_conversation tool: the session ends once the reply is heard
         self.ending_task: asyncio.Task[None] | None = None
         self.active: _ActiveReply | None = None
@@ -355,6 +377,8 @@ class VoiceSession:
                 _, pending = await asyncio.wait({self.summary_task}, timeout=PROFILE_TIMEOUT_S)
                 for task in pending:
                     task.cancel()
+            if self.understanding_tasks:  # bounded by UNDERSTANDING_TIMEOUT_S each
+                await asyncio.wait(set(self.understanding_tasks))
             if not keep_conversation:
                 await self._remember_visitor()
         await self.recorder.close()
@@ -504,13 +528,17 @@ class VoiceSession:
         await self.transport.send_event({"type": "transcript.final", "text": text, "input": "voice"})
         if not text:
             return
-        self._remember(ChatMessage(role="user", content=text))
+        understood = self._understand(text)
+        index = self._remember(ChatMessage(role="user", content=text, emotion=understood.emotion))
         self.visitor_spoke = True
-        self.recorder.turn(
+        turn_id = self.recorder.turn(
             TurnRecord(
                 role=Role.VISITOR,
                 text=text,
                 input_mode="voice",
+                intent=understood.intent,
+                emotion=understood.emotion,
+                understood_by=understood.source,
                 audio_pcm=event.utterance if self.recorder.tenant.record_audio else b"",
                 started_at=started_at,
                 ended_at=_now(),
@@ -522,6 +550,7 @@ class VoiceSession:
                 route=_visitor_route(heard),
             )
         )
+        self._understand_later(text, understood, turn_id, index)
         if self.turn_task is not asyncio.current_task() or (self.input and self.input.detector.in_speech):
             return  # the visitor is speaking again: answer the whole thought when they stop
         await self._reply_with_chat(detected_at, endpoint_ms=endpoint_ms, stt_ms=stt_ms)
@@ -535,11 +564,22 @@ class VoiceSession:
         await self.interrupt("text_input")
         detected_at = time.monotonic()
         await self.transport.send_event({"type": "transcript.final", "text": text, "input": "text"})
-        self._remember(ChatMessage(role="user", content=text))
+        understood = self._understand(text)
+        index = self._remember(ChatMessage(role="user", content=text, emotion=understood.emotion))
         self.visitor_spoke = True
-        self.recorder.turn(
-            TurnRecord(role=Role.VISITOR, text=text, input_mode="text", started_at=_now(), ended_at=_now())
+        turn_id = self.recorder.turn(
+            TurnRecord(
+                role=Role.VISITOR,
+                text=text,
+                input_mode="text",
+                started_at=_now(),
+                ended_at=_now(),
+                intent=understood.intent,
+                emotion=understood.emotion,
+                understood_by=understood.source,
+            )
         )
+        self._understand_later(text, understood, turn_id, index)
         await self._reply_with_chat(detected_at, endpoint_ms=None, stt_ms=None)
 
     # ---------------------------------------------------------------- REST API (conversations.api.text)
@@ -549,6 +589,53 @@ class VoiceSession:
         if not self.started:
             raise ProtocolError(ErrorCode.NOT_STARTED, "send session.start first")
         await self._typed(text.strip())
+
+    # ---------------------------------------------------------------- emotion and intent
+    def _understand(self, text: str) -> Understanding:
+        """The fast tier (µs), on the way to the reply: the router and the reply use it at once."""
+        understood = understand(text, self.matcher)
+        self._note_understanding(understood)
+        return understood
+
+    def _note_understanding(self, understood: Understanding) -> None:
+        self.visitor_emotion = understood.emotion
+        VISITOR_EMOTIONS.labels(understood.emotion, understood.source).inc()
+        VISITOR_INTENTS.labels(intent_kind(understood.intent, frozenset(self.assistant.tools))).inc()
+
+    def _understand_later(
+        self, text: str, fast: Understanding, turn_id: asyncio.Future[int], history_index: int
+    ) -> None:
+        """The slow tier, when the fast one is unsure and the assistant allows it: never on the reply's path."""
+        if not (fast.unsure and self.assistant.understand_with_model) or self.ended:
+            return
+        task = asyncio.create_task(
+            self._ask_model(text, fast, turn_id, history_index), name=f"understanding:{self.conversation_id}"
+        )
+        self.understanding_tasks.add(task)
+        task.add_done_callback(self.understanding_tasks.discard)
+
+    async def _ask_model(
+        self, text: str, fast: Understanding, turn_id: asyncio.Future[int], history_index: int
+    ) -> None:
+        try:
+            async with asyncio.timeout(UNDERSTANDING_TIMEOUT_S):
+                understood, use = await understand_with_model(self.providers.chat, text, self.matcher, fast)
+        except (TimeoutError, ProviderError) as exc:
+            UNDERSTANDING_MODEL_CALLS.labels("failed").inc()
+            logger.info("conversation %s: the turn keeps the rules' labels: %s", self.conversation_id, exc)
+            return
+        UNDERSTANDING_MODEL_CALLS.labels("ok").inc()
+        if history_index < len(self.history) and self.history[history_index].content == text:
+            self.history[history_index] = dataclasses.replace(self.history[history_index], emotion=understood.emotion)
+            if not any(m.role == "user" for m in self.history[history_index + 1 :]):
+                self._note_understanding(understood)  # still the visitor's last word: later replies use it
+        self.recorder.understood(
+            turn_id,
+            emotion=understood.emotion,
+            intent=understood.intent,
+            understood_by=understood.source,
+            **use.as_kwargs(),
+        )
 
     def _background(self, coroutine: Coroutine[object, object, None]) -> None:
         """Fire-and-forget a send from synchronous code, keeping a reference until it is done."""
@@ -567,10 +654,12 @@ class VoiceSession:
     def _new_reply(
         self, *, detected_at: float | None = None, endpoint_ms: float | None = None, stt_ms: float | None = None
     ) -> Reply:
+        style, pace = voice_style(self.visitor_emotion) if self.assistant.voice_follows_emotion else ("", 1.0)
         reply = Reply(
             id=self.next_reply_id,
             voice=self.assistant.voice,
-            speed=self.assistant.speech_speed,
+            speed=self.assistant.speech_speed * pace,
+            style=style,
             text_only=self.text_only,
             turn_detected_at=detected_at if detected_at is not None else time.monotonic(),
             endpoint_ms=endpoint_ms,
@@ -601,6 +690,9 @@ class VoiceSession:
         tenant = self.recorder.tenant
         local = datetime.now(ZoneInfo(tenant.time_zone))
         lines = [f"It is now {local:%A %d %B %Y, %H:%M} ({tenant.time_zone})."]
+        if self.assistant.escalate_upset_visitors and self.visitor_emotion in UPSET:
+            can_hand_off = self.tools is not None and "handoff" in self.tools.tools
+            lines.append(upset_hint(self.visitor_emotion, can_hand_off=can_hand_off))
         if self.tools:
             lines.append(
                 "Use your tools when they help. If a tool reports an error, tell the visitor briefly and go on."

@@ -96,3 +96,35 @@ def simulated_answer(prompt: str, text: str) -> str | None:
     ]
     found: IntentMatch = IntentMatcher(specs).match(text)
     return json.dumps({"emotion": str(feel(text).emotion), "intent": found.name})
+
+
+# How the voice answers a feeling (Assistant.voice_follows_emotion): words for voices that take
+# instructions, and a speed factor for every voice.
+_STYLES: dict[str, tuple[str, float]] = {
+    Emotion.FRUSTRATED: ("Speak calmly and warmly, a little slower, like someone who wants to help.", 0.93),
+    Emotion.ANGRY: ("Speak calmly and warmly, a little slower, like someone who wants to help.", 0.93),
+    Emotion.CONFUSED: ("Speak slowly and clearly, pausing between ideas.", 0.9),
+    Emotion.POSITIVE: ("Speak in a bright, friendly tone.", 1.0),
+}
+
+
+def voice_style(emotion: str) -> tuple[str, float]:
+    """(instructions, speed factor) for answering a visitor who sounds like ``emotion``."""
+    return _STYLES.get(emotion, ("", 1.0))
+
+
+def upset_hint(emotion: str, *, can_hand_off: bool) -> str:
+    """What the model is told about an upset visitor (Assistant.escalate_upset_visitors)."""
+    offer = (
+        "offer to pass them to a human colleague (the handoff tool) if they want"
+        if can_hand_off
+        else "offer to have a human colleague follow up"
+    )
+    return f"The visitor sounds {emotion}. Acknowledge it in a few words, stay calm and concrete, and {offer}."
+
+
+def intent_kind(intent: str, tools: frozenset[str]) -> str:
+    """The metrics' bounded label for an intent."""
+    if not intent:
+        return "none"
+    return intent if intent in tools else "configured"

@@ -247,7 +247,7 @@ class SimulatedSpeech(TextToSpeech):
         self.latency = latency
         self.espeak = shutil.which("espeak-ng") if use_espeak in (None, True) else None
 
-    async def synthesize(self, text: str, *, voice: str, speed: float) -> AsyncIterator[bytes]:
+    async def synthesize(self, text: str, *, voice: str, speed: float, style: str = "") -> AsyncIterator[bytes]:
         first_byte_at = asyncio.get_running_loop().time() + self.latency.tts_first_byte_ms / 1000
         pcm, rate = await self._render(text, speed)
         chunk_bytes = rate * 2 * self.CHUNK_MS // 1000
