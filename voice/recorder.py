@@ -67,9 +67,9 @@ class ConversationRecorder:
         self._waiting.add(task)
         task.add_done_callback(self._waiting.discard)
 
-    def understood(self, turn_id: asyncio.Future[int], **kwargs: Any) -> None:
-        """The slower tier's labels of a visitor turn, once it is stored (do_record_turn_understanding)."""
-        task = asyncio.create_task(self._submit_after(turn_id, actions.do_record_turn_understanding, **kwargs))
+    def after_turn(self, turn_id: asyncio.Future[int], fn: Callable[..., Any], /, **kwargs: Any) -> None:
+        """Run ``fn(turn_id=<the stored turn's id>, **kwargs)`` once the turn is stored (a later label, a job)."""
+        task = asyncio.create_task(self._submit_after(turn_id, fn, **kwargs))
         self._waiting.add(task)
         task.add_done_callback(self._waiting.discard)
 

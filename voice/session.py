@@ -17,7 +17,7 @@ from typing import Protocol
 from zoneinfo import ZoneInfo
 
 from billing.sessions import SessionQuota
-from conversations.actions import TurnRecord, do_record_summary, do_remember_visitor
+from conversations.actions import TurnRecord, do_record_summary, do_record_turn_understanding, do_remember_visitor
 from conversations.models import Channel, EndReason, Role
 from conversations.queries import visitor_profile
 from voice.audio.vad import SpeechPaused, SpeechStarted, SpeechStopped, TurnConfig
@@ -53,7 +53,7 @@ from voice.providers.base import ChatMessage, ProviderError
 from voice.providers.registry import SessionProviders
 from voice.queries import AssistantSnapshot
 from voice.recorder import ConversationRecorder
-from voice.tasks import queue_summary
+from voice.tasks import queue_summary, queue_understanding
 from voice.text.emotion import UPSET
 from voice.text.intent import IntentMatcher
 from voice.tools.base import ToolBox, ToolContext
@@ -608,6 +608,9 @@ class VoiceSession:
         """The slow tier, when the fast one is unsure and the assistant allows it: never on the reply's path."""
         if not (fast.unsure and self.assistant.understand_with_model) or self.ended:
             return
+        if self.summaries_in_worker:  # a session of one request (REST API): a worker does it, the request never waits
+            self.recorder.after_turn(turn_id, queue_understanding)
+            return
         task = asyncio.create_task(
             self._ask_model(text, fast, turn_id, history_index), name=f"understanding:{self.conversation_id}"
         )
@@ -629,8 +632,9 @@ class VoiceSession:
             self.history[history_index] = dataclasses.replace(self.history[history_index], emotion=understood.emotion)
             if not any(m.role == "user" for m in self.history[history_index + 1 :]):
                 self._note_understanding(understood)  # still the visitor's last word: later replies use it
-        self.recorder.understood(
+        self.recorder.after_turn(
             turn_id,
+            do_record_turn_understanding,
             emotion=understood.emotion,
             intent=understood.intent,
             understood_by=understood.source,
