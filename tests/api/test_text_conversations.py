@@ -7,7 +7,6 @@ import json
 import pytest
 from django_tenants.utils import tenant_context
 
-from aura.celery import app as celery_app
 from conversations.api import text as text_api
 from conversations.models import Conversation, Turn
 from tests.api.conftest import api_client, error_code
@@ -215,17 +214,14 @@ def test_the_plan_refuses_new_conversations_and_messages_when_busy_or_used_up(al
 
 
 @pytest.mark.django_db(transaction=True)
-def test_an_unsure_message_is_labelled_by_a_worker_not_in_the_request(alpha, make_key):
-    celery_app.conf.task_always_eager = True  # the worker's job runs here, once the turn is stored
-    try:
-        with tenant_context(alpha.organization):
-            Assistant.objects.filter(is_default=True).update(understand_with_model=True, tools=[])
-        client = api_client(make_key(alpha, ["write"]))
-        conversation_id = _start(client)
-        calm = _say(client, conversation_id, "What time do you open tomorrow?")
-        unsure = _say(client, conversation_id, "Oh perfect, you lost my booking again")
-    finally:
-        celery_app.conf.task_always_eager = False
+def test_an_unsure_message_is_labelled_by_a_worker_not_in_the_request(alpha, make_key, settings):
+    settings.CELERY_TASK_ALWAYS_EAGER = True  # the worker's job runs here, once the turn is stored
+    with tenant_context(alpha.organization):
+        Assistant.objects.filter(is_default=True).update(understand_with_model=True, tools=[])
+    client = api_client(make_key(alpha, ["write"]))
+    conversation_id = _start(client)
+    calm = _say(client, conversation_id, "What time do you open tomorrow?")
+    unsure = _say(client, conversation_id, "Oh perfect, you lost my booking again")
 
     assert calm.status_code == unsure.status_code == 200
     with tenant_context(alpha.organization):
