@@ -60,7 +60,9 @@ def assistant_snapshot(assistant_id: int) -> AssistantSnapshot | None:
             end_silence_ms=assistant.end_silence_ms,
             max_utterance_ms=assistant.max_utterance_ms,
             barge_in_min_ms=assistant.barge_in_min_ms,
-            semantic=assistant.semantic_turn_end,
+            # Validated on save; a row edited around the validation must not fail sessions: fixed silence then.
+            semantic=assistant.semantic_turn_end
+            and assistant.turn_min_silence_ms <= assistant.end_silence_ms <= assistant.turn_max_silence_ms,
             min_silence_ms=assistant.turn_min_silence_ms,
             max_silence_ms=assistant.turn_max_silence_ms,
         ),
