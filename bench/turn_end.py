@@ -16,16 +16,24 @@ response delay: from the end of the visitor's speech to the final transcript, at
 speaker had finished (what the chat model waits for; it is the same afterwards for both policies).
 The set's words are the true words: speech-to-text errors are not simulated (the end-to-end test
 tests/voice/test_turn_end_e2e.py runs the same rules on what PocketSphinx hears).
+
+``--audio`` adds a run on real speech: the speech fixtures fed in real time (20 ms a frame) through
+the real ``TurnDetector`` and ``voice.pipeline.turn_end.TurnEnd`` with PocketSphinx on this CPU, the
+fixed policy then transcribing each turn as the session does. It reports, per turn, the time from the
+end of speech to the final transcript and the speech-to-text requests made (each one billed).
 """
 
 from __future__ import annotations
 
 import argparse
+import asyncio
 import json
 import time
+from collections.abc import AsyncIterator
 from pathlib import Path
 
 from bench.common import ROOT, summary
+from voice.providers.base import Transcript
 from voice.text.turn_end import Verdict, judge, silence_for
 
 SET = ROOT / "bench" / "data" / "turn_end.json"
@@ -88,6 +96,78 @@ def semantic(pauses: list[dict], *, min_silence_ms: int, end_silence_ms: int, ma
     }
 
 
+AUDIO_FIXTURES = ("hours", "booking", "long_question", "two_sentences", "name_pause")
+
+
+class _CountingSpeechToText:
+    """PocketSphinx, counting requests (a hosted provider bills each one)."""
+
+    def __init__(self) -> None:
+        from voice.providers.local import LocalSpeechToText
+
+        self.inner, self.requests = LocalSpeechToText(), 0
+        self.provider, self.model = self.inner.provider, self.inner.model
+
+    def transcribe(self, pcm: bytes, sample_rate: int, *, language: str) -> AsyncIterator[Transcript]:
+        self.requests += 1
+        return self.inner.transcribe(pcm, sample_rate, language=language)
+
+
+async def _replay(name: str, config: object) -> dict:
+    """One fixture in real time through the detector (and the turn-end stage when semantic)."""
+    from tests.voice.client import read_wav
+    from voice.audio.frames import FRAME_BYTES, FRAME_MS
+    from voice.audio.vad import SpeechPaused, SpeechStopped, TurnDetector
+    from voice.pipeline.turn_end import TurnEnd, transcribe
+
+    pcm, _ = read_wav(f"{name}.wav")
+    pcm += bytes(2 * 16000 * 2)  # 2 s more silence: every policy ends its turn
+    detector, stt = TurnDetector(config), _CountingSpeechToText()
+    stage = TurnEnd(stt, detector, config, language="en") if config.semantic else None  # type: ignore[attr-defined]
+    voiced_at: dict[int, float] = {}  # frame index -> wall time it was fed
+    pending: list[asyncio.Task] = []
+    started = time.perf_counter()
+
+    async def finish(stopped: SpeechStopped, speculation: asyncio.Task | None) -> tuple[str, float]:
+        heard = await TurnEnd.result(speculation) if speculation is not None else None
+        if heard is None:
+            heard = await transcribe(stt, stopped.utterance, language="en")
+        return heard.text, (time.perf_counter() - voiced_at[stopped.last_voiced]) * 1000
+
+    for index, offset in enumerate(range(0, len(pcm) - FRAME_BYTES + 1, FRAME_BYTES), start=1):
+        await asyncio.sleep(max(0.0, started + index * FRAME_MS / 1000 - time.perf_counter()))
+        event = detector.process(pcm[offset : offset + FRAME_BYTES])
+        voiced_at[index] = time.perf_counter()
+        if isinstance(event, SpeechPaused) and stage is not None:
+            stage.paused(event)
+        elif isinstance(event, SpeechStopped):
+            speculation = stage.take(event) if stage is not None else None
+            pending.append(asyncio.create_task(finish(event, speculation)))
+        if stage is not None:
+            stage.check()
+    turns = await asyncio.gather(*pending)
+    return {
+        "turns": [{"text": text, "speech_end_to_transcript_ms": round(ms)} for text, ms in turns],
+        "stt_requests": stt.requests,
+    }
+
+
+def audio_runs(min_silence_ms: int, end_silence_ms: int, max_silence_ms: int) -> dict:
+    from voice.audio.vad import TurnConfig
+
+    fixed_config = TurnConfig(end_silence_ms=end_silence_ms)
+    semantic_config = TurnConfig(
+        end_silence_ms=end_silence_ms, semantic=True, min_silence_ms=min_silence_ms, max_silence_ms=max_silence_ms
+    )
+    results = {}
+    for name in AUDIO_FIXTURES:
+        results[name] = {
+            "fixed": asyncio.run(_replay(name, fixed_config)),
+            "semantic": asyncio.run(_replay(name, semantic_config)),
+        }
+    return results
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--json", action="store_true")
@@ -96,6 +176,7 @@ def main() -> None:
     parser.add_argument("--min-silence-ms", type=int, default=300)
     parser.add_argument("--max-silence-ms", type=int, default=2000)
     parser.add_argument("--stt-ms", type=int, nargs="+", default=[150, 400], help="speech-to-text latencies to try")
+    parser.add_argument("--audio", action="store_true", help="also replay the speech fixtures in real time")
     args = parser.parse_args()
     utterances = _load(args.set)
     pauses = [pause for utterance in utterances for pause in utterance["pauses"]]
@@ -132,6 +213,8 @@ def main() -> None:
                 ),
             }
         )
+    if args.audio:
+        results["audio"] = audio_runs(args.min_silence_ms, args.end_silence_ms, args.max_silence_ms)
     if args.json:
         print(json.dumps(results, indent=2))
         return

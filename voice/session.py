@@ -59,6 +59,7 @@ from voice.text.intent import IntentMatcher
 from voice.tools.base import ToolBox, ToolContext
 from voice.tools.registry import assistant_tools
 from voice.understanding import (
+    MODEL,
     Understanding,
     intent_kind,
     understand,
@@ -594,13 +595,10 @@ class VoiceSession:
     def _understand(self, text: str) -> Understanding:
         """The fast tier (µs), on the way to the reply: the router and the reply use it at once."""
         understood = understand(text, self.matcher)
-        self._note_understanding(understood)
-        return understood
-
-    def _note_understanding(self, understood: Understanding) -> None:
         self.visitor_emotion = understood.emotion
         VISITOR_EMOTIONS.labels(understood.emotion, understood.source).inc()
         VISITOR_INTENTS.labels(intent_kind(understood.intent, frozenset(self.assistant.tools))).inc()
+        return understood
 
     def _understand_later(
         self, text: str, fast: Understanding, turn_id: asyncio.Future[int], history_index: int
@@ -628,10 +626,12 @@ class VoiceSession:
             logger.info("conversation %s: the turn keeps the rules' labels: %s", self.conversation_id, exc)
             return
         UNDERSTANDING_MODEL_CALLS.labels("ok").inc()
+        if understood.source == MODEL:  # a relabelled turn counts again, under the model's tier
+            VISITOR_EMOTIONS.labels(understood.emotion, MODEL).inc()
         if history_index < len(self.history) and self.history[history_index].content == text:
             self.history[history_index] = dataclasses.replace(self.history[history_index], emotion=understood.emotion)
             if not any(m.role == "user" for m in self.history[history_index + 1 :]):
-                self._note_understanding(understood)  # still the visitor's last word: later replies use it
+                self.visitor_emotion = understood.emotion  # still the visitor's last word: later replies use it
         self.recorder.after_turn(
             turn_id,
             do_record_turn_understanding,
