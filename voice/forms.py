@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+
 from django import forms
 from django.core.exceptions import ValidationError
 from django.utils.html import format_html
@@ -97,9 +99,17 @@ class IntentsField(forms.CharField):
             return "\n".join(f"{i['name']}: {' | '.join(i['examples'])}" for i in value if isinstance(i, dict))
         return value
 
-    def to_python(self, value: object) -> list[dict[str, object]]:
+    def to_python(self, value: object) -> list[object]:
         text = super().to_python(value)
-        intents = []
+        if text.strip().startswith("["):  # pasted as JSON, as the API takes it: the model's validator checks it
+            try:
+                parsed = json.loads(text)
+            except ValueError:
+                raise ValidationError("This looks like JSON but is not valid JSON.") from None
+            if not isinstance(parsed, list):
+                raise ValidationError("Enter one intent a line, or a JSON list.")
+            return parsed
+        intents: list[object] = []
         for number, line in enumerate(text.splitlines(), start=1):
             if not line.strip():
                 continue

@@ -78,6 +78,10 @@ class ConversationSerializer(serializers.ModelSerializer):
 
 
 class TurnSerializer(serializers.ModelSerializer):
+    emotion = serializers.ChoiceField(
+        choices=EMOTION_CHOICES, allow_blank=True, read_only=True, help_text="Visitor turns: how the visitor sounded."
+    )
+
     class Meta:
         model = Turn
         fields = TURN_FIELDS

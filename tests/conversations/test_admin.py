@@ -17,6 +17,7 @@ from conversations.actions import TurnRecord, do_record_turn, do_start_conversat
 from conversations.models import Conversation, Handoff, VisitorProfile
 from tenants.models import Organization
 from tests.conftest import PASSWORD
+from tests.voice.admin_forms import assistant_form_data
 from voice.models import Assistant, HttpTool
 
 pytestmark = pytest.mark.django_db
@@ -239,24 +240,13 @@ def test_the_transcript_shows_each_turns_emotion_and_intent_and_a_summary(alpha_
     )
 
 
-def _assistant_form_data(assistant: Assistant, **changes: object) -> dict[str, object]:
-    from django.forms.models import model_to_dict
-
-    data = {k: v for k, v in model_to_dict(assistant).items() if v is not None}
-    for name in ("llm_fallbacks", "stt_fallbacks", "tts_fallbacks"):
-        data[name] = json.dumps(data.get(name, []))
-    data["intents"] = ""
-    data.update(changes)
-    return data
-
-
 def test_the_assistant_form_takes_intents_as_lines_and_refuses_settings_out_of_range(alpha):
     from voice.forms import AssistantForm
 
     with tenant_context(alpha.organization):
         assistant = Assistant.objects.get(is_default=True)
         form = AssistantForm(
-            data=_assistant_form_data(
+            data=assistant_form_data(
                 assistant,
                 intents="book_table: book a table | a reservation for tonight\norder_status: where is my order",
                 semantic_turn_end=True,
@@ -276,6 +266,6 @@ def test_the_assistant_form_takes_intents_as_lines_and_refuses_settings_out_of_r
             ({"intents": "handoff: get me a person"}, "intents"),  # a built-in tool's name
             ({"intents": "Book Table: book"}, "intents"),
         ):
-            form = AssistantForm(data=_assistant_form_data(assistant, **changes), instance=assistant)
+            form = AssistantForm(data=assistant_form_data(assistant, **changes), instance=assistant)
             assert not form.is_valid(), changes
             assert field in form.errors, (changes, form.errors)
