@@ -21,7 +21,7 @@ from dataclasses import dataclass
 from voice.audio.vad import SpeechPaused, SpeechStopped, TurnConfig, TurnDetector
 from voice.metrics import TURN_END_SPECULATIONS, TURN_END_VERDICTS
 from voice.providers.base import ProviderError, RouteLog, SpeechToText
-from voice.text.turn_end import Verdict, judge, silence_for
+from voice.text.turn_end import judge, silence_for
 
 logger = logging.getLogger(__name__)
 
@@ -138,4 +138,4 @@ class TurnEnd:
         return Heard(text=heard.text, route=heard.route, verdict=str(verdict), speculative=True)
 
 
-__all__ = ["Heard", "TurnEnd", "Verdict", "transcribe"]
+__all__ = ["Heard", "TurnEnd", "transcribe"]
