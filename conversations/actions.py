@@ -52,6 +52,9 @@ class TurnRecord:
     provider: str = ""
     model: str = ""
     route: dict[str, object] = field(default_factory=dict)
+    intent: str = ""
+    emotion: str = ""
+    understood_by: str = ""
     tool_calls: tuple[dict[str, object], ...] = ()  # voice.tools.base.ToolRun.as_record() of each call
     audio_pcm: bytes = b""  # the visitor's speech (16 kHz PCM), stored only when the organization records audio
 
@@ -141,6 +144,17 @@ def do_record_heard_text(*, turn_id: int, heard_text: str, played_ms: float, int
     Turn.objects.filter(pk=turn_id, role=Role.ASSISTANT).update(
         heard_text=heard_text, played_ms=played_ms, interrupted=interrupted
     )
+
+
+def do_record_turn_understanding(
+    *, turn_id: int, emotion: str, intent: str, understood_by: str, **model_use: Any
+) -> None:
+    """The slower tier's emotion and intent of a visitor turn, and the tokens it spent (billing)."""
+    turn = Turn.objects.filter(pk=turn_id, role=Role.VISITOR).only("id", "conversation_id").first()
+    if turn is None:
+        return
+    Turn.objects.filter(pk=turn_id).update(emotion=emotion, intent=intent, understood_by=understood_by)
+    _record_memory_usage(turn.conversation_id, f"understanding:{turn_id}", model_use)
 
 
 def do_end_conversation(*, conversation_id: uuid.UUID | str, reason: str, connection: str = "") -> None:

@@ -18,7 +18,8 @@ from django.utils.safestring import SafeString
 from aura.admin_sites import tenant_admin
 from conversations import exports
 from conversations.actions import do_delete_conversations
-from conversations.models import Conversation, Handoff, Lead, Role, ToolCall, Turn, VisitorProfile
+from conversations.models import EMOTION_CHOICES, Conversation, Handoff, Lead, Role, ToolCall, Turn, VisitorProfile
+from conversations.queries import emotion_summary, intents_seen, with_emotion, with_feeling, with_intent
 
 
 class InterruptedFilter(admin.SimpleListFilter):
@@ -53,6 +54,32 @@ class ToolUsedFilter(admin.SimpleListFilter):
         return queryset
 
 
+class EmotionFilter(admin.SimpleListFilter):
+    title = "visitor emotion"
+    parameter_name = "emotion"
+
+    def lookups(self, request: HttpRequest, model_admin: admin.ModelAdmin) -> list[tuple[str, str]]:
+        return [("upset", "Frustrated or angry"), *EMOTION_CHOICES]
+
+    def queryset(self, request: HttpRequest, queryset: QuerySet[Conversation]) -> QuerySet[Conversation]:
+        if self.value() == "upset":
+            return queryset.filter(upset_turns__gt=0)
+        if self.value():
+            return with_emotion(queryset, self.value())
+        return queryset
+
+
+class IntentFilter(admin.SimpleListFilter):
+    title = "visitor intent"
+    parameter_name = "intent"
+
+    def lookups(self, request: HttpRequest, model_admin: admin.ModelAdmin) -> list[tuple[str, str]]:
+        return [(name, name) for name in intents_seen()]
+
+    def queryset(self, request: HttpRequest, queryset: QuerySet[Conversation]) -> QuerySet[Conversation]:
+        return with_intent(queryset, self.value()) if self.value() else queryset
+
+
 def _stream(chunks: Iterator[str], content_type: str, extension: str) -> StreamingHttpResponse:
     response = StreamingHttpResponse(chunks, content_type=content_type)
     stamp = timezone.now().strftime("%Y%m%d-%H%M%S")
@@ -71,8 +98,19 @@ class ConversationAdmin(admin.ModelAdmin):
         "end_reason",
         "turn_count",
         "tools_used",
+        "feeling",
     )
-    list_filter = ("status", InterruptedFilter, ToolUsedFilter, "channel", "end_reason", "assistant", "started_at")
+    list_filter = (
+        "status",
+        EmotionFilter,
+        IntentFilter,
+        InterruptedFilter,
+        ToolUsedFilter,
+        "channel",
+        "end_reason",
+        "assistant",
+        "started_at",
+    )
     search_fields = ("=visitor_id", "turns__text")
     date_hierarchy = "started_at"
     actions = ["export_json", "export_csv", "delete_with_turns"]
@@ -87,12 +125,31 @@ class ConversationAdmin(admin.ModelAdmin):
         "started_at",
         "ended_at",
         "summary",
+        "emotions",
         "transcript",
     )
     readonly_fields = fields
 
     def get_queryset(self, request: HttpRequest) -> QuerySet[Conversation]:
-        return super().get_queryset(request).select_related("assistant").annotate(turn_total=Count("turns"))
+        return with_feeling(
+            super().get_queryset(request).select_related("assistant").annotate(turn_total=Count("turns"))
+        )
+
+    @admin.display(description="Visitor's mood")
+    def feeling(self, obj: Conversation) -> str:
+        """The last emotion heard, and how many turns sounded frustrated or angry."""
+        last = obj.last_emotion or "—"  # type: ignore[attr-defined]
+        upset = obj.upset_turns  # type: ignore[attr-defined]
+        return f"{last} ({upset} upset)" if upset else last
+
+    @admin.display(description="Emotions")
+    def emotions(self, obj: Conversation) -> str:
+        summary = emotion_summary(obj.turns.all())
+        counts = summary["counts"]
+        if not counts:
+            return "—"
+        shown = ", ".join(f"{label} {n}" for label, n in sorted(counts.items(), key=lambda item: -item[1]))
+        return f"Mostly {summary['dominant']}, last {summary['last']} ({shown})"
 
     def get_urls(self) -> list[URLPattern]:
         audio = path(
@@ -130,12 +187,13 @@ class ConversationAdmin(admin.ModelAdmin):
         for turn in obj.turns.all():
             rows.append(
                 format_html(
-                    '<tr><td>{}</td><td><strong>{}</strong>{}</td><td>{}{}</td><td style="white-space:nowrap">{}</td>'
+                    '<tr><td>{}</td><td><strong>{}</strong>{}</td><td>{}{}{}</td><td style="white-space:nowrap">{}</td>'
                     "<td>{}</td></tr>",
                     turn.index,
                     turn.get_role_display(),
                     format_html("<br><small>{}</small>", turn.input_mode) if turn.input_mode else "",
                     _said(turn),
+                    _understood(turn),
                     _tool_list(calls.get(turn.pk, [])),
                     _timings(turn),
                     f"{turn.provider}:{turn.model}" if turn.provider else "—",
@@ -177,6 +235,14 @@ def _said(turn: Turn) -> SafeString:
         else ""
     )
     return format_html("{}{}", turn.heard_text or turn.text, audio)
+
+
+def _understood(turn: Turn) -> SafeString:
+    if turn.role != Role.VISITOR or not (turn.emotion or turn.intent):
+        return SafeString("")
+    return format_html(
+        "<br><small>{} · intent {} · by {}</small>", turn.emotion or "—", turn.intent or "—", turn.understood_by or "—"
+    )
 
 
 def _tool_list(calls: list[ToolCall]) -> SafeString:

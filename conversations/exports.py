@@ -18,14 +18,17 @@ from conversations.api.serializers import (
     TurnSerializer,
 )
 from conversations.models import Conversation, ToolCall, Turn
+from conversations.queries import with_feeling
 
 MAX_CONVERSATIONS = 10_000
 
 
 def with_counts(queryset: QuerySet[Conversation]) -> QuerySet[Conversation]:
-    return queryset.annotate(
-        turn_count=Count("turns"),
-        interrupted=Exists(Turn.objects.filter(conversation=OuterRef("pk"), interrupted=True)),
+    return with_feeling(
+        queryset.annotate(
+            turn_count=Count("turns"),
+            interrupted=Exists(Turn.objects.filter(conversation=OuterRef("pk"), interrupted=True)),
+        )
     )
 
 

@@ -6,6 +6,8 @@ import uuid
 
 from django.db import connection, models
 
+from voice.text.emotion import Emotion
+
 
 class Channel(models.TextChoices):
     VOICE = "voice", "Voice"
@@ -69,6 +71,9 @@ class Role(models.TextChoices):
     ASSISTANT = "assistant", "Assistant"
 
 
+EMOTION_CHOICES = [(emotion.value, emotion.value.capitalize()) for emotion in Emotion]
+
+
 class Turn(models.Model):
     """One utterance: the visitor's (transcribed or typed) or the assistant's (with what was heard)."""
 
@@ -102,6 +107,12 @@ class Turn(models.Model):
         blank=True,
         help_text="How the provider was chosen: policy, reason, and every attempt with its outcome.",
     )
+    # What a visitor's turn showed (voice.understanding): by the fast rules, or the chat model when they were unsure.
+    intent = models.CharField(
+        max_length=64, blank=True, db_index=True, help_text="An intent of the assistant or a built-in tool."
+    )
+    emotion = models.CharField(max_length=16, choices=EMOTION_CHOICES, blank=True, db_index=True)
+    understood_by = models.CharField(max_length=8, blank=True, help_text="rules, or model (the slower tier)")
     audio = models.FileField(
         upload_to=recording_path,
         blank=True,

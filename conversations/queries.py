@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 import uuid
+from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import timedelta
 
-from django.db.models import Max, Q
+from django.db.models import Count, Exists, Max, OuterRef, Q, QuerySet, Subquery
 from django.utils import timezone
 
 from conversations.models import Conversation, EndReason, Role, Turn, VisitorProfile
@@ -72,3 +73,49 @@ def conversation_summary(conversation_id: str) -> tuple[str, int]:
     """The running summary of a conversation and how many earlier messages it covers."""
     row = Conversation.objects.filter(pk=conversation_id).values_list("summary", "summary_through").first()
     return row if row else ("", 0)
+
+
+# ---------------------------------------------------------------- emotion and intent of visitor turns
+UPSET_EMOTIONS = ("frustrated", "angry")
+
+
+def with_feeling(queryset: QuerySet[Conversation]) -> QuerySet[Conversation]:
+    """Each conversation's last visitor emotion and how many of its turns were frustrated or angry."""
+    last = (
+        Turn.objects.filter(conversation=OuterRef("pk"), role=Role.VISITOR)
+        .exclude(emotion="")
+        .order_by("-index")
+        .values("emotion")[:1]
+    )
+    return queryset.annotate(
+        last_emotion=Subquery(last),
+        upset_turns=Count("turns", filter=Q(turns__emotion__in=UPSET_EMOTIONS)),
+    )
+
+
+def with_emotion(queryset: QuerySet[Conversation], emotion: str) -> QuerySet[Conversation]:
+    """Conversations in which the visitor sounded ``emotion`` at least once."""
+    return queryset.filter(Exists(Turn.objects.filter(conversation=OuterRef("pk"), role=Role.VISITOR, emotion=emotion)))
+
+
+def with_intent(queryset: QuerySet[Conversation], intent: str) -> QuerySet[Conversation]:
+    """Conversations in which a visitor turn had ``intent``."""
+    return queryset.filter(Exists(Turn.objects.filter(conversation=OuterRef("pk"), role=Role.VISITOR, intent=intent)))
+
+
+def emotion_summary(turns: Iterable[Turn]) -> dict[str, object]:
+    """A conversation's visitor emotions: counts per label, the dominant one (most turns; ties go to the later),
+    the last one. Neutral dominates only when nothing else was heard."""
+    counts: dict[str, int] = {}
+    last = ""
+    for turn in turns:
+        if turn.role == Role.VISITOR and turn.emotion:
+            counts[turn.emotion] = counts.get(turn.emotion, 0) + 1
+            last = turn.emotion
+    felt = {label: n for label, n in counts.items() if label != "neutral"} or counts
+    dominant = max(felt, key=lambda label: felt[label]) if felt else ""
+    return {"counts": counts, "dominant": dominant, "last": last}
+
+
+def intents_seen() -> list[str]:
+    return list(Turn.objects.exclude(intent="").order_by("intent").values_list("intent", flat=True).distinct()[:100])

@@ -99,10 +99,25 @@ class AssistantAdmin(admin.ModelAdmin):
                     "end_silence_ms",
                     "max_utterance_ms",
                     "barge_in_min_ms",
+                    "semantic_turn_end",
+                    "turn_min_silence_ms",
+                    "turn_max_silence_ms",
                     "idle_timeout_s",
                     "max_session_s",
                 ),
-                "description": "How the assistant decides that the visitor started or finished speaking.",
+                "description": "How the assistant decides that the visitor started or finished speaking. With "
+                "semantic end of turn, a pause of the shortest silence is transcribed: a complete question or "
+                "answer is answered then, an unfinished sentence waits up to the longest wait, anything else "
+                "ends after the end silence.",
+            },
+        ),
+        (
+            "Emotion and intent",
+            {
+                "fields": ("intents", "understand_with_model", "escalate_upset_visitors", "voice_follows_emotion"),
+                "description": "Each visitor turn gets an intent and an emotion (neutral, positive, frustrated, "
+                "angry, confused), stored on the turn and filterable under Conversations. Escalating sends an upset "
+                "visitor's turn to the smart policy's strong model and has the assistant offer a human.",
             },
         ),
     )

@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import json
+
 from django import forms
+from django.core.exceptions import ValidationError
 from django.utils.html import format_html
 
 from tenants.models import WidgetKey, clean_origin
@@ -86,8 +89,39 @@ class ProviderKeyForm(forms.ModelForm):
         return key
 
 
+class IntentsField(forms.CharField):
+    """The assistant's intents as lines of text: ``book_table: book a table | a reservation for tonight``."""
+
+    widget = forms.Textarea(attrs={"rows": 6, "style": "font-family: monospace"})
+
+    def prepare_value(self, value: object) -> object:
+        if isinstance(value, list):
+            return "\n".join(f"{i['name']}: {' | '.join(i['examples'])}" for i in value if isinstance(i, dict))
+        return value
+
+    def to_python(self, value: object) -> list[object]:
+        text = super().to_python(value)
+        if text.strip().startswith("["):  # pasted as JSON, as the API takes it: the model's validator checks it
+            try:
+                parsed = json.loads(text)
+            except ValueError:
+                raise ValidationError("This looks like JSON but is not valid JSON.") from None
+            if not isinstance(parsed, list):
+                raise ValidationError("Enter one intent a line, or a JSON list.")
+            return parsed
+        intents: list[object] = []
+        for number, line in enumerate(text.splitlines(), start=1):
+            if not line.strip():
+                continue
+            name, colon, examples = line.partition(":")
+            if not colon:
+                raise ValidationError(f"Line {number}: write “name: example one | example two”.")
+            intents.append({"name": name.strip(), "examples": [e.strip() for e in examples.split("|") if e.strip()]})
+        return intents
+
+
 class AssistantForm(forms.ModelForm):
-    """Built-in tools as checkboxes rather than a JSON list."""
+    """Built-in tools as checkboxes rather than a JSON list; intents as lines of text."""
 
     tools = forms.MultipleChoiceField(
         choices=BuiltinTool.choices,
@@ -95,6 +129,11 @@ class AssistantForm(forms.ModelForm):
         required=False,
         help_text="What this assistant may do during a conversation. Visitors can always ask to be forgotten "
         "when remembering visitors is on.",
+    )
+    intents = IntentsField(
+        required=False,
+        help_text="One intent a line: a name, a colon, example phrases separated by “|”, e.g. "
+        "“book_table: book a table | a reservation for tonight”. The built-in tools are intents already.",
     )
 
     class Meta:

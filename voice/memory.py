@@ -123,7 +123,7 @@ def transcript_text(messages: Sequence[ChatMessage]) -> str:
 
 async def summarize(chat: ChatModel, previous: str, turns: Sequence[ChatMessage]) -> tuple[str, ModelUse]:
     request = f"Summary so far: {previous or '(none)'}\n\nTurns that followed:\n{transcript_text(turns)}"
-    text, use = await _complete(chat, SUMMARY_PROMPT, request)
+    text, use = await complete(chat, SUMMARY_PROMPT, request)
     return text.strip()[:MAX_SUMMARY_CHARS], use
 
 
@@ -131,7 +131,7 @@ async def learn_profile(chat: ChatModel, previous: Profile, turns: Sequence[Chat
     """The visitor's profile after this conversation. A model answer that is not the asked-for JSON is
     not trusted: the profile is then updated by the rules of ``profile_from_rules``."""
     request = f"Profile so far: {json.dumps(_as_dict(previous))}\n\nLatest conversation:\n{transcript_text(turns)}"
-    answer, use = await _complete(chat, PROFILE_PROMPT, request)
+    answer, use = await complete(chat, PROFILE_PROMPT, request)
     parsed = _parse_profile(answer)
     if parsed is None:
         logger.info("the profile answer was not JSON; using the rules instead")
@@ -139,7 +139,8 @@ async def learn_profile(chat: ChatModel, previous: Profile, turns: Sequence[Chat
     return parsed, use
 
 
-async def _complete(chat: ChatModel, prompt: str, request: str) -> tuple[str, ModelUse]:
+async def complete(chat: ChatModel, prompt: str, request: str) -> tuple[str, ModelUse]:
+    """One background request to the chat model (not a reply): its whole answer and what it cost."""
     parts = []
     provider, model = getattr(chat, "provider", ""), getattr(chat, "model", "")
     tokens = (0, 0)

@@ -34,3 +34,20 @@ TURN_STAGE = Histogram(
 )
 BARGE_INS = Counter("aura_barge_ins_total", "Replies interrupted by the visitor's speech")
 VOICE_ERRORS = Counter("aura_voice_errors_total", "Error events sent to widgets, by code", ["code"])
+
+# Semantic end of turn (voice.pipeline.turn_end): the rule tier's verdicts at pauses, and what became of each
+# speculative transcript (used as the turn's transcript, dropped because the visitor spoke again, failed).
+TURN_END_VERDICTS = Counter("aura_turn_end_verdicts_total", "Verdicts on the words at a pause", ["verdict"])
+TURN_END_SPECULATIONS = Counter(
+    "aura_turn_end_speculations_total", "Speculative transcripts taken at a pause, by outcome", ["outcome"]
+)
+
+# Each visitor turn's emotion and intent (voice.understanding). Intents are tenant-named: counted by kind
+# (a built-in tool's name, "configured" for the assistant's own, "none"), so the labels stay bounded.
+VISITOR_EMOTIONS = Counter(
+    "aura_visitor_turn_emotions_total", "Visitor turns by emotion and the tier that labelled them", ["emotion", "tier"]
+)
+VISITOR_INTENTS = Counter("aura_visitor_turn_intents_total", "Visitor turns by kind of intent", ["kind"])
+UNDERSTANDING_MODEL_CALLS = Counter(
+    "aura_understanding_model_calls_total", "Slow-tier (chat model) labelling of visitor turns, by outcome", ["outcome"]
+)

@@ -65,6 +65,39 @@ def validate_builtin_tools(value: object) -> None:
         raise ValidationError(f"Unknown tools: {', '.join(unknown)}. Choose from {', '.join(BuiltinTool.values)}.")
 
 
+INTENT_NAME_PATTERN = r"^[a-z][a-z0-9_]{1,47}$"
+MAX_INTENTS = 30
+MAX_INTENT_EXAMPLES = 20
+
+
+def validate_intents(value: object) -> None:
+    """The assistant's intents: [{"name": "book_table", "examples": ["I'd like to book a table", …]}, …]."""
+    if not isinstance(value, list):
+        raise ValidationError('Enter a list such as [{"name": "book_table", "examples": ["book a table"]}].')
+    if len(value) > MAX_INTENTS:
+        raise ValidationError(f"At most {MAX_INTENTS} intents.")
+    seen: set[str] = set()
+    for item in value:
+        if not isinstance(item, dict) or set(item) != {"name", "examples"}:
+            raise ValidationError('Each intent is {"name": …, "examples": […]}.')
+        name, examples = item["name"], item["examples"]
+        if not isinstance(name, str) or not re.fullmatch(INTENT_NAME_PATTERN, name):
+            raise ValidationError(f"“{name}”: an intent's name is lowercase letters, digits and underscores.")
+        if name in BuiltinTool.values:
+            raise ValidationError(f"“{name}” is a built-in tool's name, which is an intent already.")
+        if name in seen:
+            raise ValidationError(f"“{name}” appears twice.")
+        seen.add(name)
+        if (
+            not isinstance(examples, list)
+            or not 1 <= len(examples) <= MAX_INTENT_EXAMPLES
+            or not all(isinstance(e, str) and 0 < len(e.strip()) <= 200 for e in examples)
+        ):
+            raise ValidationError(
+                f"“{name}”: give 1 to {MAX_INTENT_EXAMPLES} example phrases of at most 200 characters."
+            )
+
+
 class Assistant(models.Model):
     name = models.CharField(max_length=100)
     instructions = models.TextField(
@@ -149,6 +182,23 @@ class Assistant(models.Model):
         validators=[MinValueValidator(60), MaxValueValidator(3000)],
         help_text="While the assistant speaks, speech must last this long to interrupt it.",
     )
+    # Semantic end of turn (voice.pipeline.turn_end)
+    semantic_turn_end = models.BooleanField(
+        default=False,
+        help_text="Listen to what was said, not only to the silence: a short pause is transcribed; an unfinished "
+        "sentence (“a table for…”, “um”, a number being read out) waits longer, a complete question is answered "
+        "sooner.",
+    )
+    turn_min_silence_ms = models.PositiveIntegerField(
+        default=300,
+        validators=[MinValueValidator(100), MaxValueValidator(1500)],
+        help_text="Semantic end of turn: the silence after which a complete question or answer is answered.",
+    )
+    turn_max_silence_ms = models.PositiveIntegerField(
+        default=2000,
+        validators=[MinValueValidator(600), MaxValueValidator(5000)],
+        help_text="Semantic end of turn: the longest wait for a visitor who sounds unfinished.",
+    )
     idle_timeout_s = models.PositiveIntegerField(
         default=60, validators=[MinValueValidator(10), MaxValueValidator(3600)]
     )
@@ -174,6 +224,28 @@ class Assistant(models.Model):
         help_text="Turns the model sees word for word; older turns are summarised in the background.",
     )
 
+    # Emotion and intent of each visitor turn (voice.understanding)
+    intents = models.JSONField(
+        default=list,
+        blank=True,
+        validators=[validate_intents],
+        help_text="What visitors come for, each with example phrases; the built-in tools count as intents too.",
+    )
+    understand_with_model = models.BooleanField(
+        default=False,
+        help_text="When the fast rules are unsure of a turn's emotion or intent, ask the chat model in the "
+        "background (its tokens are billed; the reply never waits for it).",
+    )
+    escalate_upset_visitors = models.BooleanField(
+        default=False,
+        help_text="A frustrated or angry visitor is answered by the smart policy's strong model and offered a human.",
+    )
+    voice_follows_emotion = models.BooleanField(
+        default=False,
+        help_text="The voice answers an upset or confused visitor calmly and a little slower, a happy one "
+        "brightly (tone where the voice supports instructions, e.g. OpenAI gpt-4o-mini-tts; speed everywhere).",
+    )
+
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
 
@@ -192,6 +264,15 @@ class Assistant(models.Model):
 
     def clean(self) -> None:
         super().clean()
+        if self.semantic_turn_end and not (
+            (self.turn_min_silence_ms or 0) <= (self.end_silence_ms or 0) <= (self.turn_max_silence_ms or 0)
+        ):
+            raise ValidationError(
+                {
+                    "turn_min_silence_ms": "With semantic end of turn, the shortest silence must not exceed the end "
+                    "silence, and the end silence must not exceed the longest wait."
+                }
+            )
         if self.openai_compatible_base_url:
             try:
                 check_url(

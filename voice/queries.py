@@ -11,6 +11,7 @@ from voice.models import Assistant, ProviderKey
 from voice.providers.registry import RoutingConfig
 from voice.router.candidates import Candidate, chain, parse_candidate, parse_candidates
 from voice.router.policies import CHEAPEST, FASTEST, FIXED, SMART, SmartRules
+from voice.text.intent import IntentSpec
 from voice.tools.http import HttpToolConfig, http_tool_config
 
 logger = logging.getLogger(__name__)
@@ -35,6 +36,10 @@ class AssistantSnapshot:
     http_tools: tuple[HttpToolConfig, ...] = ()
     remember_visitors: bool = True
     recent_turns: int = 12
+    intents: tuple[IntentSpec, ...] = ()
+    understand_with_model: bool = False
+    escalate_upset_visitors: bool = False
+    voice_follows_emotion: bool = False
 
 
 def assistant_snapshot(assistant_id: int) -> AssistantSnapshot | None:
@@ -55,6 +60,11 @@ def assistant_snapshot(assistant_id: int) -> AssistantSnapshot | None:
             end_silence_ms=assistant.end_silence_ms,
             max_utterance_ms=assistant.max_utterance_ms,
             barge_in_min_ms=assistant.barge_in_min_ms,
+            # Validated on save; a row edited around the validation must not fail sessions: fixed silence then.
+            semantic=assistant.semantic_turn_end
+            and assistant.turn_min_silence_ms <= assistant.end_silence_ms <= assistant.turn_max_silence_ms,
+            min_silence_ms=assistant.turn_min_silence_ms,
+            max_silence_ms=assistant.turn_max_silence_ms,
         ),
         idle_timeout_s=assistant.idle_timeout_s,
         max_session_s=assistant.max_session_s,
@@ -63,6 +73,10 @@ def assistant_snapshot(assistant_id: int) -> AssistantSnapshot | None:
         http_tools=tuple(http_tool_config(row) for row in assistant.http_tools.filter(is_active=True)),
         remember_visitors=assistant.remember_visitors,
         recent_turns=assistant.recent_turns,
+        intents=tuple(IntentSpec(i["name"], tuple(i["examples"])) for i in assistant.intents),
+        understand_with_model=assistant.understand_with_model,
+        escalate_upset_visitors=assistant.escalate_upset_visitors,
+        voice_follows_emotion=assistant.voice_follows_emotion,
     )
 
 
@@ -79,7 +93,12 @@ def routing_config_without_keys(assistant: Assistant) -> RoutingConfig:
         stt=chain(Candidate(assistant.stt_provider, assistant.stt_model), parse_candidates(assistant.stt_fallbacks)),
         tts=chain(Candidate(assistant.tts_provider, assistant.tts_model), parse_candidates(assistant.tts_fallbacks)),
         policy=assistant.router_policy,
-        smart=SmartRules(strong=strong, long_words=assistant.smart_long_words, many_tools=assistant.smart_many_tools),
+        smart=SmartRules(
+            strong=strong,
+            long_words=assistant.smart_long_words,
+            many_tools=assistant.smart_many_tools,
+            upset_to_strong=assistant.escalate_upset_visitors,
+        ),
         llm_bound_s=assistant.llm_first_token_timeout_ms / 1000,
         stt_bound_s=assistant.stt_timeout_ms / 1000,
         tts_bound_s=assistant.tts_first_byte_timeout_ms / 1000,

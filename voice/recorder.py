@@ -67,6 +67,12 @@ class ConversationRecorder:
         self._waiting.add(task)
         task.add_done_callback(self._waiting.discard)
 
+    def after_turn(self, turn_id: asyncio.Future[int], fn: Callable[..., Any], /, **kwargs: Any) -> None:
+        """Run ``fn(turn_id=<the stored turn's id>, **kwargs)`` once the turn is stored (a later label, a job)."""
+        task = asyncio.create_task(self._submit_after(turn_id, fn, **kwargs))
+        self._waiting.add(task)
+        task.add_done_callback(self._waiting.discard)
+
     def call(self, fn: Callable[..., Any], /, **kwargs: Any) -> asyncio.Future[Any]:
         """Run ``fn(**kwargs)`` in the tenant's schema after every write queued before it; await for its result."""
         return self._submit(fn, **kwargs)

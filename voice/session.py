@@ -17,14 +17,22 @@ from typing import Protocol
 from zoneinfo import ZoneInfo
 
 from billing.sessions import SessionQuota
-from conversations.actions import TurnRecord, do_record_summary, do_remember_visitor
+from conversations.actions import TurnRecord, do_record_summary, do_record_turn_understanding, do_remember_visitor
 from conversations.models import Channel, EndReason, Role
 from conversations.queries import visitor_profile
-from voice.audio.vad import SpeechStarted, SpeechStopped, TurnConfig
+from voice.audio.vad import SpeechPaused, SpeechStarted, SpeechStopped, TurnConfig
 from voice.memory import SUMMARY_BATCH, Profile, compose, learn_profile, summarize, welcome_back
-from voice.metrics import BARGE_INS, SESSIONS_TOTAL, TURN_STAGE
+from voice.metrics import (
+    BARGE_INS,
+    SESSIONS_TOTAL,
+    TURN_STAGE,
+    UNDERSTANDING_MODEL_CALLS,
+    VISITOR_EMOTIONS,
+    VISITOR_INTENTS,
+)
 from voice.pipeline.input import AudioInput
 from voice.pipeline.reply import Reply, ReplyPipeline
+from voice.pipeline.turn_end import Heard, TurnEnd, transcribe
 from voice.protocol import (
     MAX_FRAME_BYTES,
     OUTPUT_FORMAT,
@@ -45,9 +53,20 @@ from voice.providers.base import ChatMessage, ProviderError
 from voice.providers.registry import SessionProviders
 from voice.queries import AssistantSnapshot
 from voice.recorder import ConversationRecorder
-from voice.tasks import queue_summary
+from voice.tasks import queue_summary, queue_understanding
+from voice.text.emotion import UPSET
+from voice.text.intent import IntentMatcher
 from voice.tools.base import ToolBox, ToolContext
 from voice.tools.registry import assistant_tools
+from voice.understanding import (
+    MODEL,
+    Understanding,
+    intent_kind,
+    understand,
+    understand_with_model,
+    upset_hint,
+    voice_style,
+)
 
 logger = logging.getLogger(__name__)
 
@@ -61,6 +80,7 @@ MAX_PROTOCOL_ERRORS = 50
 PLAYED_TOLERANCE_MS = 40.0
 STOP_TIMEOUT_S = 2.0
 UNCANCELLED_ECHO_BARGE_IN_MS = 600
+UNDERSTANDING_TIMEOUT_S = 10.0
 KEPT_REPLIES = 8
 
 
@@ -131,6 +151,7 @@ class VoiceSession:
         self.started = False
         self.text_only = False
         self.input: AudioInput | None = None
+        self.turn_end: TurnEnd | None = None  # semantic end of turn, when the assistant has it on
         self.history: list[ChatMessage] = []  # what was said and heard; the model sees memory.compose() of it
         # Memory (voice.memory): a running summary of the history before `summarized`, and the visitor's profile.
         self.summary = ""
@@ -141,6 +162,10 @@ class VoiceSession:
         self.forgotten = False
         self.visitor_spoke = False
         self.tools: ToolBox | None = None
+        # Emotion and intent of visitor turns (voice.understanding): fast tier inline, slow one in the background.
+        self.matcher = IntentMatcher(assistant.intents, assistant.tools)
+        self.visitor_emotion = ""  # of the visitor's last turn
+        self.understanding_tasks: set[asyncio.Task[None]] = set()
         self.ending_reason = ""  # set by the end_conversation tool: the session ends once the reply is heard
         self.ending_task: asyncio.Task[None] | None = None
         self.active: _ActiveReply | None = None
@@ -196,8 +221,13 @@ class VoiceSession:
         for event in self.input.push(frame):
             if isinstance(event, SpeechStarted):
                 await self._speech_started(event)
+            elif isinstance(event, SpeechPaused):
+                if self.turn_end is not None:
+                    self.turn_end.paused(event)
             elif isinstance(event, SpeechStopped):
                 await self._speech_stopped(event)
+        if self.turn_end is not None:
+            self.turn_end.check()
 
     async def _admit(self) -> bool:
         if self.ended:
@@ -232,6 +262,10 @@ class VoiceSession:
         self.visitor_id = start.visitor_id or self.visitor_id
         if not start.text_only:
             self.input = AudioInput(start.sample_rate, self._turn_config(start.echo_cancellation))
+            if self.input.config.semantic:
+                self.turn_end = TurnEnd(
+                    self.providers.stt, self.input.detector, self.input.config, language=self.assistant.language
+                )
         if self.resumed:
             # The same conversation on a new connection: the model continues from what was said and heard.
             history = await self.recorder.resume()
@@ -327,6 +361,8 @@ class VoiceSession:
                 task.cancel()
         if self.active and not self.active.task.done():
             await self._stop_active("session_end", notify=False)
+        if self.turn_end is not None:
+            await self.turn_end.close()
         if notify:
             with contextlib.suppress(Exception):
                 await self.transport.send_event({"type": "session.ended", "reason": reason})
@@ -342,6 +378,8 @@ class VoiceSession:
                 _, pending = await asyncio.wait({self.summary_task}, timeout=PROFILE_TIMEOUT_S)
                 for task in pending:
                     task.cancel()
+            if self.understanding_tasks:  # bounded by UNDERSTANDING_TIMEOUT_S each
+                await asyncio.wait(set(self.understanding_tasks))
             if not keep_conversation:
                 await self._remember_visitor()
         await self.recorder.close()
@@ -457,22 +495,27 @@ class VoiceSession:
             {"type": "speech.stopped", "audio_ms": event.frame_index * 20, "speech_ms": event.speech_ms}
         )
         previous = self.turn_task
-        self.turn_task = asyncio.create_task(self._answer_speech(event, endpoint_ms, previous))
+        speculation = self.turn_end.take(event) if self.turn_end is not None else None
+        self.turn_task = asyncio.create_task(self._answer_speech(event, endpoint_ms, previous, speculation))
 
     async def _answer_speech(
-        self, event: SpeechStopped, endpoint_ms: float | None, previous: asyncio.Task[None] | None
+        self,
+        event: SpeechStopped,
+        endpoint_ms: float | None,
+        previous: asyncio.Task[None] | None,
+        speculation: asyncio.Task[Heard] | None = None,
     ) -> None:
         detected_at, started_at = time.monotonic(), _now()
         if previous is not None and not previous.done():
             await asyncio.gather(previous, return_exceptions=True)  # the earlier utterance is stored first
         stt = self.providers.stt
-        text = ""
         try:
-            async for transcript in stt.transcribe(event.utterance, 16000, language=self.assistant.language):
-                if transcript.final:
-                    text = transcript.text.strip()
-                else:
-                    await self.transport.send_event({"type": "transcript.partial", "text": transcript.text})
+            # Semantic end of turn: the transcript taken at the pause is this turn's (no new speech since).
+            heard = await TurnEnd.result(speculation) if speculation is not None else None
+            if heard is None:
+                heard = await transcribe(
+                    stt, event.utterance, language=self.assistant.language, on_partial=self._send_partial
+                )
         except ProviderError as exc:
             logger.warning("speech-to-text failed in %s: %s", self.conversation_id, exc)
             await self.transport.send_event(
@@ -481,17 +524,22 @@ class VoiceSession:
                 ).as_event()
             )
             return
+        text = heard.text
         stt_ms = (time.monotonic() - detected_at) * 1000
         await self.transport.send_event({"type": "transcript.final", "text": text, "input": "voice"})
         if not text:
             return
-        self._remember(ChatMessage(role="user", content=text))
+        understood = self._understand(text)
+        index = self._remember(ChatMessage(role="user", content=text, emotion=understood.emotion))
         self.visitor_spoke = True
-        self.recorder.turn(
+        turn_id = self.recorder.turn(
             TurnRecord(
                 role=Role.VISITOR,
                 text=text,
                 input_mode="voice",
+                intent=understood.intent,
+                emotion=understood.emotion,
+                understood_by=understood.source,
                 audio_pcm=event.utterance if self.recorder.tenant.record_audio else b"",
                 started_at=started_at,
                 ended_at=_now(),
@@ -500,12 +548,16 @@ class VoiceSession:
                 audio_ms=event.speech_ms,
                 provider=stt.provider,
                 model=stt.model,
-                route={"stt": route.as_dict()} if (route := getattr(stt, "last_route", None)) else {},
+                route=_visitor_route(heard),
             )
         )
+        self._understand_later(text, understood, turn_id, index)
         if self.turn_task is not asyncio.current_task() or (self.input and self.input.detector.in_speech):
             return  # the visitor is speaking again: answer the whole thought when they stop
         await self._reply_with_chat(detected_at, endpoint_ms=endpoint_ms, stt_ms=stt_ms)
+
+    async def _send_partial(self, text: str) -> None:
+        await self.transport.send_event({"type": "transcript.partial", "text": text})
 
     async def _typed(self, text: str) -> None:
         self.last_activity = time.monotonic()
@@ -513,11 +565,22 @@ class VoiceSession:
         await self.interrupt("text_input")
         detected_at = time.monotonic()
         await self.transport.send_event({"type": "transcript.final", "text": text, "input": "text"})
-        self._remember(ChatMessage(role="user", content=text))
+        understood = self._understand(text)
+        index = self._remember(ChatMessage(role="user", content=text, emotion=understood.emotion))
         self.visitor_spoke = True
-        self.recorder.turn(
-            TurnRecord(role=Role.VISITOR, text=text, input_mode="text", started_at=_now(), ended_at=_now())
+        turn_id = self.recorder.turn(
+            TurnRecord(
+                role=Role.VISITOR,
+                text=text,
+                input_mode="text",
+                started_at=_now(),
+                ended_at=_now(),
+                intent=understood.intent,
+                emotion=understood.emotion,
+                understood_by=understood.source,
+            )
         )
+        self._understand_later(text, understood, turn_id, index)
         await self._reply_with_chat(detected_at, endpoint_ms=None, stt_ms=None)
 
     # ---------------------------------------------------------------- REST API (conversations.api.text)
@@ -527,6 +590,56 @@ class VoiceSession:
         if not self.started:
             raise ProtocolError(ErrorCode.NOT_STARTED, "send session.start first")
         await self._typed(text.strip())
+
+    # ---------------------------------------------------------------- emotion and intent
+    def _understand(self, text: str) -> Understanding:
+        """The fast tier (µs), on the way to the reply: the router and the reply use it at once."""
+        understood = understand(text, self.matcher)
+        self.visitor_emotion = understood.emotion
+        VISITOR_EMOTIONS.labels(understood.emotion, understood.source).inc()
+        VISITOR_INTENTS.labels(intent_kind(understood.intent, frozenset(self.assistant.tools))).inc()
+        return understood
+
+    def _understand_later(
+        self, text: str, fast: Understanding, turn_id: asyncio.Future[int], history_index: int
+    ) -> None:
+        """The slow tier, when the fast one is unsure and the assistant allows it: never on the reply's path."""
+        if not (fast.unsure and self.assistant.understand_with_model) or self.ended:
+            return
+        if self.summaries_in_worker:  # a session of one request (REST API): a worker does it, the request never waits
+            self.recorder.after_turn(turn_id, queue_understanding)
+            return
+        task = asyncio.create_task(
+            self._ask_model(text, fast, turn_id, history_index), name=f"understanding:{self.conversation_id}"
+        )
+        self.understanding_tasks.add(task)
+        task.add_done_callback(self.understanding_tasks.discard)
+
+    async def _ask_model(
+        self, text: str, fast: Understanding, turn_id: asyncio.Future[int], history_index: int
+    ) -> None:
+        try:
+            async with asyncio.timeout(UNDERSTANDING_TIMEOUT_S):
+                understood, use = await understand_with_model(self.providers.chat, text, self.matcher, fast)
+        except (TimeoutError, ProviderError) as exc:
+            UNDERSTANDING_MODEL_CALLS.labels("failed").inc()
+            logger.info("conversation %s: the turn keeps the rules' labels: %s", self.conversation_id, exc)
+            return
+        UNDERSTANDING_MODEL_CALLS.labels("ok").inc()
+        if understood.source == MODEL:  # a relabelled turn counts again, under the model's tier
+            VISITOR_EMOTIONS.labels(understood.emotion, MODEL).inc()
+        if history_index < len(self.history) and self.history[history_index].content == text:
+            self.history[history_index] = dataclasses.replace(self.history[history_index], emotion=understood.emotion)
+            if not any(m.role == "user" for m in self.history[history_index + 1 :]):
+                self.visitor_emotion = understood.emotion  # still the visitor's last word: later replies use it
+        self.recorder.after_turn(
+            turn_id,
+            do_record_turn_understanding,
+            emotion=understood.emotion,
+            intent=understood.intent,
+            understood_by=understood.source,
+            **use.as_kwargs(),
+        )
 
     def _background(self, coroutine: Coroutine[object, object, None]) -> None:
         """Fire-and-forget a send from synchronous code, keeping a reference until it is done."""
@@ -545,10 +658,12 @@ class VoiceSession:
     def _new_reply(
         self, *, detected_at: float | None = None, endpoint_ms: float | None = None, stt_ms: float | None = None
     ) -> Reply:
+        style, pace = voice_style(self.visitor_emotion) if self.assistant.voice_follows_emotion else ("", 1.0)
         reply = Reply(
             id=self.next_reply_id,
             voice=self.assistant.voice,
-            speed=self.assistant.speech_speed,
+            speed=self.assistant.speech_speed * pace,
+            style=style,
             text_only=self.text_only,
             turn_detected_at=detected_at if detected_at is not None else time.monotonic(),
             endpoint_ms=endpoint_ms,
@@ -579,6 +694,9 @@ class VoiceSession:
         tenant = self.recorder.tenant
         local = datetime.now(ZoneInfo(tenant.time_zone))
         lines = [f"It is now {local:%A %d %B %Y, %H:%M} ({tenant.time_zone})."]
+        if self.assistant.escalate_upset_visitors and self.visitor_emotion in UPSET:
+            can_hand_off = self.tools is not None and "handoff" in self.tools.tools
+            lines.append(upset_hint(self.visitor_emotion, can_hand_off=can_hand_off))
         if self.tools:
             lines.append(
                 "Use your tools when they help. If a tool reports an error, tell the visitor briefly and go on."
@@ -828,6 +946,14 @@ def _observe_turn(reply: Reply, metrics: dict[str, object], *, failed: bool) -> 
         **metrics,
     }
     logger.info("turn %s %s", reply.id, fields["status"], extra={"fields": fields})
+
+
+def _visitor_route(heard: Heard) -> dict[str, object]:
+    """How a spoken turn was heard: the speech-to-text route, and the end-of-turn verdict when there was one."""
+    route: dict[str, object] = {"stt": heard.route.as_dict()} if heard.route else {}
+    if heard.verdict:
+        route["turn_end"] = {"verdict": heard.verdict, "speculative": heard.speculative}
+    return route
 
 
 def _round(value: float | None) -> float | None:

@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
 from conversations.models import (
+    EMOTION_CHOICES,
     Channel,
     Conversation,
     EndReason,
@@ -15,6 +17,7 @@ from conversations.models import (
     Turn,
     VisitorProfile,
 )
+from conversations.queries import emotion_summary
 
 CONVERSATION_FIELDS = (
     "id",
@@ -28,6 +31,8 @@ CONVERSATION_FIELDS = (
     "ended_at",
     "turn_count",
     "interrupted",
+    "last_emotion",
+    "upset_turns",
 )
 TURN_FIELDS = (
     "index",
@@ -51,6 +56,9 @@ TURN_FIELDS = (
     "tts_characters",
     "provider",
     "model",
+    "intent",
+    "emotion",
+    "understood_by",
 )
 
 
@@ -58,6 +66,10 @@ class ConversationSerializer(serializers.ModelSerializer):
     turn_count = serializers.IntegerField(read_only=True)
     interrupted = serializers.BooleanField(read_only=True, help_text="True when the visitor interrupted a reply.")
     end_reason = serializers.ChoiceField(choices=EndReason.choices, allow_blank=True, read_only=True)
+    last_emotion = serializers.CharField(
+        read_only=True, allow_null=True, help_text="The emotion of the visitor's last labelled turn."
+    )
+    upset_turns = serializers.IntegerField(read_only=True, help_text="Visitor turns that sounded frustrated or angry.")
 
     class Meta:
         model = Conversation
@@ -66,6 +78,10 @@ class ConversationSerializer(serializers.ModelSerializer):
 
 
 class TurnSerializer(serializers.ModelSerializer):
+    emotion = serializers.ChoiceField(
+        choices=EMOTION_CHOICES, allow_blank=True, read_only=True, help_text="Visitor turns: how the visitor sounded."
+    )
+
     class Meta:
         model = Turn
         fields = TURN_FIELDS
@@ -81,13 +97,24 @@ class ToolCallSerializer(serializers.ModelSerializer):
         read_only_fields = fields
 
 
+class EmotionSummarySerializer(serializers.Serializer):
+    counts = serializers.DictField(child=serializers.IntegerField(), help_text="Visitor turns per emotion.")
+    dominant = serializers.CharField(help_text="The most frequent emotion other than neutral (else neutral).")
+    last = serializers.CharField(help_text="The emotion of the visitor's last labelled turn.")
+
+
 class ConversationDetailSerializer(ConversationSerializer):
     turns = TurnSerializer(many=True, read_only=True)
     tool_calls = ToolCallSerializer(many=True, read_only=True)
+    emotions = serializers.SerializerMethodField()
 
     class Meta(ConversationSerializer.Meta):
-        fields = (*CONVERSATION_FIELDS, "summary", "turns", "tool_calls")
+        fields = (*CONVERSATION_FIELDS, "summary", "emotions", "turns", "tool_calls")
         read_only_fields = fields
+
+    @extend_schema_field(EmotionSummarySerializer)
+    def get_emotions(self, conversation: Conversation) -> dict[str, object]:
+        return emotion_summary(conversation.turns.all())
 
 
 class ConversationFilterSerializer(serializers.Serializer):
@@ -100,6 +127,16 @@ class ConversationFilterSerializer(serializers.Serializer):
         required=False, allow_null=True, default=None, help_text="Only conversations with (or without) an interruption."
     )
     assistant_id = serializers.IntegerField(required=False, min_value=1, max_value=2**63 - 1)
+    emotion = serializers.ChoiceField(
+        choices=EMOTION_CHOICES,
+        required=False,
+        help_text="Only conversations where the visitor sounded so at least once.",
+    )
+    intent = serializers.RegexField(
+        r"^[a-z][a-z0-9_]{1,63}$",
+        required=False,
+        help_text="Only conversations with a visitor turn of this intent (an assistant's intent or a built-in tool).",
+    )
 
 
 class ExportFilterSerializer(ConversationFilterSerializer):

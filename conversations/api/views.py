@@ -46,6 +46,7 @@ from conversations.api.serializers import (
     VisitorProfileSerializer,
 )
 from conversations.models import Channel, Conversation, Handoff, Lead, Status, Turn, VisitorProfile
+from conversations.queries import with_emotion, with_intent
 from tenants.models import ApiScope, Organization
 from voice.models import Assistant
 
@@ -65,6 +66,10 @@ def conversations_matching(filters: dict[str, object]) -> QuerySet[Conversation]
             queryset = queryset.filter(**{field: filters[field]})
     if filters.get("interrupted") is not None:
         queryset = queryset.filter(interrupted=filters["interrupted"])
+    if filters.get("emotion"):
+        queryset = with_emotion(queryset, filters["emotion"])
+    if filters.get("intent"):
+        queryset = with_intent(queryset, filters["intent"])
     return queryset
 
 

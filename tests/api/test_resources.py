@@ -10,7 +10,7 @@ import pytest
 from django.test import Client
 from django_tenants.utils import tenant_context
 
-from conversations.models import Conversation
+from conversations.models import Conversation, Turn
 from tenants.models import ApiKey
 from tests.api import data
 from tests.api.conftest import api_client, error_code
@@ -234,3 +234,66 @@ def test_the_tenant_admin_issues_a_key_and_sees_its_secret_once(alpha):
     secret = page[secret_start : page.index(" ", secret_start)]
     assert secret not in listing
     assert api_client(secret).get("/api/v1/assistants/").status_code == 200
+
+
+@pytest.mark.django_db
+def test_conversations_filter_by_emotion_and_intent_and_summarise_emotions(alpha, alpha_api):
+    calm = data.conversation_with_turns(alpha.organization, visitor_id="v-calm")
+    upset = data.conversation_with_turns(alpha.organization, visitor_id="v-upset")
+    with tenant_context(alpha.organization):
+        Turn.objects.filter(conversation_id=calm, role="visitor").update(emotion="neutral", intent="business_hours")
+        Turn.objects.filter(conversation_id=upset, role="visitor").update(
+            emotion="frustrated", intent="order_status", understood_by="model"
+        )
+
+    def ids(**query: str) -> list[str]:
+        response = alpha_api.get("/api/v1/conversations/", query)
+        assert response.status_code == 200, response.json()
+        return [c["id"] for c in response.json()["results"]]
+
+    assert ids(emotion="frustrated") == [upset]
+    assert ids(intent="business_hours") == [calm]
+    assert ids(emotion="angry") == []
+    assert alpha_api.get("/api/v1/conversations/", {"emotion": "furious"}).status_code == 400
+    assert alpha_api.get("/api/v1/conversations/", {"intent": "DROP TABLE"}).status_code == 400
+
+    listed = {c["id"]: c for c in alpha_api.get("/api/v1/conversations/").json()["results"]}
+    assert (listed[upset]["last_emotion"], listed[upset]["upset_turns"]) == ("frustrated", 1)
+    assert (listed[calm]["last_emotion"], listed[calm]["upset_turns"]) == ("neutral", 0)
+    detail = alpha_api.get(f"/api/v1/conversations/{upset}/").json()
+    assert detail["emotions"] == {"counts": {"frustrated": 1}, "dominant": "frustrated", "last": "frustrated"}
+    assert detail["turns"][0]["intent"] == "order_status" and detail["turns"][0]["understood_by"] == "model"
+
+
+@pytest.mark.django_db
+def test_assistant_turn_end_and_emotion_settings_are_validated(alpha, alpha_api):
+    intents = [{"name": "book_table", "examples": ["book a table", "a reservation for tonight"]}]
+    created = alpha_api.post(
+        "/api/v1/assistants/",
+        {
+            "name": "Listener",
+            "semantic_turn_end": True,
+            "turn_min_silence_ms": 250,
+            "turn_max_silence_ms": 2500,
+            "intents": intents,
+            "escalate_upset_visitors": True,
+        },
+        format="json",
+    )
+    assert created.status_code == 201, created.json()
+    assert created.json()["intents"] == intents
+    assistant_id = created.json()["id"]
+    for bad, field in (
+        ({"turn_min_silence_ms": 50}, "turn_min_silence_ms"),
+        ({"turn_max_silence_ms": 60000}, "turn_max_silence_ms"),
+        ({"turn_min_silence_ms": 900}, "turn_min_silence_ms"),  # above the end silence (600)
+        ({"intents": [{"name": "handoff", "examples": ["a person"]}]}, "intents"),
+        ({"intents": [{"name": "book_table", "examples": []}]}, "intents"),
+        ({"intents": [{"name": "x", "examples": ["too short a name"]}]}, "intents"),
+    ):
+        response = alpha_api.patch(f"/api/v1/assistants/{assistant_id}/", bad, format="json")
+        assert response.status_code == 400, (bad, response.json())
+        assert field in response.json()["error"]["details"], response.json()
+    with tenant_context(alpha.organization):
+        assistant = Assistant.objects.get(pk=assistant_id)
+        assert (assistant.turn_min_silence_ms, assistant.turn_max_silence_ms) == (250, 2500)  # nothing lost

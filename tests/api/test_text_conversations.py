@@ -211,3 +211,20 @@ def test_the_plan_refuses_new_conversations_and_messages_when_busy_or_used_up(al
         assert error_code(_say(alpha_api, conversation_id, "hello")) == "quota_exceeded"
     finally:
         _redis().delete(slots_key(alpha.organization.pk))
+
+
+@pytest.mark.django_db(transaction=True)
+def test_an_unsure_message_is_labelled_by_a_worker_not_in_the_request(alpha, make_key, settings):
+    settings.CELERY_TASK_ALWAYS_EAGER = True  # the worker's job runs here, once the turn is stored
+    with tenant_context(alpha.organization):
+        Assistant.objects.filter(is_default=True).update(understand_with_model=True, tools=[])
+    client = api_client(make_key(alpha, ["write"]))
+    conversation_id = _start(client)
+    calm = _say(client, conversation_id, "What time do you open tomorrow?")
+    unsure = _say(client, conversation_id, "Oh perfect, you lost my booking again")
+
+    assert calm.status_code == unsure.status_code == 200
+    with tenant_context(alpha.organization):
+        visitor = list(Turn.objects.filter(conversation_id=conversation_id, role="visitor").order_by("index"))
+    assert [t.understood_by for t in visitor] == ["rules", "model"]  # only the unsure one went to the model
+    assert visitor[0].emotion == "neutral"

@@ -17,6 +17,7 @@ from conversations.actions import TurnRecord, do_record_turn, do_start_conversat
 from conversations.models import Conversation, Handoff, VisitorProfile
 from tenants.models import Organization
 from tests.conftest import PASSWORD
+from tests.voice.admin_forms import assistant_form_data
 from voice.models import Assistant, HttpTool
 
 pytestmark = pytest.mark.django_db
@@ -185,3 +186,86 @@ def test_the_organization_settings_page_validates_and_saves(alpha, alpha_admin):
         Organization.objects.filter(pk=organization.pk).update(
             time_zone="UTC", redact_personal_data=False, retention_days=None
         )
+
+
+@pytest.fixture
+def felt_conversations(alpha) -> tuple[Conversation, Conversation]:
+    """One conversation where the visitor got angry about a booking, one calm."""
+    now = timezone.now()
+    with tenant_context(alpha.organization):
+        assistant = Assistant.objects.get(is_default=True)
+        angry, calm = (
+            do_start_conversation(
+                conversation_id=uuid.uuid4(), assistant_id=assistant.pk, visitor_id=visitor, channel="voice", origin=""
+            )
+            for visitor in ("angry-visitor", "calm-visitor")
+        )
+        for conversation, said in (
+            (angry, [("I'd like to book a table", "neutral", "book_table"), ("This is ridiculous", "angry", "")]),
+            (calm, [("Are you open now?", "neutral", "business_hours")]),
+        ):
+            for text, emotion, intent in said:
+                do_record_turn(
+                    conversation_id=conversation.pk,
+                    record=TurnRecord(
+                        role="visitor",
+                        text=text,
+                        started_at=now,
+                        ended_at=now,
+                        emotion=emotion,
+                        intent=intent,
+                        understood_by="rules",
+                    ),
+                )
+    return angry, calm
+
+
+def test_conversations_filter_by_the_visitors_emotion_and_intent(alpha_admin, felt_conversations):
+    for query in ("emotion=angry", "emotion=upset", "intent=book_table"):
+        page = alpha_admin.get(f"{CONVERSATIONS}?{query}").content.decode()
+        assert "angry-visitor" in page and "calm-visitor" not in page, query
+    page = alpha_admin.get(f"{CONVERSATIONS}?intent=business_hours").content.decode()
+    assert "calm-visitor" in page and "angry-visitor" not in page
+    listing = alpha_admin.get(CONVERSATIONS).content.decode()
+    assert "angry (1 upset)" in listing  # the list's mood column: last emotion, upset turns
+
+
+def test_the_transcript_shows_each_turns_emotion_and_intent_and_a_summary(alpha_admin, felt_conversations):
+    angry, _ = felt_conversations
+    page = alpha_admin.get(f"{CONVERSATIONS}{angry.pk}/change/").content.decode()
+    assert "neutral · intent book_table · by rules" in page
+    assert (
+        "Mostly angry, last angry (neutral 1, angry 1)" in page
+        or "Mostly angry, last angry (angry 1, neutral 1)" in page
+    )
+
+
+def test_the_assistant_form_takes_intents_as_lines_and_refuses_settings_out_of_range(alpha):
+    from voice.forms import AssistantForm
+
+    with tenant_context(alpha.organization):
+        assistant = Assistant.objects.get(is_default=True)
+        form = AssistantForm(
+            data=assistant_form_data(
+                assistant,
+                intents="book_table: book a table | a reservation for tonight\norder_status: where is my order",
+                semantic_turn_end=True,
+            ),
+            instance=assistant,
+        )
+        assert form.is_valid(), form.errors
+        assert form.cleaned_data["intents"][0] == {
+            "name": "book_table",
+            "examples": ["book a table", "a reservation for tonight"],
+        }
+        for changes, field in (
+            ({"turn_min_silence_ms": 50}, "turn_min_silence_ms"),
+            ({"turn_max_silence_ms": 9000}, "turn_max_silence_ms"),
+            ({"semantic_turn_end": True, "turn_min_silence_ms": 900, "end_silence_ms": 600}, "turn_min_silence_ms"),
+            ({"intents": "no colon here"}, "intents"),
+            ({"intents": "handoff: get me a person"}, "intents"),  # a built-in tool's name
+            ({"intents": "Book Table: book"}, "intents"),
+        ):
+            form = AssistantForm(data=assistant_form_data(assistant, **changes), instance=assistant)
+            assert not form.is_valid(), changes
+            assert field in form.errors, (changes, form.errors)

@@ -3,7 +3,6 @@ platform admin's provider-health page."""
 
 from __future__ import annotations
 
-import json
 import logging
 import uuid
 
@@ -11,15 +10,14 @@ import pytest
 from asgiref.sync import async_to_sync
 from cryptography.fernet import Fernet
 from django.core.management import call_command
-from django.forms.models import model_to_dict
 from django.test import Client, override_settings
 from django.utils.html import escape
 from django_tenants.utils import tenant_context
 
 from aura.crypto import Secret, decrypt, encrypt
 from tests.conftest import PASSWORD
+from tests.voice.admin_forms import assistant_form_data
 from voice.actions import default_providers, do_set_provider_key
-from voice.admin import AssistantAdmin
 from voice.models import Assistant, ProviderKey, RouterPolicy, validate_model_refs
 from voice.queries import routing_config, tenant_provider_keys
 from voice.router.candidates import Candidate
@@ -237,28 +235,6 @@ def test_rotate_encryption_keys_stops_with_a_readable_error_when_a_key_is_missin
 # --- Assistant admin: routing rules in words, validated fallbacks ----------------------------
 
 
-def _assistant_form_data(assistant: Assistant, **changes: object) -> dict[str, object]:
-    """Every field of the assistant's admin form as the browser posts it (JSON fields as JSON text)."""
-    shown = [name for _, options in AssistantAdmin.fieldsets for name in options["fields"]]
-    names = [name for name in shown if name not in AssistantAdmin.readonly_fields]
-    values = {**model_to_dict(assistant, fields=names), **changes}
-    data: dict[str, object] = {}
-    for name in names:
-        value = values[name]
-        if isinstance(value, bool):
-            if value:
-                data[name] = "on"
-        elif name == "tools":
-            data[name] = value  # checkboxes: one value per ticked tool
-        elif isinstance(value, list):
-            data[name] = json.dumps(value)
-        elif value is None:
-            data[name] = ""
-        else:
-            data[name] = value
-    return data
-
-
 @pytest.mark.django_db
 def test_the_assistant_page_shows_the_routing_rules_in_words(alpha, alpha_admin):
     with tenant_context(alpha.organization):
@@ -267,7 +243,7 @@ def test_the_assistant_page_shows_the_routing_rules_in_words(alpha, alpha_admin)
 
     response = alpha_admin.post(
         url,
-        _assistant_form_data(
+        assistant_form_data(
             assistant,
             router_policy=RouterPolicy.SMART,
             smart_strong_llm="openai:gpt-4o",
@@ -302,7 +278,7 @@ def test_the_assistant_page_shows_the_routing_rules_in_words(alpha, alpha_admin)
 def test_the_admin_rejects_a_bad_model_reference(alpha, alpha_admin, field, posted, message):
     with tenant_context(alpha.organization):
         assistant = Assistant.objects.get()
-    data = {**_assistant_form_data(assistant, router_policy=RouterPolicy.SMART), field: posted}
+    data = {**assistant_form_data(assistant, router_policy=RouterPolicy.SMART), field: posted}
 
     response = alpha_admin.post(f"/admin/voice/assistant/{assistant.pk}/change/", data)
 

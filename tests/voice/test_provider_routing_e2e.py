@@ -312,3 +312,57 @@ async def test_a_tool_round_through_the_openai_sdk_keeps_the_wire_format(provide
 def _in_alpha(tenant, fn):
     with tenant_context(tenant.organization):
         return fn()
+
+
+async def test_the_voice_answers_an_angry_visitor_calmly_and_a_calm_one_as_usual(
+    provider_stack, alpha, assistant_reset
+):
+    await sync_to_async(_configure)(
+        alpha,
+        greeting="",
+        tts_provider="openai",
+        tts_model="gpt-4o-mini-tts",
+        voice_follows_emotion=True,
+        speech_speed=1.0,
+    )
+    client, _ = await _session(provider_stack, alpha)
+    await client.start(16000)
+    await asyncio.to_thread(_fake_openai_requests, provider_stack)
+
+    await _ask(client, "This is absolutely unacceptable, you are useless!", response_id=1)
+    angry = [r["json"] for r in await asyncio.to_thread(_recorded, provider_stack) if r["path"] == "/v1/audio/speech"]
+    await asyncio.to_thread(_fake_openai_requests, provider_stack)
+    await _ask(client, "What are your opening hours on Saturday?", response_id=2)
+    calm = [r["json"] for r in await asyncio.to_thread(_recorded, provider_stack) if r["path"] == "/v1/audio/speech"]
+    await client.close()
+
+    assert angry and all("calm" in r["instructions"].lower() and r["speed"] < 1.0 for r in angry), angry
+    assert calm and all("instructions" not in r and r["speed"] == 1.0 for r in calm), calm
+
+
+async def test_an_upset_visitor_is_offered_a_human_in_the_models_instructions(provider_stack, alpha, assistant_reset):
+    await sync_to_async(_configure)(
+        alpha,
+        greeting="",
+        llm_provider="openai",
+        llm_model="gpt-4o-mini",
+        tools=["handoff"],
+        escalate_upset_visitors=True,
+    )
+    client, _ = await _session(provider_stack, alpha)
+    await client.start(16000, text_only=True)
+
+    def system_prompts() -> list[str]:
+        chats = [r for r in _recorded(provider_stack) if r["path"].endswith("/chat/completions")]
+        return [chat["json"]["messages"][0]["content"] for chat in chats]
+
+    await sync_to_async(_fake_openai_requests)(provider_stack)
+    await _ask(client, "I'm so fed up with this, it still doesn't work", response_id=1)
+    upset = await sync_to_async(system_prompts)()
+    await sync_to_async(_fake_openai_requests)(provider_stack)
+    await _ask(client, "Do you deliver to the station?", response_id=2)
+    calm = await sync_to_async(system_prompts)()
+    await client.close()
+
+    assert upset and "The visitor sounds frustrated." in upset[0] and "(the handoff tool)" in upset[0], upset
+    assert calm and "The visitor sounds" not in calm[0]

@@ -9,11 +9,9 @@ an email address and the memory and summary set-ups are typed on the same sessio
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import json
 import threading
 import uuid
-from collections.abc import AsyncIterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
@@ -22,37 +20,12 @@ from django_tenants.utils import tenant_context
 
 from aura.signing import verify_signature
 from conversations.models import Conversation, Handoff, Lead, ToolCall, Turn, VisitorProfile
-from tests.voice.client import VoiceClient, read_wav, request_session, silence
+from tests.voice.client import VoiceClient, read_wav, silence
+from tests.voice.sessions import assistant_settings, open_session
 from tests.waiting import eventually
 from voice.models import Assistant, HttpTool
 
 pytestmark = [pytest.mark.e2e, pytest.mark.django_db(transaction=True)]
-
-
-@contextlib.asynccontextmanager
-async def _assistant_settings(tenant, **changes) -> AsyncIterator[None]:
-    def change(values: dict) -> dict:
-        with tenant_context(tenant.organization):
-            assistant = Assistant.objects.get(is_default=True)
-            before = {name: getattr(assistant, name) for name in values}
-            Assistant.objects.filter(pk=assistant.pk).update(**values)
-            return before
-
-    before = await sync_to_async(change)(changes)
-    try:
-        yield
-    finally:
-        await sync_to_async(change)(before)
-
-
-async def _open(server, tenant, visitor_id: str = "", *, text_only: bool = False) -> tuple[VoiceClient, str, dict]:
-    key = await sync_to_async(lambda: tenant.widget_key.key)()
-    status, body = await asyncio.to_thread(request_session, server.base_url, key, tenant.origin, visitor_id)
-    assert status == 200, body
-    client = await VoiceClient.connect(body["ws_url"], tenant.origin)
-    created = await client.start(16000, text_only=text_only, **({"visitor_id": visitor_id} if visitor_id else {}))
-    await client.wait_for("response.done", response_id=1)  # the greeting
-    return client, body["conversation_id"], created
 
 
 async def _say(client: VoiceClient, fixture: str) -> None:
@@ -70,8 +43,8 @@ def _in_tenant(tenant, fn):
 
 
 async def test_a_spoken_question_about_hours_is_answered_by_the_business_hours_tool(daphne_server, alpha):
-    async with _assistant_settings(alpha, tools=["business_hours"]):
-        client, conversation_id, created = await _open(daphne_server, alpha)
+    async with assistant_settings(alpha, tools=["business_hours"]):
+        client, conversation_id, created = await open_session(daphne_server, alpha)
         assert created["tools"] == ["business_hours"]
         speech, rate = read_wav("hours.wav")
         await client.stream(speech + silence(300), rate)
@@ -93,8 +66,8 @@ async def test_a_spoken_question_about_hours_is_answered_by_the_business_hours_t
 
 
 async def test_a_typed_lead_is_captured_and_a_spoken_request_for_a_human_is_handed_off(daphne_server, alpha):
-    async with _assistant_settings(alpha, tools=["capture_lead", "handoff"]):
-        client, conversation_id, _ = await _open(daphne_server, alpha)
+    async with assistant_settings(alpha, tools=["capture_lead", "handoff"]):
+        client, conversation_id, _ = await open_session(daphne_server, alpha)
         # An email address is typed: spelled out loud it would not survive offline speech-to-text.
         await client.send({"type": "input.text", "text": "Please call me back, my name is Anna, anna@example.com"})
         lead_reply = await client.wait_for("response.done", response_id=2)
@@ -114,8 +87,8 @@ async def test_a_typed_lead_is_captured_and_a_spoken_request_for_a_human_is_hand
 
 
 async def test_the_assistant_ends_the_conversation_after_its_goodbye_is_heard(daphne_server, alpha):
-    async with _assistant_settings(alpha, tools=["end_conversation"]):
-        client, conversation_id, _ = await _open(daphne_server, alpha)
+    async with assistant_settings(alpha, tools=["end_conversation"]):
+        client, conversation_id, _ = await open_session(daphne_server, alpha)
         await _say(client, "goodbye.wav")  # "thanks bye bye"
         done = await client.wait_for("response.done", response_id=2)
         ended = await client.wait_for("session.ended")
@@ -164,7 +137,7 @@ async def test_a_tenant_http_tool_is_called_signed_and_its_answer_spoken(daphne_
 
     tool = await sync_to_async(_in_tenant(alpha, create_tool))()
     try:
-        client, conversation_id, created = await _open(daphne_server, alpha)
+        client, conversation_id, created = await open_session(daphne_server, alpha)
         assert "order_status" in created["tools"]
         await client.send({"type": "input.text", "text": "Where is my order 4711?"})
         done = await client.wait_for("response.done", response_id=2)
@@ -181,7 +154,7 @@ async def test_a_tenant_http_tool_is_called_signed_and_its_answer_spoken(daphne_
 
 async def test_a_returning_visitor_is_remembered_and_can_ask_to_be_forgotten(daphne_server, alpha):
     visitor = f"visitor-{uuid.uuid4()}"
-    client, _, created = await _open(daphne_server, alpha, visitor, text_only=True)
+    client, _, created = await open_session(daphne_server, alpha, visitor, text_only=True)
     assert created["remembered"] is False
     await client.send({"type": "input.text", "text": "Hi, my name is Anna. I would like to book a table for four."})
     await client.wait_for("response.done", response_id=2)
@@ -195,7 +168,7 @@ async def test_a_returning_visitor_is_remembered_and_can_ask_to_be_forgotten(dap
     assert profile.preferences == ["vegetarian, by the way"]
     assert profile.open_requests == ["book a table for four"]
 
-    client, _, created = await _open(daphne_server, alpha, visitor)
+    client, _, created = await open_session(daphne_server, alpha, visitor)
     assert created["remembered"] is True
     assert created["greeting"].startswith("Welcome back, Anna! Last time you asked about book a table for four.")
     greeting = client.first("response.done", response_id=1).event
@@ -211,8 +184,8 @@ async def test_a_returning_visitor_is_remembered_and_can_ask_to_be_forgotten(dap
 
 
 async def test_older_turns_are_summarised_in_the_background(daphne_server, alpha):
-    async with _assistant_settings(alpha, recent_turns=4):
-        client, conversation_id, _ = await _open(daphne_server, alpha, text_only=True)
+    async with assistant_settings(alpha, recent_turns=4):
+        client, conversation_id, _ = await open_session(daphne_server, alpha, text_only=True)
         for index, text in enumerate(["I need a table.", "For four people.", "On Friday.", "At eight."], start=2):
             await client.send({"type": "input.text", "text": text})
             await client.wait_for("response.done", response_id=index)
@@ -257,8 +230,8 @@ async def test_knowledge_answers_from_a_matching_passage_and_admits_when_it_does
     )
     document = await sync_to_async(_in_tenant(alpha, lambda: do_add_document(title="FAQ", text=faq)))()
     try:
-        async with _assistant_settings(alpha, tools=["search_knowledge"]):
-            client, conversation_id, _ = await _open(daphne_server, alpha)
+        async with assistant_settings(alpha, tools=["search_knowledge"]):
+            client, conversation_id, _ = await open_session(daphne_server, alpha)
             await _say(client, "private_room.wav")  # "How many people fit in the private room?"
             found = await client.wait_for("response.done", response_id=2)
             await client.send({"type": "input.text", "text": "What is the capital of Peru?"})

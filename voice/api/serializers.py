@@ -4,7 +4,14 @@ from __future__ import annotations
 
 from rest_framework import serializers
 
-from voice.models import Assistant, BuiltinTool, HttpTool
+from voice.models import (
+    INTENT_NAME_PATTERN,
+    MAX_INTENT_EXAMPLES,
+    MAX_INTENTS,
+    Assistant,
+    BuiltinTool,
+    HttpTool,
+)
 
 
 def _model_refs() -> serializers.ListField:
@@ -50,15 +57,30 @@ ASSISTANT_FIELDS = (
     "end_silence_ms",
     "max_utterance_ms",
     "barge_in_min_ms",
+    "semantic_turn_end",
+    "turn_min_silence_ms",
+    "turn_max_silence_ms",
     "idle_timeout_s",
     "max_session_s",
     # what it can do and remember
     "tools",
     "remember_visitors",
     "recent_turns",
+    # emotion and intent
+    "intents",
+    "understand_with_model",
+    "escalate_upset_visitors",
+    "voice_follows_emotion",
     "created_at",
     "updated_at",
 )
+
+
+class IntentSerializer(serializers.Serializer):
+    name = serializers.RegexField(INTENT_NAME_PATTERN, max_length=48, help_text="e.g. book_table")
+    examples = serializers.ListField(
+        child=serializers.CharField(max_length=200), min_length=1, max_length=MAX_INTENT_EXAMPLES
+    )
 
 
 class AssistantSerializer(serializers.ModelSerializer):
@@ -70,6 +92,12 @@ class AssistantSerializer(serializers.ModelSerializer):
         max_length=len(BuiltinTool.values),
         required=False,
         help_text="Built-in tools this assistant may use.",
+    )
+    intents = IntentSerializer(
+        many=True,
+        required=False,
+        max_length=MAX_INTENTS,
+        help_text="What visitors come for, each with example phrases (the built-in tools are intents already).",
     )
 
     class Meta:

@@ -33,6 +33,12 @@ class TurnConfig:
     pre_roll_ms: int = 300
     max_utterance_ms: int = 30000
     barge_in_min_ms: int = 250
+    # Semantic end of turn (voice.pipeline.turn_end): at min_silence_ms of silence a SpeechPaused event
+    # asks for a verdict on the words so far; the turn then ends after min_silence_ms (complete),
+    # end_silence_ms (unsure) or max_silence_ms (unfinished). Until the verdict, it waits (at most max).
+    semantic: bool = False
+    min_silence_ms: int = 300
+    max_silence_ms: int = 2000
 
     def __post_init__(self) -> None:
         if self.aggressiveness not in (0, 1, 2, 3):
@@ -45,6 +51,10 @@ class TurnConfig:
                 raise ValueError(f"{name} must not be negative")
         if self.max_utterance_ms <= self.pre_roll_ms + self.start_ms:
             raise ValueError("max_utterance_ms must exceed pre_roll_ms + start_ms")
+        if self.semantic and not FRAME_MS <= self.min_silence_ms <= self.end_silence_ms <= self.max_silence_ms:
+            raise ValueError(
+                f"semantic end of turn needs {FRAME_MS} ms <= min_silence_ms <= end_silence_ms <= max_silence_ms"
+            )
 
 
 @dataclass(frozen=True, slots=True)
@@ -57,6 +67,16 @@ class SpeechStarted:
 
 
 @dataclass(frozen=True, slots=True)
+class SpeechPaused:
+    """Semantic end of turn: min_silence_ms of silence. `utterance` is the turn so far, as SpeechStopped
+    would carry it; `last_voiced` (frame index of the last voiced frame) tells whether speech came since."""
+
+    utterance: bytes = field(repr=False)
+    frame_index: int
+    last_voiced: int
+
+
+@dataclass(frozen=True, slots=True)
 class SpeechStopped:
     """The turn ended; `utterance` is pre-roll + speech + up to 200 ms of silence."""
 
@@ -64,9 +84,10 @@ class SpeechStopped:
     speech_ms: int
     frame_index: int
     capped: bool
+    last_voiced: int = 0  # frame index of the turn's last voiced frame
 
 
-TurnEvent: TypeAlias = SpeechStarted | SpeechStopped
+TurnEvent: TypeAlias = SpeechStarted | SpeechPaused | SpeechStopped
 
 
 def _frames(ms: int) -> int:
@@ -86,7 +107,11 @@ class TurnDetector:
         "_flags",
         "_frame_index",
         "_keep_frames",
+        "_last_voiced",
         "_max_bytes",
+        "_max_silence_frames",
+        "_min_silence_frames",
+        "_pause_end_frames",
         "_ring",
         "_speech_end",
         "_speech_offset",
@@ -107,6 +132,8 @@ class TurnDetector:
         start_frames = _frames(config.start_ms)
         self._start_voiced = ceil(start_frames * START_RATIO)
         self._end_frames = _frames(config.end_silence_ms)
+        self._min_silence_frames = _frames(config.min_silence_ms) if config.semantic else 0
+        self._max_silence_frames = _frames(config.max_silence_ms)
         self._keep_frames = _frames(TRAILING_SILENCE_MS)
         self._barge_in_frames = _frames(config.barge_in_min_ms)
         self._max_bytes = _frames(config.max_utterance_ms) * FRAME_BYTES
@@ -131,8 +158,22 @@ class TurnDetector:
         self._voiced_in_window = 0
         self._voiced_frames = 0
         self._unvoiced_run = 0
+        self._pause_end_frames = self._end_frames
         self._speech_offset = 0
         self._speech_end = 0
+        self._last_voiced = 0
+        self._pause_end_frames = self._end_frames
+
+    @property
+    def last_voiced(self) -> int:
+        """Frame index of the last voiced frame of the turn in progress."""
+        return self._last_voiced
+
+    def decide(self, end_silence_ms: int, last_voiced: int) -> None:
+        """The verdict on a pause (semantic end of turn): end the turn after this much silence, unless
+        speech came since the pause (`last_voiced` no longer the last voiced frame). Capped at max_silence_ms."""
+        if self._state == _SPEAKING and last_voiced == self._last_voiced:
+            self._pause_end_frames = min(_frames(end_silence_ms), self._max_silence_frames)
 
     def process(self, frame: bytes) -> TurnEvent | None:
         """Feed one 20 ms frame; return the event it completes, if any."""
@@ -159,6 +200,7 @@ class TurnDetector:
         utterance += b"".join(self._ring)
         self._speech_offset = len(utterance) - (len(flags) - flags.index(True)) * FRAME_BYTES
         self._speech_end = len(utterance)
+        self._last_voiced = self._frame_index
         self._voiced_frames = self._voiced_in_window
         self._unvoiced_run = 0
         self._ring.clear()
@@ -174,18 +216,32 @@ class TurnDetector:
             self._voiced_frames += 1
             self._unvoiced_run = 0
             self._speech_end = len(utterance)
+            self._last_voiced = self._frame_index
+            self._pause_end_frames = self._end_frames
         else:
             self._unvoiced_run += 1
-        ended = self._unvoiced_run >= self._end_frames
         capped = len(utterance) >= self._max_bytes
         if self._state == _PENDING:
+            ended = self._unvoiced_run >= self._end_frames
             if ended or capped:
                 self._end_turn()
                 return None
             return self._check_barge_in()
+        ended = self._unvoiced_run >= self._pause_end_frames
         if ended or capped:
             return self._stop(capped and not ended)
+        if self._min_silence_frames and self._unvoiced_run == self._min_silence_frames:
+            # Hold the turn open until the verdict (decide), at most max_silence_ms.
+            self._pause_end_frames = self._max_silence_frames
+            return SpeechPaused(self._trimmed(), self._frame_index, self._last_voiced)
         return None
+
+    def _trimmed(self) -> bytes:
+        """The utterance so far with at most TRAILING_SILENCE_MS of its trailing silence."""
+        extra_silence = self._unvoiced_run - self._keep_frames
+        if extra_silence > 0:
+            return bytes(self._utterance[: -extra_silence * FRAME_BYTES])
+        return bytes(self._utterance)
 
     def _check_barge_in(self) -> SpeechStarted | None:
         """Start now, unless the assistant speaks and the speech is shorter than barge_in_min_ms."""
@@ -196,12 +252,8 @@ class TurnDetector:
         return SpeechStarted(pre_roll, self._frame_index, self.assistant_speaking)
 
     def _stop(self, capped: bool) -> SpeechStopped:
-        utterance = self._utterance
-        extra_silence = self._unvoiced_run - self._keep_frames
-        if extra_silence > 0:
-            del utterance[-extra_silence * FRAME_BYTES :]
         speech_ms = (self._speech_end - self._speech_offset) // FRAME_BYTES * FRAME_MS
-        event = SpeechStopped(bytes(utterance), speech_ms, self._frame_index, capped)
+        event = SpeechStopped(self._trimmed(), speech_ms, self._frame_index, capped, self._last_voiced)
         self._end_turn()
         return event
 
@@ -211,3 +263,4 @@ class TurnDetector:
         self._state = _IDLE
         self._voiced_frames = 0
         self._unvoiced_run = 0
+        self._pause_end_frames = self._end_frames

@@ -5,7 +5,7 @@ from __future__ import annotations
 import time
 from collections import deque
 
-from voice.audio.frames import FRAME_MS, PIPELINE_RATE, Reframer
+from voice.audio.frames import PIPELINE_RATE, Reframer
 from voice.audio.resample import StreamResampler
 from voice.audio.vad import SpeechStopped, TurnConfig, TurnDetector, TurnEvent
 
@@ -32,7 +32,7 @@ class AudioInput:
 
     def endpoint_delay_ms(self, stopped: SpeechStopped) -> float | None:
         """Wall-clock time from the arrival of the last voiced frame to the detection of the turn's end."""
-        last_voiced = stopped.frame_index - self.config.end_silence_ms // FRAME_MS
+        last_voiced = stopped.last_voiced
         for frames, arrived in self._arrivals:
             if frames >= last_voiced:
                 return (time.monotonic() - arrived) * 1000

@@ -58,6 +58,7 @@ class Reply:
     voice: str
     speed: float
     text_only: bool
+    style: str = ""  # how to say it, for voices that take instructions (the visitor's emotion may set it)
     started_at: float = field(default_factory=time.monotonic)
     # The visitor's turn this reply answers: when its end was detected, and what that took.
     turn_detected_at: float = field(default_factory=time.monotonic)
@@ -284,7 +285,7 @@ class ReplyPipeline:
         reply = self.reply
         requested = time.monotonic()
         first = True
-        speech = self.tts.synthesize(sentence, voice=reply.voice, speed=reply.speed)
+        speech = self.tts.synthesize(sentence, voice=reply.voice, speed=reply.speed, style=reply.style)
         async for pcm in _sliced(at_rate(speech, self.tts.sample_rate, OUTPUT_SAMPLE_RATE)):
             if reply.tts_first_byte_ms is None:
                 reply.tts_first_byte_ms = _ms_since(requested)

@@ -41,6 +41,7 @@ class ChatMessage:
     content: str
     tool_call_id: str = ""
     tool_calls: tuple[ToolCall, ...] = ()
+    emotion: str = ""  # a visitor's message: how they sounded (voice.understanding); never sent to a model
 
 
 @dataclass(frozen=True, slots=True)
@@ -137,5 +138,6 @@ class TextToSpeech(ABC):
     sample_rate: int
 
     @abstractmethod
-    def synthesize(self, text: str, *, voice: str, speed: float) -> AsyncIterator[bytes]:
+    def synthesize(self, text: str, *, voice: str, speed: float, style: str = "") -> AsyncIterator[bytes]:
+        """``style``: how to say it, in words ("calm and warm"), for voices that take instructions."""
         """Yield 16-bit little-endian mono PCM at ``sample_rate`` as it is produced."""

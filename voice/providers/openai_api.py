@@ -455,10 +455,12 @@ class OpenAISpeech(_OpenAIProvider, TextToSpeech):
         self.model = model
         self.provider = provider
 
-    async def synthesize(self, text: str, *, voice: str, speed: float) -> AsyncIterator[bytes]:
+    async def synthesize(self, text: str, *, voice: str, speed: float, style: str = "") -> AsyncIterator[bytes]:
         if not text.strip():
             return
         carry = b""
+        # Instructions (tone of voice) are for gpt-4o-mini-tts and later; tts-1 and tts-1-hd refuse them.
+        extra = {"instructions": style} if style and not self.model.startswith("tts-1") else {}
         try:
             async with self.client.audio.speech.with_streaming_response.create(
                 model=self.model,
@@ -466,6 +468,7 @@ class OpenAISpeech(_OpenAIProvider, TextToSpeech):
                 voice=voice or self.DEFAULT_VOICE,
                 response_format="pcm",
                 speed=min(4.0, max(0.25, speed)),
+                **extra,
             ) as response:
                 async for data in response.iter_bytes(TTS_CHUNK_BYTES):
                     data = carry + data

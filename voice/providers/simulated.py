@@ -29,6 +29,7 @@ from voice.providers.base import (
     Transcript,
     Usage,
 )
+from voice.understanding import simulated_answer as simulated_understanding
 
 SIMULATED = "simulated"
 
@@ -194,6 +195,8 @@ class SimulatedChat(ChatModel):
         first_token_at = clock() + self.latency.llm_first_token_ms / 1000
         system = messages[0].content if messages and messages[0].role == "system" else ""
         memory_task = simulated_answer(system, last_user)
+        if memory_task is None:
+            memory_task = simulated_understanding(system, last_user)
         tool_results = _trailing_tool_results(messages)
         call = None if memory_task is not None or tool_results else simulated_tool_call(last_user, tools)
         if call is not None:
@@ -244,7 +247,7 @@ class SimulatedSpeech(TextToSpeech):
         self.latency = latency
         self.espeak = shutil.which("espeak-ng") if use_espeak in (None, True) else None
 
-    async def synthesize(self, text: str, *, voice: str, speed: float) -> AsyncIterator[bytes]:
+    async def synthesize(self, text: str, *, voice: str, speed: float, style: str = "") -> AsyncIterator[bytes]:
         first_byte_at = asyncio.get_running_loop().time() + self.latency.tts_first_byte_ms / 1000
         pcm, rate = await self._render(text, speed)
         chunk_bytes = rate * 2 * self.CHUNK_MS // 1000

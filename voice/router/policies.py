@@ -11,6 +11,7 @@ from voice.providers.base import ChatMessage, ToolSpec
 from voice.router.candidates import Candidate
 from voice.router.catalog import chat_price
 from voice.router.health import ProviderHealth
+from voice.text.emotion import UPSET
 
 FIXED, FALLBACK, CHEAPEST, FASTEST, SMART = "fixed", "fallback", "cheapest", "fastest", "smart"
 EXPECTED_OUTPUT_TOKENS = 120  # a spoken reply: a few sentences
@@ -24,19 +25,21 @@ class RouteRequest:
     last_user_words: int
     tools_offered: int
     follows_tool_call: bool
+    emotion: str = ""  # the visitor's last message's (voice.understanding), "" when unknown
 
     @classmethod
     def of(cls, messages: Sequence[ChatMessage], tools: Sequence[ToolSpec] = ()) -> RouteRequest:
         chars = 0
         for message in messages:
             chars += len(message.content)
-        last_user = next((m.content for m in reversed(messages) if m.role == "user"), "")
+        last_user = next((m for m in reversed(messages) if m.role == "user"), None)
         follows_tool = bool(messages) and messages[-1].role == "tool"
         return cls(
             input_tokens=chars // 4 + 4 * len(messages),  # ~4 characters a token, plus per-message framing
-            last_user_words=len(last_user.split()),
+            last_user_words=len(last_user.content.split()) if last_user else 0,
             tools_offered=len(tools),
             follows_tool_call=follows_tool,
+            emotion=last_user.emotion if last_user else "",
         )
 
 
@@ -47,8 +50,11 @@ class SmartRules:
     strong: Candidate | None
     long_words: int = 25
     many_tools: int = 3
+    upset_to_strong: bool = False  # a frustrated or angry visitor gets the strong model
 
     def demanding_because(self, request: RouteRequest) -> str:
+        if self.upset_to_strong and request.emotion in UPSET:
+            return f"the visitor sounds {request.emotion}"
         if request.last_user_words > self.long_words:
             return f"the visitor's message has {request.last_user_words} words (more than {self.long_words})"
         if request.tools_offered >= self.many_tools:
@@ -59,8 +65,9 @@ class SmartRules:
 
     def describe(self, fast: Candidate) -> list[str]:
         strong = self.strong.key if self.strong else "(no strong model set: every turn goes to the primary)"
+        upset = "when the visitor sounds frustrated or angry, " if self.upset_to_strong else ""
         return [
-            f"A turn goes to the strong model {strong} when the visitor's message is longer than "
+            f"A turn goes to the strong model {strong} {upset}when the visitor's message is longer than "
             f"{self.long_words} words, when {self.many_tools} or more tools are offered, or when it "
             "continues after a tool call.",
             f"Every other turn goes to the primary model {fast.key}.",

@@ -229,7 +229,7 @@ class RoutedSpeech(_RoutedSpeech[TextToSpeech], TextToSpeech):
 
     sample_rate = OUTPUT_SAMPLE_RATE
 
-    async def synthesize(self, text: str, *, voice: str, speed: float) -> AsyncIterator[bytes]:
+    async def synthesize(self, text: str, *, voice: str, speed: float, style: str = "") -> AsyncIterator[bytes]:
         self.health.refresh_soon()
         decided = plan(FALLBACK, self.candidates, _NO_REQUEST, self.health)
         self.last_route = log = RouteLog("tts", FALLBACK, decided.reason)
@@ -237,7 +237,7 @@ class RoutedSpeech(_RoutedSpeech[TextToSpeech], TextToSpeech):
             "tts",
             decided,
             log,
-            lambda candidate: self._speak(self.models[candidate], text, voice, speed),
+            lambda candidate: self._speak(self.models[candidate], text, voice, speed, style),
             bound_s=self.bound_s,
             health=self.health,
         )
@@ -247,8 +247,9 @@ class RoutedSpeech(_RoutedSpeech[TextToSpeech], TextToSpeech):
             yield pcm
 
     @staticmethod
-    def _speak(tts: TextToSpeech, text: str, voice: str, speed: float) -> AsyncIterator[bytes]:
-        return at_rate(tts.synthesize(text, voice=voice, speed=speed), tts.sample_rate, OUTPUT_SAMPLE_RATE)
+    def _speak(tts: TextToSpeech, text: str, voice: str, speed: float, style: str) -> AsyncIterator[bytes]:
+        speech = tts.synthesize(text, voice=voice, speed=speed, style=style)
+        return at_rate(speech, tts.sample_rate, OUTPUT_SAMPLE_RATE)
 
 
 _NO_REQUEST = RouteRequest(input_tokens=0, last_user_words=0, tools_offered=0, follows_tool_call=False)

@@ -7,7 +7,15 @@ import numpy as np
 import pytest
 
 from voice.audio.frames import FRAME_BYTES, FRAME_MS, PIPELINE_RATE, Reframer, ms_to_bytes
-from voice.audio.vad import TRAILING_SILENCE_MS, SpeechStarted, SpeechStopped, TurnConfig, TurnDetector, TurnEvent
+from voice.audio.vad import (
+    TRAILING_SILENCE_MS,
+    SpeechPaused,
+    SpeechStarted,
+    SpeechStopped,
+    TurnConfig,
+    TurnDetector,
+    TurnEvent,
+)
 
 FIXTURES = Path(__file__).resolve().parents[2] / "fixtures" / "speech"
 FIXTURE_LEAD_MS, FIXTURE_TAIL_MS = 500, 1000  # silence padding in every fixture
@@ -359,3 +367,66 @@ def test_invalid_config_is_rejected(overrides: dict[str, int], message: str) -> 
 def test_process_takes_exactly_one_frame(size: int) -> None:
     with pytest.raises(ValueError, match="640-byte frame"):
         TurnDetector().process(bytes(size))
+
+
+# --- semantic end of turn: a pause asks for a verdict, the verdict sets the silence that ends the turn ---
+
+SEMANTIC = TurnConfig(semantic=True, min_silence_ms=300, end_silence_ms=600, max_silence_ms=2000)
+
+
+def _feed(detector: TurnDetector, pcm: bytes) -> list[TurnEvent]:
+    events = []
+    for offset in range(0, len(pcm) - FRAME_BYTES + 1, FRAME_BYTES):
+        if (event := detector.process(pcm[offset : offset + FRAME_BYTES])) is not None:
+            events.append(event)
+    return events
+
+
+def test_a_pause_is_reported_once_and_the_turn_is_held_until_the_verdict() -> None:
+
+    detector = TurnDetector(SEMANTIC)
+    events = _feed(detector, silence(500) + speech_only("hours") + silence(1500))
+    paused = [e for e in events if isinstance(e, SpeechPaused)]
+    assert len(paused) == 1
+    assert not any(isinstance(e, SpeechStopped) for e in events)  # no verdict: held (up to max_silence_ms)
+    assert detector.in_speech
+    assert paused[0].last_voiced == detector.last_voiced
+    # the utterance at the pause is what the turn would carry: speech and at most 200 ms of its silence
+    assert len(paused[0].utterance) <= len(silence(500) + speech_only("hours")) + ms_to_bytes(TRAILING_SILENCE_MS + 300)
+
+    events = _feed(detector, silence(600))  # 2.1 s of silence: past max_silence_ms
+    assert [type(e) for e in events] == [SpeechStopped]
+
+
+def test_a_complete_verdict_ends_the_turn_at_the_next_frame_an_unfinished_one_waits() -> None:
+
+    complete = TurnDetector(SEMANTIC)
+    events = _feed(complete, silence(500) + speech_only("hours") + silence(400))
+    paused = next(e for e in events if isinstance(e, SpeechPaused))
+    complete.decide(SEMANTIC.min_silence_ms, paused.last_voiced)
+    assert [type(e) for e in _feed(complete, silence(20))] == [SpeechStopped]
+
+    unfinished = TurnDetector(SEMANTIC)
+    events = _feed(unfinished, silence(500) + speech_only("hours") + silence(400))
+    paused = next(e for e in events if isinstance(e, SpeechPaused))
+    unfinished.decide(SEMANTIC.max_silence_ms, paused.last_voiced)
+    assert _feed(unfinished, silence(1000)) == []  # 1.4 s of silence: still the visitor's turn
+    stopped = _feed(unfinished, silence(700))
+    assert [type(e) for e in stopped] == [SpeechStopped]
+    assert stopped[0].last_voiced == paused.last_voiced  # no speech since the pause: its transcript holds
+
+
+def test_a_verdict_about_an_older_pause_changes_nothing() -> None:
+
+    detector = TurnDetector(SEMANTIC)
+    events = _feed(detector, silence(500) + speech_only("hours") + silence(400))
+    first = next(e for e in events if isinstance(e, SpeechPaused))
+    _feed(detector, speech_only("booking"))  # the visitor goes on
+    detector.decide(SEMANTIC.min_silence_ms, first.last_voiced)  # a late verdict on the first pause
+    assert _feed(detector, silence(100)) == []
+
+
+def test_semantic_settings_must_be_ordered() -> None:
+    with pytest.raises(ValueError, match="min_silence_ms <= end_silence_ms <= max_silence_ms"):
+        TurnConfig(semantic=True, min_silence_ms=700, end_silence_ms=600, max_silence_ms=2000)
+    TurnConfig(semantic=False, min_silence_ms=700, end_silence_ms=600)  # only checked when it is on

@@ -17,7 +17,7 @@ class TrickleSpeech(TextToSpeech):
     provider, model, sample_rate = "test", "trickle", OUTPUT_SAMPLE_RATE
     PIECE_BYTES = OUTPUT_SAMPLE_RATE * 2 * 20 // 1000
 
-    async def synthesize(self, text: str, *, voice: str, speed: float) -> AsyncIterator[bytes]:
+    async def synthesize(self, text: str, *, voice: str, speed: float, style: str = "") -> AsyncIterator[bytes]:
         for index in range(60):  # 1.2 s of audio
             await asyncio.sleep(0.002)
             yield bytes([index % 251, 0]) * (self.PIECE_BYTES // 2)

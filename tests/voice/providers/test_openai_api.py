@@ -383,6 +383,17 @@ async def test_speech_streams_even_length_pcm_at_24_khz(fake):
     }
 
 
+async def test_a_speaking_style_is_sent_as_instructions_to_models_that_take_them(fake):
+    style = "Speak calmly and warmly, a little slower."
+    for model in ("gpt-4o-mini-tts", "tts-1"):
+        tts = OpenAISpeech(openai_client(api_key=KEY, base_url=fake.base_url), model=model)
+        await collect(tts.synthesize("We are sorry about that.", voice="nova", speed=0.93, style=style))
+
+    newer, older = fake.requests_to("/audio/speech")
+    assert newer.json["instructions"] == style and newer.json["speed"] == 0.93
+    assert "instructions" not in older.json  # tts-1 refuses instructions: only the speed follows
+
+
 async def test_speech_failures_are_mapped(fake):
     client = openai_client(api_key=KEY, base_url=fake.base_url)
 

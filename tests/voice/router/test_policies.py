@@ -126,3 +126,18 @@ def test_candidates_parse_and_refuse_bad_references() -> None:
     ):
         with pytest.raises(ValueError, match=re.escape(message)):
             parse_candidate(bad)
+
+
+def test_smart_sends_an_upset_visitor_to_the_strong_model_when_the_assistant_escalates() -> None:
+    candidates = [MINI, GPT4O]
+    angry = RouteRequest.of([ChatMessage("user", "This is unacceptable", emotion="angry")])
+    calm = RouteRequest.of([ChatMessage("user", "This is fine", emotion="neutral")])
+    escalating = SmartRules(strong=GPT4O, upset_to_strong=True)
+
+    decided = plan("smart", candidates, angry, _health(), smart=escalating)
+    assert decided.order == (GPT4O, MINI)
+    assert decided.reason == "smart: demanding turn: the visitor sounds angry"
+    assert plan("smart", candidates, calm, _health(), smart=escalating).order == (MINI, GPT4O)
+    # without the setting, a short angry message is a simple turn
+    assert plan("smart", candidates, angry, _health(), smart=SmartRules(strong=GPT4O)).order == (MINI, GPT4O)
+    assert "frustrated or angry" in escalating.describe(MINI)[0]

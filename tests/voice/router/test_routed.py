@@ -165,7 +165,7 @@ class ScriptedSpeech(TextToSpeech):
     def __init__(self, behaviour: str, sample_rate: int = 24000) -> None:
         self.provider, self.model, self.sample_rate, self.behaviour = "openai", behaviour, sample_rate, behaviour
 
-    async def synthesize(self, text: str, *, voice: str, speed: float) -> AsyncIterator[bytes]:
+    async def synthesize(self, text: str, *, voice: str, speed: float, style: str = "") -> AsyncIterator[bytes]:
         if self.behaviour == "500":
             raise ProviderError(ErrorKind.UNAVAILABLE, "500")
         if self.behaviour == "hang":

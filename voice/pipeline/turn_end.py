@@ -1,0 +1,141 @@
+"""Semantic end of turn: a speculative transcript at a short pause, judged by the rules of
+``voice.text.turn_end``, sets how much more silence ends the turn.
+
+At ``min_silence_ms`` of silence the detector reports a ``SpeechPaused``; the speech so far is
+transcribed in the background (the speech-to-text provider runs off the event loop), and the verdict
+tells the detector to end the turn after ``min_silence_ms`` (complete), ``end_silence_ms`` (unsure)
+or ``max_silence_ms`` (unfinished). If the visitor speaks again, the speculation is dropped. If the
+turn ends with no speech after the pause, its transcript *is* the turn's transcript: one request to the
+speech-to-text provider, already done or under way when the turn ends, never a second one.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import time
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+
+from voice.audio.vad import SpeechPaused, SpeechStopped, TurnConfig, TurnDetector
+from voice.metrics import TURN_END_SPECULATIONS, TURN_END_VERDICTS
+from voice.providers.base import ProviderError, RouteLog, SpeechToText
+from voice.text.turn_end import judge, silence_for
+
+logger = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True, slots=True)
+class Heard:
+    """A transcript of a turn's speech and how it was obtained."""
+
+    text: str
+    route: RouteLog | None = None
+    verdict: str = ""  # the rule tier's verdict at the last pause, when semantic end of turn ran
+    speculative: bool = False  # made at the pause, before the turn ended
+
+
+async def transcribe(
+    stt: SpeechToText,
+    pcm: bytes,
+    *,
+    language: str,
+    on_partial: Callable[[str], Awaitable[None]] | None = None,
+) -> Heard:
+    """The final transcript of 16 kHz speech, with the route the router took. Raises ProviderError."""
+    text = ""
+    async for transcript in stt.transcribe(pcm, 16000, language=language):
+        if transcript.final:
+            text = transcript.text.strip()
+        elif on_partial is not None:
+            await on_partial(transcript.text)
+    return Heard(text=text, route=getattr(stt, "last_route", None))
+
+
+class TurnEnd:
+    """One voice session's semantic end of turn (one pending speculation at a time)."""
+
+    def __init__(self, stt: SpeechToText, detector: TurnDetector, config: TurnConfig, *, language: str) -> None:
+        self.stt, self.detector, self.config, self.language = stt, detector, config, language
+        self._task: asyncio.Task[Heard] | None = None
+        self._last_voiced = -1  # the pause the task is about
+
+    def paused(self, event: SpeechPaused) -> None:
+        self.drop("resumed")
+        self._last_voiced = event.last_voiced
+        self._task = asyncio.create_task(self._speculate(event), name="turn-end")
+
+    def check(self) -> None:
+        """After each chunk of audio: the visitor spoke again since the pause, so the speculation is stale."""
+        if self._task is not None and self.detector.last_voiced != self._last_voiced and self.detector.in_speech:
+            self.drop("resumed")
+
+    def drop(self, outcome: str) -> None:
+        if self._task is not None:
+            if not self._task.done():
+                self._task.cancel()
+            TURN_END_SPECULATIONS.labels(outcome).inc()
+            self._task = None
+
+    def take(self, stopped: SpeechStopped) -> asyncio.Task[Heard] | None:
+        """The speculation for this turn's speech, when the turn ended with no speech after the pause."""
+        task = self._task
+        if task is None:
+            return None
+        if stopped.last_voiced != self._last_voiced:
+            self.drop("resumed")
+            return None
+        self._task = None
+        return task
+
+    @staticmethod
+    async def result(task: asyncio.Task[Heard]) -> Heard | None:
+        """The speculative transcript (awaited if still under way), or None if it failed."""
+        try:
+            await asyncio.wait({task})
+        except asyncio.CancelledError:
+            task.cancel()
+            raise
+        if task.cancelled() or task.exception() is not None:
+            TURN_END_SPECULATIONS.labels("failed").inc()
+            return None
+        TURN_END_SPECULATIONS.labels("used").inc()
+        return task.result()
+
+    async def close(self) -> None:
+        task, self._task = self._task, None
+        if task is not None and not task.done():
+            task.cancel()
+            with contextlib.suppress(asyncio.CancelledError, ProviderError):
+                await task
+
+    async def _speculate(self, event: SpeechPaused) -> Heard:
+        started = time.monotonic()
+        config = self.config
+        try:
+            heard = await transcribe(self.stt, event.utterance, language=self.language)
+        except ProviderError as exc:
+            logger.info("speculative transcript failed (%s): the usual end-of-turn silence applies", exc)
+            self.detector.decide(config.end_silence_ms, event.last_voiced)
+            raise
+        verdict = judge(heard.text)
+        TURN_END_VERDICTS.labels(verdict).inc()
+        silence = silence_for(
+            verdict,
+            min_silence_ms=config.min_silence_ms,
+            end_silence_ms=config.end_silence_ms,
+            max_silence_ms=config.max_silence_ms,
+        )
+        self.detector.decide(silence, event.last_voiced)
+        logger.debug(
+            "pause verdict %s on %r after %.0f ms: the turn ends after %s ms of silence",
+            verdict,
+            heard.text,
+            (time.monotonic() - started) * 1000,
+            silence,
+        )
+        return Heard(text=heard.text, route=heard.route, verdict=str(verdict), speculative=True)
+
+
+__all__ = ["Heard", "TurnEnd", "transcribe"]
