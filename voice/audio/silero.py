@@ -1,0 +1,214 @@
+"""Silero VAD (ONNX, run with onnxruntime): one model per process, one small state per call.
+
+The model file comes from the `silero-vad` package (installed without its torch dependency: only
+the data file is used, see docs/architecture.md). It scores 512-sample (32 ms) windows at 16 kHz,
+each preceded by the last 64 samples of the window before, and carries a 2×1×128 recurrent state.
+The pipeline cuts 20 ms (320-sample) frames, so `SileroClassifier` keeps a small preallocated
+buffer, runs the model whenever a window is complete (5 windows per 8 frames), and answers each
+frame with the latest window's probability, through a threshold with hysteresis.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import logging
+import os
+import threading
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from voice.audio.frames import FRAME_BYTES, PIPELINE_RATE
+
+logger = logging.getLogger(__name__)
+
+WINDOW = 512  # samples per model call at 16 kHz
+CONTEXT = 64  # samples of the previous window the model sees before each window
+FRAME_SAMPLES = FRAME_BYTES // 2
+HYSTERESIS = 0.15  # speech continues until the probability drops below threshold - HYSTERESIS
+PACKAGE = "silero_vad"
+PACKAGED_MODEL = "data/silero_vad.onnx"
+_SCALE = np.float32(1 / 32768)
+
+
+class SpeechModelError(RuntimeError):
+    """The speech detection model cannot be used: missing package, missing or corrupt file."""
+
+
+def packaged_model_path() -> Path:
+    """The ONNX file shipped by the silero-vad package, found without importing it (it imports torch)."""
+    spec = importlib.util.find_spec(PACKAGE)
+    if spec is None or not spec.submodule_search_locations:
+        raise SpeechModelError(
+            "Silero VAD is not installed (the silero-vad package, without dependencies: see requirements/silero.txt)"
+        )
+    return Path(next(iter(spec.submodule_search_locations))) / PACKAGED_MODEL
+
+
+@dataclass(frozen=True, slots=True)
+class SileroModel:
+    """One onnxruntime session, shared by every call in the process (run() is thread-safe)."""
+
+    session: Any
+    path: Path
+
+    def run(self, window: np.ndarray, state: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """Score one (1, CONTEXT + WINDOW) float32 window; returns (probability (1, 1), next state)."""
+        probability, next_state = self.session.run(None, {"input": window, "state": state, "sr": _RATE})
+        return probability, next_state
+
+
+_RATE = np.array(PIPELINE_RATE, dtype=np.int64)
+_models: dict[Path, SileroModel | SpeechModelError] = {}
+_lock = threading.Lock()
+
+
+def load_model(path: Path) -> SileroModel:
+    """Open the model with one intra-op thread (sessions share the process's cores, not a call's)."""
+    try:
+        import onnxruntime
+    except ImportError as exc:
+        raise SpeechModelError(f"onnxruntime is not installed: {exc}") from None
+    if not path.is_file():
+        raise SpeechModelError(f"the Silero VAD model file {path} is missing")
+    options = onnxruntime.SessionOptions()
+    options.intra_op_num_threads = 1
+    options.inter_op_num_threads = 1
+    options.execution_mode = onnxruntime.ExecutionMode.ORT_SEQUENTIAL
+    options.log_severity_level = 3  # errors only: the packaged file has unused initializers it warns about
+    try:
+        session = onnxruntime.InferenceSession(str(path), sess_options=options, providers=["CPUExecutionProvider"])
+        model = SileroModel(session, path)
+        # One call proves the file is the model we expect (inputs, outputs, shapes), not just valid ONNX.
+        probability, state = model.run(np.zeros((1, CONTEXT + WINDOW), np.float32), np.zeros((2, 1, 128), np.float32))
+    except Exception as exc:  # noqa: BLE001 - onnxruntime's error types (InvalidProtobuf, Fail, ...) derive from Exception only
+        raise SpeechModelError(f"the Silero VAD model file {path} cannot be loaded: {exc}") from None
+    if probability.shape != (1, 1) or state.shape != (2, 1, 128):
+        raise SpeechModelError(f"the Silero VAD model file {path} is not the expected model")
+    return model
+
+
+def model_path() -> Path:
+    """AURA_SILERO_MODEL when set (Django's setting, or the environment outside Django), else the packaged file."""
+    from django.conf import settings
+
+    configured = settings.AURA_SILERO_MODEL if settings.configured else os.environ.get("AURA_SILERO_MODEL", "")
+    return Path(configured) if configured else packaged_model_path()
+
+
+def shared_model() -> SileroModel:
+    """The process's model, loaded once; raises SpeechModelError (logged once) when it cannot be used."""
+    try:
+        path = model_path()
+    except SpeechModelError as exc:
+        path, error = Path(PACKAGE), exc
+    else:
+        error = None
+    with _lock:
+        cached = _models.get(path)
+        if cached is None:
+            try:
+                cached = error or load_model(path)
+            except SpeechModelError as exc:
+                cached = exc
+            if isinstance(cached, SpeechModelError):
+                logger.error("speech detection: %s; assistants set to Silero VAD use webrtcvad instead", cached)
+            _models[path] = cached
+    if isinstance(cached, SpeechModelError):
+        raise cached
+    return cached
+
+
+def preload() -> None:
+    """At process start: load the model now, so a missing or corrupt file is logged before any session."""
+    try:
+        model = shared_model()
+    except SpeechModelError:
+        return  # logged by shared_model
+    logger.info("speech detection: Silero VAD loaded from %s", model.path)
+
+
+def silero_problem() -> str | None:
+    """Why Silero VAD cannot be used in this process, or None when it can (for the admin)."""
+    try:
+        shared_model()
+    except SpeechModelError as exc:
+        return str(exc)
+    return None
+
+
+class SileroClassifier:
+    """Per-call streaming state: voiced or not for each 20 ms frame, without per-frame buffers.
+
+    `_buffer` holds [64 context samples | up to 512 + 319 new samples]. A frame's samples are
+    converted straight into it; when 512 new samples are there the model scores `_buffer[:576]`,
+    and the remainder (and the new context) move to the front. The views used for each of the
+    eight frame phases (lcm(320, 512) = 2560 samples) are made once, here.
+    """
+
+    __slots__ = (
+        "_buffer",
+        "_fill",
+        "_frame_pcm",
+        "_frame_view",
+        "_model",
+        "_moves",
+        "_negative",
+        "_positive",
+        "_state",
+        "_targets",
+        "_voiced",
+        "_window",
+        "probability",
+    )
+    name = "silero"
+
+    def __init__(self, model: SileroModel, threshold: float) -> None:
+        self._model = model
+        self._positive = threshold
+        self._negative = max(threshold - HYSTERESIS, 0.01)
+        self._buffer = np.zeros(CONTEXT + WINDOW + FRAME_SAMPLES, np.float32)
+        self._window = self._buffer[: CONTEXT + WINDOW].reshape(1, CONTEXT + WINDOW)
+        self._frame_pcm = np.zeros(FRAME_SAMPLES, np.int16)
+        self._frame_view = memoryview(self._frame_pcm).cast("B")
+        # Where a frame's samples go, per fill level (CONTEXT + 0..WINDOW-1, in steps of 64).
+        self._targets = {
+            fill: self._buffer[fill : fill + FRAME_SAMPLES] for fill in range(CONTEXT, CONTEXT + WINDOW, CONTEXT)
+        }
+        # What moves to the front after a window, per fill level (CONTEXT + WINDOW .. + FRAME_SAMPLES - 64).
+        self._moves = {
+            fill: (self._buffer[: fill - WINDOW], self._buffer[WINDOW:fill])
+            for fill in range(CONTEXT + WINDOW, CONTEXT + WINDOW + FRAME_SAMPLES, CONTEXT)
+        }
+        self._state = np.zeros((2, 1, 128), np.float32)
+        self.reset()
+
+    def reset(self) -> None:
+        """Forget the audio heard so far (a new stream)."""
+        self._buffer.fill(0.0)
+        self._state.fill(0.0)
+        self._fill = CONTEXT
+        self._voiced = False
+        self.probability = 0.0
+
+    def is_speech(self, frame: bytes) -> bool:
+        """Voiced or not, for one 640-byte frame; the model runs when a 32 ms window completes."""
+        fill = self._fill
+        self._frame_view[:] = frame
+        np.multiply(self._frame_pcm, _SCALE, out=self._targets[fill])
+        fill += FRAME_SAMPLES
+        if fill >= CONTEXT + WINDOW:
+            probability, state = self._model.run(self._window, self._state)
+            np.copyto(self._state, state)
+            self.probability = p = float(probability[0, 0])
+            # Keep the last CONTEXT samples of this window and whatever followed it.
+            np.copyto(*self._moves[fill])
+            fill -= WINDOW
+            if p >= self._positive:
+                self._voiced = True
+            elif p < self._negative:
+                self._voiced = False
+        self._fill = fill
+        return self._voiced
