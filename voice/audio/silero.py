@@ -21,6 +21,7 @@ from typing import Any
 import numpy as np
 
 from voice.audio.frames import FRAME_BYTES, PIPELINE_RATE
+from voice.audio.vad import SpeechClassifier, WebrtcClassifier
 
 logger = logging.getLogger(__name__)
 
@@ -149,7 +150,9 @@ class SileroClassifier:
     """
 
     __slots__ = (
+        "_aggressiveness",
         "_buffer",
+        "_fallback",
         "_fill",
         "_frame_pcm",
         "_frame_view",
@@ -165,8 +168,10 @@ class SileroClassifier:
     )
     name = "silero"
 
-    def __init__(self, model: SileroModel, threshold: float) -> None:
+    def __init__(self, model: SileroModel, threshold: float, aggressiveness: int = 2) -> None:
+        """`aggressiveness`: webrtcvad's, should the model fail in the middle of the stream."""
         self._model = model
+        self._aggressiveness = aggressiveness
         self._positive = threshold
         self._negative = max(threshold - HYSTERESIS, 0.01)
         self._buffer = np.zeros(CONTEXT + WINDOW + FRAME_SAMPLES, np.float32)
@@ -191,16 +196,24 @@ class SileroClassifier:
         self._state.fill(0.0)
         self._fill = CONTEXT
         self._voiced = False
+        self._fallback: SpeechClassifier | None = None
         self.probability = 0.0
 
     def is_speech(self, frame: bytes) -> bool:
         """Voiced or not, for one 640-byte frame; the model runs when a 32 ms window completes."""
+        if self._fallback is not None:
+            return self._fallback.is_speech(frame)
         fill = self._fill
         self._frame_view[:] = frame
         np.multiply(self._frame_pcm, _SCALE, out=self._targets[fill])
         fill += FRAME_SAMPLES
         if fill >= CONTEXT + WINDOW:
-            probability, state = self._model.run(self._window, self._state)
+            try:
+                probability, state = self._model.run(self._window, self._state)
+            except Exception:  # onnxruntime's errors derive from Exception only; the session must go on
+                logger.exception("speech detection: Silero VAD failed; this session goes on with webrtcvad")
+                self._fallback = WebrtcClassifier(self._aggressiveness)
+                return self._fallback.is_speech(frame)
             np.copyto(self._state, state)
             self.probability = p = float(probability[0, 0])
             # Keep the last CONTEXT samples of this window and whatever followed it.

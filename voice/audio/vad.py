@@ -120,7 +120,7 @@ def speech_classifier(config: TurnConfig) -> SpeechClassifier:
         from voice.audio.silero import SileroClassifier, SpeechModelError, shared_model
 
         try:
-            return SileroClassifier(shared_model(), config.speech_threshold)
+            return SileroClassifier(shared_model(), config.speech_threshold, config.aggressiveness)
         except SpeechModelError:
             pass  # shared_model logged why, once; the session goes on with webrtcvad
     return WebrtcClassifier(config.aggressiveness)

@@ -196,6 +196,29 @@ def test_a_bad_model_file_falls_back_to_webrtcvad_with_a_clear_error(problem, tm
     assert not [r for r in caplog.records if r.name == "voice.audio.silero"]
 
 
+def test_a_model_failing_mid_session_hands_over_to_webrtcvad(model, caplog):
+    """Should onnxruntime fail on a call, the error is logged and the session's turns go on."""
+    calls = 0
+
+    class Failing:
+        def run(self, window, state):
+            nonlocal calls
+            calls += 1
+            if calls > 20:
+                raise RuntimeError("simulated onnxruntime failure")
+            return model.run(window, state)
+
+    detector = TurnDetector(SILERO_CONFIG, SileroClassifier(Failing(), 0.5))  # type: ignore[arg-type]
+    events = []
+    with caplog.at_level(logging.ERROR, logger="voice.audio.silero"):
+        for frame in Reframer().push(padded("hours") + padded("booking")):
+            events += [e for e in [detector.process(frame)] if e]
+    assert kinds(events) == [SpeechStarted, SpeechStopped] * 2
+    assert calls == 21  # the model is not called again after it failed
+    [record] = [r for r in caplog.records if r.name == "voice.audio.silero"]
+    assert "goes on with webrtcvad" in record.getMessage() and "simulated onnxruntime failure" in record.exc_text
+
+
 def test_without_the_package_silero_is_reported_not_installed(monkeypatch, settings):
     settings.AURA_SILERO_MODEL = ""
     monkeypatch.setattr(silero.importlib.util, "find_spec", lambda name: None)
