@@ -186,13 +186,43 @@ def evaluate(configs: dict[str, TurnConfig], clips: list[Clip]) -> dict[str, dic
     return results
 
 
+def markdown(report: dict) -> str:
+    """One table, a row per condition; each cell holds the detectors' figures in order, "a · b"."""
+    detectors = [r for r in report["detectors"].values() if "all" in r]
+    columns = [
+        ("false starts /min", "false_starts_per_min"),
+        ("false speech %", "false_speech_pct"),
+        ("missed speech %", "missed_speech_pct"),
+        ("end delay p50 ms", "p50"),
+        ("end delay p95 ms", "p95"),
+        ("unended", "unended"),
+        ("false barge-ins /10 min", "false_barge_ins_per_10min"),
+    ]
+    lines = [
+        "| condition | " + " | ".join(title for title, _ in columns) + " |",
+        "| --- |" + " ---: |" * len(columns),
+    ]
+    for condition in ["all", *detectors[0]["conditions"]]:
+        cells = [condition]
+        for _, key in columns:
+            values = []
+            for result in detectors:
+                figures = result["all"] if condition == "all" else result["conditions"][condition]
+                value = figures["end_delay_ms"][key] if key in ("p50", "p95") else figures[key]
+                values.append("—" if value is None else f"{value:g}")
+            cells.append(" · ".join(values))
+        lines.append("| " + " | ".join(cells) + " |")
+    return "\n".join(lines)
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--seed", type=int, default=EVALUATION_SEED, help="the set's seed (1 tunes, 2 evaluates)")
-    parser.add_argument("--playback-s", type=float, default=300, help="seconds of playback clip per condition")
+    parser.add_argument("--playback-s", type=float, default=600, help="seconds of playback clip per condition")
     parser.add_argument("--rounds", type=int, default=5, help="CPU passes, best kept")
     parser.add_argument("--sweep", action="store_true", help="Silero at thresholds 0.3-0.9 (tuning)")
     parser.add_argument("--json", action="store_true")
+    parser.add_argument("--markdown", action="store_true", help="the tables of docs/benchmarks.md")
     args = parser.parse_args()
 
     default = TurnConfig()
@@ -216,6 +246,7 @@ def main() -> int:
         results[label]["cpu_us_per_frame"] = cpu_per_frame(config, sample, args.rounds)
     if not args.sweep:
         results["silero_event_loop"] = loop_cost(silero, sample[:3000])
+        results["webrtcvad_event_loop"] = loop_cost(default, sample[:3000])
     seconds = sum(clip.seconds for clip in clips)
     report = {
         "seed": args.seed,
@@ -226,6 +257,9 @@ def main() -> int:
     if args.json:
         print(json.dumps(report, indent=1))
         return 0
+    if args.markdown:
+        print(markdown(report))
+        return 0
     print(f"seed {args.seed}: {report['audio_min']} min of audio, {report['playback_min']} min of it playback")
     for label, result in results.items():
         if "all" not in result:
@@ -233,13 +267,14 @@ def main() -> int:
             continue
         print(f"\n{label} (in use: {result['detector_in_use']}, {result['cpu_us_per_frame']} µs/frame)")
         print(
-            f"{'condition':14} {'false/min':>9} {'missed%':>8} {'end p50':>8} {'end p95':>8} {'unended':>7} "
-            f"{'cut':>4} {'barge/10min':>11}"
+            f"{'condition':14} {'false/min':>9} {'false%':>7} {'missed%':>8} {'end p50':>8} {'end p95':>8} "
+            f"{'unended':>7} {'cut':>4} {'barge/10min':>11}"
         )
         for condition, f in [("ALL", result["all"]), *result["conditions"].items()]:
             delay = f["end_delay_ms"]
             print(
-                f"{condition:14} {f['false_starts_per_min']!s:>9} {f['missed_speech_pct']!s:>8} "
+                f"{condition:14} {f['false_starts_per_min']!s:>9} {f['false_speech_pct']!s:>7} "
+                f"{f['missed_speech_pct']!s:>8} "
                 f"{delay['p50']!s:>8} {delay['p95']!s:>8} {f['unended']:>7} {f['cut_offs']:>4} "
                 f"{f['false_barge_ins_per_10min']!s:>11}"
             )

@@ -207,7 +207,7 @@ def playback_clip(
 
 
 def evaluation_set(
-    seed: int = EVALUATION_SEED, clips_per_condition: int = 2, playback_s: float = 300
+    seed: int = EVALUATION_SEED, clips_per_condition: int = 2, playback_s: float = 600
 ) -> Iterator[Clip]:
     """Clean speech, then each background at each SNR: listening clips, then playback clips."""
     sentences = {name: read_sentence(name) for name in SENTENCES}
