@@ -20,7 +20,8 @@ threshold was chosen on. Each detector sees every clip as a session would: 20 ms
 * false_barge_ins_per_10min: SpeechStarted over background only while the assistant speaks
   (barge_in_min_ms applies), per 10 minutes;
 * cpu_us_per_frame: this process's CPU time for TurnDetector.process, per 20 ms frame (best of
-  --rounds passes over a one-minute sample).
+  --rounds passes over a one-minute sample); for Silero also with 32 sessions' 40 ms messages
+  scored together by SileroBatcher, as the server does.
 """
 
 from __future__ import annotations
@@ -155,6 +156,27 @@ def cpu_per_frame(config: TurnConfig, frames: list[bytes], rounds: int) -> float
     return round(best, 1)
 
 
+def batched_cpu_per_frame(config: TurnConfig, frames: list[bytes], sessions: int, rounds: int) -> float:
+    """CPU µs per frame when `sessions` sessions' 40 ms messages are scored together (SileroBatcher.run)."""
+    from voice.audio.silero import SileroBatcher, _Job, shared_model
+
+    batcher = SileroBatcher(shared_model())
+    per_session = len(frames) // sessions // 2 * 2
+    streams = [frames[i * per_session : (i + 1) * per_session] for i in range(sessions)]
+    best = float("inf")
+    for _ in range(rounds):
+        detectors = [TurnDetector(config) for _ in range(sessions)]
+        started = time.process_time()
+        for offset in range(0, per_session, 2):
+            batcher.run([_Job(d, s[offset : offset + 2], _ignore) for d, s in zip(detectors, streams, strict=True)])
+        best = min(best, (time.process_time() - started) / (per_session * sessions) * 1e6)
+    return round(best, 1)
+
+
+def _ignore(result: object) -> None:
+    pass
+
+
 def loop_cost(config: TurnConfig, frames: list[bytes]) -> dict[str, float]:
     """CPU of the event loop's thread per 40 ms message (the widget's): detection inline versus
     AudioInput.listen, which hands Silero's work to its thread."""
@@ -244,6 +266,10 @@ def main() -> int:
         detector = TurnDetector(config)
         results[label]["detector_in_use"] = detector.detector
         results[label]["cpu_us_per_frame"] = cpu_per_frame(config, sample, args.rounds)
+        if config.detector == SILERO and not args.sweep:
+            results[label]["cpu_us_per_frame_batched_32_sessions"] = batched_cpu_per_frame(
+                config, sample, 32, args.rounds
+            )
     if not args.sweep:
         results["silero_event_loop"] = loop_cost(silero, sample[:3000])
         results["webrtcvad_event_loop"] = loop_cost(default, sample[:3000])

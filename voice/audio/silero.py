@@ -10,18 +10,22 @@ frame with the latest window's probability, through a threshold with hysteresis.
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import importlib.util
 import logging
 import os
+import queue
 import threading
-from dataclasses import dataclass
+from collections.abc import Callable
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
 from voice.audio.frames import FRAME_BYTES, PIPELINE_RATE
-from voice.audio.vad import SpeechClassifier, WebrtcClassifier
+from voice.audio.vad import _QUIET_HIGH_BYTES, SpeechClassifier, TurnDetector, TurnEvent, WebrtcClassifier
 
 logger = logging.getLogger(__name__)
 
@@ -147,6 +151,11 @@ class SileroClassifier:
     converted straight into it; when 512 new samples are there the model scores `_buffer[:576]`,
     and the remainder (and the new context) move to the front. The views used for each of the
     eight frame phases (lcm(320, 512) = 2560 samples) are made once, here.
+
+    Two ways to use it: `is_speech(frame)` calls the model itself; `SileroBatcher` calls
+    `feed(frame)`, scores the windows of many calls in one model call, and hands each its
+    result with `take(...)`. A window made only of quiet samples (peak below -42 dBFS, as for
+    webrtcvad) is not scored: it is unvoiced, and the recurrent state starts afresh.
     """
 
     __slots__ = (
@@ -160,6 +169,7 @@ class SileroClassifier:
         "_moves",
         "_negative",
         "_positive",
+        "_quiet_run",
         "_state",
         "_targets",
         "_voiced",
@@ -195,33 +205,186 @@ class SileroClassifier:
         self._buffer.fill(0.0)
         self._state.fill(0.0)
         self._fill = CONTEXT
+        self._quiet_run = CONTEXT  # quiet samples at the end of the buffer: the zero context is quiet
         self._voiced = False
         self._fallback: SpeechClassifier | None = None
         self.probability = 0.0
 
-    def is_speech(self, frame: bytes) -> bool:
-        """Voiced or not, for one 640-byte frame; the model runs when a 32 ms window completes."""
+    @property
+    def window(self) -> np.ndarray:
+        """The (1, 576) window to score, when `feed` returned None."""
+        return self._window
+
+    @property
+    def state(self) -> np.ndarray:
+        """The (2, 1, 128) recurrent state to score the window with."""
+        return self._state
+
+    def feed(self, frame: bytes) -> bool | None:
+        """Take one 640-byte frame: its decision, or None when a window waits for the model (`take`)."""
         if self._fallback is not None:
             return self._fallback.is_speech(frame)
         fill = self._fill
         self._frame_view[:] = frame
         np.multiply(self._frame_pcm, _SCALE, out=self._targets[fill])
         fill += FRAME_SAMPLES
-        if fill >= CONTEXT + WINDOW:
-            try:
-                probability, state = self._model.run(self._window, self._state)
-            except Exception:  # onnxruntime's errors derive from Exception only; the session must go on
-                logger.exception("speech detection: Silero VAD failed; this session goes on with webrtcvad")
-                self._fallback = WebrtcClassifier(self._aggressiveness)
-                return self._fallback.is_speech(frame)
-            np.copyto(self._state, state)
-            self.probability = p = float(probability[0, 0])
-            # Keep the last CONTEXT samples of this window and whatever followed it.
-            np.copyto(*self._moves[fill])
-            fill -= WINDOW
-            if p >= self._positive:
-                self._voiced = True
-            elif p < self._negative:
-                self._voiced = False
         self._fill = fill
+        if frame[1::2].translate(None, _QUIET_HIGH_BYTES):
+            self._quiet_run = 0
+        else:
+            self._quiet_run += FRAME_SAMPLES
+        if fill < CONTEXT + WINDOW:
+            return self._voiced
+        if self._quiet_run >= fill:  # nothing but quiet samples in the window and its context
+            self._state.fill(0.0)
+            return self._next_window(0.0)
+        return None
+
+    def take(self, probability: float, state: np.ndarray) -> bool:
+        """The model's score of `window` and the state after it: the decision for the frame fed last."""
+        np.copyto(self._state, state)
+        return self._next_window(probability)
+
+    def _next_window(self, probability: float) -> bool:
+        self.probability = probability
+        # Keep the last CONTEXT samples of this window and whatever followed it.
+        np.copyto(*self._moves[self._fill])
+        self._fill -= WINDOW
+        if probability >= self._positive:
+            self._voiced = True
+        elif probability < self._negative:
+            self._voiced = False
         return self._voiced
+
+    def fail(self, frame: bytes) -> bool:
+        """The model failed: log it, go on with webrtcvad from this frame on."""
+        logger.exception("speech detection: Silero VAD failed; this session goes on with webrtcvad")
+        self._fallback = WebrtcClassifier(self._aggressiveness)
+        return self._fallback.is_speech(frame)
+
+    def is_speech(self, frame: bytes) -> bool:
+        """Voiced or not, for one 640-byte frame; the model runs when a 32 ms window completes."""
+        decided = self.feed(frame)
+        if decided is not None:
+            return decided
+        try:
+            probability, state = self._model.run(self._window, self._state)
+        except Exception:  # noqa: BLE001 - onnxruntime's errors derive from Exception only; fail() logs it
+            return self.fail(frame)
+        return self.take(float(probability[0, 0]), state)
+
+
+@dataclass(slots=True)
+class _Job:
+    detector: TurnDetector
+    frames: list[bytes]
+    done: Callable[[list[TurnEvent] | BaseException], None]
+    next: int = 0
+    events: list[TurnEvent] = field(default_factory=list)
+
+
+class SileroBatcher:
+    """One thread that scores the windows of every session waiting, in one model call a round.
+
+    Sessions hand over a message's frames (`detect`); the thread takes every message queued,
+    feeds their frames round by round (each message up to its next window), scores all the
+    windows of a round in one batched call (the GIL released once for all of them), and answers
+    each session's future on its event loop. One message of a session at a time (the session
+    awaits it), so each detector sees its frames in order.
+    """
+
+    def __init__(self, model: SileroModel) -> None:
+        self._model = model
+        self._queue: queue.SimpleQueue[_Job] = queue.SimpleQueue()
+        self._thread = threading.Thread(target=self._serve, name="speech-detection", daemon=True)
+        self._thread.start()
+
+    async def detect(self, detector: TurnDetector, frames: list[bytes]) -> list[TurnEvent]:
+        """The turn events of these frames (the detector's classifier must be this model's)."""
+        loop = asyncio.get_running_loop()
+        future: asyncio.Future[list[TurnEvent]] = loop.create_future()
+
+        def done(result: list[TurnEvent] | BaseException) -> None:
+            loop.call_soon_threadsafe(_settle, future, result)
+
+        self._queue.put(_Job(detector, frames, done))
+        return await future
+
+    def _serve(self) -> None:
+        while True:
+            jobs = [self._queue.get()]
+            with contextlib.suppress(queue.Empty):
+                while True:
+                    jobs.append(self._queue.get_nowait())
+            self.run(jobs)
+
+    def run(self, jobs: list[_Job]) -> None:
+        """Every frame of every job, with batched model calls; each job's `done` called once."""
+        active = jobs
+        while active:
+            waiting: list[tuple[_Job, bytes]] = []
+            for job in active:
+                detector, frames, events = job.detector, job.frames, job.events
+                classifier = detector.classifier
+                try:
+                    while job.next < len(frames):
+                        frame = frames[job.next]
+                        job.next += 1
+                        decided = classifier.feed(frame)  # type: ignore[attr-defined]
+                        if decided is None:
+                            waiting.append((job, frame))
+                            break
+                        if event := detector.process_voiced(frame, decided):
+                            events.append(event)
+                except Exception as exc:  # noqa: BLE001 - the session gets the error, the others go on
+                    job.next = len(frames)
+                    job.done(exc)
+                    job.done = _done_already
+            if waiting:
+                self._score(waiting)
+            active = [job for job in active if job.next < len(job.frames)]
+        for job in jobs:
+            job.done(job.events)
+
+    def _score(self, waiting: list[tuple[_Job, bytes]]) -> None:
+        classifiers = [job.detector.classifier for job, _ in waiting]
+        windows = np.concatenate([c.window for c in classifiers])  # type: ignore[attr-defined]
+        states = np.concatenate([c.state for c in classifiers], axis=1)  # type: ignore[attr-defined]
+        try:
+            probabilities, next_states = self._model.run(windows, states)
+        except Exception:  # noqa: BLE001 - every session in the round goes on with webrtcvad
+            decisions = [c.fail(frame) for c, (_, frame) in zip(classifiers, waiting, strict=True)]  # type: ignore[attr-defined]
+        else:
+            decisions = [
+                c.take(float(probabilities[i, 0]), next_states[:, i : i + 1])  # type: ignore[attr-defined]
+                for i, c in enumerate(classifiers)
+            ]
+        for (job, frame), voiced in zip(waiting, decisions, strict=True):
+            if event := job.detector.process_voiced(frame, voiced):
+                job.events.append(event)
+
+
+def _done_already(result: object) -> None:
+    pass
+
+
+def _settle(future: asyncio.Future[list[TurnEvent]], result: list[TurnEvent] | BaseException) -> None:
+    if future.done():  # the session went away meanwhile
+        return
+    if isinstance(result, BaseException):
+        future.set_exception(result)
+    else:
+        future.set_result(result)
+
+
+_batcher: SileroBatcher | None = None
+
+
+def shared_batcher() -> SileroBatcher:
+    """The process's batcher, started on first use (only where a session listens with Silero)."""
+    global _batcher
+    model = shared_model()
+    with _lock:
+        if _batcher is None:
+            _batcher = SileroBatcher(model)
+        return _batcher

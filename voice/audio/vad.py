@@ -20,7 +20,7 @@ TRAILING_SILENCE_MS = 200  # silence kept at the end of an utterance
 # noise model collapses on digital silence (measured: after 3 s of zeros it called
 # faint noise speech for 3 s). The check costs ~0.5 µs; it also ends webrtcvad's
 # 60-100 ms hangover as soon as the audio goes quiet.
-_QUIET_HIGH_BYTES = b"\x00\xff"
+_QUIET_HIGH_BYTES = b"\x00\xff"  # also used by voice.audio.silero
 
 
 _IDLE, _PENDING, _SPEAKING = 0, 1, 2
@@ -202,6 +202,17 @@ class TurnDetector:
         if self._state == _IDLE:
             return self._listen(frame, voiced)
         return self._follow(frame, voiced)
+
+    def process_voiced(self, frame: bytes, voiced: bool) -> TurnEvent | None:
+        """`process` for a frame its classifier has already decided (voice.audio.silero.SileroBatcher)."""
+        self._frame_index += 1
+        if self._state == _IDLE:
+            return self._listen(frame, voiced)
+        return self._follow(frame, voiced)
+
+    @property
+    def classifier(self) -> SpeechClassifier:
+        return self._classifier
 
     def _listen(self, frame: bytes, voiced: bool) -> SpeechStarted | None:
         flags = self._flags

@@ -2,19 +2,12 @@
 
 from __future__ import annotations
 
-import asyncio
 import time
 from collections import deque
-from concurrent.futures import ThreadPoolExecutor
 
 from voice.audio.frames import FRAME_MS, PIPELINE_RATE, Reframer
 from voice.audio.resample import StreamResampler
 from voice.audio.vad import WEBRTCVAD, SpeechStopped, TurnConfig, TurnDetector, TurnEvent
-
-# Silero VAD's model calls (~100 µs a 32 ms window) leave the event loop for this one thread:
-# onnxruntime releases the GIL while it computes, so they run on another core. One thread keeps a
-# session's messages in order and the shared model's calls one at a time (docs/architecture.md).
-_SPEECH_MODEL_THREAD = ThreadPoolExecutor(max_workers=1, thread_name_prefix="speech-detection")
 
 
 class AudioInput:
@@ -38,10 +31,16 @@ class AudioInput:
         return events
 
     async def listen(self, pcm: bytes) -> list[TurnEvent]:
-        """`push`, off the event loop when the detector runs a model; webrtcvad (~2 µs a frame) stays inline."""
+        """`push`, with Silero's model calls batched with other sessions' on the speech-detection thread
+        (voice.audio.silero.SileroBatcher); webrtcvad (~3 µs a frame) decides inline."""
         if self.detector.detector == WEBRTCVAD:
             return self.push(pcm)
-        return await asyncio.get_running_loop().run_in_executor(_SPEECH_MODEL_THREAD, self.push, pcm)
+        from voice.audio.silero import shared_batcher
+
+        frames = self.reframer.push(self.resampler.process(pcm))
+        self.frames += len(frames)
+        self._arrivals.append((self.frames, time.monotonic()))
+        return await shared_batcher().detect(self.detector, frames) if frames else []
 
     def endpoint_delay_ms(self, stopped: SpeechStopped) -> float | None:
         """Wall-clock time from the arrival of the last voiced frame to the detection of the turn's end."""

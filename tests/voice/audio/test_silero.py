@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import os
 import shutil
@@ -104,8 +105,11 @@ def reference_probabilities(model: silero.SileroModel, pcm: bytes) -> list[float
 
 
 def test_frame_by_frame_scores_equal_the_model_over_the_whole_stream(model):
-    # given speech cut into 20 ms frames, which do not line up with the model's 32 ms windows
-    pcm = padded("two_sentences", 500)
+    # given speech over faint noise (no window entirely quiet), cut into 20 ms frames, which do not
+    # line up with the model's 32 ms windows
+    clean = np.frombuffer(padded("two_sentences", 500), dtype="<i2").astype(np.float64)
+    noise = np.random.default_rng(11).normal(0.0, 100.0, len(clean))
+    pcm = (clean + noise).clip(-32768, 32767).astype("<i2").tobytes()
     frames = Reframer(FRAME_BYTES).push(pcm)
     classifier = SileroClassifier(model, 0.5)
 
@@ -122,6 +126,33 @@ def test_frame_by_frame_scores_equal_the_model_over_the_whole_stream(model):
     assert len(scores) == len(expected) > 100
     np.testing.assert_allclose(scores, expected, atol=1e-5)
     assert max(expected) > 0.9 and min(expected) < 0.05  # the comparison covers speech and silence
+
+
+class CountingModel:
+    """The real model, counting its calls and the windows they scored."""
+
+    def __init__(self, model: silero.SileroModel) -> None:
+        self.model, self.calls, self.windows = model, 0, 0
+
+    def run(self, window: np.ndarray, state: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        self.calls += 1
+        self.windows += len(window)
+        return self.model.run(window, state)
+
+
+def test_quiet_windows_are_unvoiced_without_the_model(model):
+    """Digital silence and samples below -42 dBFS are not scored: unvoiced, as webrtcvad's quiet frames."""
+    counting = CountingModel(model)
+    detector = TurnDetector(SILERO_CONFIG, SileroClassifier(counting, 0.5))  # type: ignore[arg-type]
+    faint = (np.random.default_rng(2).normal(0, 40, 3 * PIPELINE_RATE)).clip(-250, 250).astype("<i2").tobytes()
+    for frame in Reframer().push(silence(3000) + faint):
+        assert detector.process(frame) is None
+    assert counting.calls == 0
+
+    # and speech after them is scored and heard, from a fresh recurrent state
+    events = [e for frame in Reframer().push(padded("hours")) if (e := detector.process(frame))]
+    assert kinds(events) == [SpeechStarted, SpeechStopped]
+    assert 0 < counting.calls < len(padded("hours")) // (2 * WINDOW)
 
 
 @pytest.mark.parametrize("chunk_bytes", [1, 2, 333, 640, 1000, 1280, 4097, 32000])
@@ -159,6 +190,76 @@ def test_speech_threshold_and_its_hysteresis(model):
         if before and not now:
             assert score < 0.45
     assert any(voiced) and not voiced[-1]
+
+
+# --- batching: many sessions' windows in one model call ---------------------------------------------
+
+
+def session_audio(index: int) -> bytes:
+    """A different stream per session: sentences, noise and silence at different offsets and levels."""
+    name = SENTENCES[index % len(SENTENCES)]
+    return silence(40 * index) + pink_noise(300.0 + 200 * index, 1.0, seed=index) + padded(name) + padded("mhm")
+
+
+def test_batched_sessions_get_the_events_they_get_alone(model):
+    # given eight sessions, each with its own audio, fed 40 ms messages as the widget sends them
+    streams = [session_audio(i) for i in range(8)]
+    alone = [detect(pcm, SILERO_CONFIG, chunk_bytes=1280) for pcm in streams]
+    counting = CountingModel(model)
+    batcher = silero.SileroBatcher(counting)  # type: ignore[arg-type]
+    detectors = [TurnDetector(SILERO_CONFIG, SileroClassifier(counting, 0.5)) for _ in streams]  # type: ignore[arg-type]
+    reframers = [Reframer() for _ in streams]
+    events: list[list] = [[] for _ in streams]
+    delivered: list[list] = [[] for _ in streams]
+
+    # when the batcher takes each round of messages of all sessions at once
+    longest = max(len(pcm) for pcm in streams)
+    for offset in range(0, longest, 1280):
+        jobs = [
+            silero._Job(detector, reframer.push(pcm[offset : offset + 1280]), delivered[i].append)
+            for i, (detector, reframer, pcm) in enumerate(zip(detectors, reframers, streams, strict=True))
+        ]
+        batcher.run(jobs)
+        for i, job in enumerate(jobs):
+            events[i] += job.events
+
+    # then every session's turns are exactly those it finds alone, and calls held many windows
+    assert events == alone
+    assert all(kinds(e)[:2] == [SpeechStarted, SpeechStopped] for e in events)
+    assert all(len(d) == len(range(0, longest, 1280)) for d in delivered)  # each job answered once a round
+    assert counting.windows > 3 * counting.calls
+
+
+async def test_sessions_are_answered_through_the_speech_detection_thread(model):
+    """AudioInput.listen on the event loop: the batcher's thread answers each message, in order."""
+    from voice.pipeline.input import AudioInput
+
+    inputs = [AudioInput(PIPELINE_RATE, SILERO_CONFIG) for _ in range(3)]
+    streams = [session_audio(i) for i in range(3)]
+
+    async def session(audio: AudioInput, pcm: bytes) -> list:
+        events = []
+        for offset in range(0, len(pcm), 1280):
+            events += await audio.listen(pcm[offset : offset + 1280])
+        return events
+
+    results = await asyncio.gather(*(session(a, pcm) for a, pcm in zip(inputs, streams, strict=True)))
+    assert results == [detect(pcm, SILERO_CONFIG, chunk_bytes=1280) for pcm in streams]
+    assert all(audio.frames == len(pcm) // FRAME_BYTES for audio, pcm in zip(inputs, streams, strict=True))
+
+
+def test_a_batched_call_that_fails_hands_its_sessions_to_webrtcvad(model, caplog):
+    class Broken:
+        def run(self, window, state):
+            raise RuntimeError("simulated onnxruntime failure")
+
+    batcher = silero.SileroBatcher(Broken())  # type: ignore[arg-type]
+    detector = TurnDetector(SILERO_CONFIG, SileroClassifier(Broken(), 0.5))  # type: ignore[arg-type]
+    with caplog.at_level(logging.ERROR, logger="voice.audio.silero"):
+        job = silero._Job(detector, Reframer().push(padded("hours")), lambda result: None)
+        batcher.run([job])
+    assert kinds(job.events) == [SpeechStarted, SpeechStopped]  # webrtcvad heard the sentence
+    assert any("goes on with webrtcvad" in r.getMessage() for r in caplog.records)
 
 
 # --- a missing or corrupt model: webrtcvad instead, and a clear error ---------------------------------
