@@ -168,13 +168,9 @@ def batched_cpu_per_frame(config: TurnConfig, frames: list[bytes], sessions: int
         detectors = [TurnDetector(config) for _ in range(sessions)]
         started = time.process_time()
         for offset in range(0, per_session, 2):
-            batcher.run([_Job(d, s[offset : offset + 2], _ignore) for d, s in zip(detectors, streams, strict=True)])
+            batcher.run([_Job(d, s[offset : offset + 2]) for d, s in zip(detectors, streams, strict=True)])
         best = min(best, (time.process_time() - started) / (per_session * sessions) * 1e6)
     return round(best, 1)
-
-
-def _ignore(result: object) -> None:
-    pass
 
 
 def loop_cost(config: TurnConfig, frames: list[bytes]) -> dict[str, float]:

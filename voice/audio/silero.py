@@ -17,7 +17,6 @@ import logging
 import os
 import queue
 import threading
-from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -278,9 +277,10 @@ class SileroClassifier:
 class _Job:
     detector: TurnDetector
     frames: list[bytes]
-    done: Callable[[list[TurnEvent] | BaseException], None]
+    future: asyncio.Future[list[TurnEvent]] | None = None  # answered on its loop; None: read `events`
     next: int = 0
     events: list[TurnEvent] = field(default_factory=list)
+    error: BaseException | None = None
 
 
 class SileroBatcher:
@@ -301,13 +301,8 @@ class SileroBatcher:
 
     async def detect(self, detector: TurnDetector, frames: list[bytes]) -> list[TurnEvent]:
         """The turn events of these frames (the detector's classifier must be this model's)."""
-        loop = asyncio.get_running_loop()
-        future: asyncio.Future[list[TurnEvent]] = loop.create_future()
-
-        def done(result: list[TurnEvent] | BaseException) -> None:
-            loop.call_soon_threadsafe(_settle, future, result)
-
-        self._queue.put(_Job(detector, frames, done))
+        future: asyncio.Future[list[TurnEvent]] = asyncio.get_running_loop().create_future()
+        self._queue.put(_Job(detector, frames, future))
         return await future
 
     def _serve(self) -> None:
@@ -319,7 +314,8 @@ class SileroBatcher:
             self.run(jobs)
 
     def run(self, jobs: list[_Job]) -> None:
-        """Every frame of every job, with batched model calls; each job's `done` called once."""
+        """Every frame of every job, with batched model calls; then each future is answered, one
+        wake-up per event loop for the whole batch."""
         active = jobs
         while active:
             waiting: list[tuple[_Job, bytes]] = []
@@ -338,13 +334,17 @@ class SileroBatcher:
                             events.append(event)
                 except Exception as exc:  # noqa: BLE001 - the session gets the error, the others go on
                     job.next = len(frames)
-                    job.done(exc)
-                    job.done = _done_already
+                    job.error = exc
             if waiting:
                 self._score(waiting)
             active = [job for job in active if job.next < len(job.frames)]
+        by_loop: dict[asyncio.AbstractEventLoop, list[_Job]] = {}
         for job in jobs:
-            job.done(job.events)
+            if job.future is not None:
+                by_loop.setdefault(job.future.get_loop(), []).append(job)
+        for loop, answered in by_loop.items():
+            with contextlib.suppress(RuntimeError):  # a loop that closed meanwhile has no one waiting
+                loop.call_soon_threadsafe(_settle, answered)
 
     def _score(self, waiting: list[tuple[_Job, bytes]]) -> None:
         classifiers = [job.detector.classifier for job, _ in waiting]
@@ -364,17 +364,15 @@ class SileroBatcher:
                 job.events.append(event)
 
 
-def _done_already(result: object) -> None:
-    pass
-
-
-def _settle(future: asyncio.Future[list[TurnEvent]], result: list[TurnEvent] | BaseException) -> None:
-    if future.done():  # the session went away meanwhile
-        return
-    if isinstance(result, BaseException):
-        future.set_exception(result)
-    else:
-        future.set_result(result)
+def _settle(jobs: list[_Job]) -> None:
+    for job in jobs:
+        future = job.future
+        if future is None or future.done():  # the session went away meanwhile
+            continue
+        if job.error is not None:
+            future.set_exception(job.error)
+        else:
+            future.set_result(job.events)
 
 
 _batcher: SileroBatcher | None = None
