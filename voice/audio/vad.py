@@ -1,6 +1,5 @@
 """Turn detection: when the visitor starts and stops speaking, from 20 ms frames."""
 
-import logging
 from collections import deque
 from dataclasses import dataclass, field
 from math import ceil
@@ -9,8 +8,6 @@ from typing import Protocol, TypeAlias
 import webrtcvad
 
 from voice.audio.frames import FRAME_BYTES, FRAME_MS, PIPELINE_RATE
-
-logger = logging.getLogger(__name__)
 
 START_RATIO = 0.8  # share of voiced frames in the last start_ms that starts speech
 TRAILING_SILENCE_MS = 200  # silence kept at the end of an utterance
