@@ -59,7 +59,8 @@ class SileroModel:
     path: Path
 
     def run(self, window: np.ndarray, state: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        """Score one (1, CONTEXT + WINDOW) float32 window; returns (probability (1, 1), next state)."""
+        """Score n (n, CONTEXT + WINDOW) float32 windows with their (2, n, 128) states; returns the
+        probabilities (n, 1) and the next states (2, n, 128)."""
         probability, next_state = self.session.run(None, {"input": window, "state": state, "sr": _RATE})
         return probability, next_state
 
@@ -311,7 +312,13 @@ class SileroBatcher:
             with contextlib.suppress(queue.Empty):
                 while True:
                     jobs.append(self._queue.get_nowait())
-            self.run(jobs)
+            try:
+                self.run(jobs)
+            except Exception as exc:  # a bug here must not leave every session waiting forever
+                logger.exception("speech detection: a batch of %d messages failed", len(jobs))
+                for job in jobs:
+                    job.error = exc
+                _answer(jobs)
 
     def run(self, jobs: list[_Job]) -> None:
         """Every frame of every job, with batched model calls; then each future is answered, one
@@ -338,13 +345,7 @@ class SileroBatcher:
             if waiting:
                 self._score(waiting)
             active = [job for job in active if job.next < len(job.frames)]
-        by_loop: dict[asyncio.AbstractEventLoop, list[_Job]] = {}
-        for job in jobs:
-            if job.future is not None:
-                by_loop.setdefault(job.future.get_loop(), []).append(job)
-        for loop, answered in by_loop.items():
-            with contextlib.suppress(RuntimeError):  # a loop that closed meanwhile has no one waiting
-                loop.call_soon_threadsafe(_settle, answered)
+        _answer(jobs)
 
     def _score(self, waiting: list[tuple[_Job, bytes]]) -> None:
         classifiers = [job.detector.classifier for job, _ in waiting]
@@ -362,6 +363,17 @@ class SileroBatcher:
         for (job, frame), voiced in zip(waiting, decisions, strict=True):
             if event := job.detector.process_voiced(frame, voiced):
                 job.events.append(event)
+
+
+def _answer(jobs: list[_Job]) -> None:
+    """Each job's future, on its event loop: one wake-up per loop."""
+    by_loop: dict[asyncio.AbstractEventLoop, list[_Job]] = {}
+    for job in jobs:
+        if job.future is not None:
+            by_loop.setdefault(job.future.get_loop(), []).append(job)
+    for loop, answered in by_loop.items():
+        with contextlib.suppress(RuntimeError):  # a loop that closed meanwhile has no one waiting
+            loop.call_soon_threadsafe(_settle, answered)
 
 
 def _settle(jobs: list[_Job]) -> None:

@@ -260,6 +260,22 @@ def test_a_batched_call_that_fails_hands_its_sessions_to_webrtcvad(model, caplog
     assert any("goes on with webrtcvad" in r.getMessage() for r in caplog.records)
 
 
+async def test_a_failing_batch_answers_its_sessions_instead_of_leaving_them_waiting(model, caplog):
+    class Garbled:
+        def run(self, window, state):
+            return np.zeros((0, 1), np.float32), state  # no probability for anyone: a bug downstream
+
+    batcher = silero.SileroBatcher(Garbled())  # type: ignore[arg-type]
+    detector = TurnDetector(SILERO_CONFIG, SileroClassifier(model, 0.5))
+    frames = Reframer().push(padded("hours"))
+    with caplog.at_level(logging.ERROR, logger="voice.audio.silero"), pytest.raises(IndexError):
+        await asyncio.wait_for(batcher.detect(detector, frames), timeout=30)
+    assert any("a batch of 1 messages failed" in r.getMessage() for r in caplog.records)
+    # and the thread still serves the next message
+    fresh = TurnDetector(SILERO_CONFIG, SileroClassifier(model, 0.5))
+    assert await asyncio.wait_for(batcher.detect(fresh, Reframer().push(silence(40))), timeout=30) == []
+
+
 # --- a missing or corrupt model: webrtcvad instead, and a clear error ---------------------------------
 
 
