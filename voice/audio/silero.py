@@ -393,6 +393,8 @@ _batcher: SileroBatcher | None = None
 def shared_batcher() -> SileroBatcher:
     """The process's batcher, started on first use (only where a session listens with Silero)."""
     global _batcher
+    if _batcher is not None:  # every message asks: no lookups on this path
+        return _batcher
     model = shared_model()
     with _lock:
         if _batcher is None:
