@@ -173,19 +173,29 @@ def batched_cpu_per_frame(config: TurnConfig, frames: list[bytes], sessions: int
     return round(best, 1)
 
 
-def loop_cost(config: TurnConfig, frames: list[bytes]) -> dict[str, float]:
-    """CPU of the event loop's thread per 40 ms message (the widget's): detection inline versus
-    AudioInput.listen, which hands Silero's work to its thread."""
+def loop_cost(config: TurnConfig, frames: list[bytes], sessions: int = 32) -> dict[str, float]:
+    """CPU of the event loop's thread per 40 ms message (the widget's), `sessions` sessions at once:
+    detection inline (AudioInput.push) versus AudioInput.listen, which batches Silero's work on its
+    thread."""
     messages = [a + b for a, b in zip(frames[::2], frames[1::2], strict=False)]
+    per_session = len(messages) // sessions
 
     async def run(inline: bool) -> float:
-        audio = AudioInput(PIPELINE_RATE, config)
+        inputs = [AudioInput(PIPELINE_RATE, config) for _ in range(sessions)]
+
+        async def session(audio: AudioInput, mine: list[bytes]) -> None:
+            for message in mine:
+                audio.push(message) if inline else await audio.listen(message)
+                await asyncio.sleep(0)
+
         started = time.thread_time()
-        for message in messages:
-            audio.push(message) if inline else await audio.listen(message)
-        return round((time.thread_time() - started) / len(messages) * 1e6, 1)
+        await asyncio.gather(
+            *(session(a, messages[i * per_session : (i + 1) * per_session]) for i, a in enumerate(inputs))
+        )
+        return round((time.thread_time() - started) / (per_session * sessions) * 1e6, 1)
 
     return {
+        "sessions": sessions,
         "inline_loop_cpu_us_per_message": asyncio.run(run(True)),
         "listen_loop_cpu_us_per_message": asyncio.run(run(False)),
     }
