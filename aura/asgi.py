@@ -16,6 +16,7 @@ from django.conf import settings  # noqa: E402
 
 from aura.routing import websocket_urlpatterns  # noqa: E402
 from aura.shutdown import install_if_under_daphne  # noqa: E402
+from voice.audio.silero import preload as preload_speech_model  # noqa: E402
 
 application = ProtocolTypeRouter(
     {
@@ -25,6 +26,8 @@ application = ProtocolTypeRouter(
 )
 
 install_if_under_daphne(settings.AURA_SHUTDOWN_GRACE_S)
+# Speech detection's model is shared by every session: loaded (or its problem logged) before the first.
+preload_speech_model()
 
 # Everything loaded so far lives as long as the process: move it out of the collector's sight, so a
 # full collection under load walks only what sessions allocate (bench.voice at 200 sessions: gen-2

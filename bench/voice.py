@@ -180,7 +180,7 @@ async def run_session(
             await client.close()
 
 
-def prepare() -> tuple[str, str]:
+def prepare(detector: str = "webrtcvad") -> tuple[str, str]:
     # Every simulated visitor comes from 127.0.0.1: lift the per-IP and per-key session limits for the run.
     organization = fresh_platform(
         "voice",
@@ -195,7 +195,10 @@ def prepare() -> tuple[str, str]:
 
     with tenant_context(organization):
         Assistant.objects.update(
-            stt_provider="simulated", barge_in_min_ms=BARGE_IN_MIN_MS, end_silence_ms=END_SILENCE_MS
+            stt_provider="simulated",
+            barge_in_min_ms=BARGE_IN_MIN_MS,
+            end_silence_ms=END_SILENCE_MS,
+            speech_detector=detector,
         )
     # No plan: no concurrent-session limit or cap (a new organization's trial allows 2 sessions at a time).
     Subscription.objects.filter(organization=organization).delete()
@@ -235,6 +238,7 @@ async def run(args: argparse.Namespace, base_url: str, key: str, origin: str, da
     cpu_ms = (sum(process.cpu_times()[:2]) - cpu_before) * 1000
     return {
         "sessions": args.sessions,
+        "detector": args.detector,
         "seconds": args.seconds,
         "ramp_s": args.ramp,
         "frame_ms": args.frame_ms,
@@ -262,9 +266,10 @@ def main() -> int:
     parser.add_argument("--seconds", type=float, default=30)
     parser.add_argument("--ramp", type=float, default=10.0, help="seconds over which the sessions arrive")
     parser.add_argument("--frame-ms", type=int, default=40, help="audio per message the clients send (the widget: 40)")
+    parser.add_argument("--detector", choices=["webrtcvad", "silero"], default="webrtcvad", help="speech detector")
     parser.add_argument("--json", action="store_true")
     args = parser.parse_args()
-    key, origin = prepare()
+    key, origin = prepare(args.detector)
     data_dir = ROOT / ".data" / "bench-voice"
 
     from aura.embedded_services import free_port

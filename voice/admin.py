@@ -20,8 +20,8 @@ from redis.exceptions import RedisError
 from aura.admin_sites import StaffPage, platform_admin, tenant_admin
 from tenants.models import WidgetKey
 from voice.forms import AssistantForm, HttpToolForm, ProviderKeyForm, WidgetKeyForm
-from voice.models import Assistant, HttpTool, ProviderKey
-from voice.queries import describe_routing, routing_config_without_keys
+from voice.models import Assistant, HttpTool, ProviderKey, SpeechDetector
+from voice.queries import describe_routing, routing_config_without_keys, speech_detector_problem
 from voice.router.health import reset_shared_health, shared_health
 
 
@@ -38,7 +38,7 @@ class AssistantAdmin(admin.ModelAdmin):
         "updated_at",
     )
     search_fields = ("name",)
-    readonly_fields = ("routing_rules", "http_tools_in_use", "knowledge_in_use")
+    readonly_fields = ("routing_rules", "http_tools_in_use", "knowledge_in_use", "speech_detector_status")
     formfield_overrides = {models.URLField: {"assume_scheme": "https"}}
     fieldsets = (
         (
@@ -94,7 +94,10 @@ class AssistantAdmin(admin.ModelAdmin):
             "Turn-taking",
             {
                 "fields": (
+                    "speech_detector",
+                    "speech_detector_status",
                     "vad_aggressiveness",
+                    "speech_threshold",
                     "speech_start_ms",
                     "end_silence_ms",
                     "max_utterance_ms",
@@ -121,6 +124,27 @@ class AssistantAdmin(admin.ModelAdmin):
             },
         ),
     )
+
+    def render_change_form(
+        self,
+        request: HttpRequest,
+        context: dict,
+        add: bool = False,
+        change: bool = False,
+        form_url: str = "",
+        obj: Assistant | None = None,
+    ) -> HttpResponse:
+        if request.method == "GET" and obj is not None and (problem := speech_detector_problem(obj.speech_detector)):
+            messages.warning(request, problem)
+        return super().render_change_form(request, context, add, change, form_url, obj)
+
+    @admin.display(description="Speech detector in use")
+    def speech_detector_status(self, obj: Assistant) -> str:
+        detector = obj.speech_detector if obj.pk else SpeechDetector.WEBRTCVAD
+        problem = speech_detector_problem(detector)
+        if problem:
+            return format_html('<strong style="color: #ba2121">{}</strong>', problem)
+        return SpeechDetector(detector).label
 
     @admin.display(description="HTTP tools")
     def http_tools_in_use(self, obj: Assistant) -> str:

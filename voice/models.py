@@ -11,6 +11,7 @@ from django.core.validators import MaxValueValidator, MinValueValidator, RegexVa
 from django.db import models
 
 from aura.netguard import UnsafeURLError, check_url
+from voice.audio.vad import SILERO, SPEECH_THRESHOLD_RANGE, WEBRTCVAD
 
 
 class Provider(models.TextChoices):
@@ -19,6 +20,11 @@ class Provider(models.TextChoices):
     OPENAI = "openai", "OpenAI"
     XAI = "xai", "xAI Grok"
     OPENAI_COMPATIBLE = "openai_compatible", "OpenAI-compatible server"
+
+
+class SpeechDetector(models.TextChoices):
+    WEBRTCVAD = WEBRTCVAD, "webrtcvad (fastest; fooled by noise and music)"
+    SILERO = SILERO, "Silero VAD (neural; robust to noise and music, ~70 µs of CPU a frame)"
 
 
 class RouterPolicy(models.TextChoices):
@@ -163,7 +169,21 @@ class Assistant(models.Model):
     speech_speed = models.FloatField(default=1.0, validators=[MinValueValidator(0.25), MaxValueValidator(4.0)])
 
     # Turn-taking (design notes §3)
-    vad_aggressiveness = models.PositiveSmallIntegerField(default=2, validators=[MaxValueValidator(3)])
+    speech_detector = models.CharField(
+        max_length=16,
+        choices=SpeechDetector.choices,
+        default=SpeechDetector.WEBRTCVAD,
+        help_text="What tells speech from silence and noise. Where Silero VAD cannot be loaded, webrtcvad is used.",
+    )
+    vad_aggressiveness = models.PositiveSmallIntegerField(
+        default=2, validators=[MaxValueValidator(3)], help_text="webrtcvad: 0 (least) to 3 (most) aggressive."
+    )
+    speech_threshold = models.FloatField(
+        default=0.5,
+        validators=[MinValueValidator(SPEECH_THRESHOLD_RANGE[0]), MaxValueValidator(SPEECH_THRESHOLD_RANGE[1])],
+        help_text="Silero VAD: speech probability (0.1-0.95) that starts speech; it ends 0.15 below it. Higher "
+        "ignores more noise and music, lower misses less quiet speech.",
+    )
     speech_start_ms = models.PositiveIntegerField(
         default=120,
         validators=[MinValueValidator(40), MaxValueValidator(1000)],

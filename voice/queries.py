@@ -6,7 +6,7 @@ import logging
 from dataclasses import dataclass, replace
 
 from aura.crypto import DecryptionError, Secret, decrypt
-from voice.audio.vad import TurnConfig
+from voice.audio.vad import SILERO, TurnConfig
 from voice.models import Assistant, ProviderKey
 from voice.providers.registry import RoutingConfig
 from voice.router.candidates import Candidate, chain, parse_candidate, parse_candidates
@@ -56,6 +56,8 @@ def assistant_snapshot(assistant_id: int) -> AssistantSnapshot | None:
         speech_speed=assistant.speech_speed,
         turn=TurnConfig(
             aggressiveness=assistant.vad_aggressiveness,
+            detector=assistant.speech_detector,
+            speech_threshold=assistant.speech_threshold,
             start_ms=assistant.speech_start_ms,
             end_silence_ms=assistant.end_silence_ms,
             max_utterance_ms=assistant.max_utterance_ms,
@@ -127,6 +129,20 @@ def describe_routing(config: RoutingConfig) -> list[str]:
             f"{', '.join([primary.key, *others])}."
         ]
     return [f"Every turn goes to {primary.key} first.{rest}"]
+
+
+def speech_detector_problem(detector: str) -> str | None:
+    """Why an assistant set to `detector` listens with webrtcvad instead, or None (for the tenant admin)."""
+    if detector != SILERO:
+        return None
+    from voice.audio.silero import silero_problem
+
+    problem = silero_problem()
+    return (
+        f"Silero VAD cannot be used on this server, so this assistant listens with webrtcvad: {problem}."
+        if problem
+        else None
+    )
 
 
 def tenant_provider_keys() -> dict[str, Secret]:

@@ -218,7 +218,7 @@ class VoiceSession:
             await self._refuse(error)
             return
         self.input.detector.assistant_speaking = self._assistant_audible()
-        for event in self.input.push(frame):
+        for event in await self.input.listen(frame):
             if isinstance(event, SpeechStarted):
                 await self._speech_started(event)
             elif isinstance(event, SpeechPaused):
@@ -302,6 +302,7 @@ class VoiceSession:
                     "tts": f"{providers.tts.provider}/{providers.tts.model}",
                 },
                 "notes": providers.notes,
+                "speech_detector": self.input.detector.detector if self.input else None,
                 "limits": {
                     "idle_timeout_s": self.assistant.idle_timeout_s,
                     "max_session_s": self.assistant.max_session_s,

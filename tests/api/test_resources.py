@@ -29,6 +29,11 @@ def test_assistant_crud_validates_like_the_admin(alpha, alpha_api, settings):
     assert created.status_code == 201, created.json()
     assistant_id = created.json()["id"]
 
+    listening = {"speech_detector": "silero", "speech_threshold": 0.7}
+    patched = alpha_api.patch(f"/api/v1/assistants/{assistant_id}/", listening, format="json")
+    assert patched.status_code == 200, patched.json()
+    assert {name: patched.json()[name] for name in listening} == listening
+
     patched = alpha_api.patch(f"/api/v1/assistants/{assistant_id}/", {"is_default": True}, format="json")
     assert patched.status_code == 200, patched.json()
     assert patched.json()["is_default"] is True
@@ -39,6 +44,9 @@ def test_assistant_crud_validates_like_the_admin(alpha, alpha_api, settings):
         {"llm_fallbacks": ["not-a-ref"]},
         {"openai_compatible_base_url": "http://127.0.0.1:8000/v1"},
         {"vad_aggressiveness": 9},
+        {"speech_detector": "whisper"},
+        {"speech_threshold": 0.05},
+        {"speech_threshold": 1.2},
         {"name": "x" * 101},
     ):
         response = alpha_api.patch(f"/api/v1/assistants/{assistant_id}/", bad, format="json")

@@ -52,7 +52,9 @@ ASSISTANT_FIELDS = (
     "tts_fallbacks",
     "tts_first_byte_timeout_ms",
     # turn-taking (VAD and barge-in)
+    "speech_detector",
     "vad_aggressiveness",
+    "speech_threshold",
     "speech_start_ms",
     "end_silence_ms",
     "max_utterance_ms",

@@ -3,7 +3,7 @@
 from collections import deque
 from dataclasses import dataclass, field
 from math import ceil
-from typing import TypeAlias
+from typing import Protocol, TypeAlias
 
 import webrtcvad
 
@@ -17,17 +17,23 @@ TRAILING_SILENCE_MS = 200  # silence kept at the end of an utterance
 # noise model collapses on digital silence (measured: after 3 s of zeros it called
 # faint noise speech for 3 s). The check costs ~0.5 µs; it also ends webrtcvad's
 # 60-100 ms hangover as soon as the audio goes quiet.
-_QUIET_HIGH_BYTES = b"\x00\xff"
+_QUIET_HIGH_BYTES = b"\x00\xff"  # also used by voice.audio.silero
 
 
 _IDLE, _PENDING, _SPEAKING = 0, 1, 2
+
+WEBRTCVAD, SILERO = "webrtcvad", "silero"
+DETECTORS = (WEBRTCVAD, SILERO)
+SPEECH_THRESHOLD_RANGE = (0.1, 0.95)  # Silero's speech probability threshold
 
 
 @dataclass(frozen=True, slots=True)
 class TurnConfig:
     """Tuning of turn detection; all durations in ms."""
 
-    aggressiveness: int = 2
+    aggressiveness: int = 2  # webrtcvad
+    detector: str = WEBRTCVAD
+    speech_threshold: float = 0.5  # Silero: probability that starts speech (it ends below this - 0.15)
     start_ms: int = 120
     end_silence_ms: int = 600
     pre_roll_ms: int = 300
@@ -43,6 +49,11 @@ class TurnConfig:
     def __post_init__(self) -> None:
         if self.aggressiveness not in (0, 1, 2, 3):
             raise ValueError(f"aggressiveness must be 0-3, got {self.aggressiveness}")
+        if self.detector not in DETECTORS:
+            raise ValueError(f"detector must be one of {', '.join(DETECTORS)}, got {self.detector!r}")
+        low, high = SPEECH_THRESHOLD_RANGE
+        if not low <= self.speech_threshold <= high:
+            raise ValueError(f"speech_threshold must be {low}-{high}, got {self.speech_threshold}")
         for name in ("start_ms", "end_silence_ms"):
             if getattr(self, name) < FRAME_MS:
                 raise ValueError(f"{name} must be at least {FRAME_MS} ms")
@@ -94,6 +105,45 @@ def _frames(ms: int) -> int:
     return ceil(ms / FRAME_MS)
 
 
+class SpeechClassifier(Protocol):
+    """Voiced or not, frame by frame, with state carried across the frames of one stream."""
+
+    name: str
+
+    def is_speech(self, frame: bytes) -> bool: ...
+
+    def reset(self) -> None: ...
+
+
+class WebrtcClassifier:
+    """webrtcvad, with quiet frames answered without it."""
+
+    __slots__ = ("_aggressiveness", "_vad")
+    name = WEBRTCVAD
+
+    def __init__(self, aggressiveness: int) -> None:
+        self._aggressiveness = aggressiveness
+        self._vad = webrtcvad.Vad(aggressiveness)
+
+    def reset(self) -> None:
+        self._vad = webrtcvad.Vad(self._aggressiveness)
+
+    def is_speech(self, frame: bytes) -> bool:
+        return bool(frame[1::2].translate(None, _QUIET_HIGH_BYTES)) and self._vad.is_speech(frame, PIPELINE_RATE)
+
+
+def speech_classifier(config: TurnConfig) -> SpeechClassifier:
+    """The configured detector, or webrtcvad when Silero cannot be used here (logged once per process)."""
+    if config.detector == SILERO:
+        from voice.audio.silero import SileroClassifier, SpeechModelError, shared_model
+
+        try:
+            return SileroClassifier(shared_model(), config.speech_threshold, config.aggressiveness)
+        except SpeechModelError:
+            pass  # shared_model logged why, once; the session goes on with webrtcvad
+    return WebrtcClassifier(config.aggressiveness)
+
+
 class TurnDetector:
     """Finds speech starts and ends in a stream of 640-byte frames (16 kHz, 16-bit mono).
 
@@ -103,9 +153,11 @@ class TurnDetector:
 
     __slots__ = (
         "_barge_in_frames",
+        "_classifier",
         "_end_frames",
         "_flags",
         "_frame_index",
+        "_is_speech",
         "_keep_frames",
         "_last_voiced",
         "_max_bytes",
@@ -119,15 +171,18 @@ class TurnDetector:
         "_state",
         "_unvoiced_run",
         "_utterance",
-        "_vad",
         "_voiced_frames",
         "_voiced_in_window",
         "assistant_speaking",
         "config",
+        "detector",
     )
 
-    def __init__(self, config: TurnConfig | None = None) -> None:
+    def __init__(self, config: TurnConfig | None = None, classifier: SpeechClassifier | None = None) -> None:
         self.config = config = config or TurnConfig()
+        self._classifier = classifier = classifier or speech_classifier(config)
+        self.detector = classifier.name
+        self._is_speech = classifier.is_speech
         self.assistant_speaking = False
         start_frames = _frames(config.start_ms)
         self._start_voiced = ceil(start_frames * START_RATIO)
@@ -150,7 +205,8 @@ class TurnDetector:
 
     def reset(self) -> None:
         """Forget any speech in progress and the VAD's adaptation; frame_index keeps counting."""
-        self._vad = webrtcvad.Vad(self.config.aggressiveness)
+        self._classifier.reset()
+        self._is_speech = self._classifier.is_speech
         self._ring.clear()
         self._flags.clear()
         self._utterance.clear()
@@ -180,11 +236,21 @@ class TurnDetector:
         if len(frame) != FRAME_BYTES:
             raise ValueError(f"expected a {FRAME_BYTES}-byte frame, got {len(frame)}")
         self._frame_index += 1
-        quiet = not frame[1::2].translate(None, _QUIET_HIGH_BYTES)
-        voiced = not quiet and self._vad.is_speech(frame, PIPELINE_RATE)
+        voiced = self._is_speech(frame)
         if self._state == _IDLE:
             return self._listen(frame, voiced)
         return self._follow(frame, voiced)
+
+    def process_voiced(self, frame: bytes, voiced: bool) -> TurnEvent | None:
+        """`process` for a frame its classifier has already decided (voice.audio.silero.SileroBatcher)."""
+        self._frame_index += 1
+        if self._state == _IDLE:
+            return self._listen(frame, voiced)
+        return self._follow(frame, voiced)
+
+    @property
+    def classifier(self) -> SpeechClassifier:
+        return self._classifier
 
     def _listen(self, frame: bytes, voiced: bool) -> SpeechStarted | None:
         flags = self._flags

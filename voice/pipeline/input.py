@@ -7,7 +7,7 @@ from collections import deque
 
 from voice.audio.frames import PIPELINE_RATE, Reframer
 from voice.audio.resample import StreamResampler
-from voice.audio.vad import SpeechStopped, TurnConfig, TurnDetector, TurnEvent
+from voice.audio.vad import WEBRTCVAD, SpeechStopped, TurnConfig, TurnDetector, TurnEvent
 
 
 class AudioInput:
@@ -29,6 +29,18 @@ class AudioInput:
                 events.append(event)
         self._arrivals.append((self.frames, time.monotonic()))
         return events
+
+    async def listen(self, pcm: bytes) -> list[TurnEvent]:
+        """`push`, with Silero's model calls batched with other sessions' on the speech-detection thread
+        (voice.audio.silero.SileroBatcher); webrtcvad (~3 µs a frame) decides inline."""
+        if self.detector.detector == WEBRTCVAD:
+            return self.push(pcm)
+        from voice.audio.silero import shared_batcher
+
+        frames = self.reframer.push(self.resampler.process(pcm))
+        self.frames += len(frames)
+        self._arrivals.append((self.frames, time.monotonic()))
+        return await shared_batcher().detect(self.detector, frames) if frames else []
 
     def endpoint_delay_ms(self, stopped: SpeechStopped) -> float | None:
         """Wall-clock time from the arrival of the last voiced frame to the detection of the turn's end."""
