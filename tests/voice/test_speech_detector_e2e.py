@@ -7,7 +7,7 @@ import pytest
 
 from tests.voice.audio.test_silero import pink_noise, silero_model
 from tests.voice.client import read_wav, silence
-from tests.voice.test_tools_e2e import _assistant_settings, _open
+from tests.voice.sessions import assistant_settings, open_session
 from tests.voice.test_voice_session_e2e import _turns
 from tests.waiting import eventually
 
@@ -18,8 +18,8 @@ NOISE_MS = 2500
 
 async def test_a_spoken_question_after_noise_is_heard_by_silero_and_answered(daphne_server, alpha):
     silero_model()  # skips with the reason (fails under AURA_REQUIRE_ALL=1) where Silero is not installed
-    async with _assistant_settings(alpha, speech_detector="silero", speech_threshold=0.5):
-        client, conversation_id, created = await _open(daphne_server, alpha)
+    async with assistant_settings(alpha, speech_detector="silero", speech_threshold=0.5):
+        client, conversation_id, created = await open_session(daphne_server, alpha)
         assert created["speech_detector"] == "silero"
 
         # the visitor's room: 2.5 s of loud pink noise (webrtcvad calls it speech within 0.2 s), then the question
@@ -48,8 +48,8 @@ async def test_a_spoken_question_after_noise_is_heard_by_silero_and_answered(dap
 
 async def test_the_same_noise_starts_a_false_turn_with_webrtcvad(daphne_server, alpha):
     """The control: with webrtcvad the same audio starts the turn in the noise, seconds before the words."""
-    async with _assistant_settings(alpha, speech_detector="webrtcvad"):
-        client, _, created = await _open(daphne_server, alpha)
+    async with assistant_settings(alpha, speech_detector="webrtcvad"):
+        client, _, created = await open_session(daphne_server, alpha)
         assert created["speech_detector"] == "webrtcvad"
         speech, rate = read_wav("hours.wav")
         await client.stream(pink_noise(3000.0, NOISE_MS / 1000) + speech[: rate * 2], rate)
