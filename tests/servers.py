@@ -22,6 +22,9 @@ SIMULATED_LATENCY_ENV = {
     # (The limit itself is tested in tests/voice/test_widget_session.py.)
     "AURA_WIDGET_SESSIONS_PER_IP_PER_MINUTE": "100000",
 }
+# The platform's Twilio account, for numbers whose organization brings none (tests/telephony).
+PLATFORM_TWILIO_ACCOUNT_SID = "AC" + "f" * 32
+PLATFORM_TWILIO_AUTH_TOKEN = "platform-twilio-auth-token-for-tests"
 
 
 @dataclass(frozen=True)
@@ -49,7 +52,11 @@ def daphne_server(django_db_setup, django_db_blocker) -> Server:
     port = free_port()
     # Loopback tool URLs are allowed here so tests can receive HTTP tool calls; tests/voice/tools checks the guard.
     env = server_environment(
-        AURA_PLATFORM_URL=f"http://localhost:{port}", AURA_TOOL_URLS_ALLOW_LOOPBACK="1", **SIMULATED_LATENCY_ENV
+        AURA_PLATFORM_URL=f"http://localhost:{port}",
+        AURA_TOOL_URLS_ALLOW_LOOPBACK="1",
+        TWILIO_ACCOUNT_SID=PLATFORM_TWILIO_ACCOUNT_SID,
+        TWILIO_AUTH_TOKEN=PLATFORM_TWILIO_AUTH_TOKEN,
+        **SIMULATED_LATENCY_ENV,
     )
     command = python_module("aura.server", "-b", "127.0.0.1", "-p", str(port), "aura.asgi:application")
     with running(command, ready=lambda: _healthy(f"http://localhost:{port}/healthz"), log_name="daphne", env=env):

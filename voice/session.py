@@ -64,6 +64,14 @@ UNCANCELLED_ECHO_BARGE_IN_MS = 600
 KEPT_REPLIES = 8
 
 
+@dataclass(frozen=True, slots=True)
+class PhoneCall:
+    """A session carried by a phone call (telephony): who called and the call's id at the carrier."""
+
+    caller: str
+    call_sid: str
+
+
 class Transport(Protocol):
     async def send_event(self, event: dict[str, object]) -> None: ...
     async def send_audio(self, frame: bytes) -> None: ...
@@ -114,6 +122,7 @@ class VoiceSession:
         resumed: bool = False,
         quota: SessionQuota | None = None,
         summaries_in_worker: bool = False,
+        call: PhoneCall | None = None,
     ) -> None:
         self.conversation_id = conversation_id
         self.visitor_id = visitor_id
@@ -123,6 +132,7 @@ class VoiceSession:
         self.transport = transport
         self.recorder = recorder
         self.resumed = resumed
+        self.call = call  # a phone call: channel "phone", the caller's number and call SID are stored
         # A session that lasts one request (the REST API's) leaves summaries to a Celery worker, so the
         # request never waits for one.
         self.summaries_in_worker = summaries_in_worker
@@ -199,6 +209,36 @@ class VoiceSession:
             elif isinstance(event, SpeechStopped):
                 await self._speech_stopped(event)
 
+    # -- for transports that do not speak the widget protocol (telephony) --
+    async def start(self, start: SessionStart) -> None:
+        """Start as a widget's ``session.start`` would."""
+        if not await self._admit():
+            return
+        try:
+            await self._start(start)
+        except ProtocolError as error:
+            await self._refuse(error)
+
+    async def admit(self) -> bool:
+        """Count a message against the session's flood limit: False when it must be dropped."""
+        return await self._admit()
+
+    async def reject(self, error: ProtocolError) -> None:
+        """A message the transport could not read: answered (and counted) like a bad widget event."""
+        if await self._admit():
+            await self._refuse(error)
+
+    async def handle_keys(self, text: str) -> None:
+        """What the caller typed on the phone's keypad, put in words ("The caller pressed 2")."""
+        if not self.started or self.ended:
+            return
+        await self._typed(text, input_mode="dtmf")
+
+    def played(self, response_id: int, played_ms: float) -> None:
+        """How much of a reply the listener heard, as a widget's ``response.played`` reports it."""
+        if not self.ended:
+            self._played(response_id, played_ms)
+
     async def _admit(self) -> bool:
         if self.ended:
             return False
@@ -242,8 +282,10 @@ class VoiceSession:
             self.recorder.start(
                 assistant_id=self.assistant.id,
                 visitor_id=self.visitor_id,
-                channel=Channel.TEXT if start.text_only else Channel.VOICE,
+                channel=Channel.PHONE if self.call else Channel.TEXT if start.text_only else Channel.VOICE,
                 origin=self.origin,
+                caller_number=self.call.caller if self.call else "",
+                call_sid=self.call.call_sid if self.call else "",
             )
         greeting = await self._prepare_memory_and_tools()
         providers = self.providers
@@ -507,16 +549,16 @@ class VoiceSession:
             return  # the visitor is speaking again: answer the whole thought when they stop
         await self._reply_with_chat(detected_at, endpoint_ms=endpoint_ms, stt_ms=stt_ms)
 
-    async def _typed(self, text: str) -> None:
+    async def _typed(self, text: str, *, input_mode: str = "text") -> None:
         self.last_activity = time.monotonic()
         self.reminded = False
         await self.interrupt("text_input")
         detected_at = time.monotonic()
-        await self.transport.send_event({"type": "transcript.final", "text": text, "input": "text"})
+        await self.transport.send_event({"type": "transcript.final", "text": text, "input": input_mode})
         self._remember(ChatMessage(role="user", content=text))
         self.visitor_spoke = True
         self.recorder.turn(
-            TurnRecord(role=Role.VISITOR, text=text, input_mode="text", started_at=_now(), ended_at=_now())
+            TurnRecord(role=Role.VISITOR, text=text, input_mode=input_mode, started_at=_now(), ended_at=_now())
         )
         await self._reply_with_chat(detected_at, endpoint_ms=None, stt_ms=None)
 
