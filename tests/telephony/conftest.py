@@ -16,7 +16,7 @@ ALPHA_AUTH_TOKEN = "alpha-own-twilio-auth-token-0123"
 CALLER = "+15005550006"
 
 
-def _first_assistant(tenant) -> int:
+def first_assistant(tenant) -> int:
     with tenant_context(tenant.organization):
         return Assistant.objects.order_by("pk").values_list("pk", flat=True).first()
 
@@ -26,7 +26,7 @@ def alpha_number(alpha) -> PhoneNumber:
     number = PhoneNumber(
         organization=alpha.organization,
         number=ALPHA_NUMBER,
-        assistant_id=_first_assistant(alpha),
+        assistant_id=first_assistant(alpha),
         account_sid=ALPHA_ACCOUNT_SID,
     )
     seal_auth_token(number, ALPHA_AUTH_TOKEN)
@@ -37,5 +37,5 @@ def alpha_number(alpha) -> PhoneNumber:
 @pytest.fixture
 def beta_number(beta) -> PhoneNumber:
     return PhoneNumber.objects.create(
-        organization=beta.organization, number=BETA_NUMBER, assistant_id=_first_assistant(beta)
+        organization=beta.organization, number=BETA_NUMBER, assistant_id=first_assistant(beta)
     )
