@@ -28,6 +28,7 @@ class EndReason(models.TextChoices):
     PROTOCOL_ABUSE = "protocol_abuse", "Protocol abuse"
     SERVER_SHUTDOWN = "server_shutdown", "Server shutdown"
     ASSISTANT_ENDED = "assistant_ended", "Ended by the assistant"
+    TRANSFERRED = "transferred", "Transferred to a person (phone)"
     ERROR = "error", "Error"
 
 

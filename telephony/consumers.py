@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from collections.abc import Awaitable, Callable
 
 from channels.db import database_sync_to_async
 
@@ -20,8 +21,10 @@ from conversations.models import EndReason
 from telephony.actions import do_attach_conversation, do_end_call
 from telephony.keypad import Keypad
 from telephony.media_streams import Connected, Dtmf, Mark, Media, Start, Stop, parse_message
-from telephony.queries import active_number_by_id, caller_visitor_id
+from telephony.models import PhoneNumber
+from telephony.queries import TwilioAccount, active_number_by_id, caller_visitor_id, twilio_account
 from telephony.transport import TwilioTransport
+from telephony.twilio_api import REST_TIMEOUT_S, transfer_call
 from tenants.tenancy import run_in_public, run_in_tenant
 from voice.audio.phone import PHONE_RATE, phone_to_pcm
 from voice.consumers import SEND_TIMEOUT_S, VoiceConsumer, live_session_opened
@@ -139,7 +142,11 @@ class TwilioMediaConsumer(VoiceConsumer):
                 transport=self.transport,
                 recorder=ConversationRecorder(tenant, grant.conversation_id),
                 quota=quota,
-                call=PhoneCall(caller=grant.caller, call_sid=start.call_sid),
+                call=PhoneCall(
+                    caller=grant.caller,
+                    call_sid=start.call_sid,
+                    transfer=await self._transfer_for(number, start.call_sid),
+                ),
             )
         except BaseException:
             await quota.release()
@@ -151,6 +158,22 @@ class TwilioMediaConsumer(VoiceConsumer):
         live_session_opened(self)
         await run_in_public(do_attach_conversation, call_sid=start.call_sid, conversation_id=grant.conversation_id)
         await session.start(SessionStart(sample_rate=PHONE_RATE, visitor_id=session.visitor_id, text_only=False))
+
+    async def _transfer_for(self, number: PhoneNumber, call_sid: str) -> Callable[[], Awaitable[None]] | None:
+        """Where the hand-off tool puts the caller through: the number's transfer number, through the REST API."""
+        if not number.transfer_to:
+            return None
+        account: TwilioAccount = await run_in_public(twilio_account, number)
+        transport = self.transport
+        assert transport is not None
+
+        async def transfer() -> None:
+            await transport.all_heard()  # the caller hears "putting you through" to its end first
+            async with asyncio.timeout(REST_TIMEOUT_S + 1):
+                await asyncio.to_thread(transfer_call, account, call_sid=call_sid, to=number.transfer_to)
+            logger.info("call %s transferred", call_sid)
+
+        return transfer
 
     async def disconnect(self, code: int) -> None:
         if self._start_timer is not None:

@@ -93,10 +93,14 @@ class TwilioTransport:
 
     async def close(self, code: int) -> None:
         """Let the caller hear what was sent (its marks come back), then close: Twilio ends the call."""
-        with contextlib.suppress(TimeoutError):
-            async with asyncio.timeout(CLOSE_DRAIN_S):
-                await self._drained.wait()
+        await self.all_heard()
         await self._close(code)
+
+    async def all_heard(self, timeout_s: float = CLOSE_DRAIN_S) -> None:
+        """Until Twilio has played everything sent (every mark came back), or ``timeout_s``."""
+        with contextlib.suppress(TimeoutError):
+            async with asyncio.timeout(timeout_s):
+                await self._drained.wait()
 
     # ---------------------------------------------------------------- from Twilio
     def mark_heard(self, name: str) -> None:

@@ -70,6 +70,8 @@ class PhoneCall:
 
     caller: str
     call_sid: str
+    # Puts the caller through to the organization's transfer number (telephony); None: no transfers.
+    transfer: Callable[[], Awaitable[None]] | None = None
 
 
 class Transport(Protocol):
@@ -341,6 +343,7 @@ class VoiceSession:
                 transcript=lambda: [(m.role, m.content) for m in self.history],
                 end_conversation=self._end_after_reply,
                 forget_visitor=self._forget_visitor,
+                transfer_call=self._transfer_after_reply if self.call and self.call.transfer else None,
             )
             self.tools = ToolBox(tools, context)
         if self.profile is not None and assistant.greeting:
@@ -414,11 +417,22 @@ class VoiceSession:
     def _end_after_reply(self, reason: str) -> None:
         self.ending_reason = reason
 
+    def _transfer_after_reply(self) -> None:
+        self.ending_reason = EndReason.TRANSFERRED
+
     async def _end_once_heard(self, active: _ActiveReply) -> None:
-        """The assistant ended the conversation: let its goodbye be heard, then close normally."""
+        """The assistant ended the conversation (or hands the call over): let its last words be heard,
+        then put the call through if that was asked, and close normally."""
+        reason = self.ending_reason or EndReason.ASSISTANT_ENDED
         if (playback_end := active.reply.playback_end()) is not None:
             await asyncio.sleep(max(0.0, playback_end - time.monotonic()) + 0.2)
-        await self.end(EndReason.ASSISTANT_ENDED, CloseCode.NORMAL)
+        if reason == EndReason.TRANSFERRED and self.call is not None and self.call.transfer is not None:
+            try:
+                await self.call.transfer()
+            except Exception:  # the caller is not left hanging silently: the call ends as it would have
+                logger.exception("conversation %s: the transfer failed", self.conversation_id)
+                reason = EndReason.ERROR
+        await self.end(reason, CloseCode.NORMAL)
 
     def _summarize_older_turns(self) -> None:
         """Summarise what has slid out of the recent window, in the background; replies never wait for it."""

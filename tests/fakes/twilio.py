@@ -395,3 +395,90 @@ class FakeTwilioCall:
         await self.ws.close()
         if self._reader is not None:
             await asyncio.wait_for(self._reader, 5)
+
+
+# -- Twilio's REST API ----------------------------------------------------------------------------
+@dataclass
+class RestRequest:
+    method: str
+    path: str
+    form: dict[str, str]
+    account_sid: str
+    auth_token: str
+
+
+class FakeTwilioRest:
+    """Twilio's REST API (``/2010-04-01/Accounts/{AccountSid}/Calls…``) on a real loopback socket, in a
+    thread. Records every request with its Basic credentials; answers as Twilio documents:
+
+    - ``POST …/Calls.json`` (``To``, ``From``, ``Url``…): 201 and a call resource, status ``queued``;
+    - ``POST …/Calls/{CallSid}.json`` (``Twiml``, ``Status``…): 200 and the call resource;
+    - anything else: 404 with Twilio's error shape.
+    """
+
+    def __init__(self) -> None:
+        import http.server
+        import threading
+
+        self.requests: list[RestRequest] = []
+        fake = self
+
+        class Handler(http.server.BaseHTTPRequestHandler):
+            def log_message(self, *args: object) -> None:  # quiet
+                pass
+
+            def do_POST(self) -> None:
+                length = int(self.headers.get("Content-Length") or 0)
+                form = dict(urllib.parse.parse_qsl(self.rfile.read(length).decode()))
+                user, _, password = (
+                    base64.b64decode(self.headers.get("Authorization", "Basic ").split(" ", 1)[1] or b"")
+                    .decode()
+                    .partition(":")
+                )
+                fake.requests.append(RestRequest("POST", self.path, form, user, password))
+                parts = self.path.split("?")[0].strip("/").split("/")
+                if len(parts) == 4 and parts[3] == "Calls.json":
+                    self._answer(201, fake.call_resource(parts[2], new_sid("CA"), form, status="queued"))
+                elif len(parts) == 5 and parts[3] == "Calls" and parts[4].endswith(".json"):
+                    self._answer(200, fake.call_resource(parts[2], parts[4][:-5], form, status="in-progress"))
+                else:
+                    self._answer(404, {"code": 20404, "message": "The requested resource was not found", "status": 404})
+
+            def _answer(self, status: int, body: dict) -> None:
+                data = json.dumps(body).encode()
+                self.send_response(status)
+                self.send_header("Content-Type", "application/json")
+                self.send_header("Content-Length", str(len(data)))
+                self.end_headers()
+                self.wfile.write(data)
+
+        self._server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self._thread = threading.Thread(target=self._server.serve_forever, daemon=True)
+
+    @property
+    def base_url(self) -> str:
+        return f"http://127.0.0.1:{self._server.server_address[1]}"
+
+    @staticmethod
+    def call_resource(account_sid: str, call_sid: str, form: dict[str, str], *, status: str) -> dict:
+        return {
+            "sid": call_sid,
+            "account_sid": account_sid,
+            "to": form.get("To", ""),
+            "from": form.get("From", ""),
+            "status": status,
+            "direction": "outbound-api",
+            "api_version": "2010-04-01",
+            "uri": f"/2010-04-01/Accounts/{account_sid}/Calls/{call_sid}.json",
+        }
+
+    def calls_to(self, call_sid: str) -> list[RestRequest]:
+        return [r for r in self.requests if f"/Calls/{call_sid}.json" in r.path]
+
+    def __enter__(self) -> FakeTwilioRest:
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._server.shutdown()
+        self._server.server_close()

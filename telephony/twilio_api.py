@@ -1,0 +1,33 @@
+"""Twilio's REST API, through the ``twilio`` package: moving a live call on (a transfer), placing calls.
+
+The client is synchronous (``requests``): callers on the event loop run these in a worker thread.
+Requests go to ``TWILIO_API_BASE_URL`` (Twilio's by default; tests point it at a local fake).
+"""
+
+from __future__ import annotations
+
+from django.conf import settings
+from twilio.http.http_client import TwilioHttpClient
+from twilio.rest import Client
+from twilio.twiml.voice_response import VoiceResponse
+
+from telephony.queries import TwilioAccount
+
+REST_TIMEOUT_S = 10.0
+
+
+def rest_client(account: TwilioAccount) -> Client:
+    client = Client(account.account_sid, str(account.auth_token), http_client=TwilioHttpClient(timeout=REST_TIMEOUT_S))
+    client.api.base_url = settings.TWILIO_API_BASE_URL
+    return client
+
+
+def dial_twiml(number: str) -> str:
+    response = VoiceResponse()
+    response.dial(number)
+    return str(response)
+
+
+def transfer_call(account: TwilioAccount, *, call_sid: str, to: str) -> None:
+    """Leave the media stream and ``<Dial>`` ``to``: Twilio ends the stream and connects the caller there."""
+    rest_client(account).calls(call_sid).update(twiml=dial_twiml(to))
