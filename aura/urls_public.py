@@ -18,6 +18,7 @@ urlpatterns = [
     path("widget/session", voice_views.widget_session, name="widget-session"),
     path("demo/", demo_page, name="demo"),
     path("telephony/twilio/voice", telephony_views.twilio_voice, name="twilio-voice"),
+    path("telephony/twilio/status", telephony_views.twilio_status, name="twilio-status"),
     path("api/", include("aura.api.urls")),
 ]
 

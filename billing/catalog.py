@@ -59,6 +59,13 @@ SEED_PRICES: list[SeedPrice] = [
         PER_MILLION,
         "billed per token; OpenAI estimates $0.015 a minute, about 1,000 characters",
     ),
+    # Phone minutes (telephony): Twilio's US list prices for a local number, plus Media Streams ($0.004/min).
+    SeedPrice(
+        "twilio", "inbound", Metric.PHONE_INBOUND_SECONDS, Decimal("0.0125"), PER_MINUTE, "per minute: 0.0085 + streams"
+    ),
+    SeedPrice(
+        "twilio", "outbound", Metric.PHONE_OUTBOUND_SECONDS, Decimal("0.018"), PER_MINUTE, "per minute: 0.014 + streams"
+    ),
     # Simulated and on-machine providers cost nothing; a self-hosted server's cost is the deployment's.
     *[
         SeedPrice(provider, "*", metric, Decimal(0), 1, "no provider charge")

@@ -8,6 +8,7 @@ Refusals close the socket, which ends the call (docs/telephony.md lists the clos
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import logging
 from collections.abc import Awaitable, Callable
 
@@ -22,7 +23,7 @@ from telephony.actions import do_attach_conversation, do_end_call
 from telephony.keypad import Keypad
 from telephony.media_streams import Connected, Dtmf, Mark, Media, Start, Stop, parse_message
 from telephony.models import PhoneNumber
-from telephony.queries import TwilioAccount, active_number_by_id, caller_visitor_id, twilio_account
+from telephony.queries import TwilioAccount, active_number_by_id, call_by_sid, caller_visitor_id, twilio_account
 from telephony.transport import TwilioTransport
 from telephony.twilio_api import REST_TIMEOUT_S, transfer_call
 from tenants.tenancy import run_in_public, run_in_tenant
@@ -119,6 +120,9 @@ class TwilioMediaConsumer(VoiceConsumer):
             assistant = await run_in_tenant(tenant, assistant_snapshot, grant.assistant_id)
             if assistant is None:
                 raise TokenError(CloseCode.UNKNOWN_KEY, "the number's assistant no longer exists")
+            placed = await run_in_public(call_by_sid, start.call_sid)
+            if placed is not None and placed.first_message:  # an outbound call opens with the caller's words
+                assistant = dataclasses.replace(assistant, greeting=placed.first_message)
         except TokenError as refused:
             logger.info("phone stream refused (%s): %s", int(refused.close_code), refused)
             await self.close(code=int(refused.close_code))

@@ -92,6 +92,7 @@ class Call(models.Model):
     first_message = models.TextField(blank=True)
     metadata = models.JSONField(default=dict, blank=True)
     started_at = models.DateTimeField(auto_now_add=True)
+    answered_at = models.DateTimeField(null=True, blank=True)
     ended_at = models.DateTimeField(null=True, blank=True)
     duration_s = models.PositiveIntegerField(null=True, blank=True, help_text="Twilio's CallDuration.")
 

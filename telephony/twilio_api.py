@@ -31,3 +31,15 @@ def dial_twiml(number: str) -> str:
 def transfer_call(account: TwilioAccount, *, call_sid: str, to: str) -> None:
     """Leave the media stream and ``<Dial>`` ``to``: Twilio ends the stream and connects the caller there."""
     rest_client(account).calls(call_sid).update(twiml=dial_twiml(to))
+
+
+def place_call(account: TwilioAccount, *, from_: str, to: str, url: str, status_callback: str) -> str:
+    """A new outbound call; returns its SID. Twilio fetches ``url`` for TwiML once it is answered."""
+    call = rest_client(account).calls.create(
+        to=to,
+        from_=from_,
+        url=url,
+        status_callback=status_callback,
+        status_callback_event=["initiated", "ringing", "answered", "completed"],
+    )
+    return str(call.sid)

@@ -1,4 +1,5 @@
-"""Twilio's webhooks on the platform host: a call comes in (``/telephony/twilio/voice``)."""
+"""Twilio's webhooks on the platform host: a call comes in or is answered (``/telephony/twilio/voice``), and
+its status changes (``/telephony/twilio/status``)."""
 
 from __future__ import annotations
 
@@ -14,9 +15,9 @@ from twilio.twiml.voice_response import Connect, VoiceResponse
 
 from billing.metrics import QUOTA_REFUSALS
 from billing.sessions import SessionRefusedError, check_new_session
-from telephony.actions import do_start_inbound_call
+from telephony.actions import do_start_inbound_call, do_update_call_status
 from telephony.models import PhoneNumber
-from telephony.queries import phone_number, stream_url, twilio_account
+from telephony.queries import call_by_sid, phone_number, stream_url, twilio_account
 from voice.models import Assistant
 from voice.tokens import issue_call_token
 
@@ -52,8 +53,12 @@ def signed_by_twilio(request: HttpRequest, auth_token: str) -> bool:
 @csrf_exempt  # Twilio signs the request instead
 @require_POST
 def twilio_voice(request: HttpRequest) -> HttpResponse:
+    """A call comes in (``To`` is one of our numbers), or a call we placed was answered (``Direction``
+    ``outbound-api``, the call known by its SID): either way it is connected to the number's assistant."""
     called, caller, call_sid = (request.POST.get(k, "") for k in ("To", "From", "CallSid"))
-    number = phone_number(called)
+    outbound = request.POST.get("Direction", "").startswith("outbound")
+    placed = call_by_sid(call_sid) if outbound and call_sid else None
+    number = (placed.phone_number if placed else None) if outbound else phone_number(called)
     if not signed_by_twilio(request, twilio_account(number).auth_token):
         logger.info("voice webhook refused: missing or wrong X-Twilio-Signature (To=%s)", called)
         return HttpResponse("invalid signature", status=403, content_type="text/plain")
@@ -76,14 +81,37 @@ def twilio_voice(request: HttpRequest) -> HttpResponse:
         organization_id=organization.pk,
         assistant_id=number.assistant_id,
         call_sid=call_sid,
-        caller=caller,
+        caller=called if outbound else caller,  # the other party
     )
-    do_start_inbound_call(number=number, call_sid=call_sid, caller=caller)
+    if outbound:
+        do_update_call_status(call_sid=call_sid, status="in-progress")
+    else:
+        do_start_inbound_call(number=number, call_sid=call_sid, caller=caller)
     response = VoiceResponse()
     connect = Connect()
     connect.stream(url=stream_url()).parameter(name="token", value=token)
     response.append(connect)
     return _twiml(response)
+
+
+@csrf_exempt
+@require_POST
+def twilio_status(request: HttpRequest) -> HttpResponse:
+    """Twilio's status callback: the call's progress (``CallStatus``, ``CallDuration`` at the end)."""
+    call_sid = request.POST.get("CallSid", "")
+    call = call_by_sid(call_sid) if call_sid else None
+    if not signed_by_twilio(request, twilio_account(call.phone_number if call else None).auth_token):
+        logger.info("status callback refused: missing or wrong X-Twilio-Signature (%s)", call_sid)
+        return HttpResponse("invalid signature", status=403, content_type="text/plain")
+    if call is None:
+        return HttpResponse(status=204)  # not one of ours (any more): nothing to update
+    duration = request.POST.get("CallDuration", "")
+    do_update_call_status(
+        call_sid=call_sid,
+        status=request.POST.get("CallStatus", "")[:16],
+        duration_s=int(duration) if duration.isdigit() and len(duration) < 9 else None,
+    )
+    return HttpResponse(status=204)
 
 
 def _assistant_exists(number: PhoneNumber) -> bool:

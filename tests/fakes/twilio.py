@@ -69,21 +69,43 @@ def ring(
     signature: str | None = None,
     path: str = "/telephony/twilio/voice",
     headers: dict[str, str] | None = None,
+    direction: str = "inbound",
 ) -> tuple[int, str, str]:
-    """Twilio's voice webhook for a new inbound call: (HTTP status, body, call SID)."""
+    """Twilio's voice webhook: a new inbound call ringing, or (``direction="outbound-api"``) a call placed
+    through the REST API that ``to`` answered (``caller`` is then the organization's number).
+    Returns (HTTP status, body, call SID)."""
     call_sid = call_sid or new_sid("CA")
     params = {
         "AccountSid": account_sid,
         "ApiVersion": "2010-04-01",
         "CallSid": call_sid,
-        "CallStatus": "ringing",
+        "CallStatus": "ringing" if direction == "inbound" else "in-progress",
         "Called": to,
         "Caller": caller,
-        "Direction": "inbound",
+        "Direction": direction,
         "From": caller,
         "To": to,
     }
-    url = base_url + path
+    return _post_signed(base_url + path, params, auth_token, signed_url, signature, headers, call_sid)
+
+
+def report_status(url: str, *, auth_token: str, call_sid: str, status: str, duration_s: int | None = None) -> int:
+    """A status callback, as Twilio posts it to the call's ``StatusCallback``: the HTTP status."""
+    params = {"CallSid": call_sid, "CallStatus": status, "ApiVersion": "2010-04-01"}
+    if duration_s is not None:
+        params["CallDuration"] = str(duration_s)
+    return _post_signed(url, params, auth_token, None, None, None, call_sid)[0]
+
+
+def _post_signed(
+    url: str,
+    params: dict[str, str],
+    auth_token: str,
+    signed_url: str | None,
+    signature: str | None,
+    headers: dict[str, str] | None,
+    call_sid: str,
+) -> tuple[int, str, str]:
     signature = signature if signature is not None else twilio_signature(auth_token, signed_url or url, params)
     request = urllib.request.Request(
         url,

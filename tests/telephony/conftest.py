@@ -7,6 +7,7 @@ from django_tenants.utils import tenant_context
 
 from telephony.actions import seal_auth_token
 from telephony.models import PhoneNumber
+from tests.api.conftest import make_key  # noqa: F401 - API keys for the calls API's tests
 from voice.models import Assistant
 
 ALPHA_NUMBER = "+14155550100"

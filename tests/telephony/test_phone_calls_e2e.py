@@ -8,6 +8,7 @@ import asyncio
 import pytest
 from django_tenants.utils import tenant_context
 
+from billing.models import UsageEvent
 from conversations.models import Conversation, Turn
 from telephony.models import Call
 from tests.fakes.twilio import FakeTwilioCall, phone_speech, ring, stream_of, ulaw_silence
@@ -80,6 +81,11 @@ async def test_a_caller_asks_a_question_and_hears_the_answer(daphne_server, alph
     recorded = await eventually(lambda: (found := Call.objects.get(call_sid=call_sid)).ended_at and found)
     assert recorded.direction == "inbound" and recorded.from_number == CALLER
     assert str(recorded.conversation_id) == str(conversation.pk)
+    minutes = await eventually(
+        lambda: UsageEvent.objects.filter(idempotency_key__startswith=f"call:{call_sid}:").first()
+    )
+    assert (minutes.metric, minutes.channel, minutes.model) == ("phone_in_seconds", "phone", "inbound")
+    assert minutes.quantity == recorded.duration_s > 0 and minutes.cost > 0
 
 
 async def test_barge_in_clears_twilio_and_keeps_only_what_the_caller_heard(daphne_server, alpha, alpha_number):
