@@ -26,6 +26,7 @@ class CallViewSet(OrganizationListCreateRetrieveViewSet):
     queryset = Call.objects.all()
     serializer_class = CallSerializer
     write_scope = ApiScope.CALLS_WRITE
+    cursor_ordering = ("-started_at", "-id")
 
     @extend_schema(request=NewCallSerializer, responses={201: CallSerializer})
     def create(self, request: Request, *args: object, **kwargs: object) -> Response:

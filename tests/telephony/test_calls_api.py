@@ -75,6 +75,7 @@ def test_a_call_is_placed_from_the_organizations_number(alpha, alpha_number, mak
     call = Call.objects.get(call_sid=body["sid"])
     assert call.first_message == "Hi, this is Alpha." and call.organization_id == alpha.organization.pk
     assert client.get(f"/api/v1/calls/{call.pk}/").json()["sid"] == call.call_sid
+    assert [c["sid"] for c in client.get("/api/v1/calls/").json()["results"]] == [call.call_sid]
 
 
 @pytest.mark.django_db
