@@ -26,15 +26,22 @@ import random
 import sys
 import time
 import timeit
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from bench.common import fresh_platform, pinned_daphne, print_voice_figures, simulated_latency_env, summary
-from bench.voice import BARGE_IN_MIN_MS, END_SILENCE_MS, LATENCY, QUESTIONS, Results, provider_ms, speech_bounds_ms
+from bench.voice import BARGE_IN_MIN_MS, END_SILENCE_MS, LATENCY, QUESTIONS, provider_ms, speech_bounds_ms
+from bench.voice import Results as VoiceResults
 
 ROOT = Path(__file__).resolve().parent.parent
 NUMBER = "+14155550100"
 AUTH_TOKEN = "bench-platform-twilio-token"
 PHONE_RATE = 8000
+
+
+@dataclass
+class Results(VoiceResults):
+    webhook_ms: list[float] = field(default_factory=list)  # ringing → TwiML received (the voice webhook)
 
 
 def mu_law_us_per_frame() -> float:
@@ -96,9 +103,15 @@ async def run_call(
     from tests.fakes.twilio import FakeTwilioCall, ring, stream_of, ulaw_silence
 
     await asyncio.sleep(random.random() * ramp_s)  # callers ring over the ramp, not all in one instant
-    status, twiml, call_sid = await asyncio.to_thread(
-        ring, base_url, auth_token=AUTH_TOKEN, to=NUMBER, caller=f"+1500555{index:04d}"
-    )
+    rang = time.monotonic()
+    try:
+        status, twiml, call_sid = await asyncio.to_thread(
+            ring, base_url, auth_token=AUTH_TOKEN, to=NUMBER, caller=f"+1500555{index:04d}", timeout_s=30
+        )
+    except OSError as exc:
+        results.errors.append(f"call {index}: voice webhook: {type(exc).__name__}: {exc}")
+        return
+    results.webhook_ms.append((time.monotonic() - rang) * 1000)
     stream = stream_of(twiml) if status == 200 else None
     if stream is None:
         results.errors.append(f"call {index}: {status} {twiml[:200]}")
@@ -190,6 +203,7 @@ async def run(args: argparse.Namespace, base_url: str, daphne_pid: int) -> dict:
         "server_cpu_share_of_one_core": round(cpu_ms / 1000 / elapsed, 3),
         "server_rss_mb": round(rss_peak, 1),
         "client_send_lag_ms": summary(results.client_lag_ms),
+        "voice_webhook_ms": summary(results.webhook_ms),
         "mu_law_us_per_frame": mu_law_us_per_frame(),
         "errors": len(results.errors),
         "error_samples": results.errors[:5],
@@ -211,6 +225,7 @@ def main() -> int:
     with pinned_daphne(ROOT / ".data" / "bench-phone", env) as (base_url, daphne_pid):
         result = asyncio.run(run(args, base_url, daphne_pid))
     print_voice_figures(result)
+    print(f"{'voice_webhook_ms':>22}: {result['voice_webhook_ms']}")
     print(f"{'mu_law_us_per_frame':>22}: {result['mu_law_us_per_frame']}")
     if args.json:
         print(json.dumps(result))

@@ -3,15 +3,17 @@ number and call (read only)."""
 
 from __future__ import annotations
 
-from django.contrib import admin
+from django.contrib import admin, messages
 from django.db.models import QuerySet
 from django.http import HttpRequest
 from django.utils.html import format_html
+from twilio.base.exceptions import TwilioException
 
 from aura.admin_sites import platform_admin, tenant_admin
 from telephony.forms import PhoneNumberForm
 from telephony.models import Call, PhoneNumber
-from telephony.queries import status_callback_url, webhook_url
+from telephony.queries import status_callback_url, twilio_account, webhook_url
+from telephony.twilio_api import point_number_here
 
 
 @admin.register(PhoneNumber, site=tenant_admin)
@@ -19,6 +21,26 @@ class PhoneNumberAdmin(admin.ModelAdmin):
     form = PhoneNumberForm
     list_display = ("number", "account", "record_calls", "is_active", "created_at")
     readonly_fields = ("auth_token_hint", "twilio_setup", "created_at")
+    actions = ["point_twilio_here"]
+
+    @admin.action(description="Set these numbers' webhooks in Twilio (through its REST API)")
+    def point_twilio_here(self, request: HttpRequest, queryset: QuerySet[PhoneNumber]) -> None:
+        for number in queryset:
+            account = twilio_account(number)
+            if not account.configured:
+                self.message_user(request, f"{number}: no Twilio credentials to use.", messages.ERROR)
+                continue
+            try:
+                found = point_number_here(
+                    account, number=number.number, voice_url=webhook_url(), status_callback=status_callback_url()
+                )
+            except TwilioException as exc:
+                self.message_user(request, f"{number}: Twilio refused: {exc}"[:300], messages.ERROR)
+                continue
+            if found:
+                self.message_user(request, f"{number}: Twilio now sends its calls here.", messages.SUCCESS)
+            else:
+                self.message_user(request, f"{number}: not a number of this Twilio account.", messages.ERROR)
 
     def get_fields(self, request: HttpRequest, obj: PhoneNumber | None = None) -> list[str]:
         base = ["number", "assistant", "account_sid", "auth_token", "record_calls", "transfer_to", "is_active"]
@@ -45,7 +67,9 @@ class PhoneNumberAdmin(admin.ModelAdmin):
             "<p>In Twilio's console, under <em>Phone Numbers → Manage → Active numbers → {}</em>, "
             "<em>Voice Configuration</em>: <em>A call comes in</em> → <em>Webhook</em>, HTTP POST:</p>"
             "<p><code>{}</code></p>"
-            "<p>and <em>Call status changes</em>: <code>{}</code></p>",
+            "<p>and <em>Call status changes</em>: <code>{}</code></p>"
+            "<p>With credentials stored, the list's action <em>Set these numbers' webhooks in Twilio</em> "
+            "does this for you.</p>",
             obj.number,
             webhook_url(),
             status_callback_url(),

@@ -25,7 +25,7 @@ from telephony.media_streams import Connected, Dtmf, Mark, Media, Start, Stop, p
 from telephony.models import PhoneNumber
 from telephony.queries import TwilioAccount, active_number_by_id, call_by_sid, caller_visitor_id, twilio_account
 from telephony.transport import TwilioTransport
-from telephony.twilio_api import REST_TIMEOUT_S, transfer_call
+from telephony.twilio_api import REST_TIMEOUT_S, start_recording, transfer_call
 from tenants.tenancy import run_in_public, run_in_tenant
 from voice.audio.phone import PHONE_RATE, phone_to_pcm
 from voice.consumers import SEND_TIMEOUT_S, VoiceConsumer, live_session_opened
@@ -47,6 +47,7 @@ class TwilioMediaConsumer(VoiceConsumer):
     keypad: Keypad | None = None
     call_sid: str = ""
     _start_timer: asyncio.Task[None] | None = None
+    _recording: asyncio.Task[None] | None = None
     _setting_up: bool = False
 
     async def connect(self) -> None:
@@ -161,7 +162,18 @@ class TwilioMediaConsumer(VoiceConsumer):
         log_context.bind(session=grant.conversation_id, organization=tenant.schema_name)
         live_session_opened(self)
         await run_in_public(do_attach_conversation, call_sid=start.call_sid, conversation_id=grant.conversation_id)
+        if number.record_calls:
+            self._recording = asyncio.create_task(self._record(number, start.call_sid))
         await session.start(SessionStart(sample_rate=PHONE_RATE, visitor_id=session.visitor_id, text_only=False))
+
+    async def _record(self, number: PhoneNumber, call_sid: str) -> None:
+        """The number records its calls: ask Twilio to (off the loop; a failure is logged, the call goes on)."""
+        try:
+            account: TwilioAccount = await run_in_public(twilio_account, number)
+            async with asyncio.timeout(REST_TIMEOUT_S + 1):
+                await asyncio.to_thread(start_recording, account, call_sid=call_sid)
+        except Exception:
+            logger.exception("call %s: the recording could not be started", call_sid)
 
     async def _transfer_for(self, number: PhoneNumber, call_sid: str) -> Callable[[], Awaitable[None]] | None:
         """Where the hand-off tool puts the caller through: the number's transfer number, through the REST API."""

@@ -43,3 +43,21 @@ def place_call(account: TwilioAccount, *, from_: str, to: str, url: str, status_
         status_callback_event=["initiated", "ringing", "answered", "completed"],
     )
     return str(call.sid)
+
+
+def start_recording(account: TwilioAccount, *, call_sid: str) -> None:
+    """Ask Twilio to record the call (both sides); the recording stays in the tenant's Twilio account."""
+    rest_client(account).calls(call_sid).recordings.create()
+
+
+def point_number_here(account: TwilioAccount, *, number: str, voice_url: str, status_callback: str) -> bool:
+    """Set the number's *A call comes in* and *Call status changes* webhooks in Twilio. False when the
+    account has no such number."""
+    client = rest_client(account)
+    found = client.incoming_phone_numbers.list(phone_number=number, limit=1)
+    if not found:
+        return False
+    client.incoming_phone_numbers(found[0].sid).update(
+        voice_url=voice_url, voice_method="POST", status_callback=status_callback, status_callback_method="POST"
+    )
+    return True

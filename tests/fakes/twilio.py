@@ -70,6 +70,7 @@ def ring(
     path: str = "/telephony/twilio/voice",
     headers: dict[str, str] | None = None,
     direction: str = "inbound",
+    timeout_s: float = 10.0,
 ) -> tuple[int, str, str]:
     """Twilio's voice webhook: a new inbound call ringing, or (``direction="outbound-api"``) a call placed
     through the REST API that ``to`` answered (``caller`` is then the organization's number).
@@ -86,7 +87,7 @@ def ring(
         "From": caller,
         "To": to,
     }
-    return _post_signed(base_url + path, params, auth_token, signed_url, signature, headers, call_sid)
+    return _post_signed(base_url + path, params, auth_token, signed_url, signature, headers, call_sid, timeout_s)
 
 
 def report_status(url: str, *, auth_token: str, call_sid: str, status: str, duration_s: int | None = None) -> int:
@@ -94,7 +95,7 @@ def report_status(url: str, *, auth_token: str, call_sid: str, status: str, dura
     params = {"CallSid": call_sid, "CallStatus": status, "ApiVersion": "2010-04-01"}
     if duration_s is not None:
         params["CallDuration"] = str(duration_s)
-    return _post_signed(url, params, auth_token, None, None, None, call_sid)[0]
+    return _post_signed(url, params, auth_token, None, None, None, call_sid, 10.0)[0]
 
 
 def _post_signed(
@@ -105,6 +106,7 @@ def _post_signed(
     signature: str | None,
     headers: dict[str, str] | None,
     call_sid: str,
+    timeout_s: float,
 ) -> tuple[int, str, str]:
     signature = signature if signature is not None else twilio_signature(auth_token, signed_url or url, params)
     request = urllib.request.Request(
@@ -119,7 +121,7 @@ def _post_signed(
         method="POST",
     )
     try:
-        with urllib.request.urlopen(request, timeout=10) as response:
+        with urllib.request.urlopen(request, timeout=timeout_s) as response:
             return response.status, response.read().decode(), call_sid
     except urllib.error.HTTPError as error:
         return error.code, error.read().decode(), call_sid
@@ -420,6 +422,10 @@ class FakeTwilioCall:
 
 
 # -- Twilio's REST API ----------------------------------------------------------------------------
+def _snake(form: dict[str, str]) -> dict[str, str]:
+    return {"".join("_" + c.lower() if c.isupper() else c for c in key).lstrip("_"): v for key, v in form.items()}
+
+
 @dataclass
 class RestRequest:
     method: str
@@ -435,6 +441,9 @@ class FakeTwilioRest:
 
     - ``POST …/Calls.json`` (``To``, ``From``, ``Url``…): 201 and a call resource, status ``queued``;
     - ``POST …/Calls/{CallSid}.json`` (``Twiml``, ``Status``…): 200 and the call resource;
+    - ``POST …/Calls/{CallSid}/Recordings.json``: 201 and a recording resource;
+    - ``GET …/IncomingPhoneNumbers.json?PhoneNumber=…``: the account's number (``numbers`` maps E.164 →
+      ``PN…`` SID; any number is known by default), ``POST …/IncomingPhoneNumbers/{Sid}.json``: 200;
     - anything else: 404 with Twilio's error shape.
     """
 
@@ -443,6 +452,7 @@ class FakeTwilioRest:
         import threading
 
         self.requests: list[RestRequest] = []
+        self.numbers: dict[str, str] = {}
         fake = self
 
         class Handler(http.server.BaseHTTPRequestHandler):
@@ -463,8 +473,35 @@ class FakeTwilioRest:
                     self._answer(201, fake.call_resource(parts[2], new_sid("CA"), form, status="queued"))
                 elif len(parts) == 5 and parts[3] == "Calls" and parts[4].endswith(".json"):
                     self._answer(200, fake.call_resource(parts[2], parts[4][:-5], form, status="in-progress"))
+                elif len(parts) == 6 and parts[3] == "Calls" and parts[5] == "Recordings.json":
+                    self._answer(201, {"sid": new_sid("RE"), "call_sid": parts[4], "status": "in-progress"})
+                elif len(parts) == 5 and parts[3] == "IncomingPhoneNumbers":
+                    self._answer(200, {"sid": parts[4][:-5], "account_sid": parts[2], **_snake(form)})
                 else:
-                    self._answer(404, {"code": 20404, "message": "The requested resource was not found", "status": 404})
+                    self._not_found()
+
+            def do_GET(self) -> None:
+                path, _, query = self.path.partition("?")
+                user, _, password = (
+                    base64.b64decode(self.headers.get("Authorization", "Basic ").split(" ", 1)[1] or b"")
+                    .decode()
+                    .partition(":")
+                )
+                fake.requests.append(RestRequest("GET", self.path, dict(urllib.parse.parse_qsl(query)), user, password))
+                parts = path.strip("/").split("/")
+                if len(parts) == 4 and parts[3] == "IncomingPhoneNumbers.json":
+                    number = dict(urllib.parse.parse_qsl(query)).get("PhoneNumber", "")
+                    sid = fake.numbers.get(number) or "PN" + hashlib.sha1(number.encode()).hexdigest()[:32]
+                    found = [{"sid": sid, "account_sid": parts[2], "phone_number": number}] if number else []
+                    self._answer(
+                        200,
+                        {"incoming_phone_numbers": found, "page": 0, "page_size": 50, "next_page_uri": None},
+                    )
+                else:
+                    self._not_found()
+
+            def _not_found(self) -> None:
+                self._answer(404, {"code": 20404, "message": "The requested resource was not found", "status": 404})
 
             def _answer(self, status: int, body: dict) -> None:
                 data = json.dumps(body).encode()
@@ -496,6 +533,9 @@ class FakeTwilioRest:
 
     def calls_to(self, call_sid: str) -> list[RestRequest]:
         return [r for r in self.requests if f"/Calls/{call_sid}.json" in r.path]
+
+    def recordings_of(self, call_sid: str) -> list[RestRequest]:
+        return [r for r in self.requests if f"/Calls/{call_sid}/Recordings.json" in r.path]
 
     def __enter__(self) -> FakeTwilioRest:
         self._thread.start()

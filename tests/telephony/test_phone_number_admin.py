@@ -100,3 +100,27 @@ def test_rotating_encryption_keys_reseals_twilio_tokens(alpha, capsys):
     assert "1 Twilio auth token(s) now sealed" in capsys.readouterr().out
     with override_settings(AURA_ENCRYPTION_KEYS=[new]):
         assert decrypt(PhoneNumber.objects.get().encrypted_auth_token) == TOKEN
+
+
+@pytest.mark.django_db
+def test_the_admin_action_points_the_numbers_webhooks_here_through_twilios_api(settings, alpha):
+    from tests.fakes.twilio import FakeTwilioRest
+
+    settings.AURA_PLATFORM_URL = "https://aura.example"
+    client = admin_of(alpha)
+    client.post(f"{URL}add/", form(first_assistant(alpha)))
+    number = PhoneNumber.objects.get()
+    with FakeTwilioRest() as rest:
+        settings.TWILIO_API_BASE_URL = rest.base_url
+        rest.numbers[number.number] = "PN" + "7" * 32
+
+        response = client.post(URL, {"action": "point_twilio_here", "_selected_action": [number.pk]}, follow=True)
+
+    assert "Twilio now sends its calls here" in response.content.decode()
+    lookup, update = rest.requests
+    assert lookup.method == "GET" and lookup.form["PhoneNumber"] == number.number
+    assert (lookup.account_sid, lookup.auth_token) == (ALPHA_ACCOUNT_SID, TOKEN)
+    assert update.path.endswith(f"/IncomingPhoneNumbers/PN{'7' * 32}.json")
+    assert update.form["VoiceUrl"] == "https://aura.example/telephony/twilio/voice"
+    assert update.form["VoiceMethod"] == "POST"
+    assert update.form["StatusCallback"] == "https://aura.example/telephony/twilio/status"

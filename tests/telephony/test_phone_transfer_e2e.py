@@ -1,5 +1,5 @@
-"""The hand-off tool on a phone call: the hand-off is recorded, the caller hears "putting you through",
-then the call is moved to the organization's number with ``<Dial>`` through Twilio's REST API."""
+"""Twilio's REST API during a call. The hand-off tool: the hand-off is recorded, the caller hears "putting you
+through", then the call is moved to the organization's number with ``<Dial>``. Recording, when the number asks."""
 
 from __future__ import annotations
 
@@ -12,7 +12,8 @@ from django_tenants.utils import tenant_context
 from conversations.models import Conversation, Handoff
 from telephony.models import PhoneNumber
 from tests.fakes.twilio import phone_speech, ulaw_silence
-from tests.telephony.conftest import ALPHA_ACCOUNT_SID, ALPHA_AUTH_TOKEN
+from tests.servers import PLATFORM_TWILIO_AUTH_TOKEN
+from tests.telephony.conftest import ALPHA_ACCOUNT_SID, ALPHA_AUTH_TOKEN, BETA_NUMBER
 from tests.telephony.test_phone_calls_e2e import place_call, turns_of
 from tests.voice.test_tools_e2e import _assistant_settings as assistant_settings
 from tests.waiting import eventually
@@ -57,3 +58,24 @@ async def test_asking_for_a_human_puts_the_caller_through_to_the_desk(daphne_ser
     assert handoff is not None and "human" in handoff.reason
     turns = await sync_to_async(turns_of)(alpha, call.call_sid)
     assert "putting you through" in turns[2].text.lower() and turns[2].heard_text == turns[2].text
+
+
+async def test_a_number_that_records_asks_twilio_to_record_and_others_do_not(
+    daphne_server, twilio_rest, alpha, alpha_number, beta, beta_number
+):
+    def record_alpha() -> None:
+        number = PhoneNumber.objects.get(pk=alpha_number.pk)
+        number.record_calls = True
+        number.save()
+
+    await sync_to_async(record_alpha)()
+    recorded = await place_call(daphne_server)
+    await eventually(lambda: twilio_rest.recordings_of(recorded.call_sid))
+    (request,) = twilio_rest.recordings_of(recorded.call_sid)
+    assert (request.account_sid, request.auth_token) == (ALPHA_ACCOUNT_SID, ALPHA_AUTH_TOKEN)
+
+    silent = await place_call(daphne_server, to=BETA_NUMBER, token=PLATFORM_TWILIO_AUTH_TOKEN)  # off by default
+    await silent.wait_until(lambda: silent.audio.get(1), what="greeting")
+    assert not twilio_rest.recordings_of(silent.call_sid)
+    await recorded.hang_up()
+    await silent.hang_up()
