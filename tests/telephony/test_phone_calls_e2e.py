@@ -13,6 +13,7 @@ from conversations.models import Conversation, Turn
 from telephony.models import Call
 from tests.fakes.twilio import FakeTwilioCall, phone_speech, ring, stream_of, ulaw_silence
 from tests.telephony.conftest import ALPHA_ACCOUNT_SID, ALPHA_AUTH_TOKEN, ALPHA_NUMBER, CALLER
+from tests.voice.test_tools_e2e import _assistant_settings as assistant_settings
 from tests.waiting import eventually
 
 pytestmark = [pytest.mark.e2e, pytest.mark.django_db(transaction=True)]
@@ -133,3 +134,23 @@ async def test_keys_pressed_reach_the_assistant_as_the_callers_words(daphne_serv
     await call.wait_heard(2)
     assert call.audio[2] > 0
     await call.hang_up()
+
+
+async def test_the_assistant_hangs_up_only_after_its_last_words_were_heard(daphne_server, alpha, alpha_number):
+    # given an assistant that gives up on a silent caller after 2 s (a reminder, then goodbye)
+    async with assistant_settings(alpha, idle_timeout_s=2):
+        call = await place_call(daphne_server)
+
+        # when the caller stays silent through the greeting and the reminder
+        code = await call.wait_closed(timeout=40)
+
+    # then the session ends the call (idle timeout), but only once Twilio had played everything sent
+    assert code == 4008
+    last = max(call.audio)
+    assert last >= 2, "the reminder was spoken"
+    assert call.played.get(last, 0) == pytest.approx(call.audio[last] / 8, abs=1)
+    assert not [m for m in call.marks_received if m not in call.marks_echoed]
+    conversation = await eventually(
+        lambda: (found := conversation_of(alpha, call.call_sid)) and found.status == "ended" and found
+    )
+    assert conversation.end_reason == "idle_timeout"
