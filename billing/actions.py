@@ -391,6 +391,8 @@ def do_seed_catalog() -> dict[str, int]:
                     "overage_per_1k_tokens": seed.overage_per_1k_tokens,
                     "max_concurrent_sessions": seed.max_concurrent_sessions,
                     "cap": seed.cap,
+                    "phone_inbound_per_minute": seed.phone_inbound_per_minute,
+                    "phone_outbound_per_minute": seed.phone_outbound_per_minute,
                 },
             )
             created["plans"] += made

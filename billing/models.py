@@ -142,6 +142,13 @@ class Plan(models.Model):
     overage_per_1k_tokens = models.DecimalField(
         max_digits=10, decimal_places=4, default=ZERO, validators=[MinValueValidator(ZERO)]
     )
+    # Phone calls (telephony): every minute is billed at these prices, none is included.
+    phone_inbound_per_minute = models.DecimalField(
+        max_digits=10, decimal_places=4, default=ZERO, validators=[MinValueValidator(ZERO)]
+    )
+    phone_outbound_per_minute = models.DecimalField(
+        max_digits=10, decimal_places=4, default=ZERO, validators=[MinValueValidator(ZERO)]
+    )
     max_concurrent_sessions = models.PositiveIntegerField(default=5, help_text="0: no limit.")
     cap = models.CharField(max_length=8, choices=CapKind.choices, default=CapKind.SOFT)
     is_active = models.BooleanField(default=True, help_text="Offered to new subscriptions.")
