@@ -1,6 +1,7 @@
 """Concurrent phone calls against one daphne process: Twilio Media Streams with simulated providers.
 
     .venv/bin/python -m bench.phone --calls 200 --seconds 60 --json
+    .venv/bin/python -m bench.voice --channel phone --sessions 200 --seconds 60 --json   # the same
 
 Each call is the fake Twilio of the tests (tests/fakes/twilio.py): the voice webhook signed like Twilio,
 then a media stream that sends the speech fixtures as 8 kHz µ-law in 20 ms messages in real time, plays
@@ -213,6 +214,21 @@ async def run(args: argparse.Namespace, base_url: str, daphne_pid: int) -> dict:
     }
 
 
+def benchmark(calls: int, seconds: float, ramp: float, *, as_json: bool) -> int:
+    """Run and print; ``bench.voice --channel phone`` comes here too."""
+    prepare()
+    env = {**simulated_latency_env(LATENCY), "TWILIO_ACCOUNT_SID": "AC" + "b" * 32, "TWILIO_AUTH_TOKEN": AUTH_TOKEN}
+    args = argparse.Namespace(calls=calls, seconds=seconds, ramp=ramp)
+    with pinned_daphne(ROOT / ".data" / "bench-phone", env) as (base_url, daphne_pid):
+        result = asyncio.run(run(args, base_url, daphne_pid))
+    print_voice_figures(result)
+    print(f"{'voice_webhook_ms':>22}: {result['voice_webhook_ms']}")
+    print(f"{'mu_law_us_per_frame':>22}: {result['mu_law_us_per_frame']}")
+    if as_json:
+        print(json.dumps(result))
+    return 0
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--calls", type=int, default=1)
@@ -220,16 +236,7 @@ def main() -> int:
     parser.add_argument("--ramp", type=float, default=10.0, help="seconds over which the calls arrive")
     parser.add_argument("--json", action="store_true")
     args = parser.parse_args()
-    prepare()
-    env = {**simulated_latency_env(LATENCY), "TWILIO_ACCOUNT_SID": "AC" + "b" * 32, "TWILIO_AUTH_TOKEN": AUTH_TOKEN}
-    with pinned_daphne(ROOT / ".data" / "bench-phone", env) as (base_url, daphne_pid):
-        result = asyncio.run(run(args, base_url, daphne_pid))
-    print_voice_figures(result)
-    print(f"{'voice_webhook_ms':>22}: {result['voice_webhook_ms']}")
-    print(f"{'mu_law_us_per_frame':>22}: {result['mu_law_us_per_frame']}")
-    if args.json:
-        print(json.dumps(result))
-    return 0
+    return benchmark(args.calls, args.seconds, args.ramp, as_json=args.json)
 
 
 if __name__ == "__main__":

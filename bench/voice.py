@@ -260,7 +260,14 @@ def main() -> int:
     parser.add_argument("--ramp", type=float, default=10.0, help="seconds over which the sessions arrive")
     parser.add_argument("--frame-ms", type=int, default=40, help="audio per message the clients send (the widget: 40)")
     parser.add_argument("--json", action="store_true")
+    parser.add_argument(
+        "--channel", choices=("widget", "phone"), default="widget", help="phone: bench.phone (sessions are calls)"
+    )
     args = parser.parse_args()
+    if args.channel == "phone":
+        from bench.phone import benchmark
+
+        return benchmark(args.sessions, args.seconds, args.ramp, as_json=args.json)
     key, origin = prepare()
     env = simulated_latency_env(LATENCY)
     if os.environ.get("BENCH_ASYNCIO_DEBUG"):
