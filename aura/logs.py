@@ -100,5 +100,9 @@ def logging_config(log_format: str, level: str) -> dict[str, object]:
         },
         "root": {"handlers": ["console"], "level": level},
         # httpx2 logs every provider request at INFO: one line per token stream is noise, not news.
-        "loggers": {"django.db.backends": {"level": "WARNING"}, "httpx2": {"level": "WARNING"}},
+        "loggers": {
+            "django.db.backends": {"level": "WARNING"},
+            "httpx2": {"level": "WARNING"},
+            "twilio.http_client": {"level": "WARNING"},  # every request and its headers, at INFO
+        },
     }

@@ -7,6 +7,7 @@ from django.views import defaults
 from aura import health
 from aura.admin_sites import platform_admin
 from aura.api import errors as api_errors
+from telephony import views as telephony_views
 from voice import views as voice_views
 from voice.demo import demo_page
 
@@ -16,6 +17,8 @@ urlpatterns = [
     path("admin/", platform_admin.urls),
     path("widget/session", voice_views.widget_session, name="widget-session"),
     path("demo/", demo_page, name="demo"),
+    path("telephony/twilio/voice", telephony_views.twilio_voice, name="twilio-voice"),
+    path("telephony/twilio/status", telephony_views.twilio_status, name="twilio-status"),
     path("api/", include("aura.api.urls")),
 ]
 

@@ -2,10 +2,15 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import shutil
 import statistics
+import subprocess
 import sys
+import time
+import urllib.request
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -52,4 +57,81 @@ def fresh_platform(name: str, **env: str) -> Any:
     call_command("setup_platform", verbosity=0)
     return do_create_organization(
         NewOrganization(name="Bench", slug="bench", admin_email="bench@bench.example", admin_password="bench-pass-123")
+    )
+
+
+def simulated_latency_env(latency: dict[str, float]) -> dict[str, str]:
+    """The server's simulated providers with fixed latencies (``stt_ms``, ``llm_first_token_ms``,
+    ``llm_tokens_per_s``, ``tts_first_byte_ms``) and a tone for a voice."""
+    return {
+        "AURA_SIMULATED_STT_MS": str(latency["stt_ms"]),
+        "AURA_SIMULATED_LLM_FIRST_TOKEN_MS": str(latency["llm_first_token_ms"]),
+        "AURA_SIMULATED_LLM_TOKENS_PER_S": str(latency["llm_tokens_per_s"]),
+        "AURA_SIMULATED_TTS_FIRST_BYTE_MS": str(latency["tts_first_byte_ms"]),
+        "AURA_SIMULATED_TTS_VOICE": "tone",
+        "LOG_LEVEL": "WARNING",
+    }
+
+
+@contextlib.contextmanager
+def pinned_daphne(data_dir: Path, env: dict[str, str]) -> Iterator[tuple[str, int]]:
+    """One daphne process (``aura.server``) pinned to one core, the caller (the clients), PostgreSQL and
+    Redis moved to the others; yields (base URL, daphne's pid) once /healthz answers."""
+    import psutil
+
+    from aura.embedded_services import free_port
+
+    port = free_port()
+    server_env = dict(os.environ)
+    server_env.update(env)
+    server_env["AURA_PLATFORM_URL"] = f"http://localhost:{port}"
+    cores = os.sched_getaffinity(0)
+    server_core, client_cores = min(cores), (cores - {min(cores)}) or cores
+    log = (data_dir / "daphne.log").open("wb")
+    server = [sys.executable, "-m", "aura.server", "-b", "127.0.0.1", "-p", str(port), "aura.asgi:application"]
+    daphne = subprocess.Popen(
+        ["taskset", "-c", str(server_core), *server],
+        cwd=ROOT,
+        env=server_env,
+        stdout=log,
+        stderr=subprocess.STDOUT,
+    )
+    os.sched_setaffinity(0, client_cores)
+    # The database and Redis serve the server but must not share its core: move them to the clients'.
+    redis_port = os.environ["REDIS_URL"].rsplit(":", 1)[1].split("/")[0]
+    for process in psutil.process_iter(["name", "cmdline"]):
+        cmdline = " ".join(process.info["cmdline"] or [])
+        if (str(data_dir) in cmdline and "postgres" in cmdline) or (
+            "redis-server" in cmdline and redis_port in cmdline
+        ):
+            with contextlib.suppress(psutil.Error):
+                process.cpu_affinity(sorted(client_cores))
+    try:
+        base_url = f"http://localhost:{port}"
+        for _ in range(100):
+            try:
+                urllib.request.urlopen(f"{base_url}/healthz", timeout=1)
+                break
+            except OSError:
+                time.sleep(0.1)
+        yield base_url, daphne.pid
+    finally:
+        daphne.terminate()
+        try:
+            daphne.wait(15)
+        except subprocess.TimeoutExpired:
+            print("daphne did not stop within 15 s of SIGTERM; killed", file=sys.stderr)
+            daphne.kill()
+
+
+def print_voice_figures(result: dict[str, Any]) -> None:
+    """The voice benchmarks' figures (bench.voice, bench.phone), one per line."""
+    for name in ("endpoint_delay_ms", "overhead_ms", "bargein_ms"):
+        print(f"{name:>22}: {result[name]}")
+    print(f"{'turns':>22}: {result['turns']}  stale chunks: {result['stale_audio_chunks']}  errors: {result['errors']}")
+    for sample in result["error_samples"]:
+        print(f"{'error':>22}: {sample}")
+    print(
+        f"{'server':>22}: {result['server_cpu_ms_per_session_s']} ms CPU per session-second, "
+        f"{result['server_cpu_share_of_one_core']:.0%} of one core, {result['server_rss_mb']} MB RSS"
     )

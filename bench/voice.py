@@ -19,18 +19,15 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import contextlib
 import json
 import os
 import random
-import subprocess
 import sys
 import time
-import urllib.request
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from bench.common import fresh_platform, summary
+from bench.common import fresh_platform, pinned_daphne, print_voice_figures, simulated_latency_env, summary
 
 ROOT = Path(__file__).resolve().parent.parent
 LATENCY = {"stt_ms": 150.0, "llm_first_token_ms": 300.0, "llm_tokens_per_s": 60.0, "tts_first_byte_ms": 120.0}
@@ -268,85 +265,21 @@ def main() -> int:
     parser.add_argument("--frame-ms", type=int, default=40, help="audio per message the clients send (the widget: 40)")
     parser.add_argument("--detector", choices=["webrtcvad", "silero"], default="webrtcvad", help="speech detector")
     parser.add_argument("--json", action="store_true")
+    parser.add_argument(
+        "--channel", choices=("widget", "phone"), default="widget", help="phone: bench.phone (sessions are calls)"
+    )
     args = parser.parse_args()
+    if args.channel == "phone":
+        from bench.phone import benchmark
+
+        return benchmark(args.sessions, args.seconds, args.ramp, as_json=args.json)
     key, origin = prepare(args.detector)
-    data_dir = ROOT / ".data" / "bench-voice"
-
-    from aura.embedded_services import free_port
-
-    port = free_port()
-    env = dict(os.environ)
-    env.update(
-        {
-            "AURA_SIMULATED_STT_MS": str(LATENCY["stt_ms"]),
-            "AURA_SIMULATED_LLM_FIRST_TOKEN_MS": str(LATENCY["llm_first_token_ms"]),
-            "AURA_SIMULATED_LLM_TOKENS_PER_S": str(LATENCY["llm_tokens_per_s"]),
-            "AURA_SIMULATED_TTS_FIRST_BYTE_MS": str(LATENCY["tts_first_byte_ms"]),
-            "AURA_SIMULATED_TTS_VOICE": "tone",
-            "LOG_LEVEL": "WARNING",
-            **({"PYTHONASYNCIODEBUG": "1"} if os.environ.get("BENCH_ASYNCIO_DEBUG") else {}),
-            "AURA_PLATFORM_URL": f"http://localhost:{port}",
-        }
-    )
-    cores = os.sched_getaffinity(0)
-    server_core, client_cores = min(cores), (cores - {min(cores)}) or cores
-    log = (data_dir / "daphne.log").open("wb")
-    daphne = subprocess.Popen(
-        [
-            "taskset",
-            "-c",
-            str(server_core),
-            sys.executable,
-            "-m",
-            "aura.server",
-            "-b",
-            "127.0.0.1",
-            "-p",
-            str(port),
-            "aura.asgi:application",
-        ],
-        cwd=ROOT,
-        env=env,
-        stdout=log,
-        stderr=subprocess.STDOUT,
-    )
-    os.sched_setaffinity(0, client_cores)
-    # The database and Redis serve the server but must not share its core: move them to the clients'.
-    import psutil
-
-    for process in psutil.process_iter(["name", "cmdline"]):
-        cmdline = " ".join(process.info["cmdline"] or [])
-        redis_port = os.environ["REDIS_URL"].rsplit(":", 1)[1].split("/")[0]
-        if (str(data_dir) in cmdline and "postgres" in cmdline) or (
-            "redis-server" in cmdline and redis_port in cmdline
-        ):
-            with contextlib.suppress(psutil.Error):
-                process.cpu_affinity(sorted(client_cores))
-    try:
-        base_url = f"http://localhost:{port}"
-        for _ in range(100):
-            try:
-                urllib.request.urlopen(f"{base_url}/healthz", timeout=1)
-                break
-            except OSError:
-                time.sleep(0.1)
-        result = asyncio.run(run(args, base_url, key, origin, daphne.pid))
-    finally:
-        daphne.terminate()
-        try:
-            daphne.wait(15)
-        except subprocess.TimeoutExpired:
-            print("daphne did not stop within 15 s of SIGTERM; killed", file=sys.stderr)
-            daphne.kill()
-    for name in ("endpoint_delay_ms", "overhead_ms", "bargein_ms"):
-        print(f"{name:>22}: {result[name]}")
-    print(f"{'turns':>22}: {result['turns']}  stale chunks: {result['stale_audio_chunks']}  errors: {result['errors']}")
-    for sample in result["error_samples"]:
-        print(f"{'error':>22}: {sample}")
-    print(
-        f"{'server':>22}: {result['server_cpu_ms_per_session_s']} ms CPU per session-second, "
-        f"{result['server_cpu_share_of_one_core']:.0%} of one core, {result['server_rss_mb']} MB RSS"
-    )
+    env = simulated_latency_env(LATENCY)
+    if os.environ.get("BENCH_ASYNCIO_DEBUG"):
+        env["PYTHONASYNCIODEBUG"] = "1"
+    with pinned_daphne(ROOT / ".data" / "bench-voice", env) as (base_url, daphne_pid):
+        result = asyncio.run(run(args, base_url, key, origin, daphne_pid))
+    print_voice_figures(result)
     if args.json:
         print(json.dumps(result))
     return 0

@@ -8,6 +8,7 @@ two runs do not interleave. Run it twice, or again after a crash, and the result
 from __future__ import annotations
 
 import logging
+import uuid
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 from decimal import Decimal
@@ -185,8 +186,52 @@ def _chosen(route: object, capability: str) -> tuple[str, str]:
 # What providers bill us for. Audio seconds, sessions and tool calls measure the product's use, not a
 # provider's bill: they cost nothing by themselves.
 PRICED_METRICS = frozenset(
-    {Metric.STT_SECONDS, Metric.LLM_INPUT_TOKENS, Metric.LLM_OUTPUT_TOKENS, Metric.TTS_CHARACTERS}
+    {
+        Metric.STT_SECONDS,
+        Metric.LLM_INPUT_TOKENS,
+        Metric.LLM_OUTPUT_TOKENS,
+        Metric.TTS_CHARACTERS,
+        Metric.PHONE_INBOUND_SECONDS,
+        Metric.PHONE_OUTBOUND_SECONDS,
+    }
 )
+PHONE_CARRIER = "twilio"
+
+
+def do_record_call_usage(
+    *,
+    organization_id: int,
+    call_sid: str,
+    outbound: bool,
+    seconds: int,
+    occurred_at: datetime,
+    assistant_id: int | None = None,
+    conversation_id: uuid.UUID | str | None = None,
+) -> None:
+    """A phone call's minutes with the carrier (public schema: the call is a public row), priced per
+    direction (``twilio``/``inbound`` and ``twilio``/``outbound`` in the price list). One event per
+    call: a later, more exact duration from Twilio replaces the first."""
+    if seconds <= 0:
+        return
+    metric = Metric.PHONE_OUTBOUND_SECONDS if outbound else Metric.PHONE_INBOUND_SECONDS
+    event = _Event(metric, Decimal(seconds), PHONE_CARRIER, "outbound" if outbound else "inbound")
+    price = prices_at({(event.provider, event.model, metric)}, occurred_at).get((event.provider, event.model, metric))
+    cost = price.cost(event.quantity) if price else _unpriced_cost(event)
+    UsageEvent.objects.update_or_create(
+        idempotency_key=f"call:{call_sid}:{metric}",
+        defaults={
+            "organization_id": organization_id,
+            "metric": metric,
+            "quantity": event.quantity,
+            "channel": "phone",
+            "provider": event.provider,
+            "model": event.model,
+            "assistant_id": assistant_id,
+            "conversation_id": conversation_id,
+            "occurred_at": occurred_at,
+            "cost": cost,
+        },
+    )
 
 
 def _unpriced_cost(event: _Event) -> Decimal | None:
@@ -346,6 +391,8 @@ def do_seed_catalog() -> dict[str, int]:
                     "overage_per_1k_tokens": seed.overage_per_1k_tokens,
                     "max_concurrent_sessions": seed.max_concurrent_sessions,
                     "cap": seed.cap,
+                    "phone_inbound_per_minute": seed.phone_inbound_per_minute,
+                    "phone_outbound_per_minute": seed.phone_outbound_per_minute,
                 },
             )
             created["plans"] += made

@@ -79,6 +79,8 @@ PRICED_PLAN_FIELDS = (
     "included_text_tokens",
     "overage_per_1k_tokens",
     "cap",
+    "phone_inbound_per_minute",
+    "phone_outbound_per_minute",
 )
 
 

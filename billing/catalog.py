@@ -59,6 +59,13 @@ SEED_PRICES: list[SeedPrice] = [
         PER_MILLION,
         "billed per token; OpenAI estimates $0.015 a minute, about 1,000 characters",
     ),
+    # Phone minutes (telephony): Twilio's US list prices for a local number, plus Media Streams ($0.004/min).
+    SeedPrice(
+        "twilio", "inbound", Metric.PHONE_INBOUND_SECONDS, Decimal("0.0125"), PER_MINUTE, "per minute: 0.0085 + streams"
+    ),
+    SeedPrice(
+        "twilio", "outbound", Metric.PHONE_OUTBOUND_SECONDS, Decimal("0.018"), PER_MINUTE, "per minute: 0.014 + streams"
+    ),
     # Simulated and on-machine providers cost nothing; a self-hosted server's cost is the deployment's.
     *[
         SeedPrice(provider, "*", metric, Decimal(0), 1, "no provider charge")
@@ -84,10 +91,36 @@ class SeedPlan:
     overage_per_1k_tokens: Decimal
     max_concurrent_sessions: int
     cap: str
+    phone_inbound_per_minute: Decimal = Decimal(0)
+    phone_outbound_per_minute: Decimal = Decimal(0)
 
 
 SEED_PLANS: list[SeedPlan] = [
     SeedPlan("trial", "Trial", Decimal("0"), 60, Decimal("0"), 200_000, Decimal("0"), 2, CapKind.HARD),
-    SeedPlan("starter", "Starter", Decimal("49"), 500, Decimal("0.12"), 2_000_000, Decimal("0.004"), 5, CapKind.SOFT),
-    SeedPlan("growth", "Growth", Decimal("299"), 4000, Decimal("0.09"), 20_000_000, Decimal("0.003"), 25, CapKind.SOFT),
+    SeedPlan(
+        "starter",
+        "Starter",
+        Decimal("49"),
+        500,
+        Decimal("0.12"),
+        2_000_000,
+        Decimal("0.004"),
+        5,
+        CapKind.SOFT,
+        phone_inbound_per_minute=Decimal("0.03"),
+        phone_outbound_per_minute=Decimal("0.04"),
+    ),
+    SeedPlan(
+        "growth",
+        "Growth",
+        Decimal("299"),
+        4000,
+        Decimal("0.09"),
+        20_000_000,
+        Decimal("0.003"),
+        25,
+        CapKind.SOFT,
+        phone_inbound_per_minute=Decimal("0.025"),
+        phone_outbound_per_minute=Decimal("0.035"),
+    ),
 ]

@@ -28,6 +28,8 @@ class Metric(models.TextChoices):
     LLM_OUTPUT_TOKENS = "llm_output_tokens", "LLM output tokens"
     TTS_CHARACTERS = "tts_characters", "Text-to-speech characters"
     TOOL_CALLS = "tool_calls", "Tool calls"
+    PHONE_INBOUND_SECONDS = "phone_in_seconds", "Phone calls, inbound (s)"
+    PHONE_OUTBOUND_SECONDS = "phone_out_seconds", "Phone calls, outbound (s)"
 
 
 METRIC_UNITS = {
@@ -39,6 +41,8 @@ METRIC_UNITS = {
     Metric.LLM_OUTPUT_TOKENS: "tokens",
     Metric.TTS_CHARACTERS: "characters",
     Metric.TOOL_CALLS: "calls",
+    Metric.PHONE_INBOUND_SECONDS: "seconds",
+    Metric.PHONE_OUTBOUND_SECONDS: "seconds",
 }
 
 
@@ -54,7 +58,7 @@ class UsageEvent(models.Model):
     organization = models.ForeignKey(Organization, on_delete=models.PROTECT, related_name="+", db_index=False)
     metric = models.CharField(max_length=32, choices=Metric.choices)
     quantity = models.DecimalField(max_digits=18, decimal_places=3)
-    channel = models.CharField(max_length=8, blank=True, help_text="voice or text: the conversation's channel")
+    channel = models.CharField(max_length=8, blank=True, help_text="voice, text or phone: the conversation's channel")
     provider = models.CharField(max_length=32, blank=True)
     model = models.CharField(max_length=100, blank=True)
     assistant_id = models.BigIntegerField(null=True, blank=True)
@@ -136,6 +140,13 @@ class Plan(models.Model):
         default=0, help_text="LLM tokens of text-only conversations included per month."
     )
     overage_per_1k_tokens = models.DecimalField(
+        max_digits=10, decimal_places=4, default=ZERO, validators=[MinValueValidator(ZERO)]
+    )
+    # Phone calls (telephony): every minute is billed at these prices, none is included.
+    phone_inbound_per_minute = models.DecimalField(
+        max_digits=10, decimal_places=4, default=ZERO, validators=[MinValueValidator(ZERO)]
+    )
+    phone_outbound_per_minute = models.DecimalField(
         max_digits=10, decimal_places=4, default=ZERO, validators=[MinValueValidator(ZERO)]
     )
     max_concurrent_sessions = models.PositiveIntegerField(default=5, help_text="0: no limit.")

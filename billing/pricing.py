@@ -37,6 +37,8 @@ class PlanTerms:
     included_text_tokens: int
     overage_per_1k_tokens: Decimal
     hard_cap: bool
+    phone_in_per_minute: Decimal = Decimal(0)  # every phone minute is billed, none included
+    phone_out_per_minute: Decimal = Decimal(0)
 
 
 @dataclass(frozen=True, slots=True)
@@ -57,6 +59,8 @@ class Segment:
 class UsageTotals:
     voice_seconds: Decimal = Decimal(0)  # visitor audio + assistant audio, every channel
     text_tokens: int = 0  # LLM input + output tokens of text-only conversations
+    phone_in_seconds: Decimal = Decimal(0)  # the carrier's minutes of phone calls, by direction
+    phone_out_seconds: Decimal = Decimal(0)
 
 
 @dataclass(frozen=True, slots=True)
@@ -151,6 +155,14 @@ def compute_charges(
         per=THOUSAND,
         hard_cap=bool(last and last.hard_cap),
     )
+    for kind, label, seconds, price in (
+        ("phone_inbound", "Phone calls, inbound", usage.phone_in_seconds, last.phone_in_per_minute if last else 0),
+        ("phone_outbound", "Phone calls, outbound", usage.phone_out_seconds, last.phone_out_per_minute if last else 0),
+    ):
+        if seconds > 0:
+            minutes = (seconds / SIXTY).quantize(MILLI, rounding=ROUND_HALF_UP)
+            price = Decimal(price)
+            lines.append(Line(kind, label, minutes, "minutes", price, money(minutes * price)))
     subtotal = sum((line.amount for line in lines), Decimal("0.00"))
     tax = money(subtotal * tax_rate)
     return Charges(

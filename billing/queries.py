@@ -31,6 +31,7 @@ from billing.pricing import Allowance, PlanTerms, Segment, UsageTotals, allowanc
 ROLLUP_STATE = "usage"
 VOICE_METRICS = (Metric.AUDIO_IN_SECONDS, Metric.AUDIO_OUT_SECONDS)
 TOKEN_METRICS = (Metric.LLM_INPUT_TOKENS, Metric.LLM_OUTPUT_TOKENS)
+PHONE_METRICS = (Metric.PHONE_INBOUND_SECONDS, Metric.PHONE_OUTBOUND_SECONDS)
 TEXT_CHANNEL = "text"
 COST_PLACES = Decimal("0.00000001")
 
@@ -101,13 +102,36 @@ _PLAN_FIELDS = (
     "included_text_tokens",
     "overage_per_1k_tokens",
     "cap",
+    "phone_inbound_per_minute",
+    "phone_outbound_per_minute",
 )
+_FIRST_PLAN_COLUMN = 9  # in billables()' rows: the period's plan, then the subscription's current plan
+_PLAN_COLUMNS = slice(_FIRST_PLAN_COLUMN, _FIRST_PLAN_COLUMN + len(_PLAN_FIELDS))
+_CURRENT_PLAN_COLUMNS = slice(_FIRST_PLAN_COLUMN + len(_PLAN_FIELDS), _FIRST_PLAN_COLUMN + 2 * len(_PLAN_FIELDS))
 
 
 def _terms(
-    name: str, fee: Decimal, minutes: int, per_minute: Decimal, tokens: int, per_1k: Decimal, cap: str
+    name: str,
+    fee: Decimal,
+    minutes: int,
+    per_minute: Decimal,
+    tokens: int,
+    per_1k: Decimal,
+    cap: str,
+    phone_in: Decimal,
+    phone_out: Decimal,
 ) -> PlanTerms:
-    return PlanTerms(name, fee, minutes, per_minute, tokens, per_1k, hard_cap=cap == CapKind.HARD)
+    return PlanTerms(
+        name,
+        fee,
+        minutes,
+        per_minute,
+        tokens,
+        per_1k,
+        hard_cap=cap == CapKind.HARD,
+        phone_in_per_minute=phone_in,
+        phone_out_per_minute=phone_out,
+    )
 
 
 @dataclass(frozen=True, slots=True)
@@ -182,7 +206,7 @@ def billables(period: Period, organization_ids: Iterable[int] | None = None) -> 
     found = []
     for organization_id, history in grouped.items():
         head = history[0]
-        plan_of = [terms.setdefault(row[9:16], _terms(*row[9:16])) for row in history]
+        plan_of = [terms.setdefault(row[_PLAN_COLUMNS], _terms(*row[_PLAN_COLUMNS])) for row in history]
         segments = cut_segments(
             ((plan, row[7], row[8]) for plan, row in zip(plan_of, history, strict=True)),
             until=period.ends_at,
@@ -195,7 +219,7 @@ def billables(period: Period, organization_ids: Iterable[int] | None = None) -> 
                 name=head[1],
                 slug=head[2],
                 status=head[3],
-                plan=terms.setdefault(head[16:23], _terms(*head[16:23])),
+                plan=terms.setdefault(head[_CURRENT_PLAN_COLUMNS], _terms(*head[_CURRENT_PLAN_COLUMNS])),
                 max_concurrent=head[6],
                 segments=tuple(segments),
             )
@@ -238,17 +262,25 @@ def period_usage(organization_id: int, period: Period) -> UsageTotals:
 
 
 def _counting() -> dict[str, object]:
-    return {"metric__in": [*VOICE_METRICS, *TOKEN_METRICS]}
+    return {"metric__in": [*VOICE_METRICS, *TOKEN_METRICS, *PHONE_METRICS]}
 
 
 def totals_from_rows(rows: Iterable[tuple[str, str, Decimal]]) -> UsageTotals:
     voice, tokens = Decimal(0), Decimal(0)
+    phone = {metric: Decimal(0) for metric in PHONE_METRICS}
     for metric, channel, total in rows:
         if metric in VOICE_METRICS:
             voice += total
         elif metric in TOKEN_METRICS and channel == TEXT_CHANNEL:
             tokens += total
-    return UsageTotals(voice_seconds=voice, text_tokens=int(tokens))
+        elif metric in phone:
+            phone[metric] += total
+    return UsageTotals(
+        voice_seconds=voice,
+        text_tokens=int(tokens),
+        phone_in_seconds=phone[Metric.PHONE_INBOUND_SECONDS],
+        phone_out_seconds=phone[Metric.PHONE_OUTBOUND_SECONDS],
+    )
 
 
 def rolled_up_totals(period: Period, organization_ids: Iterable[int] | None = None) -> dict[int, UsageTotals]:

@@ -68,7 +68,11 @@ def do_start_conversation(
     channel: str,
     origin: str,
     connection: str = "",
+    caller_number: str = "",
+    call_sid: str = "",
 ) -> Conversation:
+    if caller_number and _redacting():
+        caller_number = redact(caller_number)
     conversation = Conversation.objects.create(
         id=conversation_id,
         assistant_id=assistant_id,
@@ -76,10 +80,16 @@ def do_start_conversation(
         channel=channel,
         origin=origin[:255],
         connection=connection,
+        caller_number=caller_number[:32],
+        call_sid=call_sid[:64],
     )
     do_record_session_usage(conversation=conversation)  # billing's event, in the same transaction
     emit_conversation_started(conversation)  # webhooks, sent once this transaction commits
     return conversation
+
+
+def _redacting() -> bool:
+    return bool(getattr(connection.tenant, "redact_personal_data", False))
 
 
 def do_resume_conversation(*, conversation_id: uuid.UUID | str, connection: str) -> None:

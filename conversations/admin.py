@@ -111,7 +111,7 @@ class ConversationAdmin(admin.ModelAdmin):
         "assistant",
         "started_at",
     )
-    search_fields = ("=visitor_id", "turns__text")
+    search_fields = ("=visitor_id", "=call_sid", "turns__text")
     date_hierarchy = "started_at"
     actions = ["export_json", "export_csv", "delete_with_turns"]
     fields = (
@@ -120,6 +120,8 @@ class ConversationAdmin(admin.ModelAdmin):
         "visitor_id",
         "channel",
         "origin",
+        "caller_number",
+        "call_sid",
         "status",
         "end_reason",
         "started_at",

@@ -13,6 +13,7 @@ class Channel(models.TextChoices):
     VOICE = "voice", "Voice"
     TEXT = "text", "Text (widget)"
     API = "api", "API"
+    PHONE = "phone", "Phone"
 
 
 class Status(models.TextChoices):
@@ -29,6 +30,7 @@ class EndReason(models.TextChoices):
     PROTOCOL_ABUSE = "protocol_abuse", "Protocol abuse"
     SERVER_SHUTDOWN = "server_shutdown", "Server shutdown"
     ASSISTANT_ENDED = "assistant_ended", "Ended by the assistant"
+    TRANSFERRED = "transferred", "Transferred to a person (phone)"
     ERROR = "error", "Error"
 
 
@@ -38,6 +40,10 @@ class Conversation(models.Model):
     visitor_id = models.CharField(max_length=128, blank=True, db_index=True)
     channel = models.CharField(max_length=16, choices=Channel.choices, default=Channel.VOICE)
     origin = models.CharField(max_length=255, blank=True)
+    # Phone calls (telephony): who called (or was called), redacted when the organization redacts, and
+    # Twilio's call SID.
+    caller_number = models.CharField(max_length=32, blank=True)
+    call_sid = models.CharField(max_length=64, blank=True, db_index=True)
     status = models.CharField(max_length=16, choices=Status.choices, default=Status.ACTIVE, db_index=True)
     end_reason = models.CharField(max_length=32, choices=EndReason.choices, blank=True)
     started_at = models.DateTimeField(auto_now_add=True, db_index=True)
@@ -83,7 +89,9 @@ class Turn(models.Model):
     text = models.TextField(blank=True, help_text="For the assistant: everything it generated.")
     heard_text = models.TextField(blank=True, help_text="For the assistant: what the visitor actually heard.")
     interrupted = models.BooleanField(default=False)
-    input_mode = models.CharField(max_length=8, blank=True, help_text="voice or text, for visitor turns")
+    input_mode = models.CharField(
+        max_length=8, blank=True, help_text="voice, text or dtmf (keys pressed on a phone), for visitor turns"
+    )
     started_at = models.DateTimeField()
     ended_at = models.DateTimeField(null=True, blank=True)
 

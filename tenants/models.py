@@ -264,11 +264,13 @@ def clean_origin(value: str) -> str:
 
 
 class ApiScope(models.TextChoices):
-    """What an API key may do. Each scope includes the ones before it: admin ⊃ write ⊃ read."""
+    """What an API key may do. Each scope includes the ones before it: admin ⊃ write ⊃ read.
+    ``calls:write`` (placing phone calls, which cost money) stands apart: only it, or admin, grants it."""
 
     READ = "read", "Read"
     WRITE = "write", "Read and write"
     ADMIN = "admin", "Admin (API keys, webhooks)"
+    CALLS_WRITE = "calls:write", "Place phone calls"
 
 
 _SCOPE_RANK = {ApiScope.READ: 1, ApiScope.WRITE: 2, ApiScope.ADMIN: 3}
@@ -325,7 +327,9 @@ class ApiKey(models.Model):
         return f"sk_{self.prefix}_…"
 
     def grants(self, scope: str) -> bool:
-        """True when one of the key's scopes includes ``scope`` (admin ⊃ write ⊃ read)."""
+        """True when one of the key's scopes includes ``scope`` (admin ⊃ write ⊃ read; admin ⊃ calls:write)."""
+        if ApiScope(scope) not in _SCOPE_RANK:
+            return scope in self.scopes or ApiScope.ADMIN in self.scopes
         needed = _SCOPE_RANK[ApiScope(scope)]
         return any(_SCOPE_RANK.get(granted, 0) >= needed for granted in self.scopes)
 

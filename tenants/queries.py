@@ -38,10 +38,10 @@ def tenant_for_host(hostname: str) -> Organization | None:
         domain = Domain.objects.select_related("tenant").filter(domain=hostname.lower()).first()
         return domain.tenant if domain else None
 
-    return _cached(_host_key(hostname), load)
+    return platform_cached(_host_key(hostname), load)
 
 
-def _cached(cache_key: str, load: Callable[[], T | None]) -> T | None:
+def platform_cached(cache_key: str, load: Callable[[], T | None]) -> T | None:
     """Read-through platform cache; misses are cached briefly so a new row shows up quickly."""
     cached = _cache_call("get", cache_key)
     if cached == _MISSING:
@@ -59,10 +59,10 @@ def _cached(cache_key: str, load: Callable[[], T | None]) -> T | None:
 
 
 def forget_cached_host(hostname: str) -> None:
-    _forget(_host_key(hostname))
+    forget_platform_cached(_host_key(hostname))
 
 
-def _forget(cache_key: str) -> None:
+def forget_platform_cached(cache_key: str) -> None:
     """Drop an entry now and again once the transaction commits: a request between the two could
     otherwise cache the row as it was before the commit."""
     _cache_call("delete", cache_key)
@@ -115,14 +115,14 @@ def widget_key(key: str) -> WidgetKey | None:
     """An active widget key with its organization, or None. Cached; dropped when the key is saved."""
     if not key.startswith("pk_") or len(key) > 64:
         return None
-    return _cached(
+    return platform_cached(
         _widget_key_cache_key(key),
         lambda: WidgetKey.objects.select_related("organization").filter(key=key, is_active=True).first(),
     )
 
 
 def forget_cached_widget_key(key: str) -> None:
-    _forget(_widget_key_cache_key(key))
+    forget_platform_cached(_widget_key_cache_key(key))
 
 
 # ------------------------------------------------------------------ API keys
@@ -142,14 +142,14 @@ def split_api_key(raw: str) -> tuple[str, str] | None:
 
 def api_key_by_prefix(prefix: str) -> ApiKey | None:
     """The key (revoked or not) with its organization. Cached; dropped when the key is saved."""
-    return _cached(
+    return platform_cached(
         _api_key_cache_key(prefix),
         lambda: ApiKey.objects.select_related("organization").filter(prefix=prefix).first(),
     )
 
 
 def forget_cached_api_key(prefix: str) -> None:
-    _forget(_api_key_cache_key(prefix))
+    forget_platform_cached(_api_key_cache_key(prefix))
 
 
 def api_keys_of(organization: Organization) -> list[ApiKey]:

@@ -142,4 +142,4 @@ def require_tool(name: str, why: str) -> str:
     raise AssertionError("unreachable")
 
 
-from tests.servers import daphne_server  # noqa: E402, F401 - a session fixture for every end-to-end test
+from tests.servers import daphne_server, twilio_rest  # noqa: E402, F401 - session fixtures for end-to-end tests

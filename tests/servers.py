@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import urllib.request
+from collections.abc import Iterator
 from dataclasses import dataclass
 
 import pytest
 
 from aura.embedded_services import free_port
 from tests import seeds
+from tests.fakes.twilio import FakeTwilioRest
 from tests.processes import python_module, running, server_environment
 
 # Fast, fixed simulated latencies: tests wait less, and overhead stays measurable.
@@ -22,6 +24,9 @@ SIMULATED_LATENCY_ENV = {
     # (The limit itself is tested in tests/voice/test_widget_session.py.)
     "AURA_WIDGET_SESSIONS_PER_IP_PER_MINUTE": "100000",
 }
+# The platform's Twilio account, for numbers whose organization brings none (tests/telephony).
+PLATFORM_TWILIO_ACCOUNT_SID = "AC" + "f" * 32
+PLATFORM_TWILIO_AUTH_TOKEN = "platform-twilio-auth-token-for-tests"
 
 
 @dataclass(frozen=True)
@@ -43,13 +48,25 @@ def _healthy(url: str) -> bool:
 
 
 @pytest.fixture(scope="session")
-def daphne_server(django_db_setup, django_db_blocker) -> Server:
+def twilio_rest() -> Iterator[FakeTwilioRest]:
+    """Twilio's REST API as the server reaches it (TWILIO_API_BASE_URL), recording every request."""
+    with FakeTwilioRest() as fake:
+        yield fake
+
+
+@pytest.fixture(scope="session")
+def daphne_server(django_db_setup, django_db_blocker, twilio_rest) -> Server:
     with django_db_blocker.unblock():
         seeds.restore()  # the platform's host must route before the server can answer /healthz
     port = free_port()
     # Loopback tool URLs are allowed here so tests can receive HTTP tool calls; tests/voice/tools checks the guard.
     env = server_environment(
-        AURA_PLATFORM_URL=f"http://localhost:{port}", AURA_TOOL_URLS_ALLOW_LOOPBACK="1", **SIMULATED_LATENCY_ENV
+        AURA_PLATFORM_URL=f"http://localhost:{port}",
+        AURA_TOOL_URLS_ALLOW_LOOPBACK="1",
+        TWILIO_ACCOUNT_SID=PLATFORM_TWILIO_ACCOUNT_SID,
+        TWILIO_AUTH_TOKEN=PLATFORM_TWILIO_AUTH_TOKEN,
+        TWILIO_API_BASE_URL=twilio_rest.base_url,
+        **SIMULATED_LATENCY_ENV,
     )
     command = python_module("aura.server", "-b", "127.0.0.1", "-p", str(port), "aura.asgi:application")
     with running(command, ready=lambda: _healthy(f"http://localhost:{port}/healthz"), log_name="daphne", env=env):

@@ -63,6 +63,12 @@ async def end_live_sessions(deadline: float) -> None:
 on_drain(end_live_sessions)
 
 
+def live_session_opened(consumer: VoiceConsumer) -> None:
+    """A consumer's session is set up: it counts as live, and is ended at shutdown."""
+    _live.add(consumer)
+    SESSIONS_ACTIVE.inc()
+
+
 class VoiceConsumer(AsyncWebsocketConsumer):
     session: VoiceSession | None = None
 
@@ -150,8 +156,7 @@ class VoiceConsumer(AsyncWebsocketConsumer):
                 return
             raise
         log_context.bind(session=grant.conversation_id, organization=tenant.schema_name)
-        _live.add(self)
-        SESSIONS_ACTIVE.inc()
+        live_session_opened(self)
 
     async def receive(self, text_data: str | None = None, bytes_data: bytes | None = None) -> None:
         if self.session is None:

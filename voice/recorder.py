@@ -33,7 +33,16 @@ class ConversationRecorder:
         self._writer = asyncio.create_task(self._write_all(), name=f"recorder:{conversation_id}")
         self._waiting: set[asyncio.Task[None]] = set()  # updates waiting for the turn they change
 
-    def start(self, *, assistant_id: int, visitor_id: str, channel: str, origin: str) -> asyncio.Future[Any]:
+    def start(
+        self,
+        *,
+        assistant_id: int,
+        visitor_id: str,
+        channel: str,
+        origin: str,
+        caller_number: str = "",
+        call_sid: str = "",
+    ) -> asyncio.Future[Any]:
         return self._submit(
             actions.do_start_conversation,
             conversation_id=self.conversation_id,
@@ -42,6 +51,8 @@ class ConversationRecorder:
             channel=channel,
             origin=origin,
             connection=self.connection,
+            caller_number=caller_number,
+            call_sid=call_sid,
         )
 
     def resume(self) -> asyncio.Future[History]:

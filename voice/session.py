@@ -84,6 +84,16 @@ UNDERSTANDING_TIMEOUT_S = 10.0
 KEPT_REPLIES = 8
 
 
+@dataclass(frozen=True, slots=True)
+class PhoneCall:
+    """A session carried by a phone call (telephony): who called and the call's id at the carrier."""
+
+    caller: str
+    call_sid: str
+    # Puts the caller through to the organization's transfer number (telephony); None: no transfers.
+    transfer: Callable[[], Awaitable[None]] | None = None
+
+
 class Transport(Protocol):
     async def send_event(self, event: dict[str, object]) -> None: ...
     async def send_audio(self, frame: bytes) -> None: ...
@@ -134,6 +144,7 @@ class VoiceSession:
         resumed: bool = False,
         quota: SessionQuota | None = None,
         summaries_in_worker: bool = False,
+        call: PhoneCall | None = None,
     ) -> None:
         self.conversation_id = conversation_id
         self.visitor_id = visitor_id
@@ -143,6 +154,7 @@ class VoiceSession:
         self.transport = transport
         self.recorder = recorder
         self.resumed = resumed
+        self.call = call  # a phone call: channel "phone", the caller's number and call SID are stored
         # A session that lasts one request (the REST API's) leaves summaries to a Celery worker, so the
         # request never waits for one.
         self.summaries_in_worker = summaries_in_worker
@@ -229,6 +241,36 @@ class VoiceSession:
         if self.turn_end is not None:
             self.turn_end.check()
 
+    # -- for transports that do not speak the widget protocol (telephony) --
+    async def start(self, start: SessionStart) -> None:
+        """Start as a widget's ``session.start`` would."""
+        if not await self._admit():
+            return
+        try:
+            await self._start(start)
+        except ProtocolError as error:
+            await self._refuse(error)
+
+    async def admit(self) -> bool:
+        """Count a message against the session's flood limit: False when it must be dropped."""
+        return await self._admit()
+
+    async def reject(self, error: ProtocolError) -> None:
+        """A message the transport could not read: answered (and counted) like a bad widget event."""
+        if await self._admit():
+            await self._refuse(error)
+
+    async def handle_keys(self, text: str) -> None:
+        """What the caller typed on the phone's keypad, put in words ("The caller pressed 2")."""
+        if not self.started or self.ended:
+            return
+        await self._typed(text, input_mode="dtmf")
+
+    def played(self, response_id: int, played_ms: float) -> None:
+        """How much of a reply the listener heard, as a widget's ``response.played`` reports it."""
+        if not self.ended:
+            self._played(response_id, played_ms)
+
     async def _admit(self) -> bool:
         if self.ended:
             return False
@@ -276,8 +318,10 @@ class VoiceSession:
             self.recorder.start(
                 assistant_id=self.assistant.id,
                 visitor_id=self.visitor_id,
-                channel=Channel.TEXT if start.text_only else Channel.VOICE,
+                channel=Channel.PHONE if self.call else Channel.TEXT if start.text_only else Channel.VOICE,
                 origin=self.origin,
+                caller_number=self.call.caller if self.call else "",
+                call_sid=self.call.call_sid if self.call else "",
             )
         greeting = await self._prepare_memory_and_tools()
         providers = self.providers
@@ -334,6 +378,7 @@ class VoiceSession:
                 transcript=lambda: [(m.role, m.content) for m in self.history],
                 end_conversation=self._end_after_reply,
                 forget_visitor=self._forget_visitor,
+                transfer_call=self._transfer_after_reply if self.call and self.call.transfer else None,
             )
             self.tools = ToolBox(tools, context)
         if self.profile is not None and assistant.greeting:
@@ -411,11 +456,22 @@ class VoiceSession:
     def _end_after_reply(self, reason: str) -> None:
         self.ending_reason = reason
 
+    def _transfer_after_reply(self) -> None:
+        self.ending_reason = EndReason.TRANSFERRED
+
     async def _end_once_heard(self, active: _ActiveReply) -> None:
-        """The assistant ended the conversation: let its goodbye be heard, then close normally."""
+        """The assistant ended the conversation (or hands the call over): let its last words be heard,
+        then put the call through if that was asked, and close normally."""
+        reason = self.ending_reason or EndReason.ASSISTANT_ENDED
         if (playback_end := active.reply.playback_end()) is not None:
             await asyncio.sleep(max(0.0, playback_end - time.monotonic()) + 0.2)
-        await self.end(EndReason.ASSISTANT_ENDED, CloseCode.NORMAL)
+        if reason == EndReason.TRANSFERRED and self.call is not None and self.call.transfer is not None:
+            try:
+                await self.call.transfer()
+            except Exception:  # the caller is not left hanging silently: the call ends as it would have
+                logger.exception("conversation %s: the transfer failed", self.conversation_id)
+                reason = EndReason.ERROR
+        await self.end(reason, CloseCode.NORMAL)
 
     def _summarize_older_turns(self) -> None:
         """Summarise what has slid out of the recent window, in the background; replies never wait for it."""
@@ -560,12 +616,12 @@ class VoiceSession:
     async def _send_partial(self, text: str) -> None:
         await self.transport.send_event({"type": "transcript.partial", "text": text})
 
-    async def _typed(self, text: str) -> None:
+    async def _typed(self, text: str, *, input_mode: str = "text") -> None:
         self.last_activity = time.monotonic()
         self.reminded = False
         await self.interrupt("text_input")
         detected_at = time.monotonic()
-        await self.transport.send_event({"type": "transcript.final", "text": text, "input": "text"})
+        await self.transport.send_event({"type": "transcript.final", "text": text, "input": input_mode})
         understood = self._understand(text)
         index = self._remember(ChatMessage(role="user", content=text, emotion=understood.emotion))
         self.visitor_spoke = True
@@ -573,7 +629,7 @@ class VoiceSession:
             TurnRecord(
                 role=Role.VISITOR,
                 text=text,
-                input_mode="text",
+                input_mode=input_mode,
                 started_at=_now(),
                 ended_at=_now(),
                 intent=understood.intent,

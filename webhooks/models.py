@@ -16,6 +16,8 @@ class EventType(models.TextChoices):
     LEAD_CAPTURED = "lead.captured", "A lead was captured"
     HANDOFF_REQUESTED = "handoff.requested", "A visitor asked for a person"
     USAGE_THRESHOLD_REACHED = "usage.threshold_reached", "Usage crossed a share of the plan"
+    CALL_STARTED = "call.started", "A phone call was answered"
+    CALL_ENDED = "call.ended", "A phone call ended (with its duration)"
 
 
 PING = "ping"  # sent by "test", to one endpoint, whatever it subscribed to

@@ -16,6 +16,7 @@ RESOURCE_MODULES = (
     "billing.api.urls",  # usage, invoices
     "webhooks.api.urls",  # webhook endpoints and deliveries
     "knowledge.api.urls",  # knowledge documents
+    "telephony.api.urls",  # phone calls
 )
 
 router = SimpleRouter()

@@ -57,6 +57,7 @@ SHARED_APPS = [
     "drf_spectacular",
     "billing",
     "webhooks",
+    "telephony",
 ]
 TENANT_APPS = [
     "django.contrib.contenttypes",
@@ -300,6 +301,12 @@ AURA_API_RATE_PER_ORGANIZATION_PER_MINUTE = env_int("AURA_API_RATE_PER_ORGANIZAT
 AURA_WEBHOOK_URLS_ALLOW_PRIVATE = env_bool("AURA_WEBHOOK_URLS_ALLOW_PRIVATE", False)
 AURA_WEBHOOK_URLS_ALLOW_LOOPBACK = env_bool("AURA_WEBHOOK_URLS_ALLOW_LOOPBACK", AURA_ENV == "development")
 AURA_WEBHOOK_TIMEOUT_S = env_float("AURA_WEBHOOK_TIMEOUT_S", 10.0)  # per attempt, over all of the host's addresses
+
+# Phone calls (telephony, docs/telephony.md): the platform's Twilio account, used for numbers whose
+# organization brings none, and the REST API's base URL (tests point it at a local fake).
+TWILIO_ACCOUNT_SID = os.environ.get("TWILIO_ACCOUNT_SID", "")
+TWILIO_AUTH_TOKEN = os.environ.get("TWILIO_AUTH_TOKEN", "")
+TWILIO_API_BASE_URL = env_str("TWILIO_API_BASE_URL", "https://api.twilio.com").rstrip("/")
 
 # JSON lines in production (request / session id on every line, personal data redacted), plain text
 # in development.

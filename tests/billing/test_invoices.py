@@ -174,3 +174,21 @@ def test_a_subscription_cancelled_then_reactivated_pays_for_neither_the_gap(alph
 
     # 10 days before the cancellation and 10 days after the reactivation: 49 × 10/30 twice
     assert _lines(Invoice.objects.get()) == [("base_fee", Decimal("16.33")), ("base_fee", Decimal("16.33"))]
+
+
+@pytest.mark.django_db
+def test_phone_minutes_appear_on_the_invoice_by_direction(alpha, starter):
+    starter.phone_inbound_per_minute, starter.phone_outbound_per_minute = Decimal("0.03"), Decimal("0.04")
+    starter.save()
+    subscribe(alpha.organization, starter, at=SEP_1)
+    add_event(alpha.organization, "phone_in_seconds", 600, datetime(2026, 9, 5, tzinfo=UTC), channel="phone")
+    add_event(alpha.organization, "phone_out_seconds", 300, datetime(2026, 9, 6, tzinfo=UTC), channel="phone")
+
+    do_draft_invoices(SEP, now=_oct(2))
+
+    invoice = Invoice.objects.get(organization=alpha.organization, period_start=SEP.start)
+    assert [(kind, amount) for kind, amount in _lines(invoice) if kind.startswith("phone")] == [
+        ("phone_inbound", Decimal("0.30")),
+        ("phone_outbound", Decimal("0.20")),
+    ]
+    assert invoice.subtotal == Decimal("49.50")

@@ -137,3 +137,33 @@ def test_a_segment_cannot_end_before_it_starts():
 
 def test_allowance_outside_the_period_counts_nothing():
     assert allowance([Segment(STARTER, DEC_START, datetime(2027, 1, 1, tzinfo=UTC))], NOV_START, DEC_START).minutes == 0
+
+
+def test_phone_minutes_are_billed_by_direction_at_the_last_plans_prices():
+    # 90 s inbound and 10 min outbound on a plan with 0.03 / 0.04 a phone minute: 0.045 → 0.05 and 0.40
+    phoned = PlanTerms(
+        "Phone",
+        Decimal("49"),
+        500,
+        Decimal("0.12"),
+        0,
+        Decimal(0),
+        hard_cap=False,
+        phone_in_per_minute=Decimal("0.03"),
+        phone_out_per_minute=Decimal("0.04"),
+    )
+
+    result = charges(
+        [Segment(phoned, NOV_START, DEC_START)],
+        UsageTotals(phone_in_seconds=Decimal(90), phone_out_seconds=minutes(10)),
+    )
+
+    phone = [(line.kind, line.quantity, line.unit_price, line.amount) for line in result.lines if "phone" in line.kind]
+    assert phone == [
+        ("phone_inbound", Decimal("1.500"), Decimal("0.03"), Decimal("0.05")),
+        ("phone_outbound", Decimal("10.000"), Decimal("0.04"), Decimal("0.40")),
+    ]
+    assert result.total == Decimal("49.45")
+    assert not [
+        line for line in charges([Segment(phoned, NOV_START, DEC_START)], UsageTotals()).lines if "phone" in line.kind
+    ]

@@ -36,6 +36,8 @@ class ToolContext:
     transcript: Callable[[], list[tuple[str, str]]] = list  # (role, text) so far, oldest first
     end_conversation: Callable[[str], None] = lambda reason: None  # the session ends after the reply is heard
     forget_visitor: Callable[[], None] = lambda: None
+    # A phone call with a transfer number: the call is put through to it once the reply is heard.
+    transfer_call: Callable[[], None] | None = None
     events: list[tuple[str, dict[str, object]]] = field(default_factory=list)  # product events to announce
 
 

@@ -150,6 +150,15 @@ class Handoff(Tool):
             contact=str(arguments.get("contact", "")).strip(),
             transcript=transcript,
         )
+        if context.transfer_call is not None:  # on the phone: put the caller through now
+            context.transfer_call()
+            return _result(
+                {
+                    "handoff_id": handoff_id,
+                    "transferring": True,
+                    "summary": "I am putting you through to a colleague now. Please hold.",
+                }
+            )
         return _result(
             {
                 "handoff_id": handoff_id,

@@ -1,4 +1,5 @@
-"""manage.py rotate_encryption_keys: re-seal every organization's provider keys with the newest key.
+"""manage.py rotate_encryption_keys: re-seal every organization's provider keys (and its Twilio auth
+tokens, public schema) with the newest key.
 
 Rotation: put a new Fernet key first in AURA_ENCRYPTION_KEYS (keep the old one after it), deploy,
 run this command, then remove the old key.
@@ -13,6 +14,7 @@ from django.db import transaction
 from django_tenants.utils import get_tenant_model, tenant_context
 
 from aura.crypto import DecryptionError
+from telephony.actions import do_reencrypt_auth_tokens
 from voice.actions import do_reencrypt_provider_keys
 
 
@@ -33,3 +35,8 @@ class Command(BaseCommand):
             if count:
                 self.stdout.write(f"{organization.schema_name}: {count} key(s) re-encrypted")
         self.stdout.write(self.style.SUCCESS(f"{total} provider key(s) now sealed with the newest key"))
+        try:
+            tokens = do_reencrypt_auth_tokens()
+        except DecryptionError as exc:
+            raise CommandError(f"Twilio auth tokens: {exc}. Put back the key that sealed it, then run again.") from None
+        self.stdout.write(self.style.SUCCESS(f"{tokens} Twilio auth token(s) now sealed with the newest key"))

@@ -1,0 +1,162 @@
+"""Writes of phone numbers and calls (public schema)."""
+
+from __future__ import annotations
+
+from django.db import transaction
+from django.utils import timezone
+
+from aura.crypto import encrypt, mask, reencrypt
+from billing.actions import do_record_call_usage
+from conversations.privacy import redact
+from telephony.models import Call, Direction, PhoneNumber
+from tenants.models import Organization
+from webhooks.actions import do_emit_event
+from webhooks.models import EventType
+
+
+def seal_auth_token(number: PhoneNumber, auth_token: str) -> None:
+    """Put the tenant's Twilio auth token into ``number``, encrypted, with its masked hint (the caller saves)."""
+    number.encrypted_auth_token = encrypt(auth_token)
+    number.auth_token_hint = mask(auth_token)
+
+
+def do_reencrypt_auth_tokens() -> int:
+    """Re-seal every stored Twilio auth token with the newest encryption key. Returns how many."""
+    count = 0
+    with transaction.atomic():
+        for number in PhoneNumber.objects.select_for_update().exclude(encrypted_auth_token=""):
+            number.encrypted_auth_token = reencrypt(number.encrypted_auth_token)
+            number.save(update_fields=["encrypted_auth_token", "updated_at"])
+            count += 1
+    return count
+
+
+def shown_number(organization: Organization, number: str) -> str:
+    """A caller's number as the organization's privacy setting allows it to be stored."""
+    return redact(number) if organization.redact_personal_data else number
+
+
+ENDED_STATUSES = frozenset({"completed", "busy", "no-answer", "failed", "canceled"})
+ANSWERED_STATUSES = frozenset({"in-progress", "answered"})
+
+
+@transaction.atomic
+def do_start_inbound_call(*, number: PhoneNumber, call_sid: str, caller: str) -> Call:
+    """The call Twilio announced on the voice webhook, answered now (a retried webhook finds the same row)."""
+    call, created = Call.objects.get_or_create(
+        call_sid=call_sid,
+        defaults={
+            "organization": number.organization,
+            "phone_number": number,
+            "direction": Direction.INBOUND,
+            "from_number": shown_number(number.organization, caller),
+            "to_number": number.number,
+            "status": "in-progress",
+            "answered_at": timezone.now(),
+        },
+    )
+    if created:
+        _emit(EventType.CALL_STARTED, call)
+    return call
+
+
+@transaction.atomic
+def do_place_call(
+    *, number: PhoneNumber, to: str, first_message: str = "", metadata: dict[str, object] | None = None
+) -> Call:
+    """Ask Twilio to call ``to`` from ``number``; when answered, Twilio fetches the voice webhook, which
+    connects the call to the number's assistant (saying ``first_message`` first, if given)."""
+    from telephony.queries import status_callback_url, twilio_account, webhook_url
+    from telephony.twilio_api import place_call
+
+    call_sid = place_call(
+        twilio_account(number),
+        from_=number.number,
+        to=to,
+        url=webhook_url(),
+        status_callback=status_callback_url(),
+    )
+    return Call.objects.create(
+        organization=number.organization,
+        phone_number=number,
+        call_sid=call_sid,
+        direction=Direction.OUTBOUND,
+        from_number=number.number,
+        to_number=shown_number(number.organization, to),
+        status="queued",
+        first_message=first_message,
+        metadata=metadata or {},
+    )
+
+
+def do_attach_conversation(*, call_sid: str, conversation_id: str) -> None:
+    Call.objects.filter(call_sid=call_sid, conversation_id__isnull=True).update(conversation_id=conversation_id)
+
+
+@transaction.atomic
+def do_update_call_status(*, call_sid: str, status: str, duration_s: int | None = None) -> Call | None:
+    """A status Twilio reported (status callback), or the end of the media stream (``completed``).
+
+    ``call.started`` fires once, when the call is first answered; ``call.ended`` once, when it first
+    ends. A later report (Twilio's ``completed`` after the stream closed) only fills in the duration.
+    """
+    call = Call.objects.select_for_update(of=("self",)).select_related("phone_number").filter(call_sid=call_sid).first()
+    if call is None:
+        return None
+    now = timezone.now()
+    fields: set[str] = set()
+    if call.ended_at is None:  # an ended call keeps the status it ended with (reports may arrive late)
+        call.status, fields = status[:16], {"status"}
+    if status in ANSWERED_STATUSES and call.answered_at is None and call.ended_at is None:
+        call.answered_at = now
+        fields.add("answered_at")
+        _emit(EventType.CALL_STARTED, call)
+    if status in ENDED_STATUSES:
+        if duration_s is not None:
+            call.duration_s = duration_s
+            fields.add("duration_s")
+        if call.ended_at is None:
+            call.ended_at = now
+            fields.add("ended_at")
+            if call.duration_s is None and call.answered_at is not None:
+                call.duration_s = max(0, round((now - call.answered_at).total_seconds()))
+                fields.add("duration_s")
+            _emit(EventType.CALL_ENDED, call)
+        if "duration_s" in fields and call.duration_s:
+            do_record_call_usage(
+                organization_id=call.organization_id,
+                call_sid=call.call_sid,
+                outbound=call.direction == Direction.OUTBOUND,
+                seconds=call.duration_s,
+                occurred_at=call.ended_at,
+                assistant_id=call.phone_number.assistant_id if call.phone_number else None,
+                conversation_id=call.conversation_id,
+            )
+    if fields:
+        call.save(update_fields=sorted(fields))
+    return call
+
+
+def do_end_call(*, call_sid: str) -> None:
+    """The media stream closed: the call is over for the assistant (Twilio's own report may follow)."""
+    do_update_call_status(call_sid=call_sid, status="completed")
+
+
+def call_data(call: Call) -> dict[str, object]:
+    return {
+        "sid": call.call_sid,
+        "direction": call.direction,
+        "from": call.from_number,
+        "to": call.to_number,
+        "status": call.status,
+        "conversation_id": str(call.conversation_id) if call.conversation_id else None,
+        "started_at": call.started_at,
+        "answered_at": call.answered_at,
+        "ended_at": call.ended_at,
+        "duration_s": call.duration_s,
+        "metadata": call.metadata,
+    }
+
+
+def _emit(event_type: str, call: Call) -> None:
+    do_emit_event(event_type, {"call": call_data(call)}, organization=call.organization)

@@ -1,0 +1,97 @@
+"""Reads of phone numbers and their Twilio credentials; the number lookup every call goes through is cached."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from django.conf import settings
+
+from aura.crypto import Secret, decrypt
+from telephony.models import Call, PhoneNumber
+from tenants.queries import forget_platform_cached, platform_cached
+
+WEBHOOK_PATH = "/telephony/twilio/voice"
+STATUS_PATH = "/telephony/twilio/status"
+STREAM_PATH = "/ws/twilio/"
+
+
+def _number_cache_key(number: str) -> str:
+    return f"phone-number:{number}"
+
+
+def phone_number(number: str) -> PhoneNumber | None:
+    """The phone number (active or not) with its organization, or None. Cached; dropped when it is saved."""
+    if not number.startswith("+") or len(number) > 16:
+        return None
+    return platform_cached(
+        _number_cache_key(number),
+        lambda: PhoneNumber.objects.select_related("organization").filter(number=number).first(),
+    )
+
+
+def forget_cached_number(number: str) -> None:
+    forget_platform_cached(_number_cache_key(number))
+
+
+@dataclass(frozen=True, slots=True)
+class TwilioAccount:
+    account_sid: str
+    auth_token: Secret
+
+    @property
+    def configured(self) -> bool:
+        return bool(self.account_sid and self.auth_token)
+
+
+def platform_account() -> TwilioAccount:
+    return TwilioAccount(settings.TWILIO_ACCOUNT_SID, Secret(settings.TWILIO_AUTH_TOKEN))
+
+
+def twilio_account(number: PhoneNumber | None) -> TwilioAccount:
+    """The tenant's own Twilio account for this number, or the platform's when it has none."""
+    if number is not None and number.uses_own_account:
+        return TwilioAccount(number.account_sid, Secret(decrypt(number.encrypted_auth_token)))
+    return platform_account()
+
+
+def webhook_url() -> str:
+    """What a tenant pastes into Twilio's console ("A call comes in"): on the platform's public URL."""
+    return settings.AURA_PLATFORM_URL + WEBHOOK_PATH
+
+
+def status_callback_url() -> str:
+    return settings.AURA_PLATFORM_URL + STATUS_PATH
+
+
+def stream_url() -> str:
+    """The Media Streams WebSocket on the platform's public URL (https → wss)."""
+    base = settings.AURA_PLATFORM_URL
+    scheme, _, rest = base.partition("://")
+    return f"{'wss' if scheme == 'https' else 'ws'}://{rest}{STREAM_PATH}"
+
+
+def call_by_sid(call_sid: str) -> Call | None:
+    return Call.objects.select_related("organization", "phone_number").filter(call_sid=call_sid).first()
+
+
+def numbers_of(organization_id: int) -> list[PhoneNumber]:
+    return list(PhoneNumber.objects.filter(organization_id=organization_id).order_by("number"))
+
+
+def active_number_by_id(number_id: int) -> PhoneNumber | None:
+    """The number a stream token names, if it still answers calls (active, organization ready)."""
+    return (
+        PhoneNumber.objects.select_related("organization")
+        .filter(pk=number_id, is_active=True, organization__is_ready=True)
+        .first()
+    )
+
+
+def caller_visitor_id(caller: str) -> str:
+    """A stable visitor id for a caller's number (so the assistant can remember returning callers),
+    without the number itself: a keyed hash."""
+    from django.utils.crypto import salted_hmac
+
+    if not caller:
+        return ""
+    return "phone:" + salted_hmac("aura.telephony.caller", caller, algorithm="sha256").hexdigest()[:32]

@@ -1,0 +1,42 @@
+"""Phone numbers for the telephony tests: alpha's on its own Twilio account, beta's on the platform's."""
+
+from __future__ import annotations
+
+import pytest
+from django_tenants.utils import tenant_context
+
+from telephony.actions import seal_auth_token
+from telephony.models import PhoneNumber
+from tests.api.conftest import make_key  # noqa: F401 - API keys for the calls API's tests
+from voice.models import Assistant
+
+ALPHA_NUMBER = "+14155550100"
+BETA_NUMBER = "+14155550200"
+ALPHA_ACCOUNT_SID = "AC" + "a1" * 16
+ALPHA_AUTH_TOKEN = "alpha-own-twilio-auth-token-0123"
+CALLER = "+15005550006"
+
+
+def first_assistant(tenant) -> int:
+    with tenant_context(tenant.organization):
+        return Assistant.objects.order_by("pk").values_list("pk", flat=True).first()
+
+
+@pytest.fixture
+def alpha_number(alpha) -> PhoneNumber:
+    number = PhoneNumber(
+        organization=alpha.organization,
+        number=ALPHA_NUMBER,
+        assistant_id=first_assistant(alpha),
+        account_sid=ALPHA_ACCOUNT_SID,
+    )
+    seal_auth_token(number, ALPHA_AUTH_TOKEN)
+    number.save()
+    return number
+
+
+@pytest.fixture
+def beta_number(beta) -> PhoneNumber:
+    return PhoneNumber.objects.create(
+        organization=beta.organization, number=BETA_NUMBER, assistant_id=first_assistant(beta)
+    )
