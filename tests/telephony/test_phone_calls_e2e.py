@@ -13,7 +13,7 @@ from conversations.models import Conversation, Turn
 from telephony.models import Call
 from tests.fakes.twilio import FakeTwilioCall, phone_speech, ring, stream_of, ulaw_silence
 from tests.telephony.conftest import ALPHA_ACCOUNT_SID, ALPHA_AUTH_TOKEN, ALPHA_NUMBER, CALLER
-from tests.voice.test_tools_e2e import _assistant_settings as assistant_settings
+from tests.voice.sessions import assistant_settings
 from tests.waiting import eventually
 
 pytestmark = [pytest.mark.e2e, pytest.mark.django_db(transaction=True)]

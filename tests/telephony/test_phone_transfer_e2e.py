@@ -15,7 +15,7 @@ from tests.fakes.twilio import phone_speech, ulaw_silence
 from tests.servers import PLATFORM_TWILIO_AUTH_TOKEN
 from tests.telephony.conftest import ALPHA_ACCOUNT_SID, ALPHA_AUTH_TOKEN, BETA_NUMBER
 from tests.telephony.test_phone_calls_e2e import place_call, turns_of
-from tests.voice.test_tools_e2e import _assistant_settings as assistant_settings
+from tests.voice.sessions import assistant_settings
 from tests.waiting import eventually
 
 pytestmark = [pytest.mark.e2e, pytest.mark.django_db(transaction=True)]

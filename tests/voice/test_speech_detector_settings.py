@@ -9,8 +9,9 @@ from django.test import Client
 from django.utils.html import escape
 from django_tenants.utils import tenant_context
 
+from tests.voice.admin_forms import assistant_form_data as _assistant_form_data
 from tests.voice.audio.test_silero import silero_model
-from tests.voice.test_provider_keys import _assistant_form_data, _tenant_admin
+from tests.voice.test_provider_keys import _tenant_admin
 from voice.models import Assistant
 from voice.queries import assistant_snapshot
 
