@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import os
 import shutil
@@ -135,3 +136,41 @@ def print_voice_figures(result: dict[str, Any]) -> None:
         f"{'server':>22}: {result['server_cpu_ms_per_session_s']} ms CPU per session-second, "
         f"{result['server_cpu_share_of_one_core']:.0%} of one core, {result['server_rss_mb']} MB RSS"
     )
+
+
+class ServerUsage:
+    """The server process's CPU time and peak memory over a load run (memory sampled once a second).
+
+    ``async with ServerUsage(pid) as usage: …`` then ``usage.figures(sessions)``.
+    """
+
+    def __init__(self, pid: int) -> None:
+        import psutil
+
+        self._process = psutil.Process(pid)
+        self.rss_peak_mb = 0.0
+        self.cpu_ms = 0.0
+        self.elapsed_s = 0.0
+
+    async def _sample(self) -> None:
+        while True:
+            self.rss_peak_mb = max(self.rss_peak_mb, self._process.memory_info().rss / 2**20)
+            await asyncio.sleep(1)
+
+    async def __aenter__(self) -> ServerUsage:
+        self._cpu_before = sum(self._process.cpu_times()[:2])
+        self._started = time.monotonic()
+        self._sampler = asyncio.create_task(self._sample())
+        return self
+
+    async def __aexit__(self, *exc_info: object) -> None:
+        self._sampler.cancel()
+        self.elapsed_s = time.monotonic() - self._started
+        self.cpu_ms = (sum(self._process.cpu_times()[:2]) - self._cpu_before) * 1000
+
+    def figures(self, sessions: int) -> dict[str, float]:
+        return {
+            "server_cpu_ms_per_session_s": round(self.cpu_ms / (sessions * self.elapsed_s), 2),
+            "server_cpu_share_of_one_core": round(self.cpu_ms / 1000 / self.elapsed_s, 3),
+            "server_rss_mb": round(self.rss_peak_mb, 1),
+        }

@@ -30,7 +30,14 @@ import timeit
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from bench.common import fresh_platform, pinned_daphne, print_voice_figures, simulated_latency_env, summary
+from bench.common import (
+    ServerUsage,
+    fresh_platform,
+    pinned_daphne,
+    print_voice_figures,
+    simulated_latency_env,
+    summary,
+)
 from bench.voice import BARGE_IN_MIN_MS, END_SILENCE_MS, LATENCY, QUESTIONS, provider_ms, speech_bounds_ms
 from bench.voice import Results as VoiceResults
 
@@ -83,12 +90,14 @@ def stored_figures(results: Results) -> None:
     from tenants.models import Organization
 
     with tenant_context(Organization.objects.get(slug="bench")):
-        for role, text, first_audio_ms, endpoint_ms in Turn.objects.filter(conversation__channel="phone").values_list(
-            "role", "text", "first_audio_ms", "endpoint_delay_ms"
-        ):
+        turns = Turn.objects.filter(conversation__channel="phone").values_list(
+            "role", "text", "first_audio_ms", "endpoint_delay_ms", "llm_first_token_ms"
+        )
+        for role, text, first_audio_ms, endpoint_ms, llm_first_token_ms in turns:
             if role == "visitor" and endpoint_ms is not None:
                 results.endpoint.append(endpoint_ms)
-            elif role == "assistant" and first_audio_ms is not None and text:
+            # Replies the model wrote; a greeting (no model call) is not a reply to a turn.
+            elif role == "assistant" and first_audio_ms is not None and llm_first_token_ms is not None and text:
                 results.overhead.append(first_audio_ms - provider_ms(text))
 
 
@@ -162,31 +171,15 @@ async def run_call(
 
 
 async def run(args: argparse.Namespace, base_url: str, daphne_pid: int) -> dict:
-    import psutil
-
     from tests.fakes.twilio import decode, phone_speech
 
     speech = {name: phone_speech(name) for name in (*QUESTIONS, "interrupt.wav")}
     onset_ms, _ = speech_bounds_ms(decode(speech["interrupt.wav"]).tobytes(), PHONE_RATE)
-    process = psutil.Process(daphne_pid)
-    cpu_before = sum(process.cpu_times()[:2])
-    started = time.monotonic()
     results = Results()
-    rss_peak = 0.0
-
-    async def sample_rss() -> None:
-        nonlocal rss_peak
-        while True:
-            rss_peak = max(rss_peak, process.memory_info().rss / 2**20)
-            await asyncio.sleep(1)
-
-    sampler = asyncio.create_task(sample_rss())
-    await asyncio.gather(
-        *(run_call(args.ramp, i, base_url, args.seconds, results, speech, onset_ms) for i in range(args.calls))
-    )
-    sampler.cancel()
-    elapsed = time.monotonic() - started
-    cpu_ms = (sum(process.cpu_times()[:2]) - cpu_before) * 1000
+    async with ServerUsage(daphne_pid) as usage:
+        await asyncio.gather(
+            *(run_call(args.ramp, i, base_url, args.seconds, results, speech, onset_ms) for i in range(args.calls))
+        )
     await asyncio.sleep(2)  # the last turns are being stored
     await asyncio.to_thread(stored_figures, results)
     return {
@@ -200,9 +193,7 @@ async def run(args: argparse.Namespace, base_url: str, daphne_pid: int) -> dict:
         "overhead_ms": summary(results.overhead),
         "bargein_ms": summary(results.bargein),
         "stale_audio_chunks": results.stale,
-        "server_cpu_ms_per_session_s": round(cpu_ms / (args.calls * elapsed), 2),
-        "server_cpu_share_of_one_core": round(cpu_ms / 1000 / elapsed, 3),
-        "server_rss_mb": round(rss_peak, 1),
+        **usage.figures(args.calls),
         "client_send_lag_ms": summary(results.client_lag_ms),
         "voice_webhook_ms": summary(results.webhook_ms),
         "mu_law_us_per_frame": mu_law_us_per_frame(),

@@ -27,7 +27,14 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from bench.common import fresh_platform, pinned_daphne, print_voice_figures, simulated_latency_env, summary
+from bench.common import (
+    ServerUsage,
+    fresh_platform,
+    pinned_daphne,
+    print_voice_figures,
+    simulated_latency_env,
+    summary,
+)
 
 ROOT = Path(__file__).resolve().parent.parent
 LATENCY = {"stt_ms": 150.0, "llm_first_token_ms": 300.0, "llm_tokens_per_s": 60.0, "tts_first_byte_ms": 120.0}
@@ -206,33 +213,17 @@ def prepare(detector: str = "webrtcvad") -> tuple[str, str]:
 
 
 async def run(args: argparse.Namespace, base_url: str, key: str, origin: str, daphne_pid: int) -> dict:
-    import psutil
-
     from tests.voice.client import read_wav
 
     wavs = {name: read_wav(name) for name in (*QUESTIONS, "interrupt.wav")}
-    process = psutil.Process(daphne_pid)
-    cpu_before = sum(process.cpu_times()[:2])
-    started = time.monotonic()
     results = Results()
-    rss_peak = 0.0
-
-    async def sample_rss() -> None:
-        nonlocal rss_peak
-        while True:
-            rss_peak = max(rss_peak, process.memory_info().rss / 2**20)
-            await asyncio.sleep(1)
-
-    sampler = asyncio.create_task(sample_rss())
-    await asyncio.gather(
-        *(
-            run_session(args.ramp, i, base_url, key, origin, args.seconds, results, wavs, args.frame_ms)
-            for i in range(args.sessions)
+    async with ServerUsage(daphne_pid) as usage:
+        await asyncio.gather(
+            *(
+                run_session(args.ramp, i, base_url, key, origin, args.seconds, results, wavs, args.frame_ms)
+                for i in range(args.sessions)
+            )
         )
-    )
-    sampler.cancel()
-    elapsed = time.monotonic() - started
-    cpu_ms = (sum(process.cpu_times()[:2]) - cpu_before) * 1000
     return {
         "sessions": args.sessions,
         "detector": args.detector,
@@ -244,9 +235,7 @@ async def run(args: argparse.Namespace, base_url: str, key: str, origin: str, da
         "overhead_ms": summary(results.overhead),
         "bargein_ms": summary(results.bargein),
         "stale_audio_chunks": results.stale,
-        "server_cpu_ms_per_session_s": round(cpu_ms / (args.sessions * elapsed), 2),
-        "server_cpu_share_of_one_core": round(cpu_ms / 1000 / elapsed, 3),
-        "server_rss_mb": round(rss_peak, 1),
+        **usage.figures(args.sessions),
         "client_send_lag_ms": summary(results.client_lag_ms),
         "overhead_by_stage_ms": {stage: summary(values) for stage, values in results.stages.items()},
         "errors": len(results.errors),

@@ -155,7 +155,8 @@ async def complete(chat: ChatModel, prompt: str, request: str) -> tuple[str, Mod
     return "".join(parts), ModelUse(provider, model, *tokens)
 
 
-def _parse_profile(answer: str) -> Profile | None:
+def json_object_in(answer: str) -> dict[str, object] | None:
+    """The JSON object a model was asked to answer with, found in its answer (which may wrap it in prose)."""
     match = re.search(r"\{.*\}", answer, re.DOTALL)
     if not match:
         return None
@@ -163,7 +164,12 @@ def _parse_profile(answer: str) -> Profile | None:
         data = json.loads(match.group())
     except ValueError:
         return None
-    if not isinstance(data, dict):
+    return data if isinstance(data, dict) else None
+
+
+def _parse_profile(answer: str) -> Profile | None:
+    data = json_object_in(answer)
+    if data is None:
         return None
     lists = [data.get("preferences", []), data.get("open_requests", [])]
     if not isinstance(data.get("name", ""), str) or not all(isinstance(items, list) for items in lists):

@@ -13,7 +13,7 @@ import json
 import re
 from dataclasses import dataclass, replace
 
-from voice.memory import ModelUse, complete
+from voice.memory import ModelUse, complete, json_object_in
 from voice.providers.base import ChatModel
 from voice.text.emotion import UPSET, Emotion, feel
 from voice.text.intent import IntentMatch, IntentMatcher, IntentSpec
@@ -70,14 +70,8 @@ async def understand_with_model(
 
 
 def _parse(answer: str, matcher: IntentMatcher) -> tuple[str, str] | None:
-    match = re.search(r"\{.*\}", answer, re.DOTALL)
-    if not match:
-        return None
-    try:
-        data = json.loads(match.group())
-    except ValueError:
-        return None
-    if not isinstance(data, dict):
+    data = json_object_in(answer)
+    if data is None:
         return None
     emotion, intent = data.get("emotion"), data.get("intent") or ""
     if emotion not in Emotion.__members__.values() or not isinstance(intent, str):
