@@ -35,10 +35,24 @@ HYSTERESIS = 0.15  # speech continues until the probability drops below threshol
 PACKAGE = "silero_vad"
 PACKAGED_MODEL = "data/silero_vad.onnx"
 _SCALE = np.float32(1 / 32768)
+# How long a session waits for the speech-detection thread to answer a message (normally < 5 ms) before
+# it takes it for hung and goes on with webrtcvad (voice.pipeline.input.AudioInput.listen).
+DETECT_TIMEOUT_S = 2.0
 
 
 class SpeechModelError(RuntimeError):
     """The speech detection model cannot be used: missing package, missing or corrupt file."""
+
+
+class SpeechDetectionError(RuntimeError):
+    """The speech-detection thread failed a message, or did not answer in time.
+
+    `events`: the turn events of the frames it did process; `next`: the first frame it did not.
+    """
+
+    def __init__(self, cause: BaseException, events: list[TurnEvent], next: int) -> None:
+        super().__init__(f"speech detection failed: {cause!r}")
+        self.events, self.next = events, next
 
 
 def packaged_model_path() -> Path:
@@ -282,6 +296,7 @@ class _Job:
     next: int = 0
     events: list[TurnEvent] = field(default_factory=list)
     error: BaseException | None = None
+    abandoned: bool = False  # the session stopped waiting (timeout): the thread leaves its detector alone
 
 
 class SileroBatcher:
@@ -297,14 +312,32 @@ class SileroBatcher:
     def __init__(self, model: SileroModel) -> None:
         self._model = model
         self._queue: queue.SimpleQueue[_Job] = queue.SimpleQueue()
+        self.stalled = False  # a message timed out: the thread may be hung; shared_batcher starts another
         self._thread = threading.Thread(target=self._serve, name="speech-detection", daemon=True)
         self._thread.start()
 
+    @property
+    def healthy(self) -> bool:
+        return not self.stalled and self._thread.is_alive()
+
     async def detect(self, detector: TurnDetector, frames: list[bytes]) -> list[TurnEvent]:
-        """The turn events of these frames (the detector's classifier must be this model's)."""
+        """The turn events of these frames (the detector's classifier must be this model's).
+
+        Raises SpeechDetectionError when the thread failed this message or gave no answer within
+        DETECT_TIMEOUT_S; the thread then no longer touches the detector.
+        """
         future: asyncio.Future[list[TurnEvent]] = asyncio.get_running_loop().create_future()
-        self._queue.put(_Job(detector, frames, future))
-        return await future
+        job = _Job(detector, frames, future)
+        self._queue.put(job)
+        try:
+            return await asyncio.wait_for(future, DETECT_TIMEOUT_S)
+        except TimeoutError as exc:
+            job.abandoned = True
+            self.stalled = True
+            raise SpeechDetectionError(exc, list(job.events), job.next) from exc
+        except Exception as exc:  # the thread's error, whatever it is
+            job.abandoned = True
+            raise SpeechDetectionError(exc, list(job.events), job.next) from exc
 
     def _serve(self) -> None:
         while True:
@@ -327,6 +360,8 @@ class SileroBatcher:
         while active:
             waiting: list[tuple[_Job, bytes]] = []
             for job in active:
+                if job.abandoned:
+                    continue
                 detector, frames, events = job.detector, job.frames, job.events
                 classifier = detector.classifier
                 try:
@@ -340,11 +375,10 @@ class SileroBatcher:
                         if event := detector.process_voiced(frame, decided):
                             events.append(event)
                 except Exception as exc:  # noqa: BLE001 - the session gets the error, the others go on
-                    job.next = len(frames)
                     job.error = exc
             if waiting:
                 self._score(waiting)
-            active = [job for job in active if job.next < len(job.frames)]
+            active = [job for job in active if job.next < len(job.frames) and job.error is None and not job.abandoned]
         _answer(jobs)
 
     def _score(self, waiting: list[tuple[_Job, bytes]]) -> None:
@@ -354,15 +388,23 @@ class SileroBatcher:
         try:
             probabilities, next_states = self._model.run(windows, states)
         except Exception:  # noqa: BLE001 - every session in the round goes on with webrtcvad
-            decisions = [c.fail(frame) for c, (_, frame) in zip(classifiers, waiting, strict=True)]  # type: ignore[attr-defined]
-        else:
-            decisions = [
-                c.take(float(probabilities[i, 0]), next_states[:, i : i + 1])  # type: ignore[attr-defined]
-                for i, c in enumerate(classifiers)
-            ]
-        for (job, frame), voiced in zip(waiting, decisions, strict=True):
-            if event := job.detector.process_voiced(frame, voiced):
-                job.events.append(event)
+            probabilities = next_states = None
+        # Each session on its own from here: one's error (a garbled answer, a bug in its state) is its own.
+        for i, (classifier, (job, frame)) in enumerate(zip(classifiers, waiting, strict=True)):
+            if job.abandoned:
+                continue
+            try:
+                if probabilities is None:
+                    voiced = classifier.fail(frame)  # type: ignore[attr-defined]
+                else:
+                    try:
+                        voiced = classifier.take(float(probabilities[i, 0]), next_states[:, i : i + 1])  # type: ignore[attr-defined,index]
+                    except Exception:  # noqa: BLE001 - an answer that does not fit: webrtcvad from here
+                        voiced = classifier.fail(frame)  # type: ignore[attr-defined]
+                if event := job.detector.process_voiced(frame, voiced):
+                    job.events.append(event)
+            except Exception as exc:  # noqa: BLE001 - this session gets the error, the others go on
+                job.error = exc
 
 
 def _answer(jobs: list[_Job]) -> None:
@@ -393,10 +435,16 @@ _batcher: SileroBatcher | None = None
 def shared_batcher() -> SileroBatcher:
     """The process's batcher, started on first use (only where a session listens with Silero)."""
     global _batcher
-    if _batcher is not None:  # every message asks: no lookups on this path
-        return _batcher
+    batcher = _batcher
+    if batcher is not None and batcher.healthy:  # every message asks: two attribute reads on this path
+        return batcher
     model = shared_model()
     with _lock:
-        if _batcher is None:
+        if _batcher is None or not _batcher.healthy:
+            if _batcher is not None:
+                logger.error(
+                    "speech detection: the speech-detection thread is %s; starting another",
+                    "hung" if _batcher.stalled else "dead",
+                )
             _batcher = SileroBatcher(model)
         return _batcher

@@ -252,6 +252,12 @@ class TurnDetector:
     def classifier(self) -> SpeechClassifier:
         return self._classifier
 
+    def use_webrtcvad(self) -> None:
+        """Go on with webrtcvad from the next frame (Silero's thread failed); the turn in progress is kept."""
+        self._classifier = WebrtcClassifier(self.config.aggressiveness)
+        self.detector = self._classifier.name
+        self._is_speech = self._classifier.is_speech
+
     def _listen(self, frame: bytes, voiced: bool) -> SpeechStarted | None:
         flags = self._flags
         if len(flags) == flags.maxlen:
