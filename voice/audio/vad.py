@@ -171,6 +171,7 @@ class TurnDetector:
         "_state",
         "_unvoiced_run",
         "_utterance",
+        "_verdict",
         "_voiced_frames",
         "_voiced_in_window",
         "assistant_speaking",
@@ -218,7 +219,7 @@ class TurnDetector:
         self._speech_offset = 0
         self._speech_end = 0
         self._last_voiced = 0
-        self._pause_end_frames = self._end_frames
+        self._verdict: tuple[int, int] | None = None
 
     @property
     def last_voiced(self) -> int:
@@ -227,9 +228,13 @@ class TurnDetector:
 
     def decide(self, end_silence_ms: int, last_voiced: int) -> None:
         """The verdict on a pause (semantic end of turn): end the turn after this much silence, unless
-        speech came since the pause (`last_voiced` no longer the last voiced frame). Capped at max_silence_ms."""
-        if self._state == _SPEAKING and last_voiced == self._last_voiced:
-            self._pause_end_frames = min(_frames(end_silence_ms), self._max_silence_frames)
+        speech came since the pause (`last_voiced` no longer the last voiced frame). Capped at max_silence_ms.
+
+        Called on the event loop while Silero's thread may be processing this detector's frames: it only
+        stores the verdict, in one assignment; the frames (`_follow`, one thread) apply it while the turn's
+        last voiced frame is still the pause's (a frame index is never reused, so never to a later turn).
+        """
+        self._verdict = (last_voiced, min(_frames(end_silence_ms), self._max_silence_frames))
 
     def process(self, frame: bytes) -> TurnEvent | None:
         """Feed one 20 ms frame; return the event it completes, if any."""
@@ -299,7 +304,11 @@ class TurnDetector:
                 self._end_turn()
                 return None
             return self._check_barge_in()
-        ended = self._unvoiced_run >= self._pause_end_frames
+        pause_end = self._pause_end_frames
+        verdict = self._verdict
+        if verdict is not None and verdict[0] == self._last_voiced:
+            pause_end = verdict[1]
+        ended = self._unvoiced_run >= pause_end
         if ended or capped:
             return self._stop(capped and not ended)
         if self._min_silence_frames and self._unvoiced_run == self._min_silence_frames:
