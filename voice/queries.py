@@ -6,7 +6,7 @@ import logging
 from dataclasses import dataclass, replace
 
 from aura.crypto import DecryptionError, Secret, decrypt
-from voice.audio.vad import SILERO, TurnConfig
+from voice.audio.vad import SILERO, TurnConfig, semantic_silences_ordered
 from voice.models import Assistant, ProviderKey
 from voice.providers.registry import RoutingConfig
 from voice.router.candidates import Candidate, chain, parse_candidate, parse_candidates
@@ -64,7 +64,9 @@ def assistant_snapshot(assistant_id: int) -> AssistantSnapshot | None:
             barge_in_min_ms=assistant.barge_in_min_ms,
             # Validated on save; a row edited around the validation must not fail sessions: fixed silence then.
             semantic=assistant.semantic_turn_end
-            and assistant.turn_min_silence_ms <= assistant.end_silence_ms <= assistant.turn_max_silence_ms,
+            and semantic_silences_ordered(
+                assistant.turn_min_silence_ms, assistant.end_silence_ms, assistant.turn_max_silence_ms
+            ),
             min_silence_ms=assistant.turn_min_silence_ms,
             max_silence_ms=assistant.turn_max_silence_ms,
         ),

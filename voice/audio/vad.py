@@ -62,10 +62,18 @@ class TurnConfig:
                 raise ValueError(f"{name} must not be negative")
         if self.max_utterance_ms <= self.pre_roll_ms + self.start_ms:
             raise ValueError("max_utterance_ms must exceed pre_roll_ms + start_ms")
-        if self.semantic and not FRAME_MS <= self.min_silence_ms <= self.end_silence_ms <= self.max_silence_ms:
+        if self.semantic and not semantic_silences_ordered(
+            self.min_silence_ms, self.end_silence_ms, self.max_silence_ms
+        ):
             raise ValueError(
-                f"semantic end of turn needs {FRAME_MS} ms <= min_silence_ms <= end_silence_ms <= max_silence_ms"
+                f"semantic end of turn needs {FRAME_MS} ms <= min_silence_ms < end_silence_ms <= max_silence_ms"
             )
+
+
+def semantic_silences_ordered(min_silence_ms: int, end_silence_ms: int, max_silence_ms: int) -> bool:
+    """Semantic end of turn works only if the pause (min_silence_ms) comes a frame or more before the end
+    silence: at equal lengths the turn ends at the pause, before any verdict (TurnConfig, Assistant.clean)."""
+    return min_silence_ms >= FRAME_MS and _frames(min_silence_ms) < _frames(end_silence_ms) <= _frames(max_silence_ms)
 
 
 @dataclass(frozen=True, slots=True)

@@ -427,9 +427,16 @@ def test_a_verdict_about_an_older_pause_changes_nothing() -> None:
 
 
 def test_semantic_settings_must_be_ordered() -> None:
-    with pytest.raises(ValueError, match="min_silence_ms <= end_silence_ms <= max_silence_ms"):
+    with pytest.raises(ValueError, match="min_silence_ms < end_silence_ms <= max_silence_ms"):
         TurnConfig(semantic=True, min_silence_ms=700, end_silence_ms=600, max_silence_ms=2000)
     TurnConfig(semantic=False, min_silence_ms=700, end_silence_ms=600)  # only checked when it is on
+
+
+def test_semantic_end_of_turn_needs_a_pause_shorter_than_the_end_silence() -> None:
+    # review 16, finding 5: with min == end the turn ended at the pause, before any verdict could count
+    with pytest.raises(ValueError, match="min_silence_ms < end_silence_ms <= max_silence_ms"):
+        TurnConfig(semantic=True, min_silence_ms=600, end_silence_ms=600, max_silence_ms=2000)
+    TurnConfig(semantic=True, min_silence_ms=580, end_silence_ms=600, max_silence_ms=600)
 
 
 @pytest.mark.parametrize("meanwhile", ["speech_resumed", "turn_ended"])
