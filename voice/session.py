@@ -608,8 +608,8 @@ class VoiceSession:
                 endpoint_delay_ms=endpoint_ms,
                 stt_ms=stt_ms,
                 audio_ms=event.speech_ms,
-                provider=stt.provider,
-                model=stt.model,
+                provider=heard.served_by(stt)[0],
+                model=heard.served_by(stt)[1],
                 route=_visitor_route(heard, spent, fresh_ms),
             )
         )

@@ -44,6 +44,11 @@ class Heard:
     verdict: str = ""  # the rule tier's verdict at the last pause, when semantic end of turn ran
     speculative: bool = False  # made at the pause, before the turn ended
 
+    def served_by(self, stt: SpeechToText) -> tuple[str, str]:
+        """The provider and model that made this transcript (the route's choice; else the stt's names)."""
+        chosen = self.route.chosen if self.route is not None else None
+        return (chosen.provider, chosen.model) if chosen is not None else (stt.provider, stt.model)
+
 
 @dataclass(frozen=True, slots=True)
 class Spent:
@@ -61,14 +66,16 @@ async def transcribe(
     language: str,
     on_partial: Callable[[str], Awaitable[None]] | None = None,
 ) -> Heard:
-    """The final transcript of 16 kHz speech, with the route the router took. Raises ProviderError."""
-    text = ""
+    """The final transcript of 16 kHz speech, with the route the router took for this call (from the
+    transcripts themselves: the shared router's last_route may be an overlapping call's). Raises ProviderError."""
+    text, route = "", None
     async for transcript in stt.transcribe(pcm, 16000, language=language):
+        route = transcript.route or route
         if transcript.final:
             text = transcript.text.strip()
         elif on_partial is not None:
             await on_partial(transcript.text)
-    return Heard(text=text, route=getattr(stt, "last_route", None))
+    return Heard(text=text, route=route)
 
 
 class TurnEnd:
