@@ -24,7 +24,7 @@ from typing import Any
 import numpy as np
 
 from voice.audio.frames import FRAME_BYTES, PIPELINE_RATE
-from voice.audio.vad import _QUIET_HIGH_BYTES, SpeechClassifier, TurnDetector, TurnEvent, WebrtcClassifier
+from voice.audio.vad import SpeechClassifier, TurnDetector, TurnEvent, WebrtcClassifier
 
 logger = logging.getLogger(__name__)
 
@@ -35,6 +35,9 @@ HYSTERESIS = 0.15  # speech continues until the probability drops below threshol
 PACKAGE = "silero_vad"
 PACKAGED_MODEL = "data/silero_vad.onnx"
 _SCALE = np.float32(1 / 32768)
+# Quiet samples (as voice.audio.vad's _QUIET_HIGH_BYTES: in [-256, 255], peak below -42 dBFS) are those
+# whose unsigned 16-bit value + 256 (mod 65536) is below 512.
+_QUIET_OFFSET, _QUIET_LIMIT = np.uint16(256), np.uint16(512)
 # How long a session waits for the speech-detection thread to answer a message (normally < 5 ms) before
 # it takes it for hung and goes on with webrtcvad (voice.pipeline.input.AudioInput.listen).
 DETECT_TIMEOUT_S = 2.0
@@ -178,7 +181,10 @@ class SileroClassifier:
         "_fallback",
         "_fill",
         "_frame_pcm",
+        "_frame_shifted",
+        "_frame_unsigned",
         "_frame_view",
+        "_loud",
         "_model",
         "_moves",
         "_negative",
@@ -202,6 +208,9 @@ class SileroClassifier:
         self._window = self._buffer[: CONTEXT + WINDOW].reshape(1, CONTEXT + WINDOW)
         self._frame_pcm = np.zeros(FRAME_SAMPLES, np.int16)
         self._frame_view = memoryview(self._frame_pcm).cast("B")
+        self._frame_unsigned = self._frame_pcm.view(np.uint16)
+        self._frame_shifted = np.zeros(FRAME_SAMPLES, np.uint16)
+        self._loud = np.zeros(FRAME_SAMPLES, np.bool_)
         # Where a frame's samples go, per fill level (CONTEXT + 0..WINDOW-1, in steps of 64).
         self._targets = {
             fill: self._buffer[fill : fill + FRAME_SAMPLES] for fill in range(CONTEXT, CONTEXT + WINDOW, CONTEXT)
@@ -240,10 +249,16 @@ class SileroClassifier:
             return self._fallback.is_speech(frame)
         fill = self._fill
         self._frame_view[:] = frame
-        np.multiply(self._frame_pcm, _SCALE, out=self._targets[fill])
+        # No per-frame buffers: a direct cast into the window, scaled in place (int16 * float32 would go
+        # through numpy's casting buffer), and the quiet check on preallocated arrays.
+        target = self._targets[fill]
+        np.copyto(target, self._frame_pcm, casting="unsafe")
+        np.multiply(target, _SCALE, out=target)
+        np.add(self._frame_unsigned, _QUIET_OFFSET, out=self._frame_shifted)
+        np.greater_equal(self._frame_shifted, _QUIET_LIMIT, out=self._loud)
         fill += FRAME_SAMPLES
         self._fill = fill
-        if frame[1::2].translate(None, _QUIET_HIGH_BYTES):
+        if np.count_nonzero(self._loud):
             self._quiet_run = 0
         else:
             self._quiet_run += FRAME_SAMPLES

@@ -452,3 +452,34 @@ def test_turn_config_refuses_unknown_detectors_and_thresholds_out_of_range():
     for bad in ({"detector": "whisper"}, {"speech_threshold": 0.05}, {"speech_threshold": 0.99}):
         with pytest.raises(ValueError, match=r"detector|speech_threshold"):
             TurnConfig(**bad)
+
+
+def test_feeding_a_frame_allocates_no_frame_sized_buffer(model):
+    """Review 16, finding 8: the quiet check copied the frame's high bytes twice (frame[1::2].translate) and
+    the int16 -> float32 conversion went through numpy's casting buffer, every frame. Measured with
+    tracemalloc: the most memory held at once while feeding a frame stays under one frame's bytes."""
+    import tracemalloc
+
+    classifier = SileroClassifier(model, 0.5)
+    rng = np.random.default_rng(5)
+    frames = [(rng.standard_normal(FRAME_BYTES // 2) * 3000).astype("<i2").tobytes() for _ in range(16)]
+    frames += [bytes(FRAME_BYTES)] * 16
+
+    def feed_all() -> None:
+        for frame in frames:
+            if classifier.feed(frame) is None:
+                classifier.take(0.9, classifier.state)
+
+    feed_all()  # warm up
+    peaks = []
+    tracemalloc.start()
+    try:
+        for frame in frames:
+            tracemalloc.reset_peak()
+            before = tracemalloc.get_traced_memory()[0]
+            if classifier.feed(frame) is None:
+                classifier.take(0.9, classifier.state)
+            peaks.append(tracemalloc.get_traced_memory()[1] - before)
+    finally:
+        tracemalloc.stop()
+    assert max(peaks) < FRAME_BYTES, peaks
