@@ -341,11 +341,13 @@ class SileroBatcher:
         Raises SpeechDetectionError when the thread failed this message or gave no answer within
         DETECT_TIMEOUT_S; the thread then no longer touches the detector.
         """
-        future: asyncio.Future[list[TurnEvent]] = asyncio.get_running_loop().create_future()
+        loop = asyncio.get_running_loop()
+        future: asyncio.Future[list[TurnEvent]] = loop.create_future()
         job = _Job(detector, frames, future)
         self._queue.put(job)
+        timer = loop.call_later(DETECT_TIMEOUT_S, _expire, future)  # lighter than wait_for, once per message
         try:
-            return await asyncio.wait_for(future, DETECT_TIMEOUT_S)
+            return await future
         except TimeoutError as exc:
             job.abandoned = True
             self.stalled = True
@@ -353,6 +355,8 @@ class SileroBatcher:
         except Exception as exc:  # the thread's error, whatever it is
             job.abandoned = True
             raise SpeechDetectionError(exc, list(job.events), job.next) from exc
+        finally:
+            timer.cancel()
 
     def _serve(self) -> None:
         while True:
@@ -431,6 +435,11 @@ def _answer(jobs: list[_Job]) -> None:
     for loop, answered in by_loop.items():
         with contextlib.suppress(RuntimeError):  # a loop that closed meanwhile has no one waiting
             loop.call_soon_threadsafe(_settle, answered)
+
+
+def _expire(future: asyncio.Future[list[TurnEvent]]) -> None:
+    if not future.done():
+        future.set_exception(TimeoutError("the speech-detection thread did not answer in time"))
 
 
 def _settle(jobs: list[_Job]) -> None:
