@@ -16,8 +16,11 @@ A background is set to a signal-to-noise ratio against the speech's active level
 silence padding cut off) between stretches of background; the true speech is each sentence's span
 from its first to its last loud sample (split where a sentence pauses for 1 s or more, as in
 two_sentences.wav), and the true active frames are those of the clean sentence within 40 dB of its
-loudest. "Playback" clips are background only, heard while the assistant speaks: any SpeechStarted
-there is a false barge-in.
+loudest. "Playback" clips are heard while the assistant speaks: the background and an echo of the
+assistant's own voice (other fixtures' sentences back to back, through a synthetic room: an impulse
+response of decaying noise, RT60 0.3 s, at ``ECHO_DB`` against the visitor's speech level: what a
+browser's echo cancellation leaves of a laptop speaker). No visitor speech: any SpeechStarted there is
+a false barge-in.
 """
 
 from __future__ import annotations
@@ -49,6 +52,8 @@ SENTENCES = (
 BACKGROUNDS = ("pink", "brown", "music", "babble")
 SNRS_DB = (20, 10, 5, 0)
 TUNING_SEED, EVALUATION_SEED = 1, 2
+ECHO_DB: int | None = -20  # the assistant's voice at the microphone, against the visitor's speech level
+ECHO_RT60_S = 0.3
 
 
 @dataclass(frozen=True)
@@ -57,7 +62,7 @@ class Clip:
     background: str  # "silence" or one of BACKGROUNDS
     snr_db: int | None
     pcm: bytes = field(repr=False)
-    assistant_speaking: bool = False  # a playback clip: background only, the assistant talking
+    assistant_speaking: bool = False  # a playback clip: background and the assistant's echo, no visitor
     speech: tuple[tuple[int, int], ...] = ()  # true speech spans, in samples
     active: np.ndarray = field(default_factory=lambda: np.zeros(0, bool), repr=False)  # per 20 ms frame
 
@@ -198,12 +203,43 @@ def listening_clip(
     return Clip(name, kind, snr_db, to_pcm(mixed), speech=tuple(truth), active=np.concatenate(active))
 
 
+def assistant_echo(rng: np.random.Generator, n: int, sentences: dict[str, np.ndarray]) -> np.ndarray:
+    """The assistant talking (sentences with 0.2-0.8 s between them) as the room returns it to the microphone:
+    convolved (by FFT) with a 5 ms delayed impulse response of noise decaying 60 dB in ECHO_RT60_S."""
+    names = list(sentences)
+    parts: list[np.ndarray] = []
+    length = 0
+    while length < n:
+        speech = sentences[names[rng.integers(0, len(names))]]
+        gap = np.zeros(int(rng.uniform(0.2, 0.8) * RATE))
+        parts += [speech, gap]
+        length += len(speech) + len(gap)
+    voice = np.concatenate(parts)[:n]
+    taps = int(ECHO_RT60_S * RATE)
+    response = rng.standard_normal(taps) * 10 ** (-3 * np.arange(taps) / taps)
+    response[: int(0.005 * RATE)] = 0.0
+    size = 1 << int(np.ceil(np.log2(n + taps)))
+    return np.fft.irfft(np.fft.rfft(voice, size) * np.fft.rfft(response, size), size)[:n]
+
+
 def playback_clip(
-    name: str, kind: str, snr_db: int, seconds: float, rng: np.random.Generator, sentences: dict[str, np.ndarray]
+    name: str,
+    kind: str,
+    snr_db: int,
+    seconds: float,
+    rng: np.random.Generator,
+    sentences: dict[str, np.ndarray],
+    *,
+    echo_db: int | None = ECHO_DB,
 ) -> Clip:
+    """`seconds` of background at `snr_db` and, unless `echo_db` is None, the assistant's echo at `echo_db`."""
     level = active_level(np.concatenate([sentences[s] for s in SENTENCES]))
-    noise = at_snr(background(kind, rng, int(seconds * RATE), sentences), level, snr_db)
-    return Clip(name, kind, snr_db, to_pcm(noise), assistant_speaking=True)
+    n = int(seconds * RATE)
+    mixed = at_snr(background(kind, rng, n, sentences), level, snr_db)
+    if echo_db is not None:
+        echo = assistant_echo(rng, n, sentences)
+        mixed = mixed + echo * (level * 10 ** (echo_db / 20) / active_level(echo))
+    return Clip(name, kind, snr_db, to_pcm(mixed), assistant_speaking=True)
 
 
 def evaluation_set(

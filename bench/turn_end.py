@@ -17,6 +17,10 @@ speaker had finished (what the chat model waits for; it is the same afterwards f
 The set's words are the true words: speech-to-text errors are not simulated (the end-to-end test
 tests/voice/test_turn_end_e2e.py runs the same rules on what PocketSphinx hears).
 
+Speech-to-text is billed by the audio sent, and each request sends the turn's audio so far: the set
+has no audio, so ``stt_audio_s`` estimates it at ``WORD_MS`` (400 ms, 150 words a minute) a word since
+the turn began plus ``EDGES_MS`` (the 300 ms pre-roll and 200 ms trailing silence a request carries).
+
 ``--audio`` adds a run on real speech: the speech fixtures fed in real time (20 ms a frame) through
 the real ``TurnDetector`` and ``voice.pipeline.turn_end.TurnEnd`` with PocketSphinx on this CPU, the
 fixed policy then transcribing each turn as the session does. It reports, per turn, the time from the
@@ -37,6 +41,12 @@ from voice.providers.base import Transcript
 from voice.text.turn_end import Verdict, judge, silence_for
 
 SET = ROOT / "bench" / "data" / "turn_end.json"
+WORD_MS = 400
+EDGES_MS = 500
+
+
+def _audio_ms(pause: dict, turn_start_words: int) -> int:
+    return (len(pause["words"].split()) - turn_start_words) * WORD_MS + EDGES_MS
 
 
 def _load(path: Path) -> list[dict]:
@@ -44,27 +54,38 @@ def _load(path: Path) -> list[dict]:
 
 
 def fixed(pauses: list[dict], *, end_silence_ms: int, stt_ms: int) -> dict:
-    cut, delays, stt_requests = 0, [], 0
+    cut, delays, stt_requests, audio_ms, start = 0, [], 0, 0, 0
     for pause in pauses:
         length = pause["pause_ms"]
+        start = 0 if pause["first"] else start
         if pause["finished"]:
             delays.append(end_silence_ms + stt_ms)
-            stt_requests += 1
         elif length >= end_silence_ms:
             cut += 1
-            stt_requests += 1
-    return {"cut_offs": cut, "delay_ms": summary(delays, 0), "stt_requests": stt_requests}
+        else:
+            continue
+        stt_requests += 1  # the turn ends here: its audio since the last end is transcribed
+        audio_ms += _audio_ms(pause, start)
+        start = len(pause["words"].split())
+    return {
+        "cut_offs": cut,
+        "delay_ms": summary(delays, 0),
+        "stt_requests": stt_requests,
+        "stt_audio_s": round(audio_ms / 1000, 1),
+    }
 
 
 def semantic(pauses: list[dict], *, min_silence_ms: int, end_silence_ms: int, max_silence_ms: int, stt_ms: int) -> dict:
-    cut, delays, stt_requests, wasted = 0, [], 0, 0
+    cut, delays, stt_requests, wasted, audio_ms, start = 0, [], 0, 0, 0, 0
     verdicts = {v: 0 for v in Verdict}
     wrong: list[dict] = []
     for pause in pauses:
         length = pause["pause_ms"]
+        start = 0 if pause["first"] else start
         if length is not None and length < min_silence_ms:
             continue  # the speaker went on before any transcript was asked for
         stt_requests += 1
+        audio_ms += _audio_ms(pause, start)  # every request is billed, used or dropped
         verdict_at = min_silence_ms + stt_ms
         if length is not None and length < verdict_at:
             wasted += 1  # speech resumed: the speculative transcript is cancelled
@@ -83,6 +104,7 @@ def semantic(pauses: list[dict], *, min_silence_ms: int, end_silence_ms: int, ma
                 wrong.append({"words": pause["words"], "verdict": verdict, "finished": True})
         elif length >= ends_at:
             cut += 1
+            start = len(pause["words"].split())  # a new turn starts after the cut
             wrong.append({"words": pause["words"], "verdict": verdict, "pause_ms": length, "finished": False})
         elif length is not None:
             wasted += 1
@@ -91,6 +113,7 @@ def semantic(pauses: list[dict], *, min_silence_ms: int, end_silence_ms: int, ma
         "delay_ms": summary(delays, 0),
         "stt_requests": stt_requests,
         "stt_requests_discarded": wasted,
+        "stt_audio_s": round(audio_ms / 1000, 1),
         "verdicts": {str(k): v for k, v in verdicts.items()},
         "mistakes": wrong,
     }
@@ -105,11 +128,12 @@ class _CountingSpeechToText:
     def __init__(self) -> None:
         from voice.providers.local import LocalSpeechToText
 
-        self.inner, self.requests = LocalSpeechToText(), 0
+        self.inner, self.requests, self.audio_bytes = LocalSpeechToText(), 0, 0
         self.provider, self.model = self.inner.provider, self.inner.model
 
     def transcribe(self, pcm: bytes, sample_rate: int, *, language: str) -> AsyncIterator[Transcript]:
         self.requests += 1
+        self.audio_bytes += len(pcm)
         return self.inner.transcribe(pcm, sample_rate, language=language)
 
 
@@ -149,6 +173,7 @@ async def _replay(name: str, config: object) -> dict:
     return {
         "turns": [{"text": text, "speech_end_to_transcript_ms": round(ms)} for text, ms in turns],
         "stt_requests": stt.requests,
+        "stt_audio_s": round(stt.audio_bytes / 32000, 2),
     }
 
 
@@ -176,6 +201,7 @@ def audio_runs(min_silence_ms: int, end_silence_ms: int, max_silence_ms: int) ->
                 [turn["speech_end_to_transcript_ms"] for run in runs for turn in run["turns"]], 0
             ),
             "stt_requests": sum(run["stt_requests"] for run in runs),
+            "stt_audio_s": round(sum(run["stt_audio_s"] for run in runs), 2),
         }
     return results
 
@@ -191,7 +217,7 @@ def main() -> None:
     parser.add_argument("--audio", action="store_true", help="also replay the speech fixtures in real time")
     args = parser.parse_args()
     utterances = _load(args.set)
-    pauses = [pause for utterance in utterances for pause in utterance["pauses"]]
+    pauses = [dict(pause, first=i == 0) for utterance in utterances for i, pause in enumerate(utterance["pauses"])]
     started = time.perf_counter()
     for _ in range(100):
         for pause in pauses:
@@ -235,7 +261,8 @@ def main() -> None:
         print(
             f"stt {run['stt_ms']} ms: cut-offs fixed {f['cut_offs']} / semantic {s['cut_offs']}; "
             f"delay p50 {f['delay_ms']['p50']} / {s['delay_ms']['p50']} ms, "
-            f"p95 {f['delay_ms']['p95']} / {s['delay_ms']['p95']} ms"
+            f"p95 {f['delay_ms']['p95']} / {s['delay_ms']['p95']} ms; "
+            f"requests {f['stt_requests']} / {s['stt_requests']}, audio sent {f['stt_audio_s']} / {s['stt_audio_s']} s"
         )
 
 

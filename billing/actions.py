@@ -130,17 +130,22 @@ def do_record_model_usage(
 def turn_events(turn: Turn) -> list[_Event]:
     """What a stored turn used. Units: seconds, tokens, characters. Zero quantities are left out.
 
-    A visitor's spoken turn: its audio in, and the same seconds of speech-to-text (providers bill
-    the audio's length, not the time they took). An assistant's turn: tokens of the chat model that
+    A visitor's spoken turn: its speech in seconds, and the seconds of audio sent to speech-to-text
+    (``route.stt_audio_ms``: every request's audio, as providers bill it, not the time they took; the
+    speech seconds for turns stored without it). An assistant's turn: tokens of the chat model that
     answered, characters and audio seconds of the voice that spoke it.
     """
     seconds = Decimal(str(round(turn.audio_ms or 0.0))) / 1000
     events: list[_Event] = []
     if turn.role == "visitor":
         if turn.input_mode == "voice" and seconds > 0:
+            # Speech-to-text: the audio sent by every request for the turn (semantic end of turn sends the
+            # utterance so far at each pause; dropped requests are billed by the provider too).
+            sent_ms = turn.route.get("stt_audio_ms") if isinstance(turn.route, dict) else None
+            stt_seconds = Decimal(int(sent_ms)) / 1000 if isinstance(sent_ms, int | float) and sent_ms > 0 else seconds
             events += [
                 _Event(Metric.AUDIO_IN_SECONDS, seconds, turn.provider, turn.model),
-                _Event(Metric.STT_SECONDS, seconds, turn.provider, turn.model),
+                _Event(Metric.STT_SECONDS, stt_seconds, turn.provider, turn.model),
             ]
         return events
     tts_provider, tts_model = _chosen(turn.route, "tts")

@@ -11,7 +11,7 @@ from django.core.validators import MaxValueValidator, MinValueValidator, RegexVa
 from django.db import models
 
 from aura.netguard import UnsafeURLError, check_url
-from voice.audio.vad import SILERO, SPEECH_THRESHOLD_RANGE, WEBRTCVAD
+from voice.audio.vad import SILERO, SPEECH_THRESHOLD_RANGE, WEBRTCVAD, semantic_silences_ordered
 
 
 class Provider(models.TextChoices):
@@ -284,13 +284,14 @@ class Assistant(models.Model):
 
     def clean(self) -> None:
         super().clean()
-        if self.semantic_turn_end and not (
-            (self.turn_min_silence_ms or 0) <= (self.end_silence_ms or 0) <= (self.turn_max_silence_ms or 0)
+        if self.semantic_turn_end and not semantic_silences_ordered(
+            self.turn_min_silence_ms or 0, self.end_silence_ms or 0, self.turn_max_silence_ms or 0
         ):
             raise ValidationError(
                 {
-                    "turn_min_silence_ms": "With semantic end of turn, the shortest silence must not exceed the end "
-                    "silence, and the end silence must not exceed the longest wait."
+                    "turn_min_silence_ms": "With semantic end of turn, the shortest silence must be shorter than the "
+                    "end silence (at equal lengths the turn ends before the words are judged), and the end silence "
+                    "must not exceed the longest wait."
                 }
             )
         if self.openai_compatible_base_url:

@@ -6,7 +6,7 @@ import logging
 from dataclasses import dataclass, replace
 
 from aura.crypto import DecryptionError, Secret, decrypt
-from voice.audio.vad import SILERO, TurnConfig
+from voice.audio.vad import SILERO, TurnConfig, semantic_silences_ordered
 from voice.models import Assistant, ProviderKey
 from voice.providers.registry import RoutingConfig
 from voice.router.candidates import Candidate, chain, parse_candidate, parse_candidates
@@ -15,6 +15,7 @@ from voice.text.intent import IntentSpec
 from voice.tools.http import HttpToolConfig, http_tool_config
 
 logger = logging.getLogger(__name__)
+_DEFAULT_TURN = TurnConfig()
 
 
 @dataclass(frozen=True, slots=True)
@@ -54,20 +55,7 @@ def assistant_snapshot(assistant_id: int) -> AssistantSnapshot | None:
         language=assistant.language,
         voice=assistant.voice,
         speech_speed=assistant.speech_speed,
-        turn=TurnConfig(
-            aggressiveness=assistant.vad_aggressiveness,
-            detector=assistant.speech_detector,
-            speech_threshold=assistant.speech_threshold,
-            start_ms=assistant.speech_start_ms,
-            end_silence_ms=assistant.end_silence_ms,
-            max_utterance_ms=assistant.max_utterance_ms,
-            barge_in_min_ms=assistant.barge_in_min_ms,
-            # Validated on save; a row edited around the validation must not fail sessions: fixed silence then.
-            semantic=assistant.semantic_turn_end
-            and assistant.turn_min_silence_ms <= assistant.end_silence_ms <= assistant.turn_max_silence_ms,
-            min_silence_ms=assistant.turn_min_silence_ms,
-            max_silence_ms=assistant.turn_max_silence_ms,
-        ),
+        turn=turn_config(assistant),
         idle_timeout_s=assistant.idle_timeout_s,
         max_session_s=assistant.max_session_s,
         routing=routing_config(assistant),
@@ -79,6 +67,48 @@ def assistant_snapshot(assistant_id: int) -> AssistantSnapshot | None:
         understand_with_model=assistant.understand_with_model,
         escalate_upset_visitors=assistant.escalate_upset_visitors,
         voice_follows_emotion=assistant.voice_follows_emotion,
+    )
+
+
+def turn_config(assistant: Assistant) -> TurnConfig:
+    """The assistant's turn-taking settings. Validated on save; a row edited around the validation must not
+    fail every session of the assistant: a setting TurnConfig refuses takes its default (with a warning),
+    and semantic end of turn with disordered silences is off (fixed silence)."""
+    settings = {
+        "aggressiveness": assistant.vad_aggressiveness,
+        "detector": assistant.speech_detector,
+        "speech_threshold": assistant.speech_threshold,
+        "start_ms": assistant.speech_start_ms,
+        "end_silence_ms": assistant.end_silence_ms,
+        "max_utterance_ms": assistant.max_utterance_ms,
+        "barge_in_min_ms": assistant.barge_in_min_ms,
+    }
+    for name, value in settings.items():
+        try:
+            TurnConfig(**{name: value})  # TurnConfig's own checks, this setting alone
+        except ValueError as exc:
+            logger.warning("assistant %s: %s; %s uses its default", assistant.pk, exc, name)
+            settings[name] = getattr(_DEFAULT_TURN, name)
+    try:
+        base = TurnConfig(**settings)
+    except ValueError as exc:  # settings valid alone but not together (max_utterance_ms vs pre-roll)
+        logger.warning("assistant %s: %s; the default turn-taking settings apply", assistant.pk, exc)
+        base = TurnConfig(detector=settings["detector"], speech_threshold=settings["speech_threshold"])
+    semantic = assistant.semantic_turn_end
+    if semantic and not semantic_silences_ordered(
+        assistant.turn_min_silence_ms, base.end_silence_ms, assistant.turn_max_silence_ms
+    ):
+        logger.warning(
+            "assistant %s: semantic end of turn needs turn_min_silence_ms < end_silence_ms <= turn_max_silence_ms; "
+            "the turn ends after the fixed silence",
+            assistant.pk,
+        )
+        semantic = False
+    return replace(
+        base,
+        semantic=semantic,
+        min_silence_ms=assistant.turn_min_silence_ms,
+        max_silence_ms=assistant.turn_max_silence_ms,
     )
 
 

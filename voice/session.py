@@ -32,7 +32,7 @@ from voice.metrics import (
 )
 from voice.pipeline.input import AudioInput
 from voice.pipeline.reply import Reply, ReplyPipeline
-from voice.pipeline.turn_end import Heard, TurnEnd, transcribe
+from voice.pipeline.turn_end import BYTES_PER_MS, Heard, Spent, TurnEnd, transcribe
 from voice.protocol import (
     MAX_FRAME_BYTES,
     OUTPUT_FORMAT,
@@ -553,7 +553,8 @@ class VoiceSession:
         )
         previous = self.turn_task
         speculation = self.turn_end.take(event) if self.turn_end is not None else None
-        self.turn_task = asyncio.create_task(self._answer_speech(event, endpoint_ms, previous, speculation))
+        spent = self.turn_end.spent() if self.turn_end is not None else None
+        self.turn_task = asyncio.create_task(self._answer_speech(event, endpoint_ms, previous, speculation, spent))
 
     async def _answer_speech(
         self,
@@ -561,7 +562,9 @@ class VoiceSession:
         endpoint_ms: float | None,
         previous: asyncio.Task[None] | None,
         speculation: asyncio.Task[Heard] | None = None,
+        spent: Spent | None = None,
     ) -> None:
+        """`spent`: the turn's speculative transcripts (semantic end of turn), billed with the turn."""
         detected_at, started_at = time.monotonic(), _now()
         if previous is not None and not previous.done():
             await asyncio.gather(previous, return_exceptions=True)  # the earlier utterance is stored first
@@ -569,7 +572,9 @@ class VoiceSession:
         try:
             # Semantic end of turn: the transcript taken at the pause is this turn's (no new speech since).
             heard = await TurnEnd.result(speculation) if speculation is not None else None
+            fresh_ms = 0
             if heard is None:
+                fresh_ms = len(event.utterance) // BYTES_PER_MS
                 heard = await transcribe(
                     stt, event.utterance, language=self.assistant.language, on_partial=self._send_partial
                 )
@@ -603,9 +608,9 @@ class VoiceSession:
                 endpoint_delay_ms=endpoint_ms,
                 stt_ms=stt_ms,
                 audio_ms=event.speech_ms,
-                provider=stt.provider,
-                model=stt.model,
-                route=_visitor_route(heard),
+                provider=heard.served_by(stt)[0],
+                model=heard.served_by(stt)[1],
+                route=_visitor_route(heard, spent, fresh_ms),
             )
         )
         self._understand_later(text, understood, turn_id, index)
@@ -1005,11 +1010,17 @@ def _observe_turn(reply: Reply, metrics: dict[str, object], *, failed: bool) -> 
     logger.info("turn %s %s", reply.id, fields["status"], extra={"fields": fields})
 
 
-def _visitor_route(heard: Heard) -> dict[str, object]:
-    """How a spoken turn was heard: the speech-to-text route, and the end-of-turn verdict when there was one."""
+def _visitor_route(heard: Heard, spent: Spent | None, fresh_ms: int) -> dict[str, object]:
+    """How a spoken turn was heard: the speech-to-text route, the audio every request for it sent (billed),
+    and with semantic end of turn its verdict, whether the speculative transcript was used, and the requests."""
     route: dict[str, object] = {"stt": heard.route.as_dict()} if heard.route else {}
-    if heard.verdict:
-        route["turn_end"] = {"verdict": heard.verdict, "speculative": heard.speculative}
+    route["stt_audio_ms"] = fresh_ms + (spent.audio_ms if spent is not None else 0)
+    if spent is not None:
+        route["turn_end"] = {
+            "verdict": heard.verdict or spent.verdict or "none",
+            "speculative": heard.speculative,
+            "stt_requests": spent.requests + (1 if fresh_ms else 0),
+        }
     return route
 
 

@@ -295,6 +295,7 @@ def test_assistant_turn_end_and_emotion_settings_are_validated(alpha, alpha_api)
         ({"turn_min_silence_ms": 50}, "turn_min_silence_ms"),
         ({"turn_max_silence_ms": 60000}, "turn_max_silence_ms"),
         ({"turn_min_silence_ms": 900}, "turn_min_silence_ms"),  # above the end silence (600)
+        ({"turn_min_silence_ms": 600}, "turn_min_silence_ms"),  # equal to the end silence: semantic would be off
         ({"intents": [{"name": "handoff", "examples": ["a person"]}]}, "intents"),
         ({"intents": [{"name": "book_table", "examples": []}]}, "intents"),
         ({"intents": [{"name": "x", "examples": ["too short a name"]}]}, "intents"),

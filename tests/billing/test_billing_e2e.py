@@ -71,7 +71,8 @@ async def test_the_concurrent_limit_closes_with_4029_and_a_spoken_turn_is_metere
     conversation_id = first_token["conversation_id"]
     usage = await eventually(lambda: len(_usage(conversation_id)) >= 7 and _usage(conversation_id))
     assert usage["session"] == 1
-    assert usage["audio_in_seconds"] == usage["stt_seconds"] > 1.5  # the visitor's utterance
+    # the visitor's speech; speech-to-text bills the audio sent (the speech with its pre-roll and trailing silence)
+    assert usage["stt_seconds"] >= usage["audio_in_seconds"] > 1.5
     assert usage["llm_output_tokens"] == done["metrics"]["output_tokens"] > 0
     assert usage["tts_characters"] > len(done["text"])  # the greeting's and the answer's
     assert usage["audio_out_seconds"] > 1

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import uuid
+from dataclasses import replace
 from datetime import UTC, datetime
 from decimal import Decimal
 
@@ -92,6 +93,20 @@ def test_a_conversation_and_its_turns_write_priced_usage_events(alpha):
     assert f"turn:{conversation.id}:1:llm_input_tokens" in keys
     stored = UsageEvent.objects.filter(conversation_id=conversation.id)
     assert {(e.organization_id, e.channel) for e in stored} == {(alpha.organization.pk, "voice")}
+
+
+@pytest.mark.django_db
+def test_speech_to_text_is_billed_for_all_the_audio_sent_not_the_speech_alone(alpha):
+    """Review 16, finding 4: semantic end of turn sends the utterance so far at each pause; every request
+    is billed by the provider, so the turn's speech-to-text seconds are the audio sent (route.stt_audio_ms)."""
+    with tenant_context(alpha.organization):
+        conversation = _start(alpha)
+        record = _visitor_turn()
+        do_record_turn(conversation_id=conversation.id, record=replace(record, route={"stt_audio_ms": 4200}))
+
+    events = _events(conversation.id)
+    assert events["audio_in_seconds"][0] == Decimal("1.500")  # the visitor's speech
+    assert events["stt_seconds"][:3] == (Decimal("4.200"), "openai", "gpt-4o-mini-transcribe")
 
 
 @pytest.mark.django_db

@@ -262,6 +262,8 @@ def test_the_assistant_form_takes_intents_as_lines_and_refuses_settings_out_of_r
             ({"turn_min_silence_ms": 50}, "turn_min_silence_ms"),
             ({"turn_max_silence_ms": 9000}, "turn_max_silence_ms"),
             ({"semantic_turn_end": True, "turn_min_silence_ms": 900, "end_silence_ms": 600}, "turn_min_silence_ms"),
+            # review 16, finding 5: equal, the turn ends at the pause before any verdict (semantic silently off)
+            ({"semantic_turn_end": True, "turn_min_silence_ms": 600, "end_silence_ms": 600}, "turn_min_silence_ms"),
             ({"intents": "no colon here"}, "intents"),
             ({"intents": "handoff: get me a person"}, "intents"),  # a built-in tool's name
             ({"intents": "Book Table: book"}, "intents"),

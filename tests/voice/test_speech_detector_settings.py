@@ -41,6 +41,37 @@ def test_an_assistant_listens_with_webrtcvad_unless_set_otherwise(alpha):
 
 
 @pytest.mark.parametrize(
+    ("changes", "field", "default"),
+    [
+        ({"speech_threshold": 1.5}, "speech_threshold", 0.5),
+        ({"speech_threshold": 0.0}, "speech_threshold", 0.5),
+        ({"speech_detector": "whisper"}, "detector", "webrtcvad"),
+        ({"vad_aggressiveness": 7}, "aggressiveness", 2),
+        ({"speech_start_ms": 0}, "start_ms", 120),
+    ],
+)
+def test_a_row_edited_around_validation_falls_back_to_the_default_with_a_warning(
+    alpha, caplog, changes, field, default
+):
+    """Review 16, finding 11: a bad value in the row used to make TurnConfig raise: every session of the
+    assistant failed to start. Now that setting takes its default, with a warning naming it."""
+    import logging
+
+    with tenant_context(alpha.organization):
+        assistant = Assistant.objects.get(is_default=True)
+        Assistant.objects.filter(pk=assistant.pk).update(
+            **{"speech_detector": "silero", "end_silence_ms": 700, **changes}
+        )
+        with caplog.at_level(logging.WARNING, logger="voice.queries"):
+            snapshot = assistant_snapshot(assistant.pk)
+    assert getattr(snapshot.turn, field) == default
+    assert snapshot.turn.end_silence_ms == 700  # the other settings are kept
+    if field != "detector":
+        assert snapshot.turn.detector == "silero"
+    assert any(field in r.getMessage() and f"assistant {assistant.pk}" in r.getMessage() for r in caplog.records)
+
+
+@pytest.mark.parametrize(
     ("changes", "field"),
     [
         ({"speech_detector": "whisper"}, "speech_detector"),

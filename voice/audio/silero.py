@@ -24,7 +24,7 @@ from typing import Any
 import numpy as np
 
 from voice.audio.frames import FRAME_BYTES, PIPELINE_RATE
-from voice.audio.vad import _QUIET_HIGH_BYTES, SpeechClassifier, TurnDetector, TurnEvent, WebrtcClassifier
+from voice.audio.vad import SpeechClassifier, TurnDetector, TurnEvent, WebrtcClassifier
 
 logger = logging.getLogger(__name__)
 
@@ -35,10 +35,27 @@ HYSTERESIS = 0.15  # speech continues until the probability drops below threshol
 PACKAGE = "silero_vad"
 PACKAGED_MODEL = "data/silero_vad.onnx"
 _SCALE = np.float32(1 / 32768)
+# Quiet samples (as voice.audio.vad's _QUIET_HIGH_BYTES: in [-256, 255], peak below -42 dBFS) are those
+# whose unsigned 16-bit value + 256 (mod 65536) is below 512.
+_QUIET_OFFSET, _QUIET_LIMIT = np.uint16(256), np.uint16(512)
+# How long a session waits for the speech-detection thread to answer a message (normally < 5 ms) before
+# it takes it for hung and goes on with webrtcvad (voice.pipeline.input.AudioInput.listen).
+DETECT_TIMEOUT_S = 2.0
 
 
 class SpeechModelError(RuntimeError):
     """The speech detection model cannot be used: missing package, missing or corrupt file."""
+
+
+class SpeechDetectionError(RuntimeError):
+    """The speech-detection thread failed a message, or did not answer in time.
+
+    `events`: the turn events of the frames it did process; `next`: the first frame it did not.
+    """
+
+    def __init__(self, cause: BaseException, events: list[TurnEvent], next: int) -> None:
+        super().__init__(f"speech detection failed: {cause!r}")
+        self.events, self.next = events, next
 
 
 def packaged_model_path() -> Path:
@@ -164,7 +181,10 @@ class SileroClassifier:
         "_fallback",
         "_fill",
         "_frame_pcm",
+        "_frame_shifted",
+        "_frame_unsigned",
         "_frame_view",
+        "_loud",
         "_model",
         "_moves",
         "_negative",
@@ -188,6 +208,9 @@ class SileroClassifier:
         self._window = self._buffer[: CONTEXT + WINDOW].reshape(1, CONTEXT + WINDOW)
         self._frame_pcm = np.zeros(FRAME_SAMPLES, np.int16)
         self._frame_view = memoryview(self._frame_pcm).cast("B")
+        self._frame_unsigned = self._frame_pcm.view(np.uint16)
+        self._frame_shifted = np.zeros(FRAME_SAMPLES, np.uint16)
+        self._loud = np.zeros(FRAME_SAMPLES, np.bool_)
         # Where a frame's samples go, per fill level (CONTEXT + 0..WINDOW-1, in steps of 64).
         self._targets = {
             fill: self._buffer[fill : fill + FRAME_SAMPLES] for fill in range(CONTEXT, CONTEXT + WINDOW, CONTEXT)
@@ -226,10 +249,16 @@ class SileroClassifier:
             return self._fallback.is_speech(frame)
         fill = self._fill
         self._frame_view[:] = frame
-        np.multiply(self._frame_pcm, _SCALE, out=self._targets[fill])
+        # No per-frame buffers: a direct cast into the window, scaled in place (int16 * float32 would go
+        # through numpy's casting buffer), and the quiet check on preallocated arrays.
+        target = self._targets[fill]
+        np.copyto(target, self._frame_pcm, casting="unsafe")
+        np.multiply(target, _SCALE, out=target)
+        np.add(self._frame_unsigned, _QUIET_OFFSET, out=self._frame_shifted)
+        np.greater_equal(self._frame_shifted, _QUIET_LIMIT, out=self._loud)
         fill += FRAME_SAMPLES
         self._fill = fill
-        if frame[1::2].translate(None, _QUIET_HIGH_BYTES):
+        if np.count_nonzero(self._loud):
             self._quiet_run = 0
         else:
             self._quiet_run += FRAME_SAMPLES
@@ -282,6 +311,7 @@ class _Job:
     next: int = 0
     events: list[TurnEvent] = field(default_factory=list)
     error: BaseException | None = None
+    abandoned: bool = False  # the session stopped waiting (timeout): the thread leaves its detector alone
 
 
 class SileroBatcher:
@@ -297,14 +327,36 @@ class SileroBatcher:
     def __init__(self, model: SileroModel) -> None:
         self._model = model
         self._queue: queue.SimpleQueue[_Job] = queue.SimpleQueue()
+        self.stalled = False  # a message timed out: the thread may be hung; shared_batcher starts another
         self._thread = threading.Thread(target=self._serve, name="speech-detection", daemon=True)
         self._thread.start()
 
+    @property
+    def healthy(self) -> bool:
+        return not self.stalled and self._thread.is_alive()
+
     async def detect(self, detector: TurnDetector, frames: list[bytes]) -> list[TurnEvent]:
-        """The turn events of these frames (the detector's classifier must be this model's)."""
-        future: asyncio.Future[list[TurnEvent]] = asyncio.get_running_loop().create_future()
-        self._queue.put(_Job(detector, frames, future))
-        return await future
+        """The turn events of these frames (the detector's classifier must be this model's).
+
+        Raises SpeechDetectionError when the thread failed this message or gave no answer within
+        DETECT_TIMEOUT_S; the thread then no longer touches the detector.
+        """
+        loop = asyncio.get_running_loop()
+        future: asyncio.Future[list[TurnEvent]] = loop.create_future()
+        job = _Job(detector, frames, future)
+        self._queue.put(job)
+        timer = loop.call_later(DETECT_TIMEOUT_S, _expire, future)  # lighter than wait_for, once per message
+        try:
+            return await future
+        except TimeoutError as exc:
+            job.abandoned = True
+            self.stalled = True
+            raise SpeechDetectionError(exc, list(job.events), job.next) from exc
+        except Exception as exc:  # the thread's error, whatever it is
+            job.abandoned = True
+            raise SpeechDetectionError(exc, list(job.events), job.next) from exc
+        finally:
+            timer.cancel()
 
     def _serve(self) -> None:
         while True:
@@ -327,6 +379,8 @@ class SileroBatcher:
         while active:
             waiting: list[tuple[_Job, bytes]] = []
             for job in active:
+                if job.abandoned:
+                    continue
                 detector, frames, events = job.detector, job.frames, job.events
                 classifier = detector.classifier
                 try:
@@ -340,11 +394,10 @@ class SileroBatcher:
                         if event := detector.process_voiced(frame, decided):
                             events.append(event)
                 except Exception as exc:  # noqa: BLE001 - the session gets the error, the others go on
-                    job.next = len(frames)
                     job.error = exc
             if waiting:
                 self._score(waiting)
-            active = [job for job in active if job.next < len(job.frames)]
+            active = [job for job in active if job.next < len(job.frames) and job.error is None and not job.abandoned]
         _answer(jobs)
 
     def _score(self, waiting: list[tuple[_Job, bytes]]) -> None:
@@ -354,15 +407,23 @@ class SileroBatcher:
         try:
             probabilities, next_states = self._model.run(windows, states)
         except Exception:  # noqa: BLE001 - every session in the round goes on with webrtcvad
-            decisions = [c.fail(frame) for c, (_, frame) in zip(classifiers, waiting, strict=True)]  # type: ignore[attr-defined]
-        else:
-            decisions = [
-                c.take(float(probabilities[i, 0]), next_states[:, i : i + 1])  # type: ignore[attr-defined]
-                for i, c in enumerate(classifiers)
-            ]
-        for (job, frame), voiced in zip(waiting, decisions, strict=True):
-            if event := job.detector.process_voiced(frame, voiced):
-                job.events.append(event)
+            probabilities = next_states = None
+        # Each session on its own from here: one's error (a garbled answer, a bug in its state) is its own.
+        for i, (classifier, (job, frame)) in enumerate(zip(classifiers, waiting, strict=True)):
+            if job.abandoned:
+                continue
+            try:
+                if probabilities is None:
+                    voiced = classifier.fail(frame)  # type: ignore[attr-defined]
+                else:
+                    try:
+                        voiced = classifier.take(float(probabilities[i, 0]), next_states[:, i : i + 1])  # type: ignore[attr-defined,index]
+                    except Exception:  # noqa: BLE001 - an answer that does not fit: webrtcvad from here
+                        voiced = classifier.fail(frame)  # type: ignore[attr-defined]
+                if event := job.detector.process_voiced(frame, voiced):
+                    job.events.append(event)
+            except Exception as exc:  # noqa: BLE001 - this session gets the error, the others go on
+                job.error = exc
 
 
 def _answer(jobs: list[_Job]) -> None:
@@ -374,6 +435,11 @@ def _answer(jobs: list[_Job]) -> None:
     for loop, answered in by_loop.items():
         with contextlib.suppress(RuntimeError):  # a loop that closed meanwhile has no one waiting
             loop.call_soon_threadsafe(_settle, answered)
+
+
+def _expire(future: asyncio.Future[list[TurnEvent]]) -> None:
+    if not future.done():
+        future.set_exception(TimeoutError("the speech-detection thread did not answer in time"))
 
 
 def _settle(jobs: list[_Job]) -> None:
@@ -393,10 +459,16 @@ _batcher: SileroBatcher | None = None
 def shared_batcher() -> SileroBatcher:
     """The process's batcher, started on first use (only where a session listens with Silero)."""
     global _batcher
-    if _batcher is not None:  # every message asks: no lookups on this path
-        return _batcher
+    batcher = _batcher
+    if batcher is not None and batcher.healthy:  # every message asks: two attribute reads on this path
+        return batcher
     model = shared_model()
     with _lock:
-        if _batcher is None:
+        if _batcher is None or not _batcher.healthy:
+            if _batcher is not None:
+                logger.error(
+                    "speech detection: the speech-detection thread is %s; starting another",
+                    "hung" if _batcher.stalled else "dead",
+                )
             _batcher = SileroBatcher(model)
         return _batcher

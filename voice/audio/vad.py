@@ -62,10 +62,18 @@ class TurnConfig:
                 raise ValueError(f"{name} must not be negative")
         if self.max_utterance_ms <= self.pre_roll_ms + self.start_ms:
             raise ValueError("max_utterance_ms must exceed pre_roll_ms + start_ms")
-        if self.semantic and not FRAME_MS <= self.min_silence_ms <= self.end_silence_ms <= self.max_silence_ms:
+        if self.semantic and not semantic_silences_ordered(
+            self.min_silence_ms, self.end_silence_ms, self.max_silence_ms
+        ):
             raise ValueError(
-                f"semantic end of turn needs {FRAME_MS} ms <= min_silence_ms <= end_silence_ms <= max_silence_ms"
+                f"semantic end of turn needs {FRAME_MS} ms <= min_silence_ms < end_silence_ms <= max_silence_ms"
             )
+
+
+def semantic_silences_ordered(min_silence_ms: int, end_silence_ms: int, max_silence_ms: int) -> bool:
+    """Semantic end of turn works only if the pause (min_silence_ms) comes a frame or more before the end
+    silence: at equal lengths the turn ends at the pause, before any verdict (TurnConfig, Assistant.clean)."""
+    return min_silence_ms >= FRAME_MS and _frames(min_silence_ms) < _frames(end_silence_ms) <= _frames(max_silence_ms)
 
 
 @dataclass(frozen=True, slots=True)
@@ -171,6 +179,7 @@ class TurnDetector:
         "_state",
         "_unvoiced_run",
         "_utterance",
+        "_verdict",
         "_voiced_frames",
         "_voiced_in_window",
         "assistant_speaking",
@@ -218,7 +227,7 @@ class TurnDetector:
         self._speech_offset = 0
         self._speech_end = 0
         self._last_voiced = 0
-        self._pause_end_frames = self._end_frames
+        self._verdict: tuple[int, int] | None = None
 
     @property
     def last_voiced(self) -> int:
@@ -227,9 +236,13 @@ class TurnDetector:
 
     def decide(self, end_silence_ms: int, last_voiced: int) -> None:
         """The verdict on a pause (semantic end of turn): end the turn after this much silence, unless
-        speech came since the pause (`last_voiced` no longer the last voiced frame). Capped at max_silence_ms."""
-        if self._state == _SPEAKING and last_voiced == self._last_voiced:
-            self._pause_end_frames = min(_frames(end_silence_ms), self._max_silence_frames)
+        speech came since the pause (`last_voiced` no longer the last voiced frame). Capped at max_silence_ms.
+
+        Called on the event loop while Silero's thread may be processing this detector's frames: it only
+        stores the verdict, in one assignment; the frames (`_follow`, one thread) apply it while the turn's
+        last voiced frame is still the pause's (a frame index is never reused, so never to a later turn).
+        """
+        self._verdict = (last_voiced, min(_frames(end_silence_ms), self._max_silence_frames))
 
     def process(self, frame: bytes) -> TurnEvent | None:
         """Feed one 20 ms frame; return the event it completes, if any."""
@@ -251,6 +264,12 @@ class TurnDetector:
     @property
     def classifier(self) -> SpeechClassifier:
         return self._classifier
+
+    def use_webrtcvad(self) -> None:
+        """Go on with webrtcvad from the next frame (Silero's thread failed); the turn in progress is kept."""
+        self._classifier = WebrtcClassifier(self.config.aggressiveness)
+        self.detector = self._classifier.name
+        self._is_speech = self._classifier.is_speech
 
     def _listen(self, frame: bytes, voiced: bool) -> SpeechStarted | None:
         flags = self._flags
@@ -293,7 +312,11 @@ class TurnDetector:
                 self._end_turn()
                 return None
             return self._check_barge_in()
-        ended = self._unvoiced_run >= self._pause_end_frames
+        pause_end = self._pause_end_frames
+        verdict = self._verdict
+        if verdict is not None and verdict[0] == self._last_voiced:
+            pause_end = verdict[1]
+        ended = self._unvoiced_run >= pause_end
         if ended or capped:
             return self._stop(capped and not ended)
         if self._min_silence_frames and self._unvoiced_run == self._min_silence_frames:

@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import logging
 import time
 from collections import deque
 
 from voice.audio.frames import PIPELINE_RATE, Reframer
 from voice.audio.resample import StreamResampler
 from voice.audio.vad import WEBRTCVAD, SpeechStopped, TurnConfig, TurnDetector, TurnEvent
+
+logger = logging.getLogger(__name__)
 
 
 class AudioInput:
@@ -35,12 +38,24 @@ class AudioInput:
         (voice.audio.silero.SileroBatcher); webrtcvad (~3 µs a frame) decides inline."""
         if self.detector.detector == WEBRTCVAD:
             return self.push(pcm)
-        from voice.audio.silero import shared_batcher
+        from voice.audio.silero import SpeechDetectionError, shared_batcher
 
         frames = self.reframer.push(self.resampler.process(pcm))
         self.frames += len(frames)
         self._arrivals.append((self.frames, time.monotonic()))
-        return await shared_batcher().detect(self.detector, frames) if frames else []
+        if not frames:
+            return []
+        try:
+            return await shared_batcher().detect(self.detector, frames)
+        except SpeechDetectionError as failure:
+            # No session fails for it: this one goes on with webrtcvad, from the first frame not processed.
+            logger.warning("speech detection: %s; this session goes on with webrtcvad", failure.__cause__ or failure)
+            self.detector.use_webrtcvad()
+            events = failure.events
+            for frame in frames[failure.next :]:
+                if event := self.detector.process(frame):
+                    events.append(event)
+            return events
 
     def endpoint_delay_ms(self, stopped: SpeechStopped) -> float | None:
         """Wall-clock time from the arrival of the last voiced frame to the detection of the turn's end."""

@@ -7,6 +7,12 @@ tells the detector to end the turn after ``min_silence_ms`` (complete), ``end_si
 or ``max_silence_ms`` (unfinished). If the visitor speaks again, the speculation is dropped. If the
 turn ends with no speech after the pause, its transcript *is* the turn's transcript: one request to the
 speech-to-text provider, already done or under way when the turn ends, never a second one.
+
+Each speculation sends the whole utterance so far, and a provider bills every request, dropped or not:
+``spent`` tells the session how many requests the turn's speculations made and how much audio they
+sent (billed as the turn's speech-to-text seconds), and the last verdict, used or not. At most
+``MAX_SPECULATIONS_PER_TURN`` a turn; past that, a pause gets the usual end-of-turn silence without a
+transcript.
 """
 
 from __future__ import annotations
@@ -25,6 +31,9 @@ from voice.text.turn_end import judge, silence_for
 
 logger = logging.getLogger(__name__)
 
+MAX_SPECULATIONS_PER_TURN = 4
+BYTES_PER_MS = 32  # 16 kHz, 16-bit mono
+
 
 @dataclass(frozen=True, slots=True)
 class Heard:
@@ -35,6 +44,20 @@ class Heard:
     verdict: str = ""  # the rule tier's verdict at the last pause, when semantic end of turn ran
     speculative: bool = False  # made at the pause, before the turn ended
 
+    def served_by(self, stt: SpeechToText) -> tuple[str, str]:
+        """The provider and model that made this transcript (the route's choice; else the stt's names)."""
+        chosen = self.route.chosen if self.route is not None else None
+        return (chosen.provider, chosen.model) if chosen is not None else (stt.provider, stt.model)
+
+
+@dataclass(frozen=True, slots=True)
+class Spent:
+    """What a turn's speculations cost and found, whether or not one was used."""
+
+    requests: int = 0
+    audio_ms: int = 0
+    verdict: str = ""  # the last verdict a speculation of the turn reached ("" if none did)
+
 
 async def transcribe(
     stt: SpeechToText,
@@ -43,14 +66,16 @@ async def transcribe(
     language: str,
     on_partial: Callable[[str], Awaitable[None]] | None = None,
 ) -> Heard:
-    """The final transcript of 16 kHz speech, with the route the router took. Raises ProviderError."""
-    text = ""
+    """The final transcript of 16 kHz speech, with the route the router took for this call (from the
+    transcripts themselves: the shared router's last_route may be an overlapping call's). Raises ProviderError."""
+    text, route = "", None
     async for transcript in stt.transcribe(pcm, 16000, language=language):
+        route = transcript.route or route
         if transcript.final:
             text = transcript.text.strip()
         elif on_partial is not None:
             await on_partial(transcript.text)
-    return Heard(text=text, route=getattr(stt, "last_route", None))
+    return Heard(text=text, route=route)
 
 
 class TurnEnd:
@@ -60,11 +85,27 @@ class TurnEnd:
         self.stt, self.detector, self.config, self.language = stt, detector, config, language
         self._task: asyncio.Task[Heard] | None = None
         self._last_voiced = -1  # the pause the task is about
+        self._speculations = 0  # requests made for the turn in progress
+        self._sent_ms = 0  # and the audio they sent
+        self._verdict = ""  # the last verdict of a dropped speculation of the turn
 
     def paused(self, event: SpeechPaused) -> None:
         self.drop("resumed")
         self._last_voiced = event.last_voiced
+        if self._speculations >= MAX_SPECULATIONS_PER_TURN:
+            TURN_END_SPECULATIONS.labels("capped").inc()
+            self.detector.decide(self.config.end_silence_ms, event.last_voiced)
+            return
+        self._speculations += 1
+        self._sent_ms += len(event.utterance) // BYTES_PER_MS
         self._task = asyncio.create_task(self._speculate(event), name="turn-end")
+
+    def spent(self) -> Spent:
+        """The requests and audio (ms) the speculations of the turn just ended sent to speech-to-text, used
+        or dropped; call once the turn ended (after `take`): the count starts afresh for the next turn."""
+        spent = Spent(self._speculations, self._sent_ms, self._verdict)
+        self._speculations, self._sent_ms, self._verdict = 0, 0, ""
+        return spent
 
     def check(self) -> None:
         """After each chunk of audio: the visitor spoke again since the pause, so the speculation is stale."""
@@ -75,6 +116,8 @@ class TurnEnd:
         if self._task is not None:
             if not self._task.done():
                 self._task.cancel()
+            elif not self._task.cancelled() and self._task.exception() is None:
+                self._verdict = self._task.result().verdict
             TURN_END_SPECULATIONS.labels(outcome).inc()
             self._task = None
 
@@ -138,4 +181,4 @@ class TurnEnd:
         return Heard(text=heard.text, route=heard.route, verdict=str(verdict), speculative=True)
 
 
-__all__ = ["Heard", "TurnEnd", "transcribe"]
+__all__ = ["Heard", "Spent", "TurnEnd", "transcribe"]

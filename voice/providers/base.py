@@ -112,6 +112,9 @@ ChatEvent = TextDelta | ToolCall | Usage | RouteLog  # a routed stream yields it
 class Transcript:
     text: str
     final: bool
+    # Set by the router (voice.router.routed): how this very call was routed, so that overlapping calls on
+    # one shared router each know their own route.
+    route: RouteLog | None = field(default=None, compare=False, repr=False)
 
 
 class ChatModel(ABC):

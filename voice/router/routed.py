@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import time
 from collections.abc import AsyncIterator, Callable, Coroutine, Sequence
+from dataclasses import replace
 from typing import Generic, TypeVar
 
 from voice.audio.resample import at_rate
@@ -219,9 +220,9 @@ class RoutedSpeechToText(_RoutedSpeech[SpeechToText], SpeechToText):
             health=self.health,
         )
         self.provider, self.model = opened.candidate.provider, opened.candidate.model
-        yield opened.first
+        yield replace(opened.first, route=log)  # this call's route: last_route may be another call's by now
         async for transcript in finish(opened, "stt", self.health, always_record=False):
-            yield transcript
+            yield replace(transcript, route=log)
 
 
 class RoutedSpeech(_RoutedSpeech[TextToSpeech], TextToSpeech):

@@ -6,7 +6,9 @@ transcript taken at a short pause). Pure and fast (a few µs): no model, English
 * ``INCOMPLETE``: the words trail off into more (a conjunction, a preposition, an article, a filler
   such as "um", "my name is", a number or a name being read out, a thinking phrase): wait longer.
 * ``COMPLETE``: a question, a short answer ("yes", "no thanks"), or a sentence the speech-to-text
-  model closed with "." or "!": answer after a shorter silence.
+  model closed with "." or "!": answer after a shorter silence. Where the model punctuated ("?", ".",
+  "!"), a final pronoun, auxiliary or stranded preposition does not make the words unfinished ("Who am
+  I speaking to?"): only a conjunction, an article, a filler or a preposition that cannot end does.
 * ``UNSURE``: anything else (most statements: "i need a table" may go on "for four"): the
   assistant's usual end-of-turn silence applies.
 
@@ -52,6 +54,12 @@ _OPEN_VERBS = _words(
     "i'd i'll we'd we'll let's gonna wanna dot"
 )
 _TRAILING = _CONJUNCTIONS | _PREPOSITIONS | _DETERMINERS | _FILLERS | _OPEN_VERBS
+# Last words that cannot close a sentence even where the speech-to-text model put "?", "." or "!" after
+# them (a pronoun, an auxiliary or a stranded preposition can: "Where are you?", "Who am I speaking to?").
+_CANNOT_END = _words(
+    "and or but because if although unless than whether nor a an the my your our their every "
+    "um umm uh uhh uhm er erm per via between among during towards toward within"
+)
 # Phrases at the end of the words that say "wait, there is more".
 _THINKING = (
     "let me think",
@@ -141,19 +149,36 @@ def judge(words: str) -> Verdict:
     if " ".join(tokens) in _SHORT_ANSWERS:
         return Verdict.COMPLETE
     last = tokens[-1]
-    if last in _TRAILING or lowered.rstrip(" .?!").endswith(_THINKING):
+    if text.endswith(("?", ".", "!")):
+        return _judge_punctuated(text, lowered, tokens)
+    if last in _TRAILING or lowered.endswith(_THINKING):
         return Verdict.INCOMPLETE
     if _reading_out(tokens, lowered):
         return Verdict.INCOMPLETE
-    if text.endswith("?"):
-        return Verdict.COMPLETE
     # The last sentence: after the last terminal mark inside the text, if any.
     sentence = _WORD.findall(re.split(r"[.!?]\s+", lowered)[-1])
     if sentence and sentence[0] in _QUESTION_OPENERS and len(sentence) >= MIN_QUESTION_WORDS:
         return Verdict.COMPLETE
-    if text.endswith((".", "!")):
-        return Verdict.COMPLETE
     return Verdict.UNSURE
+
+
+def _judge_punctuated(text: str, lowered: str, tokens: list[str]) -> Verdict:
+    """Words the speech-to-text model closed with "?", "." or "!" (OpenAI's transcribers punctuate).
+
+    Only a last word that cannot close a sentence makes them unfinished. A question is complete. A
+    statement whose last word is a pronoun, an auxiliary or a preposition ("Yes, I can.", "I'll take it.",
+    but also a transcriber's full stop at a pause: "My name is.") is left to the usual silence.
+    """
+    last = tokens[-1]
+    if last in _CANNOT_END:
+        return Verdict.INCOMPLETE
+    if text.endswith("?"):
+        return Verdict.COMPLETE
+    if lowered.rstrip(" .!").endswith(_THINKING) or _reading_out(tokens, lowered):
+        return Verdict.INCOMPLETE
+    if last in _TRAILING:
+        return Verdict.UNSURE
+    return Verdict.COMPLETE
 
 
 def _reading_out(tokens: list[str], lowered: str) -> bool:

@@ -427,6 +427,49 @@ def test_a_verdict_about_an_older_pause_changes_nothing() -> None:
 
 
 def test_semantic_settings_must_be_ordered() -> None:
-    with pytest.raises(ValueError, match="min_silence_ms <= end_silence_ms <= max_silence_ms"):
+    with pytest.raises(ValueError, match="min_silence_ms < end_silence_ms <= max_silence_ms"):
         TurnConfig(semantic=True, min_silence_ms=700, end_silence_ms=600, max_silence_ms=2000)
     TurnConfig(semantic=False, min_silence_ms=700, end_silence_ms=600)  # only checked when it is on
+
+
+def test_semantic_end_of_turn_needs_a_pause_shorter_than_the_end_silence() -> None:
+    # review 16, finding 5: with min == end the turn ended at the pause, before any verdict could count
+    with pytest.raises(ValueError, match="min_silence_ms < end_silence_ms <= max_silence_ms"):
+        TurnConfig(semantic=True, min_silence_ms=600, end_silence_ms=600, max_silence_ms=2000)
+    TurnConfig(semantic=True, min_silence_ms=580, end_silence_ms=600, max_silence_ms=600)
+
+
+@pytest.mark.parametrize("meanwhile", ["speech_resumed", "turn_ended"])
+def test_a_verdict_racing_the_speech_detection_thread_cannot_shorten_the_next_silence(monkeypatch, meanwhile) -> None:
+    """Review 16, finding 3: decide() runs on the event loop while Silero's thread may be inside
+    process_voiced on the same detector. Here the thread's frames run between decide()'s check and its
+    store (injected where decide computes the frames): the verdict on the old pause must not apply to
+    the speech that came meanwhile, nor to the next turn."""
+    from voice.audio import vad
+
+    detector = TurnDetector(SEMANTIC)
+    voiced, quiet = bytes(FRAME_BYTES), bytes(FRAME_BYTES)  # decided by the flags below, not the audio
+    for _ in range(20):
+        detector.process_voiced(voiced, True)
+    paused = [detector.process_voiced(quiet, False) for _ in range(15)][-1]
+    assert isinstance(paused, SpeechPaused)
+
+    real_frames = vad._frames
+
+    def thread_runs_meanwhile(ms: int) -> int:
+        monkeypatch.setattr(vad, "_frames", real_frames)
+        if meanwhile == "speech_resumed":
+            detector.process_voiced(voiced, True)
+        else:
+            detector.decide(SEMANTIC.min_silence_ms, paused.last_voiced)  # the first verdict ends the turn
+            assert isinstance(detector.process_voiced(quiet, False), SpeechStopped)
+            for _ in range(10):
+                detector.process_voiced(voiced, True)  # the next turn starts
+        return real_frames(ms)
+
+    monkeypatch.setattr(vad, "_frames", thread_runs_meanwhile)
+    detector.decide(SEMANTIC.min_silence_ms, paused.last_voiced)  # 300 ms, for the old pause
+    events = [detector.process_voiced(quiet, False) for _ in range(15)]
+    # 300 ms of silence after the new speech: a pause asking for its own verdict, not the end of the turn
+    assert [type(e) for e in events if e is not None] == [SpeechPaused]
+    assert detector.in_speech

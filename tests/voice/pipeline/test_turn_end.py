@@ -84,3 +84,59 @@ async def test_a_failed_speculation_falls_back_to_the_usual_silence_and_a_fresh_
     speech_end = 500 + len(speech_only("hours")) // 32
     assert stopped.frame_index * 20 - speech_end >= CONFIG.end_silence_ms
     assert await TurnEnd.result(stage.take(stopped)) is None  # the session transcribes the turn itself
+
+
+async def test_the_audio_of_every_speculation_is_counted_for_the_turn_dropped_ones_included():
+    """Review 16, finding 4: each pause sends the whole utterance so far to speech-to-text; a provider
+    bills each request, so the turn's speech-to-text seconds are the audio of all of them."""
+    detector = TurnDetector(CONFIG)
+    stt = ScriptedSpeechToText("my name is", "my name is anna smith")
+    stage = TurnEnd(stt, detector, CONFIG, language="en")
+
+    events = await _feed(stage, detector, silence(500) + speech_only("hours") + silence(1200))
+    events += await _feed(stage, detector, speech_only("booking") + silence(700))
+    pauses = [e for e in events if isinstance(e, SpeechPaused)]
+    assert len(pauses) == 2  # the first speculation was dropped when the visitor went on
+    stopped = next(e for e in events if isinstance(e, SpeechStopped))
+    await TurnEnd.result(stage.take(stopped))
+    spent = stage.spent()
+    assert (spent.requests, spent.audio_ms) == (2, sum(len(p.utterance) // 32 for p in pauses))
+    assert spent.verdict == "incomplete"  # the dropped one's verdict ("my name is")
+    assert stage.spent().requests == 0  # counted once: the next turn starts from nothing
+
+
+async def test_speculations_per_turn_are_capped_then_the_usual_silence_applies():
+    detector = TurnDetector(CONFIG)
+    stt = ScriptedSpeechToText(*["i'd like um"] * 10)  # sounds unfinished at every pause
+    stage = TurnEnd(stt, detector, CONFIG, language="en")
+    from voice.pipeline.turn_end import MAX_SPECULATIONS_PER_TURN
+
+    events = await _feed(stage, detector, silence(500) + speech_only("hours"))
+    for _ in range(MAX_SPECULATIONS_PER_TURN + 1):
+        events += await _feed(stage, detector, silence(400) + speech_only("booking")[: 32 * 300])
+    assert stt.requests == MAX_SPECULATIONS_PER_TURN
+    # the pause past the cap gets no verdict: the usual end silence, not the 2 s wait of "unfinished"
+    events += await _feed(stage, detector, silence(CONFIG.end_silence_ms + 40))
+    assert any(isinstance(e, SpeechStopped) for e in events)
+
+
+def test_a_fresh_transcript_after_a_failed_speculation_is_recorded_as_such():
+    """Review 16, finding 9: a turn transcribed afresh stored no verdict, so `speculative: true` was the only
+    value a test could see. Now the route says what happened, and counts every request and its audio."""
+    from voice.pipeline.turn_end import Heard, Spent
+    from voice.session import _visitor_route
+
+    fresh = _visitor_route(Heard(text="my name is anna"), Spent(requests=1, audio_ms=900, verdict=""), 2400)
+    assert fresh["turn_end"] == {"verdict": "none", "speculative": False, "stt_requests": 2}
+    assert fresh["stt_audio_ms"] == 3300
+
+    reused = _visitor_route(
+        Heard(text="yes", verdict="complete", speculative=True),
+        Spent(requests=2, audio_ms=1500, verdict="incomplete"),
+        0,
+    )
+    assert reused["turn_end"] == {"verdict": "complete", "speculative": True, "stt_requests": 2}
+    assert reused["stt_audio_ms"] == 1500
+
+    fixed = _visitor_route(Heard(text="hello"), None, 1200)  # semantic end of turn off
+    assert "turn_end" not in fixed and fixed["stt_audio_ms"] == 1200

@@ -272,3 +272,45 @@ async def test_an_interrupted_probe_frees_its_claim_for_the_next_turn() -> None:
         await task
     await health_writes_settled()
     assert await health.claim_probe(candidates[0][0]) is True
+
+
+async def test_overlapping_transcriptions_each_keep_their_own_route() -> None:
+    """Review 16, finding 10: the speech-to-text route was read from the shared router's last_route after
+    the stream: a speculative transcript overlapping the turn's own took the other request's route."""
+    from voice.pipeline.turn_end import transcribe
+
+    release, waiting = asyncio.Event(), asyncio.Event()
+
+    class ByAudio(SpeechToText):
+        """The primary fails audio b"A"; the fallback answers A slowly (after a partial)."""
+
+        def __init__(self, role: str) -> None:
+            self.provider, self.model, self.role = "openai", role, role
+
+        async def transcribe(self, pcm: bytes, sample_rate: int, *, language: str) -> AsyncIterator[Transcript]:
+            if self.role == "primary" and pcm == b"AA":
+                raise ProviderError(ErrorKind.UNAVAILABLE, "500")
+            yield Transcript("hel", final=False)
+            if pcm == b"AA":
+                waiting.set()
+                await release.wait()
+            yield Transcript(f"{self.role} heard {pcm.decode()}", final=True)
+
+    candidates = [
+        (Candidate("openai", f"stt-{uuid.uuid4().hex[:6]}"), ByAudio("primary")),
+        (Candidate("local", f"stt-{uuid.uuid4().hex[:6]}"), ByAudio("fallback")),
+    ]
+    stt = RoutedSpeechToText(candidates, bound_s=1.0, health=_health())
+    first = asyncio.create_task(transcribe(stt, b"AA", language="en"))
+    await asyncio.wait_for(waiting.wait(), 30)  # A failed over and waits in the fallback's stream
+    second = await transcribe(stt, b"BB", language="en")  # B starts and ends meanwhile
+    release.set()
+    first_heard = await first
+    assert first_heard.text == "fallback heard AA"
+    assert first_heard.route is not None
+    assert [a.outcome for a in first_heard.route.attempts] == ["unavailable", "ok"]
+    assert first_heard.route.chosen is not None and first_heard.route.chosen.provider == "local"
+    assert second.route is not None and [a.outcome for a in second.route.attempts] == ["ok"]
+    # and the turn is billed to the model that made its transcript, not the one the router served last
+    assert stt.provider == "openai"
+    assert first_heard.served_by(stt) == ("local", candidates[1][0].model)

@@ -59,3 +59,46 @@ def test_each_verdict_maps_to_its_silence():
     assert silence_for(Verdict.COMPLETE, **settings) == 250
     assert silence_for(Verdict.UNSURE, **settings) == 600
     assert silence_for(Verdict.INCOMPLETE, **settings) == 2000
+
+
+@pytest.mark.parametrize(
+    "words",
+    [
+        # review 16, finding 1: a punctuating transcriber closes these with "?"; their last word is a pronoun,
+        # an auxiliary or a stranded preposition, which must not make them sound unfinished
+        "Where are you?",
+        "Could you repeat that?",
+        "How much is it?",
+        "Is that it?",
+        "Who am I speaking to?",
+        "What is the deposit for?",
+        "Do you know?",
+    ],
+)
+def test_punctuated_questions_ending_in_pronouns_or_prepositions_are_complete(words):
+    assert judge(words) == Verdict.COMPLETE
+
+
+@pytest.mark.parametrize("words", ["That is all, thank you.", "Yes, I would like that.", "I don't think so."])
+def test_punctuated_statements_ending_in_pronouns_do_not_wait_longer(words):
+    assert judge(words) != Verdict.INCOMPLETE
+
+
+@pytest.mark.parametrize(
+    "words",
+    [
+        "I'll have the soup and.",  # a conjunction cannot close a sentence, whatever the punctuation
+        "I'm calling about the.",  # nor an article
+        "We'd like, um.",  # nor a filler
+        "Is it between?",  # nor a preposition that cannot be stranded
+        "I'd like to book a table for,",
+    ],
+)
+def test_punctuated_but_unfinished_words_still_wait_longer(words):
+    assert judge(words) == Verdict.INCOMPLETE
+
+
+def test_a_full_stop_after_an_auxiliary_is_left_to_the_usual_silence():
+    # "My name is." (a transcriber's full stop at a pause) and "Yes, I can." look the same to the rules
+    assert judge("My name is.") == Verdict.UNSURE
+    assert judge("Yes, I can.") == Verdict.UNSURE
