@@ -23,7 +23,14 @@ from telephony.actions import do_attach_conversation, do_end_call
 from telephony.keypad import Keypad
 from telephony.media_streams import Connected, Dtmf, Mark, Media, Start, Stop, parse_message
 from telephony.models import PhoneNumber
-from telephony.queries import TwilioAccount, active_number_by_id, call_by_sid, caller_visitor_id, twilio_account
+from telephony.queries import (
+    TwilioAccount,
+    active_number_by_id,
+    call_by_sid,
+    caller_visitor_id,
+    destination_allowed,
+    twilio_account,
+)
 from telephony.transport import TwilioTransport
 from telephony.twilio_api import REST_TIMEOUT_S, start_recording, transfer_call
 from tenants.tenancy import run_in_public, run_in_tenant
@@ -177,7 +184,7 @@ class TwilioMediaConsumer(VoiceConsumer):
 
     async def _transfer_for(self, number: PhoneNumber, call_sid: str) -> Callable[[], Awaitable[None]] | None:
         """Where the hand-off tool puts the caller through: the number's transfer number, through the REST API."""
-        if not number.transfer_to:
+        if not number.transfer_to or not destination_allowed(number, number.transfer_to):
             return None
         account: TwilioAccount = await run_in_public(twilio_account, number)
         transport = self.transport

@@ -54,6 +54,14 @@ def twilio_account(number: PhoneNumber | None) -> TwilioAccount:
     return platform_account()
 
 
+def destination_allowed(number: PhoneNumber, to: str) -> bool:
+    """Whether a call from ``number`` may go to ``to`` (a transfer or an outbound call). A tenant's own
+    account pays its own calls; the platform's account only calls TELEPHONY_PLATFORM_DESTINATION_PREFIXES."""
+    if number.uses_own_account:
+        return True
+    return any(to.startswith(prefix) for prefix in settings.TELEPHONY_PLATFORM_DESTINATION_PREFIXES)
+
+
 def webhook_url() -> str:
     """What a tenant pastes into Twilio's console ("A call comes in"): on the platform's public URL."""
     return settings.AURA_PLATFORM_URL + WEBHOOK_PATH

@@ -64,6 +64,9 @@ def twilio_voice(request: HttpRequest) -> HttpResponse:
         return HttpResponse("invalid signature", status=403, content_type="text/plain")
     if not call_sid or len(call_sid) > 64:
         return HttpResponse("CallSid missing", status=400, content_type="text/plain")
+    if not _from_numbers_account(request, number):
+        logger.info("voice webhook refused: AccountSid is not the account of %s", called)
+        return HttpResponse("wrong account", status=403, content_type="text/plain")
     if number is None or not number.is_active:
         logger.info("voice webhook: %s is not a number in service", called)
         return _spoken_refusal(NOT_IN_SERVICE)
@@ -103,6 +106,9 @@ def twilio_status(request: HttpRequest) -> HttpResponse:
     if not signed_by_twilio(request, twilio_account(call.phone_number if call else None).auth_token):
         logger.info("status callback refused: missing or wrong X-Twilio-Signature (%s)", call_sid)
         return HttpResponse("invalid signature", status=403, content_type="text/plain")
+    if call is not None and not _from_numbers_account(request, call.phone_number):
+        logger.info("status callback refused: AccountSid is not the call's account (%s)", call_sid)
+        return HttpResponse("wrong account", status=403, content_type="text/plain")
     if call is None:
         return HttpResponse(status=204)  # not one of ours (any more): nothing to update
     duration = request.POST.get("CallDuration", "")
@@ -112,6 +118,14 @@ def twilio_status(request: HttpRequest) -> HttpResponse:
         duration_s=int(duration) if duration.isdigit() and len(duration) < 9 else None,
     )
     return HttpResponse(status=204)
+
+
+def _from_numbers_account(request: HttpRequest, number: PhoneNumber | None) -> bool:
+    """Twilio names the account a call belongs to (``AccountSid``): it must be the account that holds the
+    number (the tenant's own, or the platform's), so a number can only be used from its own account."""
+    if number is None:
+        return True  # refused later as not in service
+    return request.POST.get("AccountSid", "") == twilio_account(number).account_sid
 
 
 def _assistant_exists(number: PhoneNumber) -> bool:

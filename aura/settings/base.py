@@ -307,6 +307,8 @@ AURA_WEBHOOK_TIMEOUT_S = env_float("AURA_WEBHOOK_TIMEOUT_S", 10.0)  # per attemp
 TWILIO_ACCOUNT_SID = os.environ.get("TWILIO_ACCOUNT_SID", "")
 TWILIO_AUTH_TOKEN = os.environ.get("TWILIO_AUTH_TOKEN", "")
 TWILIO_API_BASE_URL = env_str("TWILIO_API_BASE_URL", "https://api.twilio.com").rstrip("/")
+# Where calls on the platform's Twilio account may go (transfers, outbound calls): E.164 prefixes.
+TELEPHONY_PLATFORM_DESTINATION_PREFIXES = env_list("TELEPHONY_PLATFORM_DESTINATION_PREFIXES", "+1")
 
 # JSON lines in production (request / session id on every line, personal data redacted), plain text
 # in development.

@@ -13,6 +13,7 @@ from aura.api.views import OrganizationListCreateRetrieveViewSet
 from telephony.actions import do_place_call
 from telephony.api.serializers import CallSerializer, NewCallSerializer
 from telephony.models import Call, PhoneNumber
+from telephony.queries import destination_allowed
 from tenants.models import ApiScope
 
 
@@ -38,6 +39,8 @@ class CallViewSet(OrganizationListCreateRetrieveViewSet):
         number = PhoneNumber.objects.filter(organization=self.organization, number=data["from"], is_active=True).first()
         if number is None:
             raise exceptions.ValidationError({"from": ["Not one of your active phone numbers."]})
+        if not destination_allowed(number, data["to"]):
+            raise exceptions.ValidationError({"to": ["Calls from this number cannot go to this country."]})
         try:
             call = do_place_call(
                 number=number, to=data["to"], first_message=data.get("first_message", ""), metadata=data.get("metadata")

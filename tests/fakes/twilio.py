@@ -90,9 +90,11 @@ def ring(
     return _post_signed(base_url + path, params, auth_token, signed_url, signature, headers, call_sid, timeout_s)
 
 
-def report_status(url: str, *, auth_token: str, call_sid: str, status: str, duration_s: int | None = None) -> int:
+def report_status(
+    url: str, *, auth_token: str, account_sid: str, call_sid: str, status: str, duration_s: int | None = None
+) -> int:
     """A status callback, as Twilio posts it to the call's ``StatusCallback``: the HTTP status."""
-    params = {"CallSid": call_sid, "CallStatus": status, "ApiVersion": "2010-04-01"}
+    params = {"AccountSid": account_sid, "CallSid": call_sid, "CallStatus": status, "ApiVersion": "2010-04-01"}
     if duration_s is not None:
         params["CallDuration"] = str(duration_s)
     return _post_signed(url, params, auth_token, None, None, None, call_sid, 10.0)[0]
@@ -442,8 +444,10 @@ class FakeTwilioRest:
     - ``POST …/Calls.json`` (``To``, ``From``, ``Url``…): 201 and a call resource, status ``queued``;
     - ``POST …/Calls/{CallSid}.json`` (``Twiml``, ``Status``…): 200 and the call resource;
     - ``POST …/Calls/{CallSid}/Recordings.json``: 201 and a recording resource;
-    - ``GET …/IncomingPhoneNumbers.json?PhoneNumber=…``: the account's number (``numbers`` maps E.164 →
-      ``PN…`` SID; any number is known by default), ``POST …/IncomingPhoneNumbers/{Sid}.json``: 200;
+    - ``GET …/IncomingPhoneNumbers.json?PhoneNumber=…``: the number when the account holds it (``owners`` maps
+      E.164 → the AccountSid holding it, ``own()`` adds one; a number nobody holds is in no account) with its
+      ``PN…`` SID (``numbers`` maps E.164 → SID, else one derived from the number), else an empty page;
+      ``POST …/IncomingPhoneNumbers/{Sid}.json``: 200;
     - anything else: 404 with Twilio's error shape.
     """
 
@@ -453,6 +457,7 @@ class FakeTwilioRest:
 
         self.requests: list[RestRequest] = []
         self.numbers: dict[str, str] = {}
+        self.owners: dict[str, str] = {}
         fake = self
 
         class Handler(http.server.BaseHTTPRequestHandler):
@@ -492,7 +497,8 @@ class FakeTwilioRest:
                 if len(parts) == 4 and parts[3] == "IncomingPhoneNumbers.json":
                     number = dict(urllib.parse.parse_qsl(query)).get("PhoneNumber", "")
                     sid = fake.numbers.get(number) or "PN" + hashlib.sha1(number.encode()).hexdigest()[:32]
-                    found = [{"sid": sid, "account_sid": parts[2], "phone_number": number}] if number else []
+                    held = number and fake.owners.get(number) == parts[2]
+                    found = [{"sid": sid, "account_sid": parts[2], "phone_number": number}] if held else []
                     self._answer(
                         200,
                         {"incoming_phone_numbers": found, "page": 0, "page_size": 50, "next_page_uri": None},
@@ -530,6 +536,10 @@ class FakeTwilioRest:
             "api_version": "2010-04-01",
             "uri": f"/2010-04-01/Accounts/{account_sid}/Calls/{call_sid}.json",
         }
+
+    def own(self, number: str, account_sid: str) -> None:
+        """``account_sid`` holds ``number`` (bought it in Twilio's console)."""
+        self.owners[number] = account_sid
 
     def calls_to(self, call_sid: str) -> list[RestRequest]:
         return [r for r in self.requests if f"/Calls/{call_sid}.json" in r.path]

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import json
 import urllib.parse
-from collections.abc import Iterator
 from decimal import Decimal
 
 import pytest
@@ -14,20 +13,12 @@ from django.test import Client
 from billing.models import UsageEvent
 from telephony.models import Call
 from tests.api.conftest import api_client, error_code
-from tests.fakes.twilio import FakeTwilioRest, twilio_signature
-from tests.telephony.conftest import ALPHA_ACCOUNT_SID, ALPHA_AUTH_TOKEN, ALPHA_NUMBER
+from tests.fakes.twilio import twilio_signature
+from tests.telephony.conftest import ALPHA_ACCOUNT_SID, ALPHA_AUTH_TOKEN, ALPHA_NUMBER, BETA_NUMBER
 from webhooks.models import WebhookDelivery, WebhookEndpoint
 
 CALLEE = "+15005550123"
 STATUS_PATH = "/telephony/twilio/status"
-
-
-@pytest.fixture
-def rest(settings) -> Iterator[FakeTwilioRest]:
-    with FakeTwilioRest() as fake:
-        settings.TWILIO_API_BASE_URL = fake.base_url
-        settings.AURA_PLATFORM_URL = "https://aura.example"
-        yield fake
 
 
 @pytest.fixture
@@ -169,3 +160,17 @@ def test_unsigned_or_wrongly_signed_status_callbacks_change_nothing(alpha, alpha
     unsigned = Client().post(STATUS_PATH, {"CallSid": sid, "CallStatus": "completed"}, HTTP_HOST="localhost")
     assert unsigned.status_code == 403
     assert Call.objects.get(call_sid=sid).status == "queued" and not WebhookDelivery.objects.exists()
+
+
+@pytest.mark.django_db
+def test_the_platforms_account_only_calls_the_allowed_countries(settings, beta, beta_number, make_key, rest):
+    """Finding 1: a number on the platform's Twilio account cannot dial premium numbers abroad on its bill."""
+    settings.TWILIO_ACCOUNT_SID, settings.TWILIO_AUTH_TOKEN = "AC" + "e" * 32, "platform-token"
+    settings.TELEPHONY_PLATFORM_DESTINATION_PREFIXES = ["+1"]
+    client = api_client(make_key(beta, ["calls:write"]))
+
+    abroad = client.post("/api/v1/calls/", {"from": BETA_NUMBER, "to": "+881612345678"}, format="json")
+
+    assert abroad.status_code == 400 and error_code(abroad) == "validation_error"
+    assert not rest.requests and not Call.objects.exists()
+    assert client.post("/api/v1/calls/", {"from": BETA_NUMBER, "to": CALLEE}, format="json").status_code == 201

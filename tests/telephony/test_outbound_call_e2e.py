@@ -67,7 +67,12 @@ async def test_an_outbound_call_is_placed_answered_spoken_and_reported(daphne_se
     # and Twilio reports the ringing, then the callee answers: Twilio fetches the TwiML and streams
     assert (
         await asyncio.to_thread(
-            report_status, placed.form["StatusCallback"], auth_token=ALPHA_AUTH_TOKEN, call_sid=sid, status="ringing"
+            report_status,
+            placed.form["StatusCallback"],
+            auth_token=ALPHA_AUTH_TOKEN,
+            account_sid=ALPHA_ACCOUNT_SID,
+            call_sid=sid,
+            status="ringing",
         )
         == 204
     )
@@ -98,6 +103,7 @@ async def test_an_outbound_call_is_placed_answered_spoken_and_reported(daphne_se
             report_status,
             placed.form["StatusCallback"],
             auth_token=ALPHA_AUTH_TOKEN,
+            account_sid=ALPHA_ACCOUNT_SID,
             call_sid=sid,
             status="completed",
             duration_s=9,

@@ -17,8 +17,8 @@ from django_tenants.utils import tenant_context
 from conversations.models import Conversation
 from telephony.models import PhoneNumber
 from tests.fakes.twilio import FakeTwilioCall, StreamInstruction, new_sid, ring, stream_of
-from tests.servers import PLATFORM_TWILIO_AUTH_TOKEN
-from tests.telephony.conftest import ALPHA_AUTH_TOKEN, ALPHA_NUMBER, BETA_NUMBER, CALLER
+from tests.servers import PLATFORM_TWILIO_ACCOUNT_SID, PLATFORM_TWILIO_AUTH_TOKEN
+from tests.telephony.conftest import ALPHA_ACCOUNT_SID, ALPHA_AUTH_TOKEN, ALPHA_NUMBER, BETA_NUMBER, CALLER
 from tests.telephony.test_phone_calls_e2e import place_call, turns_of
 from tests.waiting import eventually
 from voice import tokens
@@ -31,8 +31,12 @@ def conversation_count(tenant) -> int:
         return Conversation.objects.count()
 
 
-async def answered(server, to: str = ALPHA_NUMBER, token: str = ALPHA_AUTH_TOKEN) -> tuple[StreamInstruction, str]:
-    status, twiml, call_sid = await asyncio.to_thread(ring, server.base_url, auth_token=token, to=to, caller=CALLER)
+async def answered(
+    server, to: str = ALPHA_NUMBER, token: str = ALPHA_AUTH_TOKEN, account_sid: str = ALPHA_ACCOUNT_SID
+) -> tuple[StreamInstruction, str]:
+    status, twiml, call_sid = await asyncio.to_thread(
+        ring, server.base_url, auth_token=token, to=to, caller=CALLER, account_sid=account_sid
+    )
     assert status == 200, twiml
     return stream_of(twiml), call_sid
 
@@ -130,7 +134,9 @@ async def test_malformed_messages_are_counted_and_the_call_goes_on(daphne_server
 async def test_a_flood_is_cut_off_without_harming_other_calls(daphne_server, alpha, alpha_number, beta, beta_number):
     flooder = await place_call(daphne_server)
     await eventually(lambda: turns_of(alpha, flooder.call_sid))
-    stream, call_sid = await answered(daphne_server, to=BETA_NUMBER, token=PLATFORM_TWILIO_AUTH_TOKEN)
+    stream, call_sid = await answered(
+        daphne_server, to=BETA_NUMBER, token=PLATFORM_TWILIO_AUTH_TOKEN, account_sid=PLATFORM_TWILIO_ACCOUNT_SID
+    )
     bystander = await FakeTwilioCall.connect(stream, call_sid=call_sid)
     await bystander.start(stream.parameters)
 

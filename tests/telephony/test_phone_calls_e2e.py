@@ -29,14 +29,16 @@ def turns_of(tenant, call_sid: str) -> list[Turn]:
         return list(Turn.objects.filter(conversation__call_sid=call_sid).order_by("index"))
 
 
-async def place_call(server, *, to: str = ALPHA_NUMBER, token: str = ALPHA_AUTH_TOKEN) -> FakeTwilioCall:
+async def place_call(
+    server, *, to: str = ALPHA_NUMBER, token: str = ALPHA_AUTH_TOKEN, account_sid: str = ALPHA_ACCOUNT_SID
+) -> FakeTwilioCall:
     status, twiml, call_sid = await asyncio.to_thread(
-        ring, server.base_url, auth_token=token, to=to, caller=CALLER, account_sid=ALPHA_ACCOUNT_SID
+        ring, server.base_url, auth_token=token, to=to, caller=CALLER, account_sid=account_sid
     )
     assert status == 200, twiml
     stream = stream_of(twiml)
     assert stream is not None, twiml
-    call = await FakeTwilioCall.connect(stream, call_sid=call_sid, account_sid=ALPHA_ACCOUNT_SID)
+    call = await FakeTwilioCall.connect(stream, call_sid=call_sid, account_sid=account_sid)
     await call.start(stream.parameters)
     return call
 
@@ -44,7 +46,12 @@ async def place_call(server, *, to: str = ALPHA_NUMBER, token: str = ALPHA_AUTH_
 async def test_a_caller_asks_a_question_and_hears_the_answer(daphne_server, alpha, alpha_number):
     # given the voice webhook answers with a stream to the platform's Media Streams socket
     status, twiml, call_sid = await asyncio.to_thread(
-        ring, daphne_server.base_url, auth_token=ALPHA_AUTH_TOKEN, to=ALPHA_NUMBER, caller=CALLER
+        ring,
+        daphne_server.base_url,
+        auth_token=ALPHA_AUTH_TOKEN,
+        to=ALPHA_NUMBER,
+        caller=CALLER,
+        account_sid=ALPHA_ACCOUNT_SID,
     )
     assert status == 200
     stream = stream_of(twiml)

@@ -12,7 +12,7 @@ from django_tenants.utils import tenant_context
 from conversations.models import Conversation, Handoff
 from telephony.models import PhoneNumber
 from tests.fakes.twilio import phone_speech, ulaw_silence
-from tests.servers import PLATFORM_TWILIO_AUTH_TOKEN
+from tests.servers import PLATFORM_TWILIO_ACCOUNT_SID, PLATFORM_TWILIO_AUTH_TOKEN
 from tests.telephony.conftest import ALPHA_ACCOUNT_SID, ALPHA_AUTH_TOKEN, BETA_NUMBER
 from tests.telephony.test_phone_calls_e2e import place_call, turns_of
 from tests.voice.sessions import assistant_settings
@@ -74,7 +74,9 @@ async def test_a_number_that_records_asks_twilio_to_record_and_others_do_not(
     (request,) = twilio_rest.recordings_of(recorded.call_sid)
     assert (request.account_sid, request.auth_token) == (ALPHA_ACCOUNT_SID, ALPHA_AUTH_TOKEN)
 
-    silent = await place_call(daphne_server, to=BETA_NUMBER, token=PLATFORM_TWILIO_AUTH_TOKEN)  # off by default
+    silent = await place_call(
+        daphne_server, to=BETA_NUMBER, token=PLATFORM_TWILIO_AUTH_TOKEN, account_sid=PLATFORM_TWILIO_ACCOUNT_SID
+    )  # off by default
     await silent.wait_until(lambda: silent.audio.get(1), what="greeting")
     assert not twilio_rest.recordings_of(silent.call_sid)
     await recorded.hang_up()

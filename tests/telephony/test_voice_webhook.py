@@ -15,22 +15,26 @@ from telephony.models import Call, PhoneNumber
 from telephony.views import NOT_IN_SERVICE, UNAVAILABLE
 from tenants.models import Organization
 from tests.fakes.twilio import said, stream_of, twilio_signature
-from tests.telephony.conftest import ALPHA_AUTH_TOKEN, ALPHA_NUMBER, BETA_NUMBER, CALLER
+from tests.telephony.conftest import ALPHA_ACCOUNT_SID, ALPHA_AUTH_TOKEN, ALPHA_NUMBER, BETA_NUMBER, CALLER
 from voice import tokens
 
 PLATFORM_TOKEN = "platform-token-in-this-test"
+PLATFORM_ACCOUNT_SID = "AC" + "e" * 32
 PATH = "/telephony/twilio/voice"
 
 
 @pytest.fixture(autouse=True)
 def _platform_account(settings) -> None:
-    settings.TWILIO_ACCOUNT_SID = "AC" + "e" * 32
+    settings.TWILIO_ACCOUNT_SID = PLATFORM_ACCOUNT_SID
     settings.TWILIO_AUTH_TOKEN = PLATFORM_TOKEN
     settings.AURA_PLATFORM_URL = "http://localhost:8000"
 
 
-def call_params(to: str, *, call_sid: str = "CA" + "1" * 32, caller: str = CALLER) -> dict[str, str]:
-    return {"AccountSid": "AC" + "a1" * 16, "CallSid": call_sid, "From": caller, "To": to, "Direction": "inbound"}
+def call_params(
+    to: str, *, call_sid: str = "CA" + "1" * 32, caller: str = CALLER, account_sid: str | None = None
+) -> dict[str, str]:
+    account_sid = account_sid or (PLATFORM_ACCOUNT_SID if to == BETA_NUMBER else ALPHA_ACCOUNT_SID)
+    return {"AccountSid": account_sid, "CallSid": call_sid, "From": caller, "To": to, "Direction": "inbound"}
 
 
 def post(params: dict[str, str], *, token: str, url: str | None = None, signature: str | None = None, **headers):
@@ -194,3 +198,14 @@ def test_call_tokens_expire_and_cannot_be_forged(alpha, alpha_number):
     widget_token, _ = tokens.issue_token(alpha.widget_key, origin=alpha.origin)
     with pytest.raises(tokens.TokenError):  # another salt: a widget token opens no phone stream
         tokens.redeem_call_token(widget_token)
+
+
+@pytest.mark.django_db
+def test_a_webhook_from_another_twilio_account_than_the_numbers_is_refused(alpha, alpha_number, beta, beta_number):
+    """Finding 1: the request's AccountSid must be the account the number is in (the tenant's or the platform's)."""
+    other = "AC" + "c" * 32
+
+    assert post(call_params(ALPHA_NUMBER, account_sid=other), token=ALPHA_AUTH_TOKEN).status_code == 403
+    assert post(call_params(BETA_NUMBER, account_sid=ALPHA_ACCOUNT_SID), token=PLATFORM_TOKEN).status_code == 403
+    assert not Call.objects.exists()
+    assert post(call_params(ALPHA_NUMBER), token=ALPHA_AUTH_TOKEN).status_code == 200
