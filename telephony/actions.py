@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
+import uuid
+
 from django.db import transaction
 from django.utils import timezone
 
 from aura.crypto import encrypt, mask, reencrypt
 from billing.actions import do_record_call_usage
 from conversations.privacy import redact
-from telephony.models import Call, Direction, PhoneNumber
+from telephony.models import PENDING_SID_PREFIX, Call, Direction, PhoneNumber
 from tenants.models import Organization
 from webhooks.actions import do_emit_event
 from webhooks.models import EventType
@@ -60,26 +62,23 @@ def do_start_inbound_call(*, number: PhoneNumber, call_sid: str, caller: str) ->
     return call
 
 
-@transaction.atomic
 def do_place_call(
     *, number: PhoneNumber, to: str, first_message: str = "", metadata: dict[str, object] | None = None
 ) -> Call:
     """Ask Twilio to call ``to`` from ``number``; when answered, Twilio fetches the voice webhook, which
-    connects the call to the number's assistant (saying ``first_message`` first, if given)."""
+    connects the call to the number's assistant (saying ``first_message`` first, if given).
+
+    The call is stored (committed) before Twilio is asked, with a pending SID, and its webhook URLs name
+    the row (``?call=<id>``), so a status callback that beats Twilio's answer still finds it. Twilio is
+    asked outside any transaction. If Twilio refuses (or cannot be reached) the row is kept, ``failed``,
+    and the error is raised."""
     from telephony.queries import status_callback_url, twilio_account, webhook_url
     from telephony.twilio_api import place_call
 
-    call_sid = place_call(
-        twilio_account(number),
-        from_=number.number,
-        to=to,
-        url=webhook_url(),
-        status_callback=status_callback_url(),
-    )
-    return Call.objects.create(
+    call = Call.objects.create(
         organization=number.organization,
         phone_number=number,
-        call_sid=call_sid,
+        call_sid=PENDING_SID_PREFIX + uuid.uuid4().hex,
         direction=Direction.OUTBOUND,
         from_number=number.number,
         to_number=shown_number(number.organization, to),
@@ -87,6 +86,25 @@ def do_place_call(
         first_message=first_message,
         metadata=metadata or {},
     )
+    try:
+        call_sid = place_call(
+            twilio_account(number),
+            from_=number.number,
+            to=to,
+            url=f"{webhook_url()}?call={call.pk}",
+            status_callback=f"{status_callback_url()}?call={call.pk}",
+        )
+    except BaseException:
+        Call.objects.filter(pk=call.pk, ended_at__isnull=True).update(status="failed", ended_at=timezone.now())
+        raise
+    do_adopt_call_sid(call_id=call.pk, call_sid=call_sid)
+    call.refresh_from_db()
+    return call
+
+
+def do_adopt_call_sid(*, call_id: int, call_sid: str) -> bool:
+    """Give a placed call Twilio's SID (from its answer, or from a webhook that came first). Once only."""
+    return bool(Call.objects.filter(pk=call_id, call_sid__startswith=PENDING_SID_PREFIX).update(call_sid=call_sid[:64]))
 
 
 def do_attach_conversation(*, call_sid: str, conversation_id: str) -> None:

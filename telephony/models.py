@@ -73,6 +73,9 @@ class PhoneNumber(models.Model):
         return bool(self.account_sid and self.encrypted_auth_token)
 
 
+PENDING_SID_PREFIX = "pending-"  # an outbound call stored before Twilio answered with its SID
+
+
 class Direction(models.TextChoices):
     INBOUND = "inbound", "Inbound"
     OUTBOUND = "outbound", "Outbound"

@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from django.conf import settings
 
 from aura.crypto import Secret, decrypt
-from telephony.models import Call, PhoneNumber
+from telephony.models import PENDING_SID_PREFIX, Call, PhoneNumber
 from tenants.queries import forget_platform_cached, platform_cached
 
 WEBHOOK_PATH = "/telephony/twilio/voice"
@@ -80,6 +80,20 @@ def stream_url() -> str:
 
 def call_by_sid(call_sid: str) -> Call | None:
     return Call.objects.select_related("organization", "phone_number").filter(call_sid=call_sid).first()
+
+
+def placed_call(call_sid: str, call_id: str) -> Call | None:
+    """An outbound call a webhook names: by its SID, or (before Twilio's answer gave us the SID) by the row
+    id its webhook URLs carry, while that row still waits for a SID."""
+    if call_sid and (call := call_by_sid(call_sid)) is not None:
+        return call
+    if not call_id.isdigit() or len(call_id) > 18:
+        return None
+    return (
+        Call.objects.select_related("organization", "phone_number")
+        .filter(pk=int(call_id), call_sid__startswith=PENDING_SID_PREFIX)
+        .first()
+    )
 
 
 def numbers_of(organization_id: int) -> list[PhoneNumber]:

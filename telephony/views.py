@@ -15,9 +15,9 @@ from twilio.twiml.voice_response import Connect, VoiceResponse
 
 from billing.metrics import QUOTA_REFUSALS
 from billing.sessions import SessionRefusedError, check_new_session
-from telephony.actions import do_start_inbound_call, do_update_call_status
+from telephony.actions import do_adopt_call_sid, do_start_inbound_call, do_update_call_status
 from telephony.models import PhoneNumber
-from telephony.queries import call_by_sid, phone_number, stream_url, twilio_account
+from telephony.queries import phone_number, placed_call, stream_url, twilio_account
 from voice.models import Assistant
 from voice.tokens import issue_call_token
 
@@ -57,7 +57,7 @@ def twilio_voice(request: HttpRequest) -> HttpResponse:
     ``outbound-api``, the call known by its SID): either way it is connected to the number's assistant."""
     called, caller, call_sid = (request.POST.get(k, "") for k in ("To", "From", "CallSid"))
     outbound = request.POST.get("Direction", "").startswith("outbound")
-    placed = call_by_sid(call_sid) if outbound and call_sid else None
+    placed = placed_call(call_sid, request.GET.get("call", "")) if outbound else None
     number = (placed.phone_number if placed else None) if outbound else phone_number(called)
     if not signed_by_twilio(request, twilio_account(number).auth_token):
         logger.info("voice webhook refused: missing or wrong X-Twilio-Signature (To=%s)", called)
@@ -87,6 +87,8 @@ def twilio_voice(request: HttpRequest) -> HttpResponse:
         caller=called if outbound else caller,  # the other party
     )
     if outbound:
+        if placed is not None and placed.call_sid != call_sid:
+            do_adopt_call_sid(call_id=placed.pk, call_sid=call_sid)
         do_update_call_status(call_sid=call_sid, status="in-progress")
     else:
         do_start_inbound_call(number=number, call_sid=call_sid, caller=caller)
@@ -101,8 +103,8 @@ def twilio_voice(request: HttpRequest) -> HttpResponse:
 @require_POST
 def twilio_status(request: HttpRequest) -> HttpResponse:
     """Twilio's status callback: the call's progress (``CallStatus``, ``CallDuration`` at the end)."""
-    call_sid = request.POST.get("CallSid", "")
-    call = call_by_sid(call_sid) if call_sid else None
+    call_sid = request.POST.get("CallSid", "")[:64]
+    call = placed_call(call_sid, request.GET.get("call", "")) if call_sid else None
     if not signed_by_twilio(request, twilio_account(call.phone_number if call else None).auth_token):
         logger.info("status callback refused: missing or wrong X-Twilio-Signature (%s)", call_sid)
         return HttpResponse("invalid signature", status=403, content_type="text/plain")
@@ -111,6 +113,8 @@ def twilio_status(request: HttpRequest) -> HttpResponse:
         return HttpResponse("wrong account", status=403, content_type="text/plain")
     if call is None:
         return HttpResponse(status=204)  # not one of ours (any more): nothing to update
+    if call.call_sid != call_sid:  # it beat Twilio's answer to our request: the call learns its SID here
+        do_adopt_call_sid(call_id=call.pk, call_sid=call_sid)
     duration = request.POST.get("CallDuration", "")
     do_update_call_status(
         call_sid=call_sid,

@@ -293,6 +293,7 @@ SPECTACULAR_SETTINGS = {
 # Requests a minute, counted in Redis over fixed windows: per API key, and per organization (all its keys).
 AURA_API_RATE_PER_KEY_PER_MINUTE = env_int("AURA_API_RATE_PER_KEY_PER_MINUTE", 600)
 AURA_API_RATE_PER_ORGANIZATION_PER_MINUTE = env_int("AURA_API_RATE_PER_ORGANIZATION_PER_MINUTE", 1200)
+AURA_CALLS_PER_ORGANIZATION_PER_MINUTE = env_int("AURA_CALLS_PER_ORGANIZATION_PER_MINUTE", 30)
 
 # --- Webhooks (docs/api.md) ----------------------------------------------------------------------
 # Webhook URLs are refused when they resolve to loopback, link-local or metadata addresses, checked

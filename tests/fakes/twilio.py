@@ -34,6 +34,7 @@ import urllib.request
 import uuid
 import wave
 import xml.etree.ElementTree as ET
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -441,7 +442,9 @@ class FakeTwilioRest:
     """Twilio's REST API (``/2010-04-01/Accounts/{AccountSid}/Calls…``) on a real loopback socket, in a
     thread. Records every request with its Basic credentials; answers as Twilio documents:
 
-    - ``POST …/Calls.json`` (``To``, ``From``, ``Url``…): 201 and a call resource, status ``queued``;
+    - ``POST …/Calls.json`` (``To``, ``From``, ``Url``…): 201 and a call resource, status ``queued``
+      (``refuse_calls``: 400 with Twilio's error shape, naming the account as Twilio's messages do;
+      ``before_answer(request, call_sid)`` runs first, as Twilio's own webhooks may beat its answer);
     - ``POST …/Calls/{CallSid}.json`` (``Twiml``, ``Status``…): 200 and the call resource;
     - ``POST …/Calls/{CallSid}/Recordings.json``: 201 and a recording resource;
     - ``GET …/IncomingPhoneNumbers.json?PhoneNumber=…``: the number when the account holds it (``owners`` maps
@@ -458,6 +461,8 @@ class FakeTwilioRest:
         self.requests: list[RestRequest] = []
         self.numbers: dict[str, str] = {}
         self.owners: dict[str, str] = {}
+        self.refuse_calls = False
+        self.before_answer: Callable[[RestRequest, str], None] | None = None
         fake = self
 
         class Handler(http.server.BaseHTTPRequestHandler):
@@ -472,10 +477,17 @@ class FakeTwilioRest:
                     .decode()
                     .partition(":")
                 )
-                fake.requests.append(RestRequest("POST", self.path, form, user, password))
+                request = RestRequest("POST", self.path, form, user, password)
+                fake.requests.append(request)
                 parts = self.path.split("?")[0].strip("/").split("/")
-                if len(parts) == 4 and parts[3] == "Calls.json":
-                    self._answer(201, fake.call_resource(parts[2], new_sid("CA"), form, status="queued"))
+                if len(parts) == 4 and parts[3] == "Calls.json" and fake.refuse_calls:
+                    message = f"Account {parts[2]} is not allowed to call {form.get('To', '')}"
+                    self._answer(400, {"code": 21215, "message": message, "status": 400})
+                elif len(parts) == 4 and parts[3] == "Calls.json":
+                    call_sid = new_sid("CA")
+                    if fake.before_answer is not None:
+                        fake.before_answer(request, call_sid)
+                    self._answer(201, fake.call_resource(parts[2], call_sid, form, status="queued"))
                 elif len(parts) == 5 and parts[3] == "Calls" and parts[4].endswith(".json"):
                     self._answer(200, fake.call_resource(parts[2], parts[4][:-5], form, status="in-progress"))
                 elif len(parts) == 6 and parts[3] == "Calls" and parts[5] == "Recordings.json":
