@@ -209,3 +209,20 @@ def test_a_webhook_from_another_twilio_account_than_the_numbers_is_refused(alpha
     assert post(call_params(BETA_NUMBER, account_sid=ALPHA_ACCOUNT_SID), token=PLATFORM_TOKEN).status_code == 403
     assert not Call.objects.exists()
     assert post(call_params(ALPHA_NUMBER), token=ALPHA_AUTH_TOKEN).status_code == 200
+
+
+@pytest.mark.django_db
+def test_an_organization_turning_redaction_on_applies_to_its_next_call_at_once(alpha, alpha_number):
+    """Finding 3: the cached number carried its organization as it was; the organization's save (not the
+    number's) must drop it, or callers' numbers are stored unredacted for minutes."""
+    organization = Organization.objects.get(pk=alpha.organization.pk)
+    organization.redact_personal_data = False
+    organization.save()
+    assert post(call_params(ALPHA_NUMBER, call_sid="CA" + "4" * 32), token=ALPHA_AUTH_TOKEN).status_code == 200
+    assert Call.objects.get(call_sid="CA" + "4" * 32).from_number == CALLER  # and the number is cached now
+
+    organization.redact_personal_data = True
+    organization.save()  # the number itself is not saved again
+    assert post(call_params(ALPHA_NUMBER, call_sid="CA" + "5" * 32), token=ALPHA_AUTH_TOKEN).status_code == 200
+
+    assert CALLER not in Call.objects.get(call_sid="CA" + "5" * 32).from_number
