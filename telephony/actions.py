@@ -107,8 +107,18 @@ def do_adopt_call_sid(*, call_id: int, call_sid: str) -> bool:
     return bool(Call.objects.filter(pk=call_id, call_sid__startswith=PENDING_SID_PREFIX).update(call_sid=call_sid[:64]))
 
 
-def do_attach_conversation(*, call_sid: str, conversation_id: str) -> None:
-    Call.objects.filter(call_sid=call_sid, conversation_id__isnull=True).update(conversation_id=conversation_id)
+def do_claim_call(*, call_sid: str, organization_id: int, phone_number_id: int, conversation_id: str) -> Call | None:
+    """A media stream takes its call, once: the call must be the token's organization's and number's, not
+    ended, and not yet have a conversation (one atomic UPDATE, so two streams cannot both take it).
+    Returns the call, or None when it cannot be taken."""
+    claimed = Call.objects.filter(
+        call_sid=call_sid,
+        organization_id=organization_id,
+        phone_number_id=phone_number_id,
+        conversation_id__isnull=True,
+        ended_at__isnull=True,
+    ).update(conversation_id=conversation_id)
+    return Call.objects.filter(call_sid=call_sid).first() if claimed else None
 
 
 @transaction.atomic

@@ -19,14 +19,13 @@ from aura.shutdown import is_draining
 from billing.metrics import QUOTA_REFUSALS
 from billing.sessions import SessionRefusedError, open_session
 from conversations.models import EndReason
-from telephony.actions import do_attach_conversation, do_end_call
+from telephony.actions import do_claim_call, do_end_call
 from telephony.keypad import Keypad
 from telephony.media_streams import Connected, Dtmf, Mark, Media, Start, Stop, parse_message
 from telephony.models import PhoneNumber
 from telephony.queries import (
     TwilioAccount,
     active_number_by_id,
-    call_by_sid,
     caller_visitor_id,
     destination_allowed,
     twilio_account,
@@ -128,9 +127,18 @@ class TwilioMediaConsumer(VoiceConsumer):
             assistant = await run_in_tenant(tenant, assistant_snapshot, grant.assistant_id)
             if assistant is None:
                 raise TokenError(CloseCode.UNKNOWN_KEY, "the number's assistant no longer exists")
-            placed = await run_in_public(call_by_sid, start.call_sid)
-            if placed is not None and placed.first_message:  # an outbound call opens with the caller's words
-                assistant = dataclasses.replace(assistant, greeting=placed.first_message)
+            call = await run_in_public(
+                do_claim_call,
+                call_sid=start.call_sid,
+                organization_id=grant.organization_id,
+                phone_number_id=number.pk,
+                conversation_id=grant.conversation_id,
+            )
+            if call is None:
+                raise TokenError(CloseCode.TOKEN_USED, "the call is another's, ended, or has its stream already")
+            self.call_sid = start.call_sid  # from here on, however the stream ends, the call ends with it
+            if call.first_message:  # an outbound call opens with the caller's words
+                assistant = dataclasses.replace(assistant, greeting=call.first_message)
         except TokenError as refused:
             logger.info("phone stream refused (%s): %s", int(refused.close_code), refused)
             await self.close(code=int(refused.close_code))
@@ -142,7 +150,6 @@ class TwilioMediaConsumer(VoiceConsumer):
             QUOTA_REFUSALS.labels(refused.code).inc()
             await self.close(code=int(CloseCode.QUOTA))
             return
-        self.call_sid = start.call_sid
         self.transport = TwilioTransport(start.stream_sid, send_text=self._send_text, close=self._close_stream)
         try:
             session = VoiceSession(
@@ -168,7 +175,6 @@ class TwilioMediaConsumer(VoiceConsumer):
         self.keypad = Keypad(session.handle_keys)
         log_context.bind(session=grant.conversation_id, organization=tenant.schema_name)
         live_session_opened(self)
-        await run_in_public(do_attach_conversation, call_sid=start.call_sid, conversation_id=grant.conversation_id)
         if number.record_calls:
             self._recording = asyncio.create_task(self._record(number, start.call_sid))
         await session.start(SessionStart(sample_rate=PHONE_RATE, visitor_id=session.visitor_id, text_only=False))

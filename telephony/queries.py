@@ -96,6 +96,20 @@ def placed_call(call_sid: str, call_id: str) -> Call | None:
     )
 
 
+def call_answerable(call: Call | None, number: PhoneNumber) -> bool:
+    """Whether a webhook for ``call`` may connect it to ``number``'s assistant: a new call, or a retried
+    webhook of this number's call that has no stream yet. A call SID of another organization or number,
+    an ended call or one already talking is refused (a replayed webhook mints no token for it)."""
+    if call is None:
+        return True
+    return (
+        call.organization_id == number.organization_id
+        and call.phone_number_id == number.pk
+        and call.ended_at is None
+        and call.conversation_id is None
+    )
+
+
 def numbers_of(organization_id: int) -> list[PhoneNumber]:
     return list(PhoneNumber.objects.filter(organization_id=organization_id).order_by("number"))
 

@@ -17,7 +17,7 @@ from billing.metrics import QUOTA_REFUSALS
 from billing.sessions import SessionRefusedError, check_new_session
 from telephony.actions import do_adopt_call_sid, do_start_inbound_call, do_update_call_status
 from telephony.models import PhoneNumber
-from telephony.queries import phone_number, placed_call, stream_url, twilio_account
+from telephony.queries import call_answerable, call_by_sid, phone_number, placed_call, stream_url, twilio_account
 from voice.models import Assistant
 from voice.tokens import issue_call_token
 
@@ -70,6 +70,9 @@ def twilio_voice(request: HttpRequest) -> HttpResponse:
     if number is None or not number.is_active:
         logger.info("voice webhook: %s is not a number in service", called)
         return _spoken_refusal(NOT_IN_SERVICE)
+    if not call_answerable(placed if outbound else call_by_sid(call_sid), number):
+        logger.info("voice webhook refused: call %s is not a new call of %s", call_sid, number.number)
+        return HttpResponse("call already handled", status=409, content_type="text/plain")
     organization = number.organization
     if not organization.is_ready or not _assistant_exists(number):
         return _spoken_refusal(UNAVAILABLE)

@@ -15,7 +15,7 @@ from asgiref.sync import sync_to_async
 from django_tenants.utils import tenant_context
 
 from conversations.models import Conversation
-from telephony.models import PhoneNumber
+from telephony.models import Call, PhoneNumber
 from tests.fakes.twilio import FakeTwilioCall, StreamInstruction, new_sid, ring, stream_of
 from tests.servers import PLATFORM_TWILIO_ACCOUNT_SID, PLATFORM_TWILIO_AUTH_TOKEN
 from tests.telephony.conftest import ALPHA_ACCOUNT_SID, ALPHA_AUTH_TOKEN, ALPHA_NUMBER, BETA_NUMBER, CALLER
@@ -98,6 +98,38 @@ async def test_refused_stream_tokens_close_with_their_code_and_create_nothing(da
 
     await asyncio.sleep(0.5)  # the legitimate call's end is being stored
     assert await sync_to_async(conversation_count)(alpha) == before
+
+
+async def test_a_stream_cannot_take_another_organizations_call_or_one_already_streaming(
+    daphne_server, alpha, alpha_number, beta, beta_number
+):
+    """Finding 4: a token, however it was obtained, only opens the stream of a call of its own organization
+    and number that has no conversation yet; the live call is unaffected."""
+    beta_conversations = await sync_to_async(conversation_count)(beta)
+    call = await place_call(daphne_server)
+    await call.wait_until(lambda: call.audio.get(1), what="greeting")
+
+    def token_for(number, organization) -> str:
+        token, _ = tokens.issue_call_token(
+            phone_number_id=number.pk,
+            organization_id=organization.pk,
+            assistant_id=number.assistant_id,
+            call_sid=call.call_sid,
+            caller=CALLER,
+        )
+        return token
+
+    beta_token = await sync_to_async(token_for)(beta_number, beta.organization)
+    assert await refused_with(daphne_server, {"token": beta_token}, call.call_sid) == 4003
+    again = await sync_to_async(token_for)(alpha_number, alpha.organization)
+    assert await refused_with(daphne_server, {"token": again}, call.call_sid) == 4003  # it streams already
+
+    stored = await sync_to_async(Call.objects.get)(call_sid=call.call_sid)
+    assert stored.organization_id == alpha.organization.pk and stored.ended_at is None
+    assert await sync_to_async(conversation_count)(beta) == beta_conversations
+    await call.press("5")
+    await eventually(lambda: len(turns_of(alpha, call.call_sid)) >= 3, timeout=30)  # the real call goes on
+    await call.hang_up()
 
 
 async def test_malformed_messages_are_counted_and_the_call_goes_on(daphne_server, alpha, alpha_number):

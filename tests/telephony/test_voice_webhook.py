@@ -8,6 +8,7 @@ from unittest import mock
 
 import pytest
 from django.test import Client
+from django.utils import timezone
 
 from billing.models import Subscription
 from billing.queries import quota_status
@@ -226,3 +227,24 @@ def test_an_organization_turning_redaction_on_applies_to_its_next_call_at_once(a
     assert post(call_params(ALPHA_NUMBER, call_sid="CA" + "5" * 32), token=ALPHA_AUTH_TOKEN).status_code == 200
 
     assert CALLER not in Call.objects.get(call_sid="CA" + "5" * 32).from_number
+
+
+@pytest.mark.django_db
+def test_a_replayed_webhook_mints_no_token_for_another_organizations_or_a_handled_call(
+    alpha, alpha_number, beta, beta_number
+):
+    """Finding 4: a call SID belongs to the organization and number it first came for; once its stream has a
+    conversation, or it ended, no webhook gets a stream token for it again."""
+    sid = "CA" + "6" * 32
+    assert stream_of(post(call_params(ALPHA_NUMBER, call_sid=sid), token=ALPHA_AUTH_TOKEN).content.decode())
+    retried = post(call_params(ALPHA_NUMBER, call_sid=sid), token=ALPHA_AUTH_TOKEN)  # Twilio retried: still fine
+    assert retried.status_code == 200 and stream_of(retried.content.decode()) is not None
+
+    elsewhere = post(call_params(BETA_NUMBER, call_sid=sid), token=PLATFORM_TOKEN)
+    assert elsewhere.status_code == 409 and "token" not in elsewhere.content.decode()
+
+    Call.objects.filter(call_sid=sid).update(conversation_id="5f0c6c1e-7a1f-4a57-9a43-8f1d2b3c4d5e")
+    assert post(call_params(ALPHA_NUMBER, call_sid=sid), token=ALPHA_AUTH_TOKEN).status_code == 409
+    Call.objects.filter(call_sid=sid).update(conversation_id=None, status="completed", ended_at=timezone.now())
+    assert post(call_params(ALPHA_NUMBER, call_sid=sid), token=ALPHA_AUTH_TOKEN).status_code == 409
+    assert list(Call.objects.values_list("call_sid", "organization")) == [(sid, alpha.organization.pk)]
