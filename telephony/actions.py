@@ -3,8 +3,11 @@
 from __future__ import annotations
 
 import uuid
+from datetime import datetime, timedelta
 
+from django.conf import settings
 from django.db import transaction
+from django.db.models import Q
 from django.utils import timezone
 
 from aura.crypto import encrypt, mask, reencrypt
@@ -122,7 +125,9 @@ def do_claim_call(*, call_sid: str, organization_id: int, phone_number_id: int, 
 
 
 @transaction.atomic
-def do_update_call_status(*, call_sid: str, status: str, duration_s: int | None = None) -> Call | None:
+def do_update_call_status(
+    *, call_sid: str, status: str, duration_s: int | None = None, measure: bool = True
+) -> Call | None:
     """A status Twilio reported (status callback), or the end of the media stream (``completed``).
 
     ``call.started`` fires once, when the call is first answered; ``call.ended`` once, when it first
@@ -146,7 +151,7 @@ def do_update_call_status(*, call_sid: str, status: str, duration_s: int | None 
         if call.ended_at is None:
             call.ended_at = now
             fields.add("ended_at")
-            if call.duration_s is None and call.answered_at is not None:
+            if measure and call.duration_s is None and call.answered_at is not None:
                 call.duration_s = max(0, round((now - call.answered_at).total_seconds()))
                 fields.add("duration_s")
             _emit(EventType.CALL_ENDED, call)
@@ -168,6 +173,32 @@ def do_update_call_status(*, call_sid: str, status: str, duration_s: int | None 
 def do_end_call(*, call_sid: str) -> None:
     """The media stream closed: the call is over for the assistant (Twilio's own report may follow)."""
     do_update_call_status(call_sid=call_sid, status="completed")
+
+
+def do_end_unclaimed_call(*, call_sid: str, organization_id: int) -> None:
+    """A stream for this call was refused before it took the call: the call ends (``failed``) unless a
+    stream has it, so no call is left open. Twilio's own report, if it comes, fills in the duration."""
+    if Call.objects.filter(
+        call_sid=call_sid, organization_id=organization_id, conversation_id__isnull=True, ended_at__isnull=True
+    ).exists():
+        do_update_call_status(call_sid=call_sid, status="failed", measure=False)
+
+
+def do_end_stale_calls(*, now: datetime | None = None) -> int:
+    """End calls left open: no stream took them within TELEPHONY_UNSTREAMED_CALL_S (the stream never
+    connected, or was refused before this was handled), or open longer than TELEPHONY_CALL_MAX_S (the
+    process that streamed them died). They end ``failed`` without a measured duration (Twilio's report,
+    if it comes, bills it). Returns how many; run by Celery beat (``telephony.end_stale_calls``)."""
+    now = now or timezone.now()
+    stale = Call.objects.filter(ended_at__isnull=True).filter(
+        Q(conversation_id__isnull=True, started_at__lt=now - timedelta(seconds=settings.TELEPHONY_UNSTREAMED_CALL_S))
+        | Q(started_at__lt=now - timedelta(seconds=settings.TELEPHONY_CALL_MAX_S))
+    )
+    ended = 0
+    for call_sid in stale.values_list("call_sid", flat=True)[:1000]:
+        do_update_call_status(call_sid=call_sid, status="failed", measure=False)
+        ended += 1
+    return ended
 
 
 def call_data(call: Call) -> dict[str, object]:

@@ -19,7 +19,7 @@ from aura.shutdown import is_draining
 from billing.metrics import QUOTA_REFUSALS
 from billing.sessions import SessionRefusedError, open_session
 from conversations.models import EndReason
-from telephony.actions import do_claim_call, do_end_call
+from telephony.actions import do_claim_call, do_end_call, do_end_unclaimed_call
 from telephony.keypad import Keypad
 from telephony.media_streams import Connected, Dtmf, Mark, Media, Start, Stop, parse_message
 from telephony.models import PhoneNumber
@@ -41,7 +41,7 @@ from voice.providers.registry import providers_for
 from voice.queries import assistant_snapshot
 from voice.recorder import ConversationRecorder
 from voice.session import PhoneCall, VoiceSession
-from voice.tokens import TokenError, redeem_call_token
+from voice.tokens import CallGrant, TokenError, redeem_call_token
 
 logger = logging.getLogger(__name__)
 
@@ -98,7 +98,7 @@ class TwilioMediaConsumer(VoiceConsumer):
             if session is not None:
                 await session.reject(ProtocolError(ErrorCode.ALREADY_STARTED, "the stream has already started"))
             elif not self._setting_up:
-                await self._start(message)
+                await self._start_or_end_call(message)
         elif isinstance(message, Stop):
             if session is not None:
                 await session.end(EndReason.VISITOR_ENDED, CloseCode.NORMAL, notify=False)
@@ -112,12 +112,24 @@ class TwilioMediaConsumer(VoiceConsumer):
         logger.info("phone stream refused before start: %s", error)
         await self.close(code=int(CloseCode.PROTOCOL_ABUSE))
 
+    async def _start_or_end_call(self, start: Start) -> None:
+        """Set the session up; if that crashes, the call ends with the stream (it is not left open)."""
+        try:
+            await self._start(start)
+        except Exception:
+            logger.exception("phone stream %s: setting the session up failed", start.call_sid)
+            await self.close(code=int(CloseCode.INTERNAL_ERROR))
+            if self.session is None and self.call_sid:
+                await run_in_public(do_end_call, call_sid=self.call_sid)
+                self.call_sid = ""  # ended: disconnect has nothing more to do
+
     async def _start(self, start: Start) -> None:
         self._setting_up = True
         if self._start_timer is not None:
             self._start_timer.cancel()
+        redeemed: CallGrant | None = None
         try:
-            grant = await database_sync_to_async(redeem_call_token)(start.parameters.get("token", ""))
+            grant = redeemed = await database_sync_to_async(redeem_call_token)(start.parameters.get("token", ""))
             if grant.call_sid != start.call_sid:
                 raise TokenError(CloseCode.INVALID_TOKEN, "the token belongs to another call")
             number = await run_in_public(active_number_by_id, grant.phone_number_id)
@@ -142,6 +154,12 @@ class TwilioMediaConsumer(VoiceConsumer):
         except TokenError as refused:
             logger.info("phone stream refused (%s): %s", int(refused.close_code), refused)
             await self.close(code=int(refused.close_code))
+            if redeemed is not None and redeemed.call_sid == start.call_sid:
+                # the webhook started this call for the token's organization: it ends here, unless a
+                # stream has it (which then ends it)
+                await run_in_public(
+                    do_end_unclaimed_call, call_sid=start.call_sid, organization_id=redeemed.organization_id
+                )
             return
         try:
             quota = await open_session(tenant)

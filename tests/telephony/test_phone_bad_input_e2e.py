@@ -132,6 +132,18 @@ async def test_a_stream_cannot_take_another_organizations_call_or_one_already_st
     await call.hang_up()
 
 
+async def test_a_refused_stream_ends_its_call(daphne_server, alpha, alpha_number):
+    """Finding 6: the webhook started the call (and fired call.started); a stream refused after its token
+    was redeemed ends it, rather than leaving it in progress forever."""
+    stream, call_sid = await answered(daphne_server)
+    await sync_to_async(PhoneNumber.objects.filter(pk=alpha_number.pk).update)(is_active=False)
+
+    assert await refused_with(daphne_server, stream.parameters, call_sid) == 4005
+
+    call = await eventually(lambda: (c := Call.objects.get(call_sid=call_sid)).ended_at is not None and c)
+    assert call.status == "failed" and call.conversation_id is None
+
+
 async def test_malformed_messages_are_counted_and_the_call_goes_on(daphne_server, alpha, alpha_number):
     counted_before = await asyncio.to_thread(voice_errors, daphne_server)
     call = await place_call(daphne_server)
