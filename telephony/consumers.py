@@ -100,8 +100,9 @@ class TwilioMediaConsumer(VoiceConsumer):
             elif not self._setting_up:
                 await self._start_or_end_call(message)
         elif isinstance(message, Stop):
-            if session is not None:
-                await session.end(EndReason.VISITOR_ENDED, CloseCode.NORMAL, notify=False)
+            if session is not None:  # Twilio ends the stream of a call it is putting through: the transfer
+                reason = EndReason.TRANSFERRED if session.transferring else EndReason.VISITOR_ENDED
+                await session.end(reason, CloseCode.NORMAL, notify=False)
             await self.close(code=int(CloseCode.NORMAL))
         elif isinstance(message, Connected):
             pass
@@ -228,7 +229,8 @@ class TwilioMediaConsumer(VoiceConsumer):
         if self.keypad is not None:
             self.keypad.close()
         await super().disconnect(code)
-        if self.call_sid:
+        transferred = self.session is not None and self.session.transferring
+        if self.call_sid and not transferred:  # a transferred call goes on: Twilio's status callback ends it
             await run_in_public(do_end_call, call_sid=self.call_sid)
 
     # -- what the transport sends: Twilio's JSON messages, each bounded in time --

@@ -180,6 +180,8 @@ class VoiceSession:
         self.understanding_tasks: set[asyncio.Task[None]] = set()
         self.ending_reason = ""  # set by the end_conversation tool: the session ends once the reply is heard
         self.ending_task: asyncio.Task[None] | None = None
+        # the call is being (or was) put through to the transfer number: its stream ending is the transfer
+        self.transferring = False
         self.active: _ActiveReply | None = None
         self.turn_task: asyncio.Task[None] | None = None
         self.replies: dict[int, _ActiveReply] = {}
@@ -466,10 +468,12 @@ class VoiceSession:
         if (playback_end := active.reply.playback_end()) is not None:
             await asyncio.sleep(max(0.0, playback_end - time.monotonic()) + 0.2)
         if reason == EndReason.TRANSFERRED and self.call is not None and self.call.transfer is not None:
+            self.transferring = True  # the carrier may end the stream before its answer to the transfer comes
             try:
                 await self.call.transfer()
             except Exception:  # the caller is not left hanging silently: the call ends as it would have
                 logger.exception("conversation %s: the transfer failed", self.conversation_id)
+                self.transferring = False
                 reason = EndReason.ERROR
         await self.end(reason, CloseCode.NORMAL)
 

@@ -235,6 +235,7 @@ class FakeTwilioCall:
         ws = await websockets.connect(stream.url, max_size=2**20, open_timeout=10)
         call = cls(ws=ws, stream_sid=new_sid("MZ"), call_sid=call_sid, account_sid=account_sid)
         call._reader = asyncio.create_task(call._read())
+        LIVE_STREAMS[call_sid] = (asyncio.get_running_loop(), call)  # for FakeTwilioRest's call updates
         return call
 
     # -- Twilio → server ------------------------------------------------------------------------
@@ -425,6 +426,11 @@ class FakeTwilioCall:
 
 
 # -- Twilio's REST API ----------------------------------------------------------------------------
+# The media streams open in this process, by call SID, with their event loop: a call updated through the
+# REST API leaves its stream, as on Twilio.
+LIVE_STREAMS: dict[str, tuple[asyncio.AbstractEventLoop, FakeTwilioCall]] = {}
+
+
 def _snake(form: dict[str, str]) -> dict[str, str]:
     return {"".join("_" + c.lower() if c.isupper() else c for c in key).lstrip("_"): v for key, v in form.items()}
 
@@ -445,7 +451,9 @@ class FakeTwilioRest:
     - ``POST …/Calls.json`` (``To``, ``From``, ``Url``…): 201 and a call resource, status ``queued``
       (``refuse_calls``: 400 with Twilio's error shape, naming the account as Twilio's messages do;
       ``before_answer(request, call_sid)`` runs first, as Twilio's own webhooks may beat its answer);
-    - ``POST …/Calls/{CallSid}.json`` (``Twiml``, ``Status``…): 200 and the call resource;
+    - ``POST …/Calls/{CallSid}.json`` (``Twiml``, ``Status``…): 200 and the call resource; as on Twilio,
+      new TwiML moves the call off its media stream: a live ``FakeTwilioCall`` of that call gets ``stop``
+      (and its socket closes) before the answer goes out;
     - ``POST …/Calls/{CallSid}/Recordings.json``: 201 and a recording resource;
     - ``GET …/IncomingPhoneNumbers.json?PhoneNumber=…``: the number when the account holds it (``owners`` maps
       E.164 → the AccountSid holding it, ``own()`` adds one; a number nobody holds is in no account) with its
@@ -489,6 +497,8 @@ class FakeTwilioRest:
                         fake.before_answer(request, call_sid)
                     self._answer(201, fake.call_resource(parts[2], call_sid, form, status="queued"))
                 elif len(parts) == 5 and parts[3] == "Calls" and parts[4].endswith(".json"):
+                    if "Twiml" in form or "Url" in form:
+                        fake.end_stream(parts[4][:-5])
                     self._answer(200, fake.call_resource(parts[2], parts[4][:-5], form, status="in-progress"))
                 elif len(parts) == 6 and parts[3] == "Calls" and parts[5] == "Recordings.json":
                     self._answer(201, {"sid": new_sid("RE"), "call_sid": parts[4], "status": "in-progress"})
@@ -548,6 +558,16 @@ class FakeTwilioRest:
             "api_version": "2010-04-01",
             "uri": f"/2010-04-01/Accounts/{account_sid}/Calls/{call_sid}.json",
         }
+
+    @staticmethod
+    def end_stream(call_sid: str) -> None:
+        """Twilio leaves a call's ``<Connect><Stream>`` when the call gets new TwiML: ``stop``, then close."""
+        live = LIVE_STREAMS.pop(call_sid, None)
+        if live is None:
+            return
+        loop, call = live
+        with contextlib.suppress(Exception):
+            asyncio.run_coroutine_threadsafe(call.hang_up(), loop).result(timeout=10)
 
     def own(self, number: str, account_sid: str) -> None:
         """``account_sid`` holds ``number`` (bought it in Twilio's console)."""
