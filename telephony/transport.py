@@ -131,6 +131,14 @@ class TwilioTransport:
         elapsed = max(0.0, (time.monotonic() - playing_since) * 1000)
         return min(audio.heard_ms + elapsed, next_end)
 
+    def heard_ms_pending(self, reply_id: int) -> float | None:
+        """For a reply with audio still queued at Twilio (marks pending, not cleared): how much was heard
+        (``heard_ms``); None otherwise. The session asks this when the caller hangs up."""
+        audio = self._replies.get(reply_id)
+        if audio is None or audio.cleared or not audio.pending:
+            return None
+        return self.heard_ms(reply_id)
+
     # ---------------------------------------------------------------- internals
     async def _send_chunk(self, reply_id: int, audio: _ReplyAudio, ulaw: bytes) -> None:
         if not ulaw:
