@@ -55,6 +55,7 @@ class TwilioMediaConsumer(VoiceConsumer):
     _start_timer: asyncio.Task[None] | None = None
     _recording: asyncio.Task[None] | None = None
     _setting_up: bool = False
+    _connected: bool = False  # before ``start``, one ``connected`` is all that may come
 
     async def connect(self) -> None:
         await self.accept()
@@ -87,7 +88,9 @@ class TwilioMediaConsumer(VoiceConsumer):
             elif message.track in ("inbound", "inbound_track", ""):
                 await session.handle_audio(phone_to_pcm(message.payload))
         elif isinstance(message, Mark):
-            if self.transport is not None:
+            if session is None:
+                await self._refuse_before_start(ProtocolError(ErrorCode.NOT_STARTED, "mark before start"))
+            elif self.transport is not None and await session.admit():
                 self.transport.mark_heard(message.name)
         elif isinstance(message, Dtmf):
             if session is None:
@@ -105,10 +108,17 @@ class TwilioMediaConsumer(VoiceConsumer):
                 await session.end(reason, CloseCode.NORMAL, notify=False)
             await self.close(code=int(CloseCode.NORMAL))
         elif isinstance(message, Connected):
-            pass
+            if session is not None:
+                await session.admit()  # counted like any message; it says nothing new
+            elif self._connected:
+                await self._refuse_before_start(ProtocolError(ErrorCode.ALREADY_STARTED, "connected twice"))
+            else:
+                self._connected = True
 
     async def _refuse_before_start(self, error: ProtocolError) -> None:
-        """Before ``start`` only ``connected`` and ``start`` belong on the socket: anything else ends it."""
+        """Before ``start`` only one ``connected`` and the ``start`` belong on the socket: anything else
+        (media, marks, keys, junk, a second ``connected``) ends it, so an unauthenticated socket can send
+        at most two messages, for at most START_TIMEOUT_S."""
         VOICE_ERRORS.labels(str(error.code)).inc()
         logger.info("phone stream refused before start: %s", error)
         await self.close(code=int(CloseCode.PROTOCOL_ABUSE))

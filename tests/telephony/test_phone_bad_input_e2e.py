@@ -175,6 +175,22 @@ async def test_malformed_messages_are_counted_and_the_call_goes_on(daphne_server
     await call.hang_up()
 
 
+async def test_marks_and_connected_count_against_the_limits_before_and_after_start(daphne_server, alpha, alpha_number):
+    """Finding 9: before ``start`` only one ``connected`` may come (then ``start``); after it, marks and
+    ``connected`` count against the session's flood limit like media."""
+    connected = {"event": "connected", "protocol": "Call", "version": "1.0.0"}
+    assert await refused_with(daphne_server, {}, new_sid("CA"), first=connected) == 4400  # a second connected
+    mark_first = {"event": "mark", "streamSid": "MZ1", "mark": {"name": "r1:20.0"}}
+    assert await refused_with(daphne_server, {}, new_sid("CA"), first=mark_first) == 4400
+
+    flooder = await place_call(daphne_server)
+    await eventually(lambda: turns_of(alpha, flooder.call_sid))
+    mark = json.dumps({"event": "mark", "streamSid": flooder.stream_sid, "mark": {"name": "r999:1.0"}})
+    for _ in range(2000):
+        await flooder.send_raw(mark)
+    assert await flooder.wait_closed() == 4400
+
+
 async def test_a_flood_is_cut_off_without_harming_other_calls(daphne_server, alpha, alpha_number, beta, beta_number):
     flooder = await place_call(daphne_server)
     await eventually(lambda: turns_of(alpha, flooder.call_sid))
