@@ -25,11 +25,12 @@ from dataclasses import dataclass, field
 from telephony.media_streams import clear_message, mark_message, media_message
 from voice.audio.phone import PHONE_RATE, PhoneAudioOut
 from voice.metrics import VOICE_ERRORS
-from voice.protocol import split_audio_frame
+from voice.protocol import CloseCode, split_audio_frame
 
 logger = logging.getLogger(__name__)
 
 CLOSE_DRAIN_S = 10.0  # closing waits this long at most for the caller to hear the last reply (a goodbye)
+_CLOSE_AT_ONCE = frozenset({int(CloseCode.PROTOCOL_ABUSE), int(CloseCode.INTERNAL_ERROR)})
 _MS_PER_ULAW_BYTE = 1000 / PHONE_RATE
 
 SendText = Callable[[str], Awaitable[None]]
@@ -92,8 +93,12 @@ class TwilioTransport:
         await self._send_chunk(reply_id, audio, audio.out.process(pcm))
 
     async def close(self, code: int) -> None:
-        """Let the caller hear what was sent (its marks come back), then close: Twilio ends the call."""
-        await self.all_heard()
+        """Let the caller hear what was sent (its marks come back), then close: Twilio ends the call.
+
+        Not for an abusive or failed stream: those end from inside the receive loop, which then cannot
+        read the marks anyway (waiting would always take the whole CLOSE_DRAIN_S)."""
+        if code not in _CLOSE_AT_ONCE:
+            await self.all_heard()
         await self._close(code)
 
     async def all_heard(self, timeout_s: float = CLOSE_DRAIN_S) -> None:
