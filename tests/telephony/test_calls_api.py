@@ -125,7 +125,7 @@ def test_status_callbacks_move_the_call_on_and_fire_webhooks_once(alpha, alpha_n
     assert [d.event_type for d in deliveries] == ["call.started", "call.ended"]
     (minutes,) = UsageEvent.objects.filter(metric="phone_out_seconds")
     assert (minutes.quantity, minutes.channel, minutes.provider, minutes.model) == (42, "phone", "twilio", "outbound")
-    assert minutes.cost == Decimal("0.018") * 42 / 60  # the price list's outbound price per minute
+    assert minutes.cost == Decimal("0.018")  # the price list's outbound price for one (rounded up) minute
     ended = json.loads(deliveries[1].body)["data"]["call"]
     assert (ended["sid"], ended["duration_s"], ended["metadata"], ended["direction"]) == (
         sid,
