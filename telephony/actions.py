@@ -201,6 +201,25 @@ def do_end_stale_calls(*, now: datetime | None = None) -> int:
     return ended
 
 
+def do_forget_calls(*, organization_id: int, conversation_ids: list[uuid.UUID | str]) -> int:
+    """A caller asked to be forgotten: the organization's calls of these conversations keep no caller's or
+    callee's number (the organization's own number stays), first message or metadata. Returns how many."""
+    calls = Call.objects.filter(organization_id=organization_id, conversation_id__in=conversation_ids)
+    inbound = calls.filter(direction=Direction.INBOUND).update(from_number="", first_message="", metadata={})
+    outbound = calls.filter(direction=Direction.OUTBOUND).update(to_number="", first_message="", metadata={})
+    return inbound + outbound
+
+
+def do_apply_call_retention(*, organization: Organization, now: datetime | None = None) -> int:
+    """The organization's retention period applies to its calls as to its conversations: ended calls
+    that started before it are deleted. Returns how many."""
+    if not organization.retention_days:
+        return 0
+    cutoff = (now or timezone.now()) - timedelta(days=organization.retention_days)
+    deleted, _ = Call.objects.filter(organization=organization, started_at__lt=cutoff, ended_at__isnull=False).delete()
+    return deleted
+
+
 def call_data(call: Call) -> dict[str, object]:
     return {
         "sid": call.call_sid,
