@@ -172,6 +172,10 @@ class TwilioMediaConsumer(VoiceConsumer):
                     do_end_unclaimed_call, call_sid=start.call_sid, organization_id=redeemed.organization_id
                 )
             return
+        if is_draining():  # shutdown began while the stream was being checked: no session starts here
+            logger.info("phone stream %s refused: the server is shutting down", start.call_sid)
+            await self.close(code=int(CloseCode.SERVICE_RESTART))
+            return  # the call was claimed: it ends with the stream (disconnect)
         try:
             quota = await open_session(tenant)
         except SessionRefusedError as refused:
