@@ -322,6 +322,10 @@ class FakeTwilioCall:
             pass
         finally:
             self.close_code = self.ws.close_code
+            last_clear = max(self.cleared_at.values(), default=None)  # media after a clear that no mark followed
+            self.stale_media += sum(
+                1 for arrived, _ in self.unattributed if last_clear is not None and arrived >= last_clear
+            )
             for timer in self._timers:
                 timer.cancel()
             self._changed.set()
@@ -333,10 +337,21 @@ class FakeTwilioCall:
         self.unattributed.append((now, len(ulaw)))
 
     def _on_mark(self, now: float, name: str) -> None:
+        """A mark names the reply of the media just before it. The server sends each chunk with its own
+        mark, so media not followed by its own mark is a chunk whose reply is unknown: after a ``clear``
+        it can only be a leftover of the cleared reply, and counts as stale."""
         self.marks_received.append(name)
         reply = int(name.partition(":")[0][1:])
         self.current_reply = reply
-        for arrived, size in self.unattributed:
+        *unmarked, own = self.unattributed or [(now, 0)]
+        last_clear = max(self.cleared_at.values(), default=None)
+        for arrived, size in unmarked:
+            if last_clear is not None and arrived >= last_clear:
+                self.stale_media += 1
+            else:
+                self.audio[reply] = self.audio.get(reply, 0) + size
+        arrived, size = own
+        if size:
             self.audio[reply] = self.audio.get(reply, 0) + size
             if reply in self.cleared_at and arrived >= self.cleared_at[reply]:
                 self.stale_media += 1

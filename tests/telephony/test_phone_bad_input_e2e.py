@@ -8,13 +8,17 @@ import json
 import re
 import time
 import urllib.request
+from datetime import timedelta
 from unittest import mock
 
 import pytest
 from asgiref.sync import sync_to_async
+from django.conf import settings
+from django.utils import timezone
 from django_tenants.utils import tenant_context
 
 from conversations.models import Conversation
+from telephony.actions import do_end_stale_calls
 from telephony.models import Call, PhoneNumber
 from tests.fakes.twilio import FakeTwilioCall, StreamInstruction, new_sid, ring, stream_of
 from tests.servers import PLATFORM_TWILIO_ACCOUNT_SID, PLATFORM_TWILIO_AUTH_TOKEN
@@ -63,13 +67,17 @@ def voice_errors(server) -> dict[str, float]:
 
 async def test_refused_stream_tokens_close_with_their_code_and_create_nothing(daphne_server, alpha, alpha_number):
     before = await sync_to_async(conversation_count)(alpha) + 1  # + the one legitimate call below
+    await sync_to_async(Call.objects.filter(organization=alpha.organization).delete)()
+    answered_sids: list[str] = []
 
     assert await refused_with(daphne_server, {}, new_sid("CA")) == 4001  # no token
     assert await refused_with(daphne_server, {"token": "forged.token:value"}, new_sid("CA")) == 4001
     stream, call_sid = await answered(daphne_server)
+    answered_sids.append(call_sid)
     assert await refused_with(daphne_server, stream.parameters, new_sid("CA")) == 4001  # another call's token
 
     stream, call_sid = await answered(daphne_server)
+    answered_sids.append(call_sid)
     legitimate = await FakeTwilioCall.connect(stream, call_sid=call_sid)
     await legitimate.start(stream.parameters)
     await legitimate.wait_until(lambda: legitimate.audio.get(1), what="greeting")
@@ -87,6 +95,7 @@ async def test_refused_stream_tokens_close_with_their_code_and_create_nothing(da
     assert await refused_with(daphne_server, {"token": old}, "CA-old") == 4002  # expired
 
     stream, call_sid = await answered(daphne_server)
+    answered_sids.append(call_sid)
     await sync_to_async(PhoneNumber.objects.filter(pk=alpha_number.pk).update)(is_active=False)
     assert await refused_with(daphne_server, stream.parameters, call_sid) == 4005  # number turned off since
 
@@ -98,6 +107,19 @@ async def test_refused_stream_tokens_close_with_their_code_and_create_nothing(da
 
     await asyncio.sleep(0.5)  # the legitimate call's end is being stored
     assert await sync_to_async(conversation_count)(alpha) == before
+
+    # no refused stream made a call row; the calls the webhook started are ended, or (the one whose
+    # stream never came: its token was used on another call) left to the stale-call job, which ends it
+    def open_calls() -> list[str]:
+        return list(Call.objects.filter(ended_at__isnull=True).values_list("call_sid", flat=True))
+
+    assert set(await sync_to_async(lambda: set(Call.objects.values_list("call_sid", flat=True)))()) <= set(
+        answered_sids
+    )
+    assert len(await sync_to_async(open_calls)()) == 1
+    later = timezone.now() + timedelta(seconds=settings.TELEPHONY_UNSTREAMED_CALL_S + 1)
+    await sync_to_async(do_end_stale_calls)(now=later)
+    assert await sync_to_async(open_calls)() == []
 
 
 async def test_a_stream_cannot_take_another_organizations_call_or_one_already_streaming(

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import time
 import urllib.parse
 from unittest import mock
@@ -18,6 +19,7 @@ from tenants.models import Organization
 from tests.fakes.twilio import said, stream_of, twilio_signature
 from tests.telephony.conftest import ALPHA_ACCOUNT_SID, ALPHA_AUTH_TOKEN, ALPHA_NUMBER, BETA_NUMBER, CALLER
 from voice import tokens
+from webhooks.models import WebhookDelivery, WebhookEndpoint
 
 PLATFORM_TOKEN = "platform-token-in-this-test"
 PLATFORM_ACCOUNT_SID = "AC" + "e" * 32
@@ -81,10 +83,19 @@ def test_a_signed_call_to_a_number_gets_a_stream_with_a_single_use_token(alpha, 
 def test_the_callers_number_is_stored_redacted_when_the_organization_redacts(alpha, alpha_number):
     Organization.objects.filter(pk=alpha.organization.pk).update(redact_personal_data=True)
     PhoneNumber.objects.get(pk=alpha_number.pk).save()  # drop the cached number (it carries its organization)
+    WebhookEndpoint.objects.create(
+        organization=alpha.organization,
+        url="https://hooks.alpha.example/aura",
+        events=["call.started"],
+        encrypted_secret="x",
+        secret_hint="x",
+    )
 
     post(call_params(ALPHA_NUMBER), token=ALPHA_AUTH_TOKEN)
 
     assert Call.objects.get().from_number == "[phone]"
+    (started,) = WebhookDelivery.objects.all()  # the call.started webhook carries no number either
+    assert CALLER not in started.body and json.loads(started.body)["data"]["call"]["from"] == "[phone]"
 
 
 @pytest.mark.django_db
