@@ -43,7 +43,16 @@ class PhoneNumberAdmin(admin.ModelAdmin):
                 self.message_user(request, f"{number}: not a number of this Twilio account.", messages.ERROR)
 
     def get_fields(self, request: HttpRequest, obj: PhoneNumber | None = None) -> list[str]:
-        base = ["number", "assistant", "account_sid", "auth_token", "record_calls", "transfer_to", "is_active"]
+        base = [
+            "number",
+            "assistant",
+            "account_sid",
+            "auth_token",
+            "record_calls",
+            "remember_callers",
+            "transfer_to",
+            "is_active",
+        ]
         return base if obj is None else [*base, "twilio_setup", "created_at"]
 
     def get_queryset(self, request: HttpRequest) -> QuerySet[PhoneNumber]:

@@ -187,7 +187,8 @@ class TwilioMediaConsumer(VoiceConsumer):
         try:
             session = VoiceSession(
                 conversation_id=grant.conversation_id,
-                visitor_id=caller_visitor_id(grant.caller),
+                # caller ID can be faked: callers are remembered only where the number opts in
+                visitor_id=caller_visitor_id(grant.caller) if number.remember_callers else "",
                 origin=number.number,
                 assistant=assistant,
                 providers=providers_for(assistant.routing),

@@ -48,7 +48,7 @@ class PhoneNumberForm(forms.ModelForm):
 
     class Meta:
         model = PhoneNumber
-        fields = ["number", "account_sid", "record_calls", "transfer_to", "is_active"]
+        fields = ["number", "account_sid", "record_calls", "remember_callers", "transfer_to", "is_active"]
         error_messages = {"number": {"unique": TAKEN}}
 
     def __init__(self, *args: object, **kwargs: object) -> None:
@@ -110,7 +110,15 @@ class PlatformPhoneNumberForm(forms.ModelForm):
 
     class Meta:
         model = PhoneNumber
-        fields = ["organization", "number", "assistant_id", "record_calls", "transfer_to", "is_active"]
+        fields = [
+            "organization",
+            "number",
+            "assistant_id",
+            "record_calls",
+            "remember_callers",
+            "transfer_to",
+            "is_active",
+        ]
 
     def clean(self) -> dict[str, object]:
         cleaned = super().clean()

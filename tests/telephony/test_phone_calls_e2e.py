@@ -6,11 +6,12 @@ from __future__ import annotations
 import asyncio
 
 import pytest
+from asgiref.sync import sync_to_async
 from django_tenants.utils import tenant_context
 
 from billing.models import UsageEvent
 from conversations.models import Conversation, Turn
-from telephony.models import Call
+from telephony.models import Call, PhoneNumber
 from tests.fakes.twilio import FakeTwilioCall, phone_speech, ring, stream_of, ulaw_silence
 from tests.telephony.conftest import ALPHA_ACCOUNT_SID, ALPHA_AUTH_TOKEN, ALPHA_NUMBER, CALLER
 from tests.voice.sessions import assistant_settings
@@ -85,7 +86,7 @@ async def test_a_caller_asks_a_question_and_hears_the_answer(daphne_server, alph
     )
     assert conversation.channel == "phone" and conversation.caller_number == CALLER
     assert conversation.end_reason == "visitor_ended" and conversation.origin == ALPHA_NUMBER
-    assert conversation.visitor_id.startswith("phone:") and CALLER not in conversation.visitor_id
+    assert conversation.visitor_id == ""  # caller ID can be faked: no memory of callers unless the number opts in
     recorded = await eventually(lambda: (found := Call.objects.get(call_sid=call_sid)).ended_at and found)
     assert recorded.direction == "inbound" and recorded.from_number == CALLER
     assert str(recorded.conversation_id) == str(conversation.pk)
@@ -161,3 +162,21 @@ async def test_the_assistant_hangs_up_only_after_its_last_words_were_heard(daphn
         lambda: (found := conversation_of(alpha, call.call_sid)) and found.status == "ended" and found
     )
     assert conversation.end_reason == "idle_timeout"
+
+
+async def test_a_number_that_remembers_callers_keys_them_by_a_hash_of_their_number(daphne_server, alpha, alpha_number):
+    """Finding 5: memory of returning callers (keyed on caller ID, which can be spoofed) is opt-in per number."""
+
+    def remember() -> None:
+        number = PhoneNumber.objects.get(pk=alpha_number.pk)
+        number.remember_callers = True
+        number.save()  # through save(): the cached number is dropped
+
+    await sync_to_async(remember)()
+
+    call = await place_call(daphne_server)
+    await eventually(lambda: turns_of(alpha, call.call_sid))
+    await call.hang_up()
+
+    conversation = await eventually(lambda: conversation_of(alpha, call.call_sid))
+    assert conversation.visitor_id.startswith("phone:") and CALLER not in conversation.visitor_id
