@@ -44,6 +44,7 @@ from bench.voice import Results as VoiceResults
 ROOT = Path(__file__).resolve().parent.parent
 NUMBER = "+14155550100"
 AUTH_TOKEN = "bench-platform-twilio-token"
+ACCOUNT_SID = "AC" + "b" * 32
 PHONE_RATE = 8000
 
 
@@ -116,7 +117,13 @@ async def run_call(
     rang = time.monotonic()
     try:
         status, twiml, call_sid = await asyncio.to_thread(
-            ring, base_url, auth_token=AUTH_TOKEN, to=NUMBER, caller=f"+1500555{index:04d}", timeout_s=30
+            ring,
+            base_url,
+            auth_token=AUTH_TOKEN,
+            account_sid=ACCOUNT_SID,
+            to=NUMBER,
+            caller=f"+1500555{index:04d}",
+            timeout_s=30,
         )
     except OSError as exc:
         results.errors.append(f"call {index}: voice webhook: {type(exc).__name__}: {exc}")
@@ -208,7 +215,7 @@ async def run(args: argparse.Namespace, base_url: str, daphne_pid: int) -> dict:
 def benchmark(calls: int, seconds: float, ramp: float, *, as_json: bool) -> int:
     """Run and print; ``bench.voice --channel phone`` comes here too."""
     prepare()
-    env = {**simulated_latency_env(LATENCY), "TWILIO_ACCOUNT_SID": "AC" + "b" * 32, "TWILIO_AUTH_TOKEN": AUTH_TOKEN}
+    env = {**simulated_latency_env(LATENCY), "TWILIO_ACCOUNT_SID": ACCOUNT_SID, "TWILIO_AUTH_TOKEN": AUTH_TOKEN}
     args = argparse.Namespace(calls=calls, seconds=seconds, ramp=ramp)
     with pinned_daphne(ROOT / ".data" / "bench-phone", env) as (base_url, daphne_pid):
         result = asyncio.run(run(args, base_url, daphne_pid))

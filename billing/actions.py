@@ -215,13 +215,15 @@ def do_record_call_usage(
 ) -> None:
     """A phone call's minutes with the carrier (public schema: the call is a public row), priced per
     direction (``twilio``/``inbound`` and ``twilio``/``outbound`` in the price list). One event per
-    call: a later, more exact duration from Twilio replaces the first."""
+    call: a later, more exact duration from Twilio replaces the first. The quantity is the call's seconds;
+    its cost is of whole minutes, each call rounded up, as the carrier bills it."""
     if seconds <= 0:
         return
     metric = Metric.PHONE_OUTBOUND_SECONDS if outbound else Metric.PHONE_INBOUND_SECONDS
     event = _Event(metric, Decimal(seconds), PHONE_CARRIER, "outbound" if outbound else "inbound")
     price = prices_at({(event.provider, event.model, metric)}, occurred_at).get((event.provider, event.model, metric))
-    cost = price.cost(event.quantity) if price else _unpriced_cost(event)
+    billed_seconds = Decimal(-(-seconds // 60) * 60)  # the carrier's whole minutes
+    cost = price.cost(billed_seconds) if price else _unpriced_cost(event)
     UsageEvent.objects.update_or_create(
         idempotency_key=f"call:{call_sid}:{metric}",
         defaults={

@@ -220,9 +220,18 @@ def do_request_handoff(*, conversation_id: uuid.UUID | str, reason: str, contact
 @transaction.atomic
 def do_forget_visitor(*, visitor_id: str, conversation_id: uuid.UUID | str | None = None) -> int:
     """The visitor asked to be forgotten: their profile goes, and the conversation they asked in (if any)
-    is marked so that nothing is learnt from it later, on any connection. Returns the profiles deleted."""
+    is marked so that nothing is learnt from it later, on any connection. Their phone calls keep no
+    number, first message or metadata. Returns the profiles deleted."""
+    from telephony.actions import do_forget_calls
+
     if conversation_id is not None:
         Conversation.objects.filter(pk=conversation_id).update(visitor_forgotten=True)
+    theirs = list(Conversation.objects.filter(visitor_id=visitor_id).values_list("pk", flat=True)) if visitor_id else []
+    if (organization_id := getattr(connection.tenant, "pk", None)) is not None:
+        do_forget_calls(
+            organization_id=organization_id,
+            conversation_ids=[*theirs, *([conversation_id] if conversation_id is not None else [])],
+        )
     if not visitor_id:
         return 0
     deleted, _ = VisitorProfile.objects.filter(visitor_id=visitor_id).delete()

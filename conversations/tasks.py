@@ -6,16 +6,19 @@ from django_tenants.utils import tenant_context
 
 from aura.celery import app
 from conversations.actions import do_apply_retention
+from telephony.actions import do_apply_call_retention
 from tenants.models import Organization
 
 
 @app.task(name="conversations.apply_retention")
 def apply_retention() -> dict[str, int]:
-    """Delete conversations older than each organization's retention period. Safe to run twice."""
+    """Delete conversations (and phone calls) older than each organization's retention period. Safe to
+    run twice."""
     deleted: dict[str, int] = {}
     for organization in Organization.objects.exclude(schema_name="public").filter(
         is_ready=True, retention_days__isnull=False
     ):
         with tenant_context(organization):
             deleted[organization.slug] = do_apply_retention()
+        do_apply_call_retention(organization=organization)
     return deleted

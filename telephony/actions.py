@@ -2,13 +2,18 @@
 
 from __future__ import annotations
 
+import uuid
+from datetime import datetime, timedelta
+
+from django.conf import settings
 from django.db import transaction
+from django.db.models import Q
 from django.utils import timezone
 
 from aura.crypto import encrypt, mask, reencrypt
 from billing.actions import do_record_call_usage
 from conversations.privacy import redact
-from telephony.models import Call, Direction, PhoneNumber
+from telephony.models import PENDING_SID_PREFIX, Call, Direction, PhoneNumber
 from tenants.models import Organization
 from webhooks.actions import do_emit_event
 from webhooks.models import EventType
@@ -60,26 +65,23 @@ def do_start_inbound_call(*, number: PhoneNumber, call_sid: str, caller: str) ->
     return call
 
 
-@transaction.atomic
 def do_place_call(
     *, number: PhoneNumber, to: str, first_message: str = "", metadata: dict[str, object] | None = None
 ) -> Call:
     """Ask Twilio to call ``to`` from ``number``; when answered, Twilio fetches the voice webhook, which
-    connects the call to the number's assistant (saying ``first_message`` first, if given)."""
+    connects the call to the number's assistant (saying ``first_message`` first, if given).
+
+    The call is stored (committed) before Twilio is asked, with a pending SID, and its webhook URLs name
+    the row (``?call=<id>``), so a status callback that beats Twilio's answer still finds it. Twilio is
+    asked outside any transaction. If Twilio refuses (or cannot be reached) the row is kept, ``failed``,
+    and the error is raised."""
     from telephony.queries import status_callback_url, twilio_account, webhook_url
     from telephony.twilio_api import place_call
 
-    call_sid = place_call(
-        twilio_account(number),
-        from_=number.number,
-        to=to,
-        url=webhook_url(),
-        status_callback=status_callback_url(),
-    )
-    return Call.objects.create(
+    call = Call.objects.create(
         organization=number.organization,
         phone_number=number,
-        call_sid=call_sid,
+        call_sid=PENDING_SID_PREFIX + uuid.uuid4().hex,
         direction=Direction.OUTBOUND,
         from_number=number.number,
         to_number=shown_number(number.organization, to),
@@ -87,14 +89,45 @@ def do_place_call(
         first_message=first_message,
         metadata=metadata or {},
     )
+    try:
+        call_sid = place_call(
+            twilio_account(number),
+            from_=number.number,
+            to=to,
+            url=f"{webhook_url()}?call={call.pk}",
+            status_callback=f"{status_callback_url()}?call={call.pk}",
+        )
+    except BaseException:
+        Call.objects.filter(pk=call.pk, ended_at__isnull=True).update(status="failed", ended_at=timezone.now())
+        raise
+    do_adopt_call_sid(call_id=call.pk, call_sid=call_sid)
+    call.refresh_from_db()
+    return call
 
 
-def do_attach_conversation(*, call_sid: str, conversation_id: str) -> None:
-    Call.objects.filter(call_sid=call_sid, conversation_id__isnull=True).update(conversation_id=conversation_id)
+def do_adopt_call_sid(*, call_id: int, call_sid: str) -> bool:
+    """Give a placed call Twilio's SID (from its answer, or from a webhook that came first). Once only."""
+    return bool(Call.objects.filter(pk=call_id, call_sid__startswith=PENDING_SID_PREFIX).update(call_sid=call_sid[:64]))
+
+
+def do_claim_call(*, call_sid: str, organization_id: int, phone_number_id: int, conversation_id: str) -> Call | None:
+    """A media stream takes its call, once: the call must be the token's organization's and number's, not
+    ended, and not yet have a conversation (one atomic UPDATE, so two streams cannot both take it).
+    Returns the call, or None when it cannot be taken."""
+    claimed = Call.objects.filter(
+        call_sid=call_sid,
+        organization_id=organization_id,
+        phone_number_id=phone_number_id,
+        conversation_id__isnull=True,
+        ended_at__isnull=True,
+    ).update(conversation_id=conversation_id)
+    return Call.objects.filter(call_sid=call_sid).first() if claimed else None
 
 
 @transaction.atomic
-def do_update_call_status(*, call_sid: str, status: str, duration_s: int | None = None) -> Call | None:
+def do_update_call_status(
+    *, call_sid: str, status: str, duration_s: int | None = None, measure: bool = True
+) -> Call | None:
     """A status Twilio reported (status callback), or the end of the media stream (``completed``).
 
     ``call.started`` fires once, when the call is first answered; ``call.ended`` once, when it first
@@ -118,7 +151,7 @@ def do_update_call_status(*, call_sid: str, status: str, duration_s: int | None 
         if call.ended_at is None:
             call.ended_at = now
             fields.add("ended_at")
-            if call.duration_s is None and call.answered_at is not None:
+            if measure and call.duration_s is None and call.answered_at is not None:
                 call.duration_s = max(0, round((now - call.answered_at).total_seconds()))
                 fields.add("duration_s")
             _emit(EventType.CALL_ENDED, call)
@@ -140,6 +173,51 @@ def do_update_call_status(*, call_sid: str, status: str, duration_s: int | None 
 def do_end_call(*, call_sid: str) -> None:
     """The media stream closed: the call is over for the assistant (Twilio's own report may follow)."""
     do_update_call_status(call_sid=call_sid, status="completed")
+
+
+def do_end_unclaimed_call(*, call_sid: str, organization_id: int) -> None:
+    """A stream for this call was refused before it took the call: the call ends (``failed``) unless a
+    stream has it, so no call is left open. Twilio's own report, if it comes, fills in the duration."""
+    if Call.objects.filter(
+        call_sid=call_sid, organization_id=organization_id, conversation_id__isnull=True, ended_at__isnull=True
+    ).exists():
+        do_update_call_status(call_sid=call_sid, status="failed", measure=False)
+
+
+def do_end_stale_calls(*, now: datetime | None = None) -> int:
+    """End calls left open: no stream took them within TELEPHONY_UNSTREAMED_CALL_S (the stream never
+    connected, or was refused before this was handled), or open longer than TELEPHONY_CALL_MAX_S (the
+    process that streamed them died). They end ``failed`` without a measured duration (Twilio's report,
+    if it comes, bills it). Returns how many; run by Celery beat (``telephony.end_stale_calls``)."""
+    now = now or timezone.now()
+    stale = Call.objects.filter(ended_at__isnull=True).filter(
+        Q(conversation_id__isnull=True, started_at__lt=now - timedelta(seconds=settings.TELEPHONY_UNSTREAMED_CALL_S))
+        | Q(started_at__lt=now - timedelta(seconds=settings.TELEPHONY_CALL_MAX_S))
+    )
+    ended = 0
+    for call_sid in stale.values_list("call_sid", flat=True)[:1000]:
+        do_update_call_status(call_sid=call_sid, status="failed", measure=False)
+        ended += 1
+    return ended
+
+
+def do_forget_calls(*, organization_id: int, conversation_ids: list[uuid.UUID | str]) -> int:
+    """A caller asked to be forgotten: the organization's calls of these conversations keep no caller's or
+    callee's number (the organization's own number stays), first message or metadata. Returns how many."""
+    calls = Call.objects.filter(organization_id=organization_id, conversation_id__in=conversation_ids)
+    inbound = calls.filter(direction=Direction.INBOUND).update(from_number="", first_message="", metadata={})
+    outbound = calls.filter(direction=Direction.OUTBOUND).update(to_number="", first_message="", metadata={})
+    return inbound + outbound
+
+
+def do_apply_call_retention(*, organization: Organization, now: datetime | None = None) -> int:
+    """The organization's retention period applies to its calls as to its conversations: ended calls
+    that started before it are deleted. Returns how many."""
+    if not organization.retention_days:
+        return 0
+    cutoff = (now or timezone.now()) - timedelta(days=organization.retention_days)
+    deleted, _ = Call.objects.filter(organization=organization, started_at__lt=cutoff, ended_at__isnull=False).delete()
+    return deleted
 
 
 def call_data(call: Call) -> dict[str, object]:

@@ -10,7 +10,7 @@ from django.utils.html import format_html
 from twilio.base.exceptions import TwilioException
 
 from aura.admin_sites import platform_admin, tenant_admin
-from telephony.forms import PhoneNumberForm
+from telephony.forms import PhoneNumberForm, PlatformPhoneNumberForm
 from telephony.models import Call, PhoneNumber
 from telephony.queries import status_callback_url, twilio_account, webhook_url
 from telephony.twilio_api import point_number_here
@@ -43,7 +43,16 @@ class PhoneNumberAdmin(admin.ModelAdmin):
                 self.message_user(request, f"{number}: not a number of this Twilio account.", messages.ERROR)
 
     def get_fields(self, request: HttpRequest, obj: PhoneNumber | None = None) -> list[str]:
-        base = ["number", "assistant", "account_sid", "auth_token", "record_calls", "transfer_to", "is_active"]
+        base = [
+            "number",
+            "assistant",
+            "account_sid",
+            "auth_token",
+            "record_calls",
+            "remember_callers",
+            "transfer_to",
+            "is_active",
+        ]
         return base if obj is None else [*base, "twilio_setup", "created_at"]
 
     def get_queryset(self, request: HttpRequest) -> QuerySet[PhoneNumber]:
@@ -78,16 +87,26 @@ class PhoneNumberAdmin(admin.ModelAdmin):
 
 @admin.register(PhoneNumber, site=platform_admin)
 class PlatformPhoneNumberAdmin(admin.ModelAdmin):
-    list_display = ("number", "organization", "is_active", "created_at")
+    """Staff assign numbers of the platform's Twilio account (checked in that account) to organizations;
+    numbers on an organization's own account are read only here."""
+
+    form = PlatformPhoneNumberForm
+    list_display = ("number", "organization", "account", "is_active", "created_at")
     list_filter = ("is_active",)
     search_fields = ("number", "organization__slug")
-    exclude = ("encrypted_auth_token",)
 
-    def has_add_permission(self, request: HttpRequest) -> bool:
-        return False
+    def has_change_permission(self, request: HttpRequest, obj: PhoneNumber | None = None) -> bool:
+        if obj is not None and obj.account_sid:
+            return False
+        return super().has_change_permission(request, obj)
 
-    def has_change_permission(self, request: HttpRequest, obj: object = None) -> bool:
-        return False
+    def delete_queryset(self, request: HttpRequest, queryset: QuerySet[PhoneNumber]) -> None:
+        for number in queryset:  # one by one, so each number leaves the lookup cache
+            number.delete()
+
+    @admin.display(description="Twilio account")
+    def account(self, obj: PhoneNumber) -> str:
+        return obj.account_sid or "the platform's"
 
 
 @admin.register(Call, site=platform_admin)

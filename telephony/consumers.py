@@ -19,11 +19,17 @@ from aura.shutdown import is_draining
 from billing.metrics import QUOTA_REFUSALS
 from billing.sessions import SessionRefusedError, open_session
 from conversations.models import EndReason
-from telephony.actions import do_attach_conversation, do_end_call
+from telephony.actions import do_claim_call, do_end_call, do_end_unclaimed_call
 from telephony.keypad import Keypad
 from telephony.media_streams import Connected, Dtmf, Mark, Media, Start, Stop, parse_message
 from telephony.models import PhoneNumber
-from telephony.queries import TwilioAccount, active_number_by_id, call_by_sid, caller_visitor_id, twilio_account
+from telephony.queries import (
+    TwilioAccount,
+    active_number_by_id,
+    caller_visitor_id,
+    destination_allowed,
+    twilio_account,
+)
 from telephony.transport import TwilioTransport
 from telephony.twilio_api import REST_TIMEOUT_S, start_recording, transfer_call
 from tenants.tenancy import run_in_public, run_in_tenant
@@ -35,7 +41,7 @@ from voice.providers.registry import providers_for
 from voice.queries import assistant_snapshot
 from voice.recorder import ConversationRecorder
 from voice.session import PhoneCall, VoiceSession
-from voice.tokens import TokenError, redeem_call_token
+from voice.tokens import CallGrant, TokenError, redeem_call_token
 
 logger = logging.getLogger(__name__)
 
@@ -49,6 +55,7 @@ class TwilioMediaConsumer(VoiceConsumer):
     _start_timer: asyncio.Task[None] | None = None
     _recording: asyncio.Task[None] | None = None
     _setting_up: bool = False
+    _connected: bool = False  # before ``start``, one ``connected`` is all that may come
 
     async def connect(self) -> None:
         await self.accept()
@@ -81,7 +88,9 @@ class TwilioMediaConsumer(VoiceConsumer):
             elif message.track in ("inbound", "inbound_track", ""):
                 await session.handle_audio(phone_to_pcm(message.payload))
         elif isinstance(message, Mark):
-            if self.transport is not None:
+            if session is None:
+                await self._refuse_before_start(ProtocolError(ErrorCode.NOT_STARTED, "mark before start"))
+            elif self.transport is not None and await session.admit():
                 self.transport.mark_heard(message.name)
         elif isinstance(message, Dtmf):
             if session is None:
@@ -92,26 +101,46 @@ class TwilioMediaConsumer(VoiceConsumer):
             if session is not None:
                 await session.reject(ProtocolError(ErrorCode.ALREADY_STARTED, "the stream has already started"))
             elif not self._setting_up:
-                await self._start(message)
+                await self._start_or_end_call(message)
         elif isinstance(message, Stop):
-            if session is not None:
-                await session.end(EndReason.VISITOR_ENDED, CloseCode.NORMAL, notify=False)
+            if session is not None:  # Twilio ends the stream of a call it is putting through: the transfer
+                reason = EndReason.TRANSFERRED if session.transferring else EndReason.VISITOR_ENDED
+                await session.end(reason, CloseCode.NORMAL, notify=False)
             await self.close(code=int(CloseCode.NORMAL))
         elif isinstance(message, Connected):
-            pass
+            if session is not None:
+                await session.admit()  # counted like any message; it says nothing new
+            elif self._connected:
+                await self._refuse_before_start(ProtocolError(ErrorCode.ALREADY_STARTED, "connected twice"))
+            else:
+                self._connected = True
 
     async def _refuse_before_start(self, error: ProtocolError) -> None:
-        """Before ``start`` only ``connected`` and ``start`` belong on the socket: anything else ends it."""
+        """Before ``start`` only one ``connected`` and the ``start`` belong on the socket: anything else
+        (media, marks, keys, junk, a second ``connected``) ends it, so an unauthenticated socket can send
+        at most two messages, for at most START_TIMEOUT_S."""
         VOICE_ERRORS.labels(str(error.code)).inc()
         logger.info("phone stream refused before start: %s", error)
         await self.close(code=int(CloseCode.PROTOCOL_ABUSE))
+
+    async def _start_or_end_call(self, start: Start) -> None:
+        """Set the session up; if that crashes, the call ends with the stream (it is not left open)."""
+        try:
+            await self._start(start)
+        except Exception:
+            logger.exception("phone stream %s: setting the session up failed", start.call_sid)
+            await self.close(code=int(CloseCode.INTERNAL_ERROR))
+            if self.session is None and self.call_sid:
+                await run_in_public(do_end_call, call_sid=self.call_sid)
+                self.call_sid = ""  # ended: disconnect has nothing more to do
 
     async def _start(self, start: Start) -> None:
         self._setting_up = True
         if self._start_timer is not None:
             self._start_timer.cancel()
+        redeemed: CallGrant | None = None
         try:
-            grant = await database_sync_to_async(redeem_call_token)(start.parameters.get("token", ""))
+            grant = redeemed = await database_sync_to_async(redeem_call_token)(start.parameters.get("token", ""))
             if grant.call_sid != start.call_sid:
                 raise TokenError(CloseCode.INVALID_TOKEN, "the token belongs to another call")
             number = await run_in_public(active_number_by_id, grant.phone_number_id)
@@ -121,13 +150,32 @@ class TwilioMediaConsumer(VoiceConsumer):
             assistant = await run_in_tenant(tenant, assistant_snapshot, grant.assistant_id)
             if assistant is None:
                 raise TokenError(CloseCode.UNKNOWN_KEY, "the number's assistant no longer exists")
-            placed = await run_in_public(call_by_sid, start.call_sid)
-            if placed is not None and placed.first_message:  # an outbound call opens with the caller's words
-                assistant = dataclasses.replace(assistant, greeting=placed.first_message)
+            call = await run_in_public(
+                do_claim_call,
+                call_sid=start.call_sid,
+                organization_id=grant.organization_id,
+                phone_number_id=number.pk,
+                conversation_id=grant.conversation_id,
+            )
+            if call is None:
+                raise TokenError(CloseCode.TOKEN_USED, "the call is another's, ended, or has its stream already")
+            self.call_sid = start.call_sid  # from here on, however the stream ends, the call ends with it
+            if call.first_message:  # an outbound call opens with the caller's words
+                assistant = dataclasses.replace(assistant, greeting=call.first_message)
         except TokenError as refused:
             logger.info("phone stream refused (%s): %s", int(refused.close_code), refused)
             await self.close(code=int(refused.close_code))
+            if redeemed is not None and redeemed.call_sid == start.call_sid:
+                # the webhook started this call for the token's organization: it ends here, unless a
+                # stream has it (which then ends it)
+                await run_in_public(
+                    do_end_unclaimed_call, call_sid=start.call_sid, organization_id=redeemed.organization_id
+                )
             return
+        if is_draining():  # shutdown began while the stream was being checked: no session starts here
+            logger.info("phone stream %s refused: the server is shutting down", start.call_sid)
+            await self.close(code=int(CloseCode.SERVICE_RESTART))
+            return  # the call was claimed: it ends with the stream (disconnect)
         try:
             quota = await open_session(tenant)
         except SessionRefusedError as refused:
@@ -135,12 +183,12 @@ class TwilioMediaConsumer(VoiceConsumer):
             QUOTA_REFUSALS.labels(refused.code).inc()
             await self.close(code=int(CloseCode.QUOTA))
             return
-        self.call_sid = start.call_sid
         self.transport = TwilioTransport(start.stream_sid, send_text=self._send_text, close=self._close_stream)
         try:
             session = VoiceSession(
                 conversation_id=grant.conversation_id,
-                visitor_id=caller_visitor_id(grant.caller),
+                # caller ID can be faked: callers are remembered only where the number opts in
+                visitor_id=caller_visitor_id(grant.caller) if number.remember_callers else "",
                 origin=number.number,
                 assistant=assistant,
                 providers=providers_for(assistant.routing),
@@ -161,7 +209,6 @@ class TwilioMediaConsumer(VoiceConsumer):
         self.keypad = Keypad(session.handle_keys)
         log_context.bind(session=grant.conversation_id, organization=tenant.schema_name)
         live_session_opened(self)
-        await run_in_public(do_attach_conversation, call_sid=start.call_sid, conversation_id=grant.conversation_id)
         if number.record_calls:
             self._recording = asyncio.create_task(self._record(number, start.call_sid))
         await session.start(SessionStart(sample_rate=PHONE_RATE, visitor_id=session.visitor_id, text_only=False))
@@ -177,7 +224,7 @@ class TwilioMediaConsumer(VoiceConsumer):
 
     async def _transfer_for(self, number: PhoneNumber, call_sid: str) -> Callable[[], Awaitable[None]] | None:
         """Where the hand-off tool puts the caller through: the number's transfer number, through the REST API."""
-        if not number.transfer_to:
+        if not number.transfer_to or not destination_allowed(number, number.transfer_to):
             return None
         account: TwilioAccount = await run_in_public(twilio_account, number)
         transport = self.transport
@@ -197,7 +244,8 @@ class TwilioMediaConsumer(VoiceConsumer):
         if self.keypad is not None:
             self.keypad.close()
         await super().disconnect(code)
-        if self.call_sid:
+        transferred = self.session is not None and self.session.transferring
+        if self.call_sid and not transferred:  # a transferred call goes on: Twilio's status callback ends it
             await run_in_public(do_end_call, call_sid=self.call_sid)
 
     # -- what the transport sends: Twilio's JSON messages, each bounded in time --

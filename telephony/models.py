@@ -36,6 +36,11 @@ class PhoneNumber(models.Model):
     encrypted_auth_token = models.TextField(blank=True, editable=False)
     auth_token_hint = models.CharField(max_length=16, blank=True, editable=False)
     record_calls = models.BooleanField(default=False, help_text="Ask Twilio to record calls to this number.")
+    remember_callers = models.BooleanField(
+        default=False,
+        help_text="Let the assistant remember returning callers by their caller ID (which callers can fake: "
+        "anyone showing a caller's number hears what the assistant remembers of them). Off by default.",
+    )
     transfer_to = models.CharField(
         max_length=16,
         blank=True,
@@ -71,6 +76,9 @@ class PhoneNumber(models.Model):
     @property
     def uses_own_account(self) -> bool:
         return bool(self.account_sid and self.encrypted_auth_token)
+
+
+PENDING_SID_PREFIX = "pending-"  # an outbound call stored before Twilio answered with its SID
 
 
 class Direction(models.TextChoices):

@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from django.conf import settings
 
 from aura.crypto import Secret, decrypt
-from telephony.models import Call, PhoneNumber
+from telephony.models import PENDING_SID_PREFIX, Call, PhoneNumber
 from tenants.queries import forget_platform_cached, platform_cached
 
 WEBHOOK_PATH = "/telephony/twilio/voice"
@@ -54,6 +54,14 @@ def twilio_account(number: PhoneNumber | None) -> TwilioAccount:
     return platform_account()
 
 
+def destination_allowed(number: PhoneNumber, to: str) -> bool:
+    """Whether a call from ``number`` may go to ``to`` (a transfer or an outbound call). A tenant's own
+    account pays its own calls; the platform's account only calls TELEPHONY_PLATFORM_DESTINATION_PREFIXES."""
+    if number.uses_own_account:
+        return True
+    return any(to.startswith(prefix) for prefix in settings.TELEPHONY_PLATFORM_DESTINATION_PREFIXES)
+
+
 def webhook_url() -> str:
     """What a tenant pastes into Twilio's console ("A call comes in"): on the platform's public URL."""
     return settings.AURA_PLATFORM_URL + WEBHOOK_PATH
@@ -72,6 +80,34 @@ def stream_url() -> str:
 
 def call_by_sid(call_sid: str) -> Call | None:
     return Call.objects.select_related("organization", "phone_number").filter(call_sid=call_sid).first()
+
+
+def placed_call(call_sid: str, call_id: str) -> Call | None:
+    """An outbound call a webhook names: by its SID, or (before Twilio's answer gave us the SID) by the row
+    id its webhook URLs carry, while that row still waits for a SID."""
+    if call_sid and (call := call_by_sid(call_sid)) is not None:
+        return call
+    if not call_id.isdigit() or len(call_id) > 18:
+        return None
+    return (
+        Call.objects.select_related("organization", "phone_number")
+        .filter(pk=int(call_id), call_sid__startswith=PENDING_SID_PREFIX)
+        .first()
+    )
+
+
+def call_answerable(call: Call | None, number: PhoneNumber) -> bool:
+    """Whether a webhook for ``call`` may connect it to ``number``'s assistant: a new call, or a retried
+    webhook of this number's call that has no stream yet. A call SID of another organization or number,
+    an ended call or one already talking is refused (a replayed webhook mints no token for it)."""
+    if call is None:
+        return True
+    return (
+        call.organization_id == number.organization_id
+        and call.phone_number_id == number.pk
+        and call.ended_at is None
+        and call.conversation_id is None
+    )
 
 
 def numbers_of(organization_id: int) -> list[PhoneNumber]:

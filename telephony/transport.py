@@ -25,11 +25,12 @@ from dataclasses import dataclass, field
 from telephony.media_streams import clear_message, mark_message, media_message
 from voice.audio.phone import PHONE_RATE, PhoneAudioOut
 from voice.metrics import VOICE_ERRORS
-from voice.protocol import split_audio_frame
+from voice.protocol import CloseCode, split_audio_frame
 
 logger = logging.getLogger(__name__)
 
 CLOSE_DRAIN_S = 10.0  # closing waits this long at most for the caller to hear the last reply (a goodbye)
+_CLOSE_AT_ONCE = frozenset({int(CloseCode.PROTOCOL_ABUSE), int(CloseCode.INTERNAL_ERROR)})
 _MS_PER_ULAW_BYTE = 1000 / PHONE_RATE
 
 SendText = Callable[[str], Awaitable[None]]
@@ -92,8 +93,12 @@ class TwilioTransport:
         await self._send_chunk(reply_id, audio, audio.out.process(pcm))
 
     async def close(self, code: int) -> None:
-        """Let the caller hear what was sent (its marks come back), then close: Twilio ends the call."""
-        await self.all_heard()
+        """Let the caller hear what was sent (its marks come back), then close: Twilio ends the call.
+
+        Not for an abusive or failed stream: those end from inside the receive loop, which then cannot
+        read the marks anyway (waiting would always take the whole CLOSE_DRAIN_S)."""
+        if code not in _CLOSE_AT_ONCE:
+            await self.all_heard()
         await self._close(code)
 
     async def all_heard(self, timeout_s: float = CLOSE_DRAIN_S) -> None:
@@ -130,6 +135,14 @@ class TwilioTransport:
         playing_since = max(audio.heard_at or 0.0, next_sent_at)
         elapsed = max(0.0, (time.monotonic() - playing_since) * 1000)
         return min(audio.heard_ms + elapsed, next_end)
+
+    def heard_ms_pending(self, reply_id: int) -> float | None:
+        """For a reply with audio still queued at Twilio (marks pending, not cleared): how much was heard
+        (``heard_ms``); None otherwise. The session asks this when the caller hangs up."""
+        audio = self._replies.get(reply_id)
+        if audio is None or audio.cleared or not audio.pending:
+            return None
+        return self.heard_ms(reply_id)
 
     # ---------------------------------------------------------------- internals
     async def _send_chunk(self, reply_id: int, audio: _ReplyAudio, ulaw: bytes) -> None:

@@ -50,14 +50,26 @@ def start_recording(account: TwilioAccount, *, call_sid: str) -> None:
     rest_client(account).calls(call_sid).recordings.create()
 
 
+def _incoming_number_sid(client: Client, number: str) -> str | None:
+    """The ``PN…`` SID of ``number`` in the client's account (``IncomingPhoneNumbers``), or None."""
+    found = client.incoming_phone_numbers.list(phone_number=number, limit=1)
+    return str(found[0].sid) if found and found[0].phone_number == number else None
+
+
+def number_in_account(account: TwilioAccount, number: str) -> bool:
+    """Whether the Twilio account holds ``number`` (proof that whoever gave these credentials owns it).
+    Raises TwilioException when Twilio refuses the credentials."""
+    return _incoming_number_sid(rest_client(account), number) is not None
+
+
 def point_number_here(account: TwilioAccount, *, number: str, voice_url: str, status_callback: str) -> bool:
     """Set the number's *A call comes in* and *Call status changes* webhooks in Twilio. False when the
     account has no such number."""
     client = rest_client(account)
-    found = client.incoming_phone_numbers.list(phone_number=number, limit=1)
-    if not found:
+    sid = _incoming_number_sid(client, number)
+    if sid is None:
         return False
-    client.incoming_phone_numbers(found[0].sid).update(
+    client.incoming_phone_numbers(sid).update(
         voice_url=voice_url, voice_method="POST", status_callback=status_callback, status_callback_method="POST"
     )
     return True

@@ -15,9 +15,9 @@ from twilio.twiml.voice_response import Connect, VoiceResponse
 
 from billing.metrics import QUOTA_REFUSALS
 from billing.sessions import SessionRefusedError, check_new_session
-from telephony.actions import do_start_inbound_call, do_update_call_status
+from telephony.actions import do_adopt_call_sid, do_start_inbound_call, do_update_call_status
 from telephony.models import PhoneNumber
-from telephony.queries import call_by_sid, phone_number, stream_url, twilio_account
+from telephony.queries import call_answerable, call_by_sid, phone_number, placed_call, stream_url, twilio_account
 from voice.models import Assistant
 from voice.tokens import issue_call_token
 
@@ -57,16 +57,22 @@ def twilio_voice(request: HttpRequest) -> HttpResponse:
     ``outbound-api``, the call known by its SID): either way it is connected to the number's assistant."""
     called, caller, call_sid = (request.POST.get(k, "") for k in ("To", "From", "CallSid"))
     outbound = request.POST.get("Direction", "").startswith("outbound")
-    placed = call_by_sid(call_sid) if outbound and call_sid else None
+    placed = placed_call(call_sid, request.GET.get("call", "")) if outbound else None
     number = (placed.phone_number if placed else None) if outbound else phone_number(called)
     if not signed_by_twilio(request, twilio_account(number).auth_token):
         logger.info("voice webhook refused: missing or wrong X-Twilio-Signature (To=%s)", called)
         return HttpResponse("invalid signature", status=403, content_type="text/plain")
     if not call_sid or len(call_sid) > 64:
         return HttpResponse("CallSid missing", status=400, content_type="text/plain")
+    if not _from_numbers_account(request, number):
+        logger.info("voice webhook refused: AccountSid is not the account of %s", called)
+        return HttpResponse("wrong account", status=403, content_type="text/plain")
     if number is None or not number.is_active:
         logger.info("voice webhook: %s is not a number in service", called)
         return _spoken_refusal(NOT_IN_SERVICE)
+    if not call_answerable(placed if outbound else call_by_sid(call_sid), number):
+        logger.info("voice webhook refused: call %s is not a new call of %s", call_sid, number.number)
+        return HttpResponse("call already handled", status=409, content_type="text/plain")
     organization = number.organization
     if not organization.is_ready or not _assistant_exists(number):
         return _spoken_refusal(UNAVAILABLE)
@@ -84,6 +90,8 @@ def twilio_voice(request: HttpRequest) -> HttpResponse:
         caller=called if outbound else caller,  # the other party
     )
     if outbound:
+        if placed is not None and placed.call_sid != call_sid:
+            do_adopt_call_sid(call_id=placed.pk, call_sid=call_sid)
         do_update_call_status(call_sid=call_sid, status="in-progress")
     else:
         do_start_inbound_call(number=number, call_sid=call_sid, caller=caller)
@@ -98,13 +106,18 @@ def twilio_voice(request: HttpRequest) -> HttpResponse:
 @require_POST
 def twilio_status(request: HttpRequest) -> HttpResponse:
     """Twilio's status callback: the call's progress (``CallStatus``, ``CallDuration`` at the end)."""
-    call_sid = request.POST.get("CallSid", "")
-    call = call_by_sid(call_sid) if call_sid else None
+    call_sid = request.POST.get("CallSid", "")[:64]
+    call = placed_call(call_sid, request.GET.get("call", "")) if call_sid else None
     if not signed_by_twilio(request, twilio_account(call.phone_number if call else None).auth_token):
         logger.info("status callback refused: missing or wrong X-Twilio-Signature (%s)", call_sid)
         return HttpResponse("invalid signature", status=403, content_type="text/plain")
+    if call is not None and not _from_numbers_account(request, call.phone_number):
+        logger.info("status callback refused: AccountSid is not the call's account (%s)", call_sid)
+        return HttpResponse("wrong account", status=403, content_type="text/plain")
     if call is None:
         return HttpResponse(status=204)  # not one of ours (any more): nothing to update
+    if call.call_sid != call_sid:  # it beat Twilio's answer to our request: the call learns its SID here
+        do_adopt_call_sid(call_id=call.pk, call_sid=call_sid)
     duration = request.POST.get("CallDuration", "")
     do_update_call_status(
         call_sid=call_sid,
@@ -112,6 +125,14 @@ def twilio_status(request: HttpRequest) -> HttpResponse:
         duration_s=int(duration) if duration.isdigit() and len(duration) < 9 else None,
     )
     return HttpResponse(status=204)
+
+
+def _from_numbers_account(request: HttpRequest, number: PhoneNumber | None) -> bool:
+    """Twilio names the account a call belongs to (``AccountSid``): it must be the account that holds the
+    number (the tenant's own, or the platform's), so a number can only be used from its own account."""
+    if number is None:
+        return True  # refused later as not in service
+    return request.POST.get("AccountSid", "") == twilio_account(number).account_sid
 
 
 def _assistant_exists(number: PhoneNumber) -> bool:

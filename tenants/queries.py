@@ -78,14 +78,19 @@ def _cache_call(method: str, *args: object) -> object:
 
 
 def forget_cached_hosts_of(organization: Organization) -> None:
-    """Everything cached with the organization in it: its hosts, and its widget and API keys (which carry
-    the organization's settings, such as redaction and opening hours, to sessions and API calls)."""
+    """Everything cached with the organization in it: its hosts, its widget and API keys, and its phone
+    numbers (which carry the organization's settings, such as redaction and opening hours, to sessions,
+    API calls and phone calls)."""
+    from telephony.queries import forget_cached_number
+
     for hostname in Domain.objects.filter(tenant=organization).values_list("domain", flat=True):
         forget_cached_host(hostname)
     for key in WidgetKey.objects.filter(organization=organization).values_list("key", flat=True):
         forget_cached_widget_key(key)
     for prefix in ApiKey.objects.filter(organization=organization).values_list("prefix", flat=True):
         forget_cached_api_key(prefix)
+    for number in organization.phone_numbers.values_list("number", flat=True):
+        forget_cached_number(number)
 
 
 def primary_domain(organization: Organization) -> str | None:

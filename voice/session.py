@@ -180,6 +180,8 @@ class VoiceSession:
         self.understanding_tasks: set[asyncio.Task[None]] = set()
         self.ending_reason = ""  # set by the end_conversation tool: the session ends once the reply is heard
         self.ending_task: asyncio.Task[None] | None = None
+        # the call is being (or was) put through to the transfer number: its stream ending is the transfer
+        self.transferring = False
         self.active: _ActiveReply | None = None
         self.turn_task: asyncio.Task[None] | None = None
         self.replies: dict[int, _ActiveReply] = {}
@@ -406,7 +408,10 @@ class VoiceSession:
             if task and not task.done() and task is not asyncio.current_task():
                 task.cancel()
         if self.active and not self.active.task.done():
-            await self._stop_active("session_end", notify=False)
+            cut = self.active.reply.id
+            await self._stop_active("session_end", notify=False, played_ms=None if notify else self._heard_at(cut))
+        if not notify:  # the listener left: what was still playing at its end was not all heard
+            self._settle_heard_at_end()
         if self.turn_end is not None:
             await self.turn_end.close()
         if notify:
@@ -466,10 +471,12 @@ class VoiceSession:
         if (playback_end := active.reply.playback_end()) is not None:
             await asyncio.sleep(max(0.0, playback_end - time.monotonic()) + 0.2)
         if reason == EndReason.TRANSFERRED and self.call is not None and self.call.transfer is not None:
+            self.transferring = True  # the carrier may end the stream before its answer to the transfer comes
             try:
                 await self.call.transfer()
             except Exception:  # the caller is not left hanging silently: the call ends as it would have
                 logger.exception("conversation %s: the transfer failed", self.conversation_id)
+                self.transferring = False
                 reason = EndReason.ERROR
         await self.end(reason, CloseCode.NORMAL)
 
@@ -892,7 +899,20 @@ class VoiceSession:
             BARGE_INS.inc()
         await self._stop_active(reason)
 
-    async def _stop_active(self, reason: str, *, notify: bool = True) -> None:
+    def _heard_at(self, reply_id: int) -> float | None:
+        """What the transport knows the listener heard of a reply still playing at its end (a phone's
+        marks: ``heard_ms_pending``); None when it knows nothing more than the session's pacing."""
+        report = getattr(self.transport, "heard_ms_pending", None)
+        return report(reply_id) if report is not None else None
+
+    def _settle_heard_at_end(self) -> None:
+        """Replies produced to their end but still queued at the listener's side when it left (a phone call
+        hung up with audio in Twilio's buffer): keep only what the transport says was heard."""
+        for reply_id, active in list(self.replies.items()):
+            if not active.interrupted and active.task.done() and (heard := self._heard_at(reply_id)) is not None:
+                self._played(reply_id, heard)
+
+    async def _stop_active(self, reason: str, *, notify: bool = True, played_ms: float | None = None) -> None:
         active = self.active
         assert active is not None
         self.active = None
@@ -914,7 +934,7 @@ class VoiceSession:
             _, pending = await asyncio.wait({active.task}, timeout=STOP_TIMEOUT_S)
             if pending:  # a stage ignored its cancellation: never let that hold the session hostage
                 logger.error("reply %s in %s did not stop within %s s", reply.id, self.conversation_id, STOP_TIMEOUT_S)
-        self._settle_heard(active, reply.played_estimate_ms(), interrupted=True)
+        self._settle_heard(active, reply.played_estimate_ms() if played_ms is None else played_ms, interrupted=True)
 
     def _played(self, response_id: int, played_ms: float) -> None:
         active = self.replies.get(response_id)

@@ -231,6 +231,8 @@ CELERY_BEAT_SCHEDULE = {
     "webhooks-retry-due": {"task": "webhooks.retry_due", "schedule": crontab(minute="*")},
     # Organizations' retention periods: conversations older than theirs are deleted (docs/conversations.md).
     "conversations-retention": {"task": "conversations.apply_retention", "schedule": crontab(minute=45, hour=3)},
+    # Phone calls left open (a stream that never connected, a process that died): ended (docs/telephony.md).
+    "telephony-stale-calls": {"task": "telephony.end_stale_calls", "schedule": crontab(minute="*/5")},
 }
 
 # --- Knowledge (docs/knowledge.md) -----------------------------------------------------------
@@ -293,6 +295,7 @@ SPECTACULAR_SETTINGS = {
 # Requests a minute, counted in Redis over fixed windows: per API key, and per organization (all its keys).
 AURA_API_RATE_PER_KEY_PER_MINUTE = env_int("AURA_API_RATE_PER_KEY_PER_MINUTE", 600)
 AURA_API_RATE_PER_ORGANIZATION_PER_MINUTE = env_int("AURA_API_RATE_PER_ORGANIZATION_PER_MINUTE", 1200)
+AURA_CALLS_PER_ORGANIZATION_PER_MINUTE = env_int("AURA_CALLS_PER_ORGANIZATION_PER_MINUTE", 30)
 
 # --- Webhooks (docs/api.md) ----------------------------------------------------------------------
 # Webhook URLs are refused when they resolve to loopback, link-local or metadata addresses, checked
@@ -307,6 +310,11 @@ AURA_WEBHOOK_TIMEOUT_S = env_float("AURA_WEBHOOK_TIMEOUT_S", 10.0)  # per attemp
 TWILIO_ACCOUNT_SID = os.environ.get("TWILIO_ACCOUNT_SID", "")
 TWILIO_AUTH_TOKEN = os.environ.get("TWILIO_AUTH_TOKEN", "")
 TWILIO_API_BASE_URL = env_str("TWILIO_API_BASE_URL", "https://api.twilio.com").rstrip("/")
+# Where calls on the platform's Twilio account may go (transfers, outbound calls): E.164 prefixes.
+TELEPHONY_PLATFORM_DESTINATION_PREFIXES = env_list("TELEPHONY_PLATFORM_DESTINATION_PREFIXES", "+1")
+# Calls left open are ended: without a stream after this long, or open longer than this at all.
+TELEPHONY_UNSTREAMED_CALL_S = env_int("TELEPHONY_UNSTREAMED_CALL_S", 600)
+TELEPHONY_CALL_MAX_S = env_int("TELEPHONY_CALL_MAX_S", 6 * 3600)
 
 # JSON lines in production (request / session id on every line, personal data redacted), plain text
 # in development.

@@ -223,3 +223,24 @@ def test_tool_rounds_answered_by_two_models_bill_each_its_tokens(alpha):
         ("llm_output_tokens", "gpt-4o", Decimal("30.000")),
         ("llm_output_tokens", "gpt-4o-mini", Decimal("12.000")),
     ]
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize(("seconds", "minutes"), [(1, 1), (60, 1), (61, 2), (119, 2)])
+def test_a_phone_calls_cost_is_of_whole_minutes_rounded_up_per_call(alpha, seconds, minutes):
+    """Review finding 11: the carrier bills each call by the started minute; the quantity stays the seconds."""
+    from billing.actions import do_record_call_usage
+
+    do_record_call_usage(
+        organization_id=alpha.organization.pk,
+        call_sid=f"CA-{seconds}",
+        outbound=False,
+        seconds=seconds,
+        occurred_at=datetime.now(UTC),
+    )
+
+    (event,) = UsageEvent.objects.filter(
+        metric="phone_in_seconds", idempotency_key=f"call:CA-{seconds}:phone_in_seconds"
+    )
+    assert event.quantity == seconds
+    assert event.cost == Decimal("0.0125") * minutes  # the catalog's inbound price per minute

@@ -34,6 +34,7 @@ import urllib.request
 import uuid
 import wave
 import xml.etree.ElementTree as ET
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -90,9 +91,11 @@ def ring(
     return _post_signed(base_url + path, params, auth_token, signed_url, signature, headers, call_sid, timeout_s)
 
 
-def report_status(url: str, *, auth_token: str, call_sid: str, status: str, duration_s: int | None = None) -> int:
+def report_status(
+    url: str, *, auth_token: str, account_sid: str, call_sid: str, status: str, duration_s: int | None = None
+) -> int:
     """A status callback, as Twilio posts it to the call's ``StatusCallback``: the HTTP status."""
-    params = {"CallSid": call_sid, "CallStatus": status, "ApiVersion": "2010-04-01"}
+    params = {"AccountSid": account_sid, "CallSid": call_sid, "CallStatus": status, "ApiVersion": "2010-04-01"}
     if duration_s is not None:
         params["CallDuration"] = str(duration_s)
     return _post_signed(url, params, auth_token, None, None, None, call_sid, 10.0)[0]
@@ -232,6 +235,7 @@ class FakeTwilioCall:
         ws = await websockets.connect(stream.url, max_size=2**20, open_timeout=10)
         call = cls(ws=ws, stream_sid=new_sid("MZ"), call_sid=call_sid, account_sid=account_sid)
         call._reader = asyncio.create_task(call._read())
+        LIVE_STREAMS[call_sid] = (asyncio.get_running_loop(), call)  # for FakeTwilioRest's call updates
         return call
 
     # -- Twilio → server ------------------------------------------------------------------------
@@ -318,6 +322,10 @@ class FakeTwilioCall:
             pass
         finally:
             self.close_code = self.ws.close_code
+            last_clear = max(self.cleared_at.values(), default=None)  # media after a clear that no mark followed
+            self.stale_media += sum(
+                1 for arrived, _ in self.unattributed if last_clear is not None and arrived >= last_clear
+            )
             for timer in self._timers:
                 timer.cancel()
             self._changed.set()
@@ -329,10 +337,21 @@ class FakeTwilioCall:
         self.unattributed.append((now, len(ulaw)))
 
     def _on_mark(self, now: float, name: str) -> None:
+        """A mark names the reply of the media just before it. The server sends each chunk with its own
+        mark, so media not followed by its own mark is a chunk whose reply is unknown: after a ``clear``
+        it can only be a leftover of the cleared reply, and counts as stale."""
         self.marks_received.append(name)
         reply = int(name.partition(":")[0][1:])
         self.current_reply = reply
-        for arrived, size in self.unattributed:
+        *unmarked, own = self.unattributed or [(now, 0)]
+        last_clear = max(self.cleared_at.values(), default=None)
+        for arrived, size in unmarked:
+            if last_clear is not None and arrived >= last_clear:
+                self.stale_media += 1
+            else:
+                self.audio[reply] = self.audio.get(reply, 0) + size
+        arrived, size = own
+        if size:
             self.audio[reply] = self.audio.get(reply, 0) + size
             if reply in self.cleared_at and arrived >= self.cleared_at[reply]:
                 self.stale_media += 1
@@ -422,6 +441,11 @@ class FakeTwilioCall:
 
 
 # -- Twilio's REST API ----------------------------------------------------------------------------
+# The media streams open in this process, by call SID, with their event loop: a call updated through the
+# REST API leaves its stream, as on Twilio.
+LIVE_STREAMS: dict[str, tuple[asyncio.AbstractEventLoop, FakeTwilioCall]] = {}
+
+
 def _snake(form: dict[str, str]) -> dict[str, str]:
     return {"".join("_" + c.lower() if c.isupper() else c for c in key).lstrip("_"): v for key, v in form.items()}
 
@@ -439,11 +463,17 @@ class FakeTwilioRest:
     """Twilio's REST API (``/2010-04-01/Accounts/{AccountSid}/Calls…``) on a real loopback socket, in a
     thread. Records every request with its Basic credentials; answers as Twilio documents:
 
-    - ``POST …/Calls.json`` (``To``, ``From``, ``Url``…): 201 and a call resource, status ``queued``;
-    - ``POST …/Calls/{CallSid}.json`` (``Twiml``, ``Status``…): 200 and the call resource;
+    - ``POST …/Calls.json`` (``To``, ``From``, ``Url``…): 201 and a call resource, status ``queued``
+      (``refuse_calls``: 400 with Twilio's error shape, naming the account as Twilio's messages do;
+      ``before_answer(request, call_sid)`` runs first, as Twilio's own webhooks may beat its answer);
+    - ``POST …/Calls/{CallSid}.json`` (``Twiml``, ``Status``…): 200 and the call resource; as on Twilio,
+      new TwiML moves the call off its media stream: a live ``FakeTwilioCall`` of that call gets ``stop``
+      (and its socket closes) before the answer goes out;
     - ``POST …/Calls/{CallSid}/Recordings.json``: 201 and a recording resource;
-    - ``GET …/IncomingPhoneNumbers.json?PhoneNumber=…``: the account's number (``numbers`` maps E.164 →
-      ``PN…`` SID; any number is known by default), ``POST …/IncomingPhoneNumbers/{Sid}.json``: 200;
+    - ``GET …/IncomingPhoneNumbers.json?PhoneNumber=…``: the number when the account holds it (``owners`` maps
+      E.164 → the AccountSid holding it, ``own()`` adds one; a number nobody holds is in no account) with its
+      ``PN…`` SID (``numbers`` maps E.164 → SID, else one derived from the number), else an empty page;
+      ``POST …/IncomingPhoneNumbers/{Sid}.json``: 200;
     - anything else: 404 with Twilio's error shape.
     """
 
@@ -453,6 +483,9 @@ class FakeTwilioRest:
 
         self.requests: list[RestRequest] = []
         self.numbers: dict[str, str] = {}
+        self.owners: dict[str, str] = {}
+        self.refuse_calls = False
+        self.before_answer: Callable[[RestRequest, str], None] | None = None
         fake = self
 
         class Handler(http.server.BaseHTTPRequestHandler):
@@ -467,11 +500,20 @@ class FakeTwilioRest:
                     .decode()
                     .partition(":")
                 )
-                fake.requests.append(RestRequest("POST", self.path, form, user, password))
+                request = RestRequest("POST", self.path, form, user, password)
+                fake.requests.append(request)
                 parts = self.path.split("?")[0].strip("/").split("/")
-                if len(parts) == 4 and parts[3] == "Calls.json":
-                    self._answer(201, fake.call_resource(parts[2], new_sid("CA"), form, status="queued"))
+                if len(parts) == 4 and parts[3] == "Calls.json" and fake.refuse_calls:
+                    message = f"Account {parts[2]} is not allowed to call {form.get('To', '')}"
+                    self._answer(400, {"code": 21215, "message": message, "status": 400})
+                elif len(parts) == 4 and parts[3] == "Calls.json":
+                    call_sid = new_sid("CA")
+                    if fake.before_answer is not None:
+                        fake.before_answer(request, call_sid)
+                    self._answer(201, fake.call_resource(parts[2], call_sid, form, status="queued"))
                 elif len(parts) == 5 and parts[3] == "Calls" and parts[4].endswith(".json"):
+                    if "Twiml" in form or "Url" in form:
+                        fake.end_stream(parts[4][:-5])
                     self._answer(200, fake.call_resource(parts[2], parts[4][:-5], form, status="in-progress"))
                 elif len(parts) == 6 and parts[3] == "Calls" and parts[5] == "Recordings.json":
                     self._answer(201, {"sid": new_sid("RE"), "call_sid": parts[4], "status": "in-progress"})
@@ -492,7 +534,8 @@ class FakeTwilioRest:
                 if len(parts) == 4 and parts[3] == "IncomingPhoneNumbers.json":
                     number = dict(urllib.parse.parse_qsl(query)).get("PhoneNumber", "")
                     sid = fake.numbers.get(number) or "PN" + hashlib.sha1(number.encode()).hexdigest()[:32]
-                    found = [{"sid": sid, "account_sid": parts[2], "phone_number": number}] if number else []
+                    held = number and fake.owners.get(number) == parts[2]
+                    found = [{"sid": sid, "account_sid": parts[2], "phone_number": number}] if held else []
                     self._answer(
                         200,
                         {"incoming_phone_numbers": found, "page": 0, "page_size": 50, "next_page_uri": None},
@@ -530,6 +573,20 @@ class FakeTwilioRest:
             "api_version": "2010-04-01",
             "uri": f"/2010-04-01/Accounts/{account_sid}/Calls/{call_sid}.json",
         }
+
+    @staticmethod
+    def end_stream(call_sid: str) -> None:
+        """Twilio leaves a call's ``<Connect><Stream>`` when the call gets new TwiML: ``stop``, then close."""
+        live = LIVE_STREAMS.pop(call_sid, None)
+        if live is None:
+            return
+        loop, call = live
+        with contextlib.suppress(Exception):
+            asyncio.run_coroutine_threadsafe(call.hang_up(), loop).result(timeout=10)
+
+    def own(self, number: str, account_sid: str) -> None:
+        """``account_sid`` holds ``number`` (bought it in Twilio's console)."""
+        self.owners[number] = account_sid
 
     def calls_to(self, call_sid: str) -> list[RestRequest]:
         return [r for r in self.requests if f"/Calls/{call_sid}.json" in r.path]

@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+
 import pytest
 from django_tenants.utils import tenant_context
 
 from telephony.actions import seal_auth_token
 from telephony.models import PhoneNumber
 from tests.api.conftest import make_key  # noqa: F401 - API keys for the calls API's tests
+from tests.fakes.twilio import FakeTwilioRest
 from voice.models import Assistant
 
 ALPHA_NUMBER = "+14155550100"
@@ -40,3 +43,12 @@ def beta_number(beta) -> PhoneNumber:
     return PhoneNumber.objects.create(
         organization=beta.organization, number=BETA_NUMBER, assistant_id=first_assistant(beta)
     )
+
+
+@pytest.fixture
+def rest(settings) -> Iterator[FakeTwilioRest]:
+    """Twilio's REST API, faked on a loopback socket, where this process's REST calls go."""
+    with FakeTwilioRest() as fake:
+        settings.TWILIO_API_BASE_URL = fake.base_url
+        settings.AURA_PLATFORM_URL = "https://aura.example"
+        yield fake

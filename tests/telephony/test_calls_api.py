@@ -5,29 +5,22 @@ from __future__ import annotations
 
 import json
 import urllib.parse
-from collections.abc import Iterator
 from decimal import Decimal
 
 import pytest
 from django.test import Client
 
-from billing.models import UsageEvent
+from billing.models import Subscription, UsageEvent
+from billing.queries import quota_status
 from telephony.models import Call
+from tenants.models import Organization
 from tests.api.conftest import api_client, error_code
-from tests.fakes.twilio import FakeTwilioRest, twilio_signature
-from tests.telephony.conftest import ALPHA_ACCOUNT_SID, ALPHA_AUTH_TOKEN, ALPHA_NUMBER
+from tests.fakes.twilio import twilio_signature
+from tests.telephony.conftest import ALPHA_ACCOUNT_SID, ALPHA_AUTH_TOKEN, ALPHA_NUMBER, BETA_NUMBER
 from webhooks.models import WebhookDelivery, WebhookEndpoint
 
 CALLEE = "+15005550123"
 STATUS_PATH = "/telephony/twilio/status"
-
-
-@pytest.fixture
-def rest(settings) -> Iterator[FakeTwilioRest]:
-    with FakeTwilioRest() as fake:
-        settings.TWILIO_API_BASE_URL = fake.base_url
-        settings.AURA_PLATFORM_URL = "https://aura.example"
-        yield fake
 
 
 @pytest.fixture
@@ -70,9 +63,9 @@ def test_a_call_is_placed_from_the_organizations_number(alpha, alpha_number, mak
     assert request.path == f"/2010-04-01/Accounts/{ALPHA_ACCOUNT_SID}/Calls.json"
     assert (request.account_sid, request.auth_token) == (ALPHA_ACCOUNT_SID, ALPHA_AUTH_TOKEN)
     assert request.form["To"] == CALLEE and request.form["From"] == ALPHA_NUMBER
-    assert request.form["Url"] == "https://aura.example/telephony/twilio/voice"
-    assert request.form["StatusCallback"] == "https://aura.example/telephony/twilio/status"
     call = Call.objects.get(call_sid=body["sid"])
+    assert request.form["Url"] == f"https://aura.example/telephony/twilio/voice?call={call.pk}"
+    assert request.form["StatusCallback"] == f"https://aura.example/telephony/twilio/status?call={call.pk}"
     assert call.first_message == "Hi, this is Alpha." and call.organization_id == alpha.organization.pk
     assert client.get(f"/api/v1/calls/{call.pk}/").json()["sid"] == call.call_sid
     assert [c["sid"] for c in client.get("/api/v1/calls/").json()["results"]] == [call.call_sid]
@@ -132,7 +125,7 @@ def test_status_callbacks_move_the_call_on_and_fire_webhooks_once(alpha, alpha_n
     assert [d.event_type for d in deliveries] == ["call.started", "call.ended"]
     (minutes,) = UsageEvent.objects.filter(metric="phone_out_seconds")
     assert (minutes.quantity, minutes.channel, minutes.provider, minutes.model) == (42, "phone", "twilio", "outbound")
-    assert minutes.cost == Decimal("0.018") * 42 / 60  # the price list's outbound price per minute
+    assert minutes.cost == Decimal("0.018")  # the price list's outbound price for one (rounded up) minute
     ended = json.loads(deliveries[1].body)["data"]["call"]
     assert (ended["sid"], ended["duration_s"], ended["metadata"], ended["direction"]) == (
         sid,
@@ -169,3 +162,98 @@ def test_unsigned_or_wrongly_signed_status_callbacks_change_nothing(alpha, alpha
     unsigned = Client().post(STATUS_PATH, {"CallSid": sid, "CallStatus": "completed"}, HTTP_HOST="localhost")
     assert unsigned.status_code == 403
     assert Call.objects.get(call_sid=sid).status == "queued" and not WebhookDelivery.objects.exists()
+
+
+@pytest.mark.django_db
+def test_the_platforms_account_only_calls_the_allowed_countries(settings, beta, beta_number, make_key, rest):
+    """Finding 1: a number on the platform's Twilio account cannot dial premium numbers abroad on its bill."""
+    settings.TWILIO_ACCOUNT_SID, settings.TWILIO_AUTH_TOKEN = "AC" + "e" * 32, "platform-token"
+    settings.TELEPHONY_PLATFORM_DESTINATION_PREFIXES = ["+1"]
+    client = api_client(make_key(beta, ["calls:write"]))
+
+    abroad = client.post("/api/v1/calls/", {"from": BETA_NUMBER, "to": "+881612345678"}, format="json")
+
+    assert abroad.status_code == 400 and error_code(abroad) == "validation_error"
+    assert not rest.requests and not Call.objects.exists()
+    assert client.post("/api/v1/calls/", {"from": BETA_NUMBER, "to": CALLEE}, format="json").status_code == 201
+
+
+@pytest.mark.django_db
+def test_nobody_is_rung_for_an_organization_that_is_not_ready_or_over_its_plan(alpha, alpha_number, make_key, rest):
+    """Finding 2: the plan and the organization are checked before Twilio dials."""
+    client = api_client(make_key(alpha, ["calls:write"]))
+
+    Subscription.objects.filter(organization=alpha.organization).update(status="cancelled")
+    cancelled = client.post("/api/v1/calls/", {"from": ALPHA_NUMBER, "to": CALLEE}, format="json")
+    assert (cancelled.status_code, error_code(cancelled)) == (402, quota_status(alpha.organization.pk).code)
+    Subscription.objects.filter(organization=alpha.organization).update(status="active")
+
+    organization = Organization.objects.get(pk=alpha.organization.pk)
+    organization.is_ready = False
+    organization.save()
+    not_ready = client.post("/api/v1/calls/", {"from": ALPHA_NUMBER, "to": CALLEE}, format="json")
+    assert not_ready.status_code in (401, 402, 403)
+
+    assert not rest.requests and not Call.objects.exists()
+
+
+@pytest.mark.django_db
+def test_placing_calls_is_rate_limited_per_organization(settings, alpha, alpha_number, make_key, rest):
+    settings.AURA_CALLS_PER_ORGANIZATION_PER_MINUTE = 2
+    client = api_client(make_key(alpha, ["calls:write"]))
+
+    answers = [client.post("/api/v1/calls/", {"from": ALPHA_NUMBER, "to": CALLEE}, format="json") for _ in range(3)]
+
+    assert [a.status_code for a in answers] == [201, 201, 429]
+    assert error_code(answers[2]) == "rate_limited" and int(answers[2]["Retry-After"]) >= 1
+    assert len(rest.requests) == 2 and Call.objects.count() == 2
+
+
+@pytest.mark.django_db
+def test_twilios_refusal_is_told_without_its_words_and_the_call_is_kept_failed(alpha, alpha_number, make_key, rest):
+    """Finding 2: Twilio's error text names the account SID; the API returns a fixed message."""
+    rest.refuse_calls = True
+
+    response = api_client(make_key(alpha, ["calls:write"])).post(
+        "/api/v1/calls/", {"from": ALPHA_NUMBER, "to": CALLEE}, format="json"
+    )
+
+    assert (response.status_code, error_code(response)) == (502, "carrier_error")
+    assert ALPHA_ACCOUNT_SID not in response.content.decode()
+    assert response.json()["error"]["message"] == "Twilio did not accept the call."
+    (call,) = Call.objects.all()
+    assert call.status == "failed" and call.ended_at is not None and call.to_number == CALLEE
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_status_callback_that_beats_twilios_answer_finds_the_call(alpha, alpha_number, make_key, rest, listening):
+    """Finding 2: the call is stored (committed) before Twilio is asked, and Twilio is asked outside any
+    transaction: a status callback arriving before the REST answer finds it by the id in its URL."""
+    seen: list[int] = []
+
+    def callback_first(request, call_sid: str) -> None:
+        url = request.form["StatusCallback"]
+        params = {"CallSid": call_sid, "CallStatus": "initiated", "AccountSid": ALPHA_ACCOUNT_SID}
+        seen.append(
+            Client()
+            .post(
+                url.removeprefix("https://aura.example"),
+                urllib.parse.urlencode(params),
+                content_type="application/x-www-form-urlencoded",
+                HTTP_HOST="localhost",
+                HTTP_X_TWILIO_SIGNATURE=twilio_signature(ALPHA_AUTH_TOKEN, url, params),
+            )
+            .status_code
+        )
+        seen.append(Call.objects.filter(call_sid=call_sid).count())
+
+    rest.before_answer = callback_first
+
+    response = api_client(make_key(alpha, ["calls:write"])).post(
+        "/api/v1/calls/", {"from": ALPHA_NUMBER, "to": CALLEE}, format="json"
+    )
+
+    assert response.status_code == 201, response.content
+    assert seen == [204, 1]  # answered, and the row learnt its SID from the callback
+    (call,) = Call.objects.all()
+    assert call.call_sid == response.json()["sid"] and call.call_sid.startswith("CA") and call.status == "initiated"

@@ -159,6 +159,20 @@ async def test_closing_waits_until_the_caller_heard_the_goodbye() -> None:
     assert wire.closed == 1000
 
 
+async def test_an_abusive_or_failed_stream_closes_without_waiting_for_marks() -> None:
+    """Finding 10: these closes come from inside the receive loop, which cannot read marks meanwhile."""
+    for code in (4400, 4011):
+        wire = Wire()
+        transport = transport_on(wire)
+        await transport.send_audio(audio_frame(3, PCM_200_MS))  # its mark never comes back
+
+        closing = asyncio.create_task(transport.close(code))
+        for _ in range(5):
+            await asyncio.sleep(0)
+
+        assert closing.done() and wire.closed == code
+
+
 async def test_unknown_marks_are_ignored() -> None:
     transport = transport_on(Wire())
     for name in ("hello", "r:1", "rx:2", "r9:1.0"):

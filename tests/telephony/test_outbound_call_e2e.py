@@ -62,12 +62,17 @@ async def test_an_outbound_call_is_placed_answered_spoken_and_reported(daphne_se
     assert status == 201, body
     sid = body["sid"]
     (placed,) = [r for r in twilio_rest.requests if r.path.endswith("/Calls.json") and r.form["To"] == CALLEE]
-    assert placed.form["Url"] == f"{daphne_server.base_url}/telephony/twilio/voice"
+    assert placed.form["Url"].startswith(f"{daphne_server.base_url}/telephony/twilio/voice?call=")
 
     # and Twilio reports the ringing, then the callee answers: Twilio fetches the TwiML and streams
     assert (
         await asyncio.to_thread(
-            report_status, placed.form["StatusCallback"], auth_token=ALPHA_AUTH_TOKEN, call_sid=sid, status="ringing"
+            report_status,
+            placed.form["StatusCallback"],
+            auth_token=ALPHA_AUTH_TOKEN,
+            account_sid=ALPHA_ACCOUNT_SID,
+            call_sid=sid,
+            status="ringing",
         )
         == 204
     )
@@ -79,6 +84,7 @@ async def test_an_outbound_call_is_placed_answered_spoken_and_reported(daphne_se
         caller=ALPHA_NUMBER,
         call_sid=sid,
         account_sid=ALPHA_ACCOUNT_SID,
+        path=placed.form["Url"].removeprefix(daphne_server.base_url),  # Twilio fetches the Url it was given
         direction="outbound-api",
     )
     assert code == 200, twiml
@@ -98,6 +104,7 @@ async def test_an_outbound_call_is_placed_answered_spoken_and_reported(daphne_se
             report_status,
             placed.form["StatusCallback"],
             auth_token=ALPHA_AUTH_TOKEN,
+            account_sid=ALPHA_ACCOUNT_SID,
             call_sid=sid,
             status="completed",
             duration_s=9,

@@ -6,11 +6,12 @@ from __future__ import annotations
 import asyncio
 
 import pytest
+from asgiref.sync import sync_to_async
 from django_tenants.utils import tenant_context
 
 from billing.models import UsageEvent
 from conversations.models import Conversation, Turn
-from telephony.models import Call
+from telephony.models import Call, PhoneNumber
 from tests.fakes.twilio import FakeTwilioCall, phone_speech, ring, stream_of, ulaw_silence
 from tests.telephony.conftest import ALPHA_ACCOUNT_SID, ALPHA_AUTH_TOKEN, ALPHA_NUMBER, CALLER
 from tests.voice.sessions import assistant_settings
@@ -29,14 +30,16 @@ def turns_of(tenant, call_sid: str) -> list[Turn]:
         return list(Turn.objects.filter(conversation__call_sid=call_sid).order_by("index"))
 
 
-async def place_call(server, *, to: str = ALPHA_NUMBER, token: str = ALPHA_AUTH_TOKEN) -> FakeTwilioCall:
+async def place_call(
+    server, *, to: str = ALPHA_NUMBER, token: str = ALPHA_AUTH_TOKEN, account_sid: str = ALPHA_ACCOUNT_SID
+) -> FakeTwilioCall:
     status, twiml, call_sid = await asyncio.to_thread(
-        ring, server.base_url, auth_token=token, to=to, caller=CALLER, account_sid=ALPHA_ACCOUNT_SID
+        ring, server.base_url, auth_token=token, to=to, caller=CALLER, account_sid=account_sid
     )
     assert status == 200, twiml
     stream = stream_of(twiml)
     assert stream is not None, twiml
-    call = await FakeTwilioCall.connect(stream, call_sid=call_sid, account_sid=ALPHA_ACCOUNT_SID)
+    call = await FakeTwilioCall.connect(stream, call_sid=call_sid, account_sid=account_sid)
     await call.start(stream.parameters)
     return call
 
@@ -44,7 +47,12 @@ async def place_call(server, *, to: str = ALPHA_NUMBER, token: str = ALPHA_AUTH_
 async def test_a_caller_asks_a_question_and_hears_the_answer(daphne_server, alpha, alpha_number):
     # given the voice webhook answers with a stream to the platform's Media Streams socket
     status, twiml, call_sid = await asyncio.to_thread(
-        ring, daphne_server.base_url, auth_token=ALPHA_AUTH_TOKEN, to=ALPHA_NUMBER, caller=CALLER
+        ring,
+        daphne_server.base_url,
+        auth_token=ALPHA_AUTH_TOKEN,
+        to=ALPHA_NUMBER,
+        caller=CALLER,
+        account_sid=ALPHA_ACCOUNT_SID,
     )
     assert status == 200
     stream = stream_of(twiml)
@@ -78,7 +86,7 @@ async def test_a_caller_asks_a_question_and_hears_the_answer(daphne_server, alph
     )
     assert conversation.channel == "phone" and conversation.caller_number == CALLER
     assert conversation.end_reason == "visitor_ended" and conversation.origin == ALPHA_NUMBER
-    assert conversation.visitor_id.startswith("phone:") and CALLER not in conversation.visitor_id
+    assert conversation.visitor_id == ""  # caller ID can be faked: no memory of callers unless the number opts in
     recorded = await eventually(lambda: (found := Call.objects.get(call_sid=call_sid)).ended_at and found)
     assert recorded.direction == "inbound" and recorded.from_number == CALLER
     assert str(recorded.conversation_id) == str(conversation.pk)
@@ -154,3 +162,21 @@ async def test_the_assistant_hangs_up_only_after_its_last_words_were_heard(daphn
         lambda: (found := conversation_of(alpha, call.call_sid)) and found.status == "ended" and found
     )
     assert conversation.end_reason == "idle_timeout"
+
+
+async def test_a_number_that_remembers_callers_keys_them_by_a_hash_of_their_number(daphne_server, alpha, alpha_number):
+    """Finding 5: memory of returning callers (keyed on caller ID, which can be spoofed) is opt-in per number."""
+
+    def remember() -> None:
+        number = PhoneNumber.objects.get(pk=alpha_number.pk)
+        number.remember_callers = True
+        number.save()  # through save(): the cached number is dropped
+
+    await sync_to_async(remember)()
+
+    call = await place_call(daphne_server)
+    await eventually(lambda: turns_of(alpha, call.call_sid))
+    await call.hang_up()
+
+    conversation = await eventually(lambda: conversation_of(alpha, call.call_sid))
+    assert conversation.visitor_id.startswith("phone:") and CALLER not in conversation.visitor_id

@@ -11,7 +11,7 @@ from aura.crypto import decrypt
 from telephony.models import PhoneNumber
 from telephony.queries import twilio_account
 from tests.conftest import PASSWORD
-from tests.telephony.conftest import ALPHA_ACCOUNT_SID, first_assistant
+from tests.telephony.conftest import ALPHA_ACCOUNT_SID, BETA_NUMBER, first_assistant
 
 URL = "/admin/telephony/phonenumber/"
 TOKEN = "0123456789abcdef0123456789abcdef"
@@ -20,6 +20,15 @@ TOKEN = "0123456789abcdef0123456789abcdef"
 def admin_of(tenant) -> Client:
     client = Client(HTTP_HOST=tenant.host)
     assert client.post("/admin/login/", {"username": tenant.admin_email, "password": PASSWORD}).status_code == 302
+    return client
+
+
+def staff_client() -> Client:
+    from django.contrib.auth import get_user_model
+
+    get_user_model().objects.create_superuser("staffer", "staffer@aura.example", PASSWORD)
+    client = Client(HTTP_HOST="localhost")
+    assert client.post("/admin/login/", {"username": "staffer", "password": PASSWORD}).status_code == 302
     return client
 
 
@@ -37,8 +46,8 @@ def form(assistant_id: int, **changes: object) -> dict[str, object]:
 
 
 @pytest.mark.django_db
-def test_a_number_is_added_with_its_token_sealed_and_the_webhook_url_shown(settings, alpha):
-    settings.AURA_PLATFORM_URL = "https://aura.example"
+def test_a_number_is_added_with_its_token_sealed_and_the_webhook_url_shown(settings, alpha, rest):
+    rest.own("+14155550111", ALPHA_ACCOUNT_SID)
     client = admin_of(alpha)
 
     response = client.post(f"{URL}add/", form(first_assistant(alpha)))
@@ -51,6 +60,9 @@ def test_a_number_is_added_with_its_token_sealed_and_the_webhook_url_shown(setti
     page = client.get(f"{URL}{number.pk}/change/").content.decode()
     assert "https://aura.example/telephony/twilio/voice" in page
     assert TOKEN not in page and number.auth_token_hint in page
+    (lookup,) = rest.requests  # the number was looked up in the tenant's own account before it was saved
+    assert lookup.form["PhoneNumber"] == "+14155550111"
+    assert (lookup.account_sid, lookup.auth_token) == (ALPHA_ACCOUNT_SID, TOKEN)
 
     kept = client.post(f"{URL}{number.pk}/change/", form(first_assistant(alpha), auth_token=""))
     assert kept.status_code == 302
@@ -58,14 +70,15 @@ def test_a_number_is_added_with_its_token_sealed_and_the_webhook_url_shown(setti
 
 
 @pytest.mark.django_db
-def test_bad_numbers_and_half_credentials_are_refused(alpha):
+def test_bad_numbers_and_half_credentials_are_refused(alpha, rest):
     client = admin_of(alpha)
     assistant = first_assistant(alpha)
 
     for changes, message in [
         ({"number": "0415 555 0111"}, "E.164"),
         ({"auth_token": ""}, "Enter the auth token"),
-        ({"account_sid": ""}, "Enter the account SID"),
+        ({"account_sid": ""}, "This field is required"),
+        ({"account_sid": "", "auth_token": ""}, "This field is required"),
         ({"account_sid": "AC123"}, "34 characters"),
     ]:
         response = client.post(f"{URL}add/", form(assistant, **changes))
@@ -74,14 +87,75 @@ def test_bad_numbers_and_half_credentials_are_refused(alpha):
 
 
 @pytest.mark.django_db
-def test_a_number_without_credentials_uses_the_platforms_account(settings, alpha):
-    settings.TWILIO_AUTH_TOKEN = "platform-token"
+def test_a_tenant_cannot_put_a_number_on_the_platforms_account(settings, alpha, rest):
+    """Finding 1: without credentials a number would run (and place calls) on the platform's Twilio account."""
+    settings.TWILIO_ACCOUNT_SID, settings.TWILIO_AUTH_TOKEN = "AC" + "e" * 32, "platform-token"
+    rest.own("+14155550111", settings.TWILIO_ACCOUNT_SID)
+
+    response = admin_of(alpha).post(f"{URL}add/", form(first_assistant(alpha), account_sid="", auth_token=""))
+
+    assert response.status_code == 200 and "This field is required" in response.content.decode()
+    assert not PhoneNumber.objects.exists() and not rest.requests
+
+
+@pytest.mark.django_db
+def test_a_number_not_in_the_tenants_twilio_account_is_refused_without_telling_who_has_it(
+    alpha, beta, beta_number, rest
+):
+    """Finding 1: a tenant cannot claim a number its Twilio account does not hold, nor learn that another
+    organization uses it."""
+    rest.own("+14155550111", "AC" + "9" * 32)  # someone else's Twilio account holds it
     client = admin_of(alpha)
+    assistant = first_assistant(alpha)
 
-    client.post(f"{URL}add/", form(first_assistant(alpha), account_sid="", auth_token=""))
+    for number in ("+14155550111", BETA_NUMBER):
+        page = client.post(f"{URL}add/", form(assistant, number=number)).content.decode()
+        assert "This number is not in that Twilio account" in page, number
+        assert "already" not in page, number
+    assert list(PhoneNumber.objects.values_list("number", "organization")) == [(BETA_NUMBER, beta.organization.pk)]
 
+
+@pytest.mark.django_db
+def test_changing_the_number_or_account_checks_ownership_again(alpha, rest):
+    rest.own("+14155550111", ALPHA_ACCOUNT_SID)
+    client = admin_of(alpha)
+    client.post(f"{URL}add/", form(first_assistant(alpha)))
+    number = PhoneNumber.objects.get()
+
+    moved = client.post(f"{URL}{number.pk}/change/", form(first_assistant(alpha), number="+14155550122", auth_token=""))
+
+    assert "This number is not in that Twilio account" in moved.content.decode()
+    assert PhoneNumber.objects.get().number == "+14155550111"
+
+
+@pytest.mark.django_db
+def test_platform_staff_assign_platform_account_numbers_which_tenants_cannot_move(settings, alpha, rest):
+    """Finding 1: only staff put a number on the platform's account, and only one that account holds; its
+    transfers go only to the allowed prefixes."""
+    settings.TWILIO_ACCOUNT_SID, settings.TWILIO_AUTH_TOKEN = "AC" + "e" * 32, "platform-token"
+    settings.TELEPHONY_PLATFORM_DESTINATION_PREFIXES = ["+1"]
+    rest.own("+14155550133", settings.TWILIO_ACCOUNT_SID)
+    staff = staff_client()
+    assigned = {"organization": alpha.organization.pk, "assistant_id": first_assistant(alpha), "is_active": "on"}
+
+    not_held = staff.post(f"{URL}add/", {**assigned, "number": "+14155550144"})
+    assert "This number is not in that Twilio account" in not_held.content.decode()
+    abroad = staff.post(f"{URL}add/", {**assigned, "number": "+14155550133", "transfer_to": "+881612345678"})
+    assert "cannot transfer to this country" in abroad.content.decode()
+    assert not PhoneNumber.objects.exists()
+    added = staff.post(f"{URL}add/", {**assigned, "number": "+14155550133"})
+    assert added.status_code == 302, added.content.decode()[-2000:]
     number = PhoneNumber.objects.get()
     assert not number.uses_own_account and twilio_account(number).auth_token == "platform-token"
+
+    # the tenant sets its assistant and transfers, but cannot move the number or its account
+    tenant = admin_of(alpha)
+    changes = {"number": "+14155550199", "account_sid": ALPHA_ACCOUNT_SID, "auth_token": TOKEN}
+    tenant.post(f"{URL}{number.pk}/change/", form(first_assistant(alpha), **changes, transfer_to="+14155550177"))
+    number.refresh_from_db()
+    assert (number.number, number.account_sid, number.transfer_to) == ("+14155550133", "", "+14155550177")
+    abroad = tenant.post(f"{URL}{number.pk}/change/", form(first_assistant(alpha), transfer_to="+881612345678"))
+    assert "cannot transfer to this country" in abroad.content.decode()
 
 
 @pytest.mark.django_db
@@ -91,7 +165,8 @@ def test_another_organizations_numbers_are_not_listed(alpha, beta, beta_number):
 
 
 @pytest.mark.django_db
-def test_rotating_encryption_keys_reseals_twilio_tokens(alpha, capsys):
+def test_rotating_encryption_keys_reseals_twilio_tokens(alpha, capsys, rest):
+    rest.own("+14155550111", ALPHA_ACCOUNT_SID)
     old, new = Fernet.generate_key().decode(), Fernet.generate_key().decode()
     with override_settings(AURA_ENCRYPTION_KEYS=[old]):
         admin_of(alpha).post(f"{URL}add/", form(first_assistant(alpha)))
@@ -103,18 +178,15 @@ def test_rotating_encryption_keys_reseals_twilio_tokens(alpha, capsys):
 
 
 @pytest.mark.django_db
-def test_the_admin_action_points_the_numbers_webhooks_here_through_twilios_api(settings, alpha):
-    from tests.fakes.twilio import FakeTwilioRest
-
-    settings.AURA_PLATFORM_URL = "https://aura.example"
+def test_the_admin_action_points_the_numbers_webhooks_here_through_twilios_api(settings, alpha, rest):
+    rest.own("+14155550111", ALPHA_ACCOUNT_SID)
+    rest.numbers["+14155550111"] = "PN" + "7" * 32
     client = admin_of(alpha)
     client.post(f"{URL}add/", form(first_assistant(alpha)))
     number = PhoneNumber.objects.get()
-    with FakeTwilioRest() as rest:
-        settings.TWILIO_API_BASE_URL = rest.base_url
-        rest.numbers[number.number] = "PN" + "7" * 32
+    rest.requests.clear()
 
-        response = client.post(URL, {"action": "point_twilio_here", "_selected_action": [number.pk]}, follow=True)
+    response = client.post(URL, {"action": "point_twilio_here", "_selected_action": [number.pk]}, follow=True)
 
     assert "Twilio now sends its calls here" in response.content.decode()
     lookup, update = rest.requests

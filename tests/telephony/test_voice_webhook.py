@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import json
 import time
 import urllib.parse
 from unittest import mock
 
 import pytest
 from django.test import Client
+from django.utils import timezone
 
 from billing.models import Subscription
 from billing.queries import quota_status
@@ -15,22 +17,27 @@ from telephony.models import Call, PhoneNumber
 from telephony.views import NOT_IN_SERVICE, UNAVAILABLE
 from tenants.models import Organization
 from tests.fakes.twilio import said, stream_of, twilio_signature
-from tests.telephony.conftest import ALPHA_AUTH_TOKEN, ALPHA_NUMBER, BETA_NUMBER, CALLER
+from tests.telephony.conftest import ALPHA_ACCOUNT_SID, ALPHA_AUTH_TOKEN, ALPHA_NUMBER, BETA_NUMBER, CALLER
 from voice import tokens
+from webhooks.models import WebhookDelivery, WebhookEndpoint
 
 PLATFORM_TOKEN = "platform-token-in-this-test"
+PLATFORM_ACCOUNT_SID = "AC" + "e" * 32
 PATH = "/telephony/twilio/voice"
 
 
 @pytest.fixture(autouse=True)
 def _platform_account(settings) -> None:
-    settings.TWILIO_ACCOUNT_SID = "AC" + "e" * 32
+    settings.TWILIO_ACCOUNT_SID = PLATFORM_ACCOUNT_SID
     settings.TWILIO_AUTH_TOKEN = PLATFORM_TOKEN
     settings.AURA_PLATFORM_URL = "http://localhost:8000"
 
 
-def call_params(to: str, *, call_sid: str = "CA" + "1" * 32, caller: str = CALLER) -> dict[str, str]:
-    return {"AccountSid": "AC" + "a1" * 16, "CallSid": call_sid, "From": caller, "To": to, "Direction": "inbound"}
+def call_params(
+    to: str, *, call_sid: str = "CA" + "1" * 32, caller: str = CALLER, account_sid: str | None = None
+) -> dict[str, str]:
+    account_sid = account_sid or (PLATFORM_ACCOUNT_SID if to == BETA_NUMBER else ALPHA_ACCOUNT_SID)
+    return {"AccountSid": account_sid, "CallSid": call_sid, "From": caller, "To": to, "Direction": "inbound"}
 
 
 def post(params: dict[str, str], *, token: str, url: str | None = None, signature: str | None = None, **headers):
@@ -76,10 +83,19 @@ def test_a_signed_call_to_a_number_gets_a_stream_with_a_single_use_token(alpha, 
 def test_the_callers_number_is_stored_redacted_when_the_organization_redacts(alpha, alpha_number):
     Organization.objects.filter(pk=alpha.organization.pk).update(redact_personal_data=True)
     PhoneNumber.objects.get(pk=alpha_number.pk).save()  # drop the cached number (it carries its organization)
+    WebhookEndpoint.objects.create(
+        organization=alpha.organization,
+        url="https://hooks.alpha.example/aura",
+        events=["call.started"],
+        encrypted_secret="x",
+        secret_hint="x",
+    )
 
     post(call_params(ALPHA_NUMBER), token=ALPHA_AUTH_TOKEN)
 
     assert Call.objects.get().from_number == "[phone]"
+    (started,) = WebhookDelivery.objects.all()  # the call.started webhook carries no number either
+    assert CALLER not in started.body and json.loads(started.body)["data"]["call"]["from"] == "[phone]"
 
 
 @pytest.mark.django_db
@@ -194,3 +210,52 @@ def test_call_tokens_expire_and_cannot_be_forged(alpha, alpha_number):
     widget_token, _ = tokens.issue_token(alpha.widget_key, origin=alpha.origin)
     with pytest.raises(tokens.TokenError):  # another salt: a widget token opens no phone stream
         tokens.redeem_call_token(widget_token)
+
+
+@pytest.mark.django_db
+def test_a_webhook_from_another_twilio_account_than_the_numbers_is_refused(alpha, alpha_number, beta, beta_number):
+    """Finding 1: the request's AccountSid must be the account the number is in (the tenant's or the platform's)."""
+    other = "AC" + "c" * 32
+
+    assert post(call_params(ALPHA_NUMBER, account_sid=other), token=ALPHA_AUTH_TOKEN).status_code == 403
+    assert post(call_params(BETA_NUMBER, account_sid=ALPHA_ACCOUNT_SID), token=PLATFORM_TOKEN).status_code == 403
+    assert not Call.objects.exists()
+    assert post(call_params(ALPHA_NUMBER), token=ALPHA_AUTH_TOKEN).status_code == 200
+
+
+@pytest.mark.django_db
+def test_an_organization_turning_redaction_on_applies_to_its_next_call_at_once(alpha, alpha_number):
+    """Finding 3: the cached number carried its organization as it was; the organization's save (not the
+    number's) must drop it, or callers' numbers are stored unredacted for minutes."""
+    organization = Organization.objects.get(pk=alpha.organization.pk)
+    organization.redact_personal_data = False
+    organization.save()
+    assert post(call_params(ALPHA_NUMBER, call_sid="CA" + "4" * 32), token=ALPHA_AUTH_TOKEN).status_code == 200
+    assert Call.objects.get(call_sid="CA" + "4" * 32).from_number == CALLER  # and the number is cached now
+
+    organization.redact_personal_data = True
+    organization.save()  # the number itself is not saved again
+    assert post(call_params(ALPHA_NUMBER, call_sid="CA" + "5" * 32), token=ALPHA_AUTH_TOKEN).status_code == 200
+
+    assert CALLER not in Call.objects.get(call_sid="CA" + "5" * 32).from_number
+
+
+@pytest.mark.django_db
+def test_a_replayed_webhook_mints_no_token_for_another_organizations_or_a_handled_call(
+    alpha, alpha_number, beta, beta_number
+):
+    """Finding 4: a call SID belongs to the organization and number it first came for; once its stream has a
+    conversation, or it ended, no webhook gets a stream token for it again."""
+    sid = "CA" + "6" * 32
+    assert stream_of(post(call_params(ALPHA_NUMBER, call_sid=sid), token=ALPHA_AUTH_TOKEN).content.decode())
+    retried = post(call_params(ALPHA_NUMBER, call_sid=sid), token=ALPHA_AUTH_TOKEN)  # Twilio retried: still fine
+    assert retried.status_code == 200 and stream_of(retried.content.decode()) is not None
+
+    elsewhere = post(call_params(BETA_NUMBER, call_sid=sid), token=PLATFORM_TOKEN)
+    assert elsewhere.status_code == 409 and "token" not in elsewhere.content.decode()
+
+    Call.objects.filter(call_sid=sid).update(conversation_id="5f0c6c1e-7a1f-4a57-9a43-8f1d2b3c4d5e")
+    assert post(call_params(ALPHA_NUMBER, call_sid=sid), token=ALPHA_AUTH_TOKEN).status_code == 409
+    Call.objects.filter(call_sid=sid).update(conversation_id=None, status="completed", ended_at=timezone.now())
+    assert post(call_params(ALPHA_NUMBER, call_sid=sid), token=ALPHA_AUTH_TOKEN).status_code == 409
+    assert list(Call.objects.values_list("call_sid", "organization")) == [(sid, alpha.organization.pk)]

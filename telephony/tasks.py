@@ -1,0 +1,11 @@
+"""Celery: calls left open are ended (the beat schedule runs it every few minutes)."""
+
+from __future__ import annotations
+
+from aura.celery import app
+from telephony.actions import do_end_stale_calls
+
+
+@app.task(name="telephony.end_stale_calls", ignore_result=True)
+def end_stale_calls() -> int:
+    return do_end_stale_calls()
