@@ -129,10 +129,10 @@ class TwilioMediaConsumer(VoiceConsumer):
             await self._start(start)
         except Exception:
             logger.exception("phone stream %s: setting the session up failed", start.call_sid)
-            await self.close(code=int(CloseCode.INTERNAL_ERROR))
             if self.session is None and self.call_sid:
                 await run_in_public(do_end_call, call_sid=self.call_sid)
                 self.call_sid = ""  # ended: disconnect has nothing more to do
+            await self.close(code=int(CloseCode.INTERNAL_ERROR))
 
     async def _start(self, start: Start) -> None:
         self._setting_up = True
@@ -164,13 +164,13 @@ class TwilioMediaConsumer(VoiceConsumer):
                 assistant = dataclasses.replace(assistant, greeting=call.first_message)
         except TokenError as refused:
             logger.info("phone stream refused (%s): %s", int(refused.close_code), refused)
-            await self.close(code=int(refused.close_code))
             if redeemed is not None and redeemed.call_sid == start.call_sid:
-                # the webhook started this call for the token's organization: it ends here, unless a
-                # stream has it (which then ends it)
+                # the webhook started this call for the token's organization: it ends here (stored before
+                # the socket closes), unless a stream has it (which then ends it)
                 await run_in_public(
                     do_end_unclaimed_call, call_sid=start.call_sid, organization_id=redeemed.organization_id
                 )
+            await self.close(code=int(refused.close_code))
             return
         if is_draining():  # shutdown began while the stream was being checked: no session starts here
             logger.info("phone stream %s refused: the server is shutting down", start.call_sid)

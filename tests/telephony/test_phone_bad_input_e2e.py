@@ -59,6 +59,11 @@ async def refused_with(server, parameters: dict[str, str], call_sid: str, *, fir
     return code
 
 
+async def call_ended(call_sid: str) -> None:
+    """Until the server stored the call's end: its last write, which must not race the test's flush."""
+    await eventually(lambda: Call.objects.filter(call_sid=call_sid, ended_at__isnull=False).exists())
+
+
 def voice_errors(server) -> dict[str, float]:
     with urllib.request.urlopen(f"{server.base_url}/metrics", timeout=5) as response:
         text = response.read().decode()
@@ -152,6 +157,7 @@ async def test_a_stream_cannot_take_another_organizations_call_or_one_already_st
     await call.press("5")
     await eventually(lambda: len(turns_of(alpha, call.call_sid)) >= 3, timeout=30)  # the real call goes on
     await call.hang_up()
+    await call_ended(call.call_sid)
 
 
 async def test_a_refused_stream_ends_its_call(daphne_server, alpha, alpha_number):
@@ -195,6 +201,7 @@ async def test_malformed_messages_are_counted_and_the_call_goes_on(daphne_server
     }.items():
         assert counted.get(code, 0) - counted_before.get(code, 0) >= times, code
     await call.hang_up()
+    await call_ended(call.call_sid)
 
 
 async def test_marks_and_connected_count_against_the_limits_before_and_after_start(daphne_server, alpha, alpha_number):
@@ -211,6 +218,7 @@ async def test_marks_and_connected_count_against_the_limits_before_and_after_sta
     for _ in range(2000):
         await flooder.send_raw(mark)
     assert await flooder.wait_closed() == 4400
+    await call_ended(flooder.call_sid)
 
 
 async def test_a_flood_is_cut_off_without_harming_other_calls(daphne_server, alpha, alpha_number, beta, beta_number):
@@ -243,3 +251,5 @@ async def test_a_flood_is_cut_off_without_harming_other_calls(daphne_server, alp
     assert conversation.end_reason == "protocol_abuse"
     assert [t.role for t in await sync_to_async(turns_of)(alpha, flooder.call_sid)][:1] == ["assistant"]
     await bystander.hang_up()
+    await call_ended(flooder.call_sid)
+    await call_ended(call_sid)
