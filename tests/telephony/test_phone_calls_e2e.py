@@ -30,6 +30,13 @@ def turns_of(tenant, call_sid: str) -> list[Turn]:
         return list(Turn.objects.filter(conversation__call_sid=call_sid).order_by("index"))
 
 
+async def hang_up_and_wait(call: FakeTwilioCall) -> None:
+    """The caller hangs up; return once the server has stored the call's end. A transactional test's
+    flush that overlaps those writes deadlocks with them, so no test may end before they are done."""
+    await call.hang_up()
+    await eventually(lambda: Call.objects.filter(call_sid=call.call_sid, ended_at__isnull=False).exists(), timeout=20)
+
+
 async def place_call(
     server, *, to: str = ALPHA_NUMBER, token: str = ALPHA_AUTH_TOKEN, account_sid: str = ALPHA_ACCOUNT_SID
 ) -> FakeTwilioCall:
@@ -122,7 +129,7 @@ async def test_barge_in_clears_twilio_and_keeps_only_what_the_caller_heard(daphn
     await call.speak(speech[8000 * 3 :] + ulaw_silence(300))
     turns = await eventually(lambda: len(found := turns_of(alpha, call.call_sid)) >= 3 and found, timeout=30)
     assert turns[1].role == "visitor" and turns[2].role == "assistant"
-    await call.hang_up()
+    await hang_up_and_wait(call)
 
 
 async def test_keys_pressed_reach_the_assistant_as_the_callers_words(daphne_server, alpha, alpha_number):
@@ -141,7 +148,7 @@ async def test_keys_pressed_reach_the_assistant_as_the_callers_words(daphne_serv
     assert turns[2].role == "assistant" and turns[2].text
     await call.wait_heard(2)
     assert call.audio[2] > 0
-    await call.hang_up()
+    await hang_up_and_wait(call)
 
 
 async def test_the_assistant_hangs_up_only_after_its_last_words_were_heard(daphne_server, alpha, alpha_number):
@@ -176,7 +183,7 @@ async def test_a_number_that_remembers_callers_keys_them_by_a_hash_of_their_numb
 
     call = await place_call(daphne_server)
     await eventually(lambda: turns_of(alpha, call.call_sid))
-    await call.hang_up()
+    await hang_up_and_wait(call)
 
     conversation = await eventually(lambda: conversation_of(alpha, call.call_sid))
     assert conversation.visitor_id.startswith("phone:") and CALLER not in conversation.visitor_id

@@ -15,7 +15,7 @@ from telephony.models import Call, PhoneNumber
 from tests.fakes.twilio import phone_speech, report_status, ulaw_silence
 from tests.servers import PLATFORM_TWILIO_ACCOUNT_SID, PLATFORM_TWILIO_AUTH_TOKEN
 from tests.telephony.conftest import ALPHA_ACCOUNT_SID, ALPHA_AUTH_TOKEN, BETA_NUMBER
-from tests.telephony.test_phone_calls_e2e import place_call, turns_of
+from tests.telephony.test_phone_calls_e2e import hang_up_and_wait, place_call, turns_of
 from tests.voice.sessions import assistant_settings
 from tests.waiting import eventually
 
@@ -97,5 +97,5 @@ async def test_a_number_that_records_asks_twilio_to_record_and_others_do_not(
     )  # off by default
     await silent.wait_until(lambda: silent.audio.get(1), what="greeting")
     assert not twilio_rest.recordings_of(silent.call_sid)
-    await recorded.hang_up()
-    await silent.hang_up()
+    await hang_up_and_wait(recorded)
+    await hang_up_and_wait(silent)
