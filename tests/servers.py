@@ -39,7 +39,7 @@ class Server:
         return f"ws://localhost:{self.port}"
 
 
-def _healthy(url: str) -> bool:
+def answers_200(url: str) -> bool:
     try:
         with urllib.request.urlopen(url, timeout=1) as response:
             return response.status == 200
@@ -69,5 +69,5 @@ def daphne_server(django_db_setup, django_db_blocker, twilio_rest) -> Server:
         **SIMULATED_LATENCY_ENV,
     )
     command = python_module("aura.server", "-b", "127.0.0.1", "-p", str(port), "aura.asgi:application")
-    with running(command, ready=lambda: _healthy(f"http://localhost:{port}/healthz"), log_name="daphne", env=env):
+    with running(command, ready=lambda: answers_200(f"http://localhost:{port}/healthz"), log_name="daphne", env=env):
         yield Server(base_url=f"http://localhost:{port}", port=port)

@@ -35,6 +35,7 @@ import yaml
 from django.urls import Resolver404, resolve
 
 from aura.embedded_services import free_port
+from tests.servers import answers_200
 
 ROOT = Path(__file__).resolve().parents[2]
 DOCUMENTS = [ROOT / "README.md", *sorted((ROOT / "docs").glob("*.md"))]
@@ -165,14 +166,6 @@ def _newcomer_environment(data_dir: Path, port: int) -> dict[str, str]:
     return env
 
 
-def _ready(url: str) -> bool:
-    try:
-        with urllib.request.urlopen(url, timeout=2) as response:
-            return response.status == 200
-    except OSError:
-        return False
-
-
 @pytest.fixture(scope="module")
 def make_run(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningPlatform]:
     data_dir = tmp_path_factory.mktemp("newcomer") / ".data"
@@ -186,7 +179,7 @@ def make_run(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningPlatfo
     base_url = f"http://localhost:{port}"
     try:
         deadline = time.monotonic() + 180
-        while not _ready(f"{base_url}/readyz"):
+        while not answers_200(f"{base_url}/readyz"):
             if process.poll() is not None or time.monotonic() > deadline:
                 pytest.fail(f"make run did not become ready:\n{log_path.read_text()[-4000:]}")
             time.sleep(0.5)

@@ -17,7 +17,7 @@ from aura.embedded_services import free_port
 from conversations.models import Turn
 from tests import seeds
 from tests.processes import python_module, running, server_environment
-from tests.servers import SIMULATED_LATENCY_ENV, Server, _healthy
+from tests.servers import SIMULATED_LATENCY_ENV, Server, answers_200
 from tests.voice.client import VoiceClient, read_wav, request_session, silence
 from voice.actions import do_set_provider_key
 from voice.models import Assistant, ProviderKey
@@ -72,7 +72,7 @@ def provider_stack(django_db_setup, django_db_blocker) -> Iterator[ProviderStack
         running(fake_openai, ready=lambda: _listening(f"{openai_url}/_fake/requests"), log_name="fake-openai"),
         running(fake_xai, ready=lambda: _tcp_open(xai_port), log_name="fake-xai"),
         running(
-            daphne, ready=lambda: _healthy(f"http://localhost:{port}/healthz"), log_name="daphne-providers", env=env
+            daphne, ready=lambda: answers_200(f"http://localhost:{port}/healthz"), log_name="daphne-providers", env=env
         ),
     ):
         yield ProviderStack(Server(base_url=f"http://localhost:{port}", port=port), openai_url)
