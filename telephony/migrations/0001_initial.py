@@ -58,6 +58,15 @@ class Migration(migrations.Migration):
                     models.BooleanField(default=False, help_text="Ask Twilio to record calls to this number."),
                 ),
                 (
+                    "remember_callers",
+                    models.BooleanField(
+                        default=False,
+                        help_text="Let the assistant remember returning callers by their caller ID (which callers "
+                        "can fake: anyone showing a caller's number hears what the assistant remembers of them). "
+                        "Off by default.",
+                    ),
+                ),
+                (
                     "transfer_to",
                     models.CharField(
                         blank=True,
