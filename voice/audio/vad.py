@@ -17,7 +17,7 @@ TRAILING_SILENCE_MS = 200  # silence kept at the end of an utterance
 # noise model collapses on digital silence (measured: after 3 s of zeros it called
 # faint noise speech for 3 s). The check costs ~0.5 µs; it also ends webrtcvad's
 # 60-100 ms hangover as soon as the audio goes quiet.
-_QUIET_HIGH_BYTES = b"\x00\xff"  # also used by voice.audio.silero
+_QUIET_HIGH_BYTES = b"\x00\xff"  # voice.audio.silero checks the same range on its own arrays
 
 
 _IDLE, _PENDING, _SPEAKING = 0, 1, 2
