@@ -428,20 +428,23 @@ class Platform:
         return f"celery worker and its pool killed (SIGKILL), started again after {RESTART_BACKOFF_S[0]} s"
 
     def redis_sockets(self) -> dict[str, int]:
-        """Open connections to Redis held by the web process and by the worker with its pool."""
+        """Sockets to Redis held by the web process and by the worker with its pool: open ones, and ones
+        Redis has closed that the process never closed (``…_half_closed``: a restart's leftovers)."""
         import psutil
 
         port = int(os.environ["REDIS_URL"].rsplit(":", 1)[1].split("/")[0])
-        counts = {}
+        counts: Counter[str] = Counter()
         for name, leader in (("web", self.web), ("worker", self.worker)):
-            count = 0
+            counts[f"redis_{name}"] = counts[f"redis_{name}_half_closed"] = 0
             with contextlib.suppress(psutil.Error):
                 root = psutil.Process(leader.pid)
                 for process in (root, *root.children(recursive=True)):
                     with contextlib.suppress(psutil.Error):
-                        count += sum(1 for c in process.net_connections("tcp") if c.raddr and c.raddr.port == port)
-            counts[f"redis_{name}"] = count
-        return counts
+                        for link in process.net_connections("tcp"):
+                            if link.raddr and link.raddr.port == port:
+                                established = link.status == psutil.CONN_ESTABLISHED
+                                counts[f"redis_{name}" if established else f"redis_{name}_half_closed"] += 1
+        return dict(counts)
 
 
 def sample_connections(run: Run, platform: Platform, stop: threading.Event) -> None:
@@ -658,20 +661,24 @@ class Traffic:
         """One voice visitor for the whole run: a session, and after the server closes it, a resumed one."""
         tenant = self.tenants[index % len(self.tenants)]
         await asyncio.sleep(random.random() * ramp_s)  # visitors arrive over the ramp
-        conversation = None
+        conversation, connected, backoff_s = None, False, 1.0
         while time.monotonic() < self.until - 5:
             token = await self.widget_token("voice_token", tenant, f"soak-{index}", conversation)
             if token is None:
-                await asyncio.sleep(1)
+                await asyncio.sleep(backoff_s)  # the widget retries, backing off
+                backoff_s = min(backoff_s * 2, 8.0)
                 continue
+            backoff_s = 1.0
             if conversation:
                 self.run.voice["resumed" if token.get("resumed") else "resume_refused"] += 1
-            conversation = token.get("conversation_id")
+            conversation, connected = token.get("conversation_id"), True
             outcome = await self.session(index, token["ws_url"], tenant.origin, wavs)
             self.run.voice[outcome] += 1
             if outcome == "continued":
                 return
             await asyncio.sleep(1)  # the widget reconnects a moment later
+        if not connected:
+            self.run.voice["visitors_never_connected"] += 1
 
     async def session(self, index: int, ws_url: str, origin: str, wavs: dict[str, tuple[bytes, int]]) -> str:
         """One WebSocket connection, talked over until the end of the run; returns how it ended."""
