@@ -16,22 +16,26 @@ and for ``--minutes``, all to loopback and bounded in rate, concurrency and time
 - ``--voice-sessions`` live voice sessions (tests/voice/client.py, as bench.voice): each speaks the speech
   fixtures in real time, waits for the whole reply and lets it play, again until the end. A session the
   server closes reconnects a second later with ``resume``, as the widget does;
-- unless ``--no-faults``, four faults at evenly spaced times: Redis restarted (embedded: stopped with
-  SIGTERM and started again on its port; with REDIS_URL: every client connection killed), the server's
-  and worker's PostgreSQL backends terminated (pg_terminate_backend), PostgreSQL restarted (embedded:
-  ``pg_ctl restart -m fast`` with pgserver's binaries; skipped with DATABASE_URL), and the Celery worker
-  killed (SIGKILL to its process group) and started again a second later, as a supervisor would.
+- unless ``--no-faults``, four faults at evenly spaced times (each at its time, recovered or not):
+  Redis restarted (embedded: ``DEBUG RESTART``, the server replaces itself with a fresh process on the
+  same port, every connection and key gone; with REDIS_URL: every client connection killed), the web and
+  worker processes' PostgreSQL backends terminated (pg_terminate_backend, from a session the bench opened
+  before the traffic), PostgreSQL restarted (embedded: ``pg_ctl restart -m fast`` with pgserver's
+  binaries; skipped with DATABASE_URL), and the Celery worker killed (SIGKILL to its process group) and
+  started again a second later, as ``make run``'s supervisor would.
 
 Prints figures, and with --json one JSON object as the last line:
 
 requests: answers by status class per request kind ("no_answer": refused connection or 20 s timeout).
 fault window: from a fault's injection until /readyz (polled every 100 ms) answers 200 again, plus
-    ``--grace`` seconds; 60 s at most. ``http_5xx_outside_fault_windows`` counts 5xx answers and
-    no-answers of requests that overlap no window.
+    ``--grace`` seconds; 60 s at most; none when /readyz did not answer 200 just before the injection
+    (the fault cannot explain what was already failing). ``http_5xx_outside_fault_windows`` counts 5xx
+    answers and no-answers of requests that overlap no window.
 latency_ms: p50/p95/p99 per request kind; voice_reply: end of the visitor's speech → first reply audio
     (includes the assistant's 600 ms end-of-turn silence).
 connections: the most PostgreSQL backends (pg_stat_activity, by application_name: soak-web, soak-worker)
-    and Redis clients (CLIENT LIST; per process from the processes' own sockets) seen, sampled each second.
+    and Redis clients (CLIENT LIST; per process from the processes' own sockets, and those Redis closed
+    that the process did not: ``_half_closed``) seen, sampled each second; also the most per 10 s.
 faults: seconds until /readyz answered 200 after each injection (and until the new worker was ready).
 voice: connections that lasted to the end ("continued"), that the server closed with a close code
     documented in docs/websocket-protocol.md (per code), or that failed (no reply within 30 s, an
@@ -128,8 +132,9 @@ class Fault:
     worker_ready_at: float | None = None
 
     def window(self, grace_s: float) -> tuple[float, float]:
-        """From the injection until readiness is back plus the grace (60 s at most); nothing if it failed."""
-        if not self.injected:
+        """From the injection until readiness is back plus the grace (60 s at most). Nothing when it could
+        not be injected, or when the server was not ready before it: then the fault explains no error."""
+        if not (self.injected and self.ready_before):
             return self.at, self.at
         end = self.ready_at if self.ready_at is not None else self.at + READY_LIMIT_S
         return self.at, end + grace_s
@@ -736,30 +741,34 @@ class Traffic:
 
 # ============================================================ the run
 async def inject_faults(run: Run, traffic: Traffic, platform: Platform, names: tuple[str, ...], seconds: float) -> None:
-    """Each fault at its time; then /readyz every 100 ms until it answers 200 (after the injection ended)."""
+    """Each fault at its time, whether or not the one before has recovered."""
+    injected = []
     for number, name in enumerate(names, start=1):
         await asyncio.sleep(max(0.0, run.started + seconds * number / (len(names) + 1) - time.monotonic()))
-        if time.monotonic() > traffic.until - 5:
-            run.faults.append(Fault(name, at=time.monotonic(), detail="skipped: the run ended before it"))
-            continue
-        fault = Fault(name, at=time.monotonic(), ready_before=(await traffic.readyz())[0] == 200)
-        run.faults.append(fault)
-        injection = asyncio.create_task(asyncio.to_thread(platform.inject, name))
-        while time.monotonic() < fault.at + READY_LIMIT_S:
-            status, body = await traffic.readyz()
-            if status == 200 and injection.done():
-                fault.ready_at = time.monotonic()
-                break
-            if status != 200:
-                fault.unready_polls += 1
-                fault.last_unready = f"{status} {body[:300]}"
-            await asyncio.sleep(0.1)
-        try:
-            fault.detail, fault.injected = await injection, True
-        except Exception as exc:  # noqa: BLE001 - a fault that could not be injected is reported, not fatal
-            fault.detail = f"injection failed: {type(exc).__name__}: {exc}"[:300]
-        if name == "worker_kill" and await asyncio.to_thread(platform.wait_worker_ready, fault.at + READY_LIMIT_S):
-            fault.worker_ready_at = time.monotonic()
+        injected.append(asyncio.create_task(inject_fault(run, traffic, platform, name)))
+    await asyncio.gather(*injected)
+
+
+async def inject_fault(run: Run, traffic: Traffic, platform: Platform, name: str) -> None:
+    """One fault; then /readyz every 100 ms until it answers 200 after the injection ended (60 s at most)."""
+    fault = Fault(name, at=time.monotonic(), ready_before=(await traffic.readyz())[0] == 200)
+    run.faults.append(fault)
+    injection = asyncio.create_task(asyncio.to_thread(platform.inject, name))
+    while time.monotonic() < fault.at + READY_LIMIT_S:
+        status, body = await traffic.readyz()
+        if status == 200 and injection.done():
+            fault.ready_at = time.monotonic()
+            break
+        if status != 200:
+            fault.unready_polls += 1
+            fault.last_unready = f"{status} {body[:300]}"
+        await asyncio.sleep(0.1)
+    try:
+        fault.detail, fault.injected = await injection, True
+    except Exception as exc:  # noqa: BLE001 - a fault that could not be injected is reported, not fatal
+        fault.detail = f"injection failed: {type(exc).__name__}: {exc}"[:300]
+    if name == "worker_kill" and await asyncio.to_thread(platform.wait_worker_ready, fault.at + READY_LIMIT_S):
+        fault.worker_ready_at = time.monotonic()
 
 
 async def soak(args: argparse.Namespace, tenants: list[Tenant], platform: Platform) -> Run:

@@ -44,8 +44,9 @@ def test_a_5xx_counts_against_the_server_only_outside_every_fault_window():
     run.faults.append(Fault("redis_restart", at=110.0, injected=True, ready_at=111.5, unready_polls=12))
     # PostgreSQL never came back: its window is capped.
     run.faults.append(Fault("postgres_restart", at=200.0, injected=True))
-    # A fault that could not be injected excuses nothing.
+    # A fault that could not be injected excuses nothing, nor one injected into a server already failing.
     run.faults.append(Fault("worker_kill", at=300.0, ready_at=300.2, detail="injection failed: …"))
+    run.faults.append(Fault("postgres_terminate", at=400.0, injected=True, ready_before=False, ready_at=410.0))
     run.answers += [
         Answer("api_read", 105.0, 105.1, 200),
         Answer("api_read", 109.9, 110.2, 500),  # started before the fault, answered during it: inside
@@ -55,6 +56,7 @@ def test_a_5xx_counts_against_the_server_only_outside_every_fault_window():
         Answer("anonymous", 121.0, 121.01, 401),
         Answer("api_read", 250.0, 250.1, 500),  # inside the capped window of the unrecovered fault
         Answer("admin_page", 300.1, 300.3, 502),  # during the fault that failed: outside
+        Answer("admin_page", 401.0, 401.3, 500),  # after a fault hit a server already not ready: outside
     ]
     run.voice_reply_ms += [400.0, 420.0]
     run.note_connections({"postgres_web": 3, "redis_web": 2})
@@ -65,12 +67,13 @@ def test_a_5xx_counts_against_the_server_only_outside_every_fault_window():
 
     assert result["requests"]["api_read"] == {"2xx": 1, "5xx": 4}
     assert result["requests"]["widget_token"] == {"no_answer": 1}
-    assert result["http_5xx_outside_fault_windows"] == 3
-    assert result["http_5xx_outside_fault_windows_by_kind"] == {"api_read": 1, "widget_token": 1, "admin_page": 1}
-    redis, postgres, worker = result["faults"]
+    assert result["http_5xx_outside_fault_windows"] == 4
+    assert result["http_5xx_outside_fault_windows_by_kind"] == {"api_read": 1, "widget_token": 1, "admin_page": 2}
+    redis, postgres, worker, terminate = result["faults"]
     assert redis["ready_after_s"] == 1.5 and redis["window_s"] == [10.0, 13.5] and redis["http_5xx_in_window"] == 2
     assert postgres["ready_after_s"] is None and postgres["window_s"] == [100.0, 162.0]
     assert worker["window_s"] == [200.0, 200.0] and worker["http_5xx_in_window"] == 0
+    assert terminate["ready_before"] is False and terminate["window_s"] == [300.0, 300.0]
     assert set(result["latency_ms"]["api_read"]) == {"p50", "p95", "p99", "max", "n"}
     assert result["latency_ms"]["voice_reply"]["n"] == 2
     assert result["max_connections"] == {"postgres_web": 5, "redis_web": 2}
