@@ -249,6 +249,11 @@ def figures(run: Run, grace_s: float, usage: dict[str, Any]) -> dict[str, Any]:
             }
             for fault in run.faults
         ],
+        "voice_sessions": {
+            "continued": run.voice["continued"],
+            "ended_with_documented_code": sum(n for key, n in run.voice.items() if key.startswith("ended:")),
+            "failed": sum(n for key, n in run.voice.items() if key.startswith("failed:")),
+        },
         "voice": dict(sorted(run.voice.items())),
         "usage": usage,
     }
@@ -648,35 +653,45 @@ class Traffic:
         tenant = random.choice(self.tenants)
         await self.call("admin_page", "GET", "/admin/", host=self.host(tenant), headers={"Cookie": tenant.admin_cookie})
 
-    async def widget_token(self, kind: str, tenant: Tenant, visitor: str, resume: str | None = None) -> dict | None:
+    async def widget_token(self, kind: str, tenant: Tenant, **fields: str) -> dict | None:
         status, body, _ = await self.call(
             kind,
             "POST",
             "/widget/session",
             headers={"Origin": tenant.origin},
-            json={"key": tenant.widget_key, "visitor_id": visitor, **({"resume": resume} if resume else {})},
+            json={"key": tenant.widget_key, **fields},
         )
         return json.loads(body) if status == 200 else None
 
     async def _widget_token(self) -> None:
-        await self.widget_token("widget_token", random.choice(self.tenants), f"page-{secrets.token_hex(4)}")
+        await self.widget_token("widget_token", random.choice(self.tenants), visitor_id=f"page-{secrets.token_hex(4)}")
 
     # ---------------------------------------------------------------- voice
     async def visitor(self, index: int, ramp_s: float, wavs: dict[str, tuple[bytes, int]]) -> None:
         """One voice visitor for the whole run: a session, and after the server closes it, a resumed one."""
         tenant = self.tenants[index % len(self.tenants)]
         await asyncio.sleep(random.random() * ramp_s)  # visitors arrive over the ramp
-        conversation, connected, backoff_s = None, False, 1.0
+        # What the widget keeps between connections: who the visitor is, and the conversation to resume
+        # (with its resume token and the platform-minted visitor token, where the server gives them).
+        visitor: dict[str, str] = {"visitor_id": f"soak-{index}"}
+        resume: dict[str, str] = {}
+        connected, backoff_s = False, 1.0
         while time.monotonic() < self.until - 5:
-            token = await self.widget_token("voice_token", tenant, f"soak-{index}", conversation)
+            token = await self.widget_token("voice_token", tenant, **visitor, **resume)
             if token is None:
                 await asyncio.sleep(backoff_s)  # the widget retries, backing off
                 backoff_s = min(backoff_s * 2, 8.0)
                 continue
             backoff_s = 1.0
-            if conversation:
+            if resume:
                 self.run.voice["resumed" if token.get("resumed") else "resume_refused"] += 1
-            conversation, connected = token.get("conversation_id"), True
+            if "visitor_token" in token:
+                visitor["visitor_token"] = token["visitor_token"]
+            if not token.get("resumed"):
+                resume = {"resume": token["conversation_id"]}
+                if "resume_token" in token:
+                    resume["resume_token"] = token["resume_token"]
+            connected = True
             outcome = await self.session(index, token["ws_url"], tenant.origin, wavs)
             self.run.voice[outcome] += 1
             if outcome == "continued":
@@ -886,7 +901,7 @@ def print_figures(result: dict[str, Any]) -> None:
     print(f"{'max connections':>18}: {result['max_connections']}")
     for fault in result["faults"]:
         print(f"{fault['fault']:>18}: ready after {fault['ready_after_s']} s; {fault['detail']}")
-    print(f"{'voice':>18}: {result['voice']}")
+    print(f"{'voice sessions':>18}: {result['voice_sessions']}  {result['voice']}")
     print(f"{'usage':>18}: {result['usage']}")
 
 

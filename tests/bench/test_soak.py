@@ -59,6 +59,7 @@ def test_a_5xx_counts_against_the_server_only_outside_every_fault_window():
         Answer("admin_page", 401.0, 401.3, 500),  # after a fault hit a server already not ready: outside
     ]
     run.voice_reply_ms += [400.0, 420.0]
+    run.voice.update({"connections": 5, "continued": 2, "ended:4012": 1, "ended:1006": 1, "failed:no_reply": 1})
     run.note_connections({"postgres_web": 3, "redis_web": 2})
     run.note_connections({"postgres_web": 5, "redis_web": 1})
     usage = compare_usage({"c1": Counter(session=1)}, {"c1": Counter(session=1)})
@@ -78,6 +79,7 @@ def test_a_5xx_counts_against_the_server_only_outside_every_fault_window():
     assert result["latency_ms"]["voice_reply"]["n"] == 2
     assert result["max_connections"] == {"postgres_web": 5, "redis_web": 2}
     assert result["connections_at_end"] == {"postgres_web": 5, "redis_web": 1}
+    assert result["voice_sessions"] == {"continued": 2, "ended_with_documented_code": 2, "failed": 1}
     assert result["usage"]["missing"] == 0
 
 
