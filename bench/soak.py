@@ -877,7 +877,7 @@ def main() -> int:
         result = {
             "minutes": args.minutes,
             "tenants": args.tenants,
-            "voice_sessions": args.voice_sessions,
+            "voice_visitors": args.voice_sessions,
             "rate_per_s": args.rate,
             "faults_injected": not args.no_faults,
             "grace_s": args.grace,
