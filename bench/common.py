@@ -18,14 +18,19 @@ from typing import Any
 ROOT = Path(__file__).resolve().parent.parent
 
 
-def summary(values: list[float], digits: int = 1) -> dict[str, float | None]:
+def summary(values: list[float], digits: int = 1, *, p99: bool = False) -> dict[str, float | None]:
+    """p50, p95 (and with ``p99`` the 99th percentile), max and n, nearest-rank."""
     if not values:
-        return {"p50": None, "p95": None, "max": None, "n": 0}
+        return {"p50": None, "p95": None, **({"p99": None} if p99 else {}), "max": None, "n": 0}
     ordered = sorted(values)
-    p95 = ordered[min(len(ordered) - 1, round(0.95 * (len(ordered) - 1)))]
+
+    def rank(q: float) -> float:
+        return round(ordered[min(len(ordered) - 1, round(q * (len(ordered) - 1)))], digits)
+
     return {
         "p50": round(statistics.median(ordered), digits),
-        "p95": round(p95, digits),
+        "p95": rank(0.95),
+        **({"p99": rank(0.99)} if p99 else {}),
         "max": round(ordered[-1], digits),
         "n": len(ordered),
     }

@@ -26,6 +26,7 @@ import sys
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 from bench.common import (
     ServerUsage,
@@ -191,6 +192,13 @@ def prepare(detector: str = "webrtcvad") -> tuple[str, str]:
         AURA_WIDGET_SESSIONS_PER_IP_PER_MINUTE="100000",
         AURA_WIDGET_SESSIONS_PER_KEY_PER_MINUTE="100000",
     )
+    origin = "http://bench.localhost"
+    return configure_organization(organization, origin, detector), origin
+
+
+def configure_organization(organization: Any, origin: str, detector: str = "webrtcvad") -> str:
+    """The organization's assistants on simulated speech-to-text with the bench's turn settings, no plan
+    (so no concurrent-session limit or cap), its widget key allowing ``origin``; returns that key."""
     from django_tenants.utils import tenant_context
 
     from billing.models import Subscription
@@ -207,9 +215,9 @@ def prepare(detector: str = "webrtcvad") -> tuple[str, str]:
     # No plan: no concurrent-session limit or cap (a new organization's trial allows 2 sessions at a time).
     Subscription.objects.filter(organization=organization).delete()
     key = WidgetKey.objects.get(organization=organization)
-    key.allowed_origins = ["http://bench.localhost"]
+    key.allowed_origins = [origin]
     key.save()
-    return key.key, "http://bench.localhost"
+    return key.key
 
 
 async def run(args: argparse.Namespace, base_url: str, key: str, origin: str, daphne_pid: int) -> dict:
