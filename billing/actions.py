@@ -22,7 +22,6 @@ from django.db import connection, transaction
 from django.utils import timezone
 from django_tenants.utils import tenant_context
 
-from aura.inserts import insert_rows
 from billing.catalog import PRICES_EFFECTIVE_FROM, SEED_PLANS, SEED_PRICES
 from billing.models import (
     Invoice,
@@ -51,6 +50,7 @@ from billing.queries import (
     rolled_up_totals,
     used_percent,
 )
+from core.inserts import insert_rows
 from tenants.models import Organization
 
 if TYPE_CHECKING:

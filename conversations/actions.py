@@ -15,7 +15,6 @@ from django.db import connection, transaction
 from django.db.models import QuerySet
 from django.utils import timezone
 
-from aura.inserts import insert_rows
 from billing.actions import do_record_model_usage, do_record_session_usage, do_record_turn_usage
 from conversations.events import (
     emit_conversation_ended,
@@ -25,6 +24,7 @@ from conversations.events import (
 )
 from conversations.models import Conversation, Handoff, Lead, Role, Status, ToolCall, Turn, VisitorProfile
 from conversations.privacy import redact, redact_value
+from core.inserts import insert_rows
 
 
 @dataclass(frozen=True, slots=True)

@@ -6,7 +6,7 @@ from dataclasses import dataclass
 
 from django.conf import settings
 
-from aura.crypto import Secret, decrypt
+from core.crypto import Secret, decrypt
 from telephony.models import PENDING_SID_PREFIX, Call, PhoneNumber
 from tenants.queries import forget_platform_cached, platform_cached
 

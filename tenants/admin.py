@@ -12,7 +12,7 @@ from django.http import HttpRequest, HttpResponse
 from django.shortcuts import redirect
 from django.template.response import TemplateResponse
 
-from aura.admin_sites import StaffPage, platform_admin, tenant_admin
+from core.admin_sites import StaffPage, platform_admin, tenant_admin
 from tenants.actions import do_create_api_key, do_create_organization, do_revoke_api_key, do_rotate_api_key
 from tenants.forms import ApiKeyCreationForm, OrganizationCreationForm, OrganizationSettingsForm
 from tenants.models import ApiKey, Domain, Organization, WidgetKey

@@ -17,7 +17,7 @@ from django.urls import reverse
 from django.utils.html import escape, format_html, format_html_join
 from redis.exceptions import RedisError
 
-from aura.admin_sites import StaffPage, platform_admin, tenant_admin
+from core.admin_sites import StaffPage, platform_admin, tenant_admin
 from tenants.models import WidgetKey
 from voice.forms import AssistantForm, HttpToolForm, ProviderKeyForm, WidgetKeyForm
 from voice.models import Assistant, HttpTool, ProviderKey, SpeechDetector

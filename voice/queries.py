@@ -5,7 +5,7 @@ from __future__ import annotations
 import logging
 from dataclasses import dataclass, replace
 
-from aura.crypto import DecryptionError, Secret, decrypt
+from core.crypto import DecryptionError, Secret, decrypt
 from voice.audio.vad import SILERO, TurnConfig, semantic_silences_ordered
 from voice.models import Assistant, ProviderKey
 from voice.providers.registry import RoutingConfig

@@ -24,9 +24,9 @@ from django.core.serializers.json import DjangoJSONEncoder
 from django.db import connection, transaction
 from django.utils import timezone
 
-from aura.crypto import encrypt, mask
-from aura.netguard import UnsafeURLError, check_url
-from aura.signing import SIGNATURE_HEADER, signature_header
+from core.crypto import encrypt, mask
+from core.netguard import UnsafeURLError, check_url
+from core.signing import SIGNATURE_HEADER, signature_header
 from tenants.models import Organization
 from webhooks import http
 from webhooks.models import PING, DeliveryStatus, EventType, WebhookAttempt, WebhookDelivery, WebhookEndpoint

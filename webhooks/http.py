@@ -15,7 +15,7 @@ import time
 from dataclasses import dataclass
 from urllib.parse import urlsplit
 
-from aura.netguard import UnsafeURLError, resolve_checked
+from core.netguard import UnsafeURLError, resolve_checked
 
 RESPONSE_BODY_LIMIT = 2048
 

@@ -9,7 +9,7 @@ from django.core.cache import caches
 from django.db import transaction
 from redis.exceptions import RedisError
 
-from aura.crypto import decrypt
+from core.crypto import decrypt
 from webhooks.models import WebhookEndpoint
 
 logger = logging.getLogger(__name__)

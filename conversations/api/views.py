@@ -18,9 +18,6 @@ from rest_framework.decorators import action
 from rest_framework.request import Request
 from rest_framework.response import Response
 
-from aura.api.errors import Conflict
-from aura.api.schema import ErrorSerializer
-from aura.api.views import UUID_ID, ApiViewMixin
 from billing.sessions import SessionRefusedError, check_new_session
 from conversations import exports
 from conversations.actions import (
@@ -47,6 +44,9 @@ from conversations.api.serializers import (
 )
 from conversations.models import Channel, Conversation, Handoff, Lead, Status, Turn, VisitorProfile
 from conversations.queries import with_emotion, with_intent
+from core.api.errors import Conflict
+from core.api.schema import ErrorSerializer
+from tenants.api.base import UUID_ID, ApiViewMixin
 from tenants.models import ApiScope, Organization
 from voice.models import Assistant
 

@@ -19,8 +19,8 @@ import aiohttp
 from aiohttp.abc import AbstractResolver, ResolveResult
 from django.conf import settings
 
-from aura.netguard import UnsafeURLError, check_address, check_url
-from aura.signing import SIGNATURE_HEADER, signature_header
+from core.netguard import UnsafeURLError, check_address, check_url
+from core.signing import SIGNATURE_HEADER, signature_header
 from voice.tools.base import Tool, ToolContext, ToolResult
 
 MAX_RESPONSE_BYTES = 64 * 1024

@@ -13,7 +13,7 @@ from django.core.management.base import BaseCommand, CommandError
 from django.db import transaction
 from django_tenants.utils import get_tenant_model, tenant_context
 
-from aura.crypto import DecryptionError
+from core.crypto import DecryptionError
 from telephony.actions import do_reencrypt_auth_tokens
 from voice.actions import do_reencrypt_provider_keys
 
