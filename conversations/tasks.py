@@ -2,15 +2,15 @@
 
 from __future__ import annotations
 
+from celery import shared_task
 from django_tenants.utils import tenant_context
 
-from aura.celery import app
 from conversations.actions import do_apply_retention
 from telephony.actions import do_apply_call_retention
 from tenants.models import Organization
 
 
-@app.task(name="conversations.apply_retention")
+@shared_task(name="conversations.apply_retention")
 def apply_retention() -> dict[str, int]:
     """Delete conversations (and phone calls) older than each organization's retention period. Safe to
     run twice."""
