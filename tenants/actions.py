@@ -11,7 +11,6 @@ from datetime import datetime, timedelta
 
 from django.conf import settings
 from django.contrib.auth import get_user_model
-from django.contrib.auth.models import AbstractBaseUser
 from django.contrib.auth.password_validation import validate_password
 from django.core.cache import caches
 from django.core.exceptions import ValidationError
@@ -93,16 +92,11 @@ def do_allow_widget_origin(key: WidgetKey, origin: str) -> WidgetKey:
     return key
 
 
-def do_create_organization(new: NewOrganization, *, acting_user: AbstractBaseUser | None = None) -> Organization:
-    """Create an organization with its schema (cloned from the template), domain, first admin,
-    default assistant and subscription (the default plan's trial), and mark it ready. All or
-    nothing: PostgreSQL DDL is transactional, so a failure at any step leaves neither a schema nor
-    a row behind.
-    """
+def do_create_tenant(new: NewOrganization) -> Organization:
+    """The organization's row, its schema (cloned from the template), its domain and its first admin,
+    not yet ready: opening an organization (``aura.workflows.organizations.open_organization``) adds
+    what the other apps give it, in the same transaction, and then marks it ready."""
     new.validate()
-    from billing.actions import do_subscribe
-    from voice.actions import do_create_default_assistant
-
     with transaction.atomic():
         organization = Organization(name=new.name.strip(), slug=new.slug, schema_name=schema_name_for(new.slug))
         organization.save()
@@ -111,18 +105,12 @@ def do_create_organization(new: NewOrganization, *, acting_user: AbstractBaseUse
             get_user_model().objects.create_superuser(
                 username=new.admin_email, email=new.admin_email, password=new.admin_password
             )
-            assistant = do_create_default_assistant(organization_name=organization.name)
-        do_create_widget_key(organization, assistant_id=assistant.pk)
-        do_subscribe(organization)  # the default plan's trial
-        organization.is_ready = True
-        organization.save(update_fields=["is_ready"])
-    logger.info(
-        "organization created slug=%s schema=%s by=%s",
-        organization.slug,
-        organization.schema_name,
-        getattr(acting_user, "pk", None),
-    )
     return organization
+
+
+def do_mark_organization_ready(organization: Organization) -> None:
+    organization.is_ready = True
+    organization.save(update_fields=["is_ready"])
 
 
 def do_ensure_platform_organization() -> Organization:

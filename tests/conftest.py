@@ -12,9 +12,10 @@ import pytest
 from django.core.cache import caches
 from django.db import connection, connections
 
+from aura.workflows.organizations import open_organization
 from billing.actions import do_seed_catalog
 from billing.models import Plan, PlanPeriod, Subscription
-from tenants.actions import NewOrganization, do_create_organization, do_ensure_platform_organization
+from tenants.actions import NewOrganization, do_ensure_platform_organization
 from tenants.models import Organization, WidgetKey
 from tests import seeds
 
@@ -44,7 +45,7 @@ def django_db_setup(django_db_setup, django_db_blocker) -> Iterator[None]:
         do_ensure_platform_organization()
         do_seed_catalog()  # what setup_platform adds: list prices and plans (new organizations start a trial)
         for slug in ("alpha", "beta"):
-            do_create_organization(
+            open_organization(
                 NewOrganization(
                     name=slug.title(), slug=slug, admin_email=f"admin@{slug}.example", admin_password=PASSWORD
                 )

@@ -58,6 +58,7 @@ SHARED_APPS = [
     "billing",
     "webhooks",
     "telephony",
+    "aura",  # the composition root: management commands and admin pages that span apps
 ]
 TENANT_APPS = [
     "django.contrib.contenttypes",
