@@ -8,6 +8,7 @@ from django.conf import settings
 
 from core.crypto import Secret, decrypt
 from telephony.models import PENDING_SID_PREFIX, Call, PhoneNumber
+from tenants.models import Organization
 from tenants.queries import forget_platform_cached, platform_cached
 
 WEBHOOK_PATH = "/telephony/twilio/voice"
@@ -31,6 +32,12 @@ def phone_number(number: str) -> PhoneNumber | None:
 
 def forget_cached_number(number: str) -> None:
     forget_platform_cached(_number_cache_key(number))
+
+
+def forget_cached_numbers_of(organization: Organization) -> None:
+    """The organization changed: its numbers' cached rows carry its settings (registered with tenants)."""
+    for number in PhoneNumber.objects.filter(organization=organization).values_list("number", flat=True):
+        forget_cached_number(number)
 
 
 @dataclass(frozen=True, slots=True)

@@ -77,20 +77,29 @@ def _cache_call(method: str, *args: object) -> object:
         return None
 
 
-def forget_cached_hosts_of(organization: Organization) -> None:
-    """Everything cached with the organization in it: its hosts, its widget and API keys, and its phone
-    numbers (which carry the organization's settings, such as redaction and opening hours, to sessions,
-    API calls and phone calls)."""
-    from telephony.queries import forget_cached_number
+# Apps above this one cache rows that carry an organization's settings (telephony: its phone numbers).
+# Each registers how to forget them (in its AppConfig.ready), and they go with the organization's hosts.
+_ORGANIZATION_CACHES: list[Callable[[Organization], None]] = []
 
+
+def also_forget_with_organization(forget: Callable[[Organization], None]) -> None:
+    """Register ``forget(organization)``: called whenever an organization is saved (idempotent)."""
+    if forget not in _ORGANIZATION_CACHES:
+        _ORGANIZATION_CACHES.append(forget)
+
+
+def forget_cached_hosts_of(organization: Organization) -> None:
+    """Everything cached with the organization in it: its hosts, its widget and API keys, and what other
+    apps registered (``also_forget_with_organization``: phone numbers, which carry the organization's
+    settings, such as redaction and opening hours, to sessions, API calls and phone calls)."""
     for hostname in Domain.objects.filter(tenant=organization).values_list("domain", flat=True):
         forget_cached_host(hostname)
     for key in WidgetKey.objects.filter(organization=organization).values_list("key", flat=True):
         forget_cached_widget_key(key)
     for prefix in ApiKey.objects.filter(organization=organization).values_list("prefix", flat=True):
         forget_cached_api_key(prefix)
-    for number in organization.phone_numbers.values_list("number", flat=True):
-        forget_cached_number(number)
+    for forget in _ORGANIZATION_CACHES:
+        forget(organization)
 
 
 def primary_domain(organization: Organization) -> str | None:
