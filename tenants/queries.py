@@ -102,6 +102,23 @@ def forget_cached_hosts_of(organization: Organization) -> None:
         forget(organization)
 
 
+# Assistants live in each organization's schema, in voice (an app above this one): voice tells how to
+# find one (VoiceConfig.ready), so that a widget key can be checked to name one.
+_ASSISTANT_FINDERS: list[Callable[[int], bool]] = []
+
+
+def assistants_are_found_by(exists: Callable[[int], bool]) -> None:
+    """Register ``exists(assistant_id)``: whether the current organization has that assistant."""
+    _ASSISTANT_FINDERS[:] = [exists]
+
+
+def assistant_exists(assistant_id: int) -> bool:
+    """Whether the current organization (the schema this runs in) has the assistant."""
+    if not _ASSISTANT_FINDERS:
+        raise RuntimeError("no app registered how assistants are found (assistants_are_found_by)")
+    return _ASSISTANT_FINDERS[0](assistant_id)
+
+
 def primary_domain(organization: Organization) -> str | None:
     return Domain.objects.filter(tenant=organization, is_primary=True).values_list("domain", flat=True).first()
 

@@ -186,5 +186,10 @@ def tenant_provider_keys() -> dict[str, Secret]:
     return keys
 
 
+def assistant_exists(assistant_id: int) -> bool:
+    """Whether the current organization has the assistant (tenants asks, to check a widget key's)."""
+    return Assistant.objects.filter(pk=assistant_id).exists()
+
+
 def default_assistant_id() -> int | None:
     return Assistant.objects.filter(is_default=True).values_list("pk", flat=True).first()
