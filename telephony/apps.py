@@ -9,7 +9,7 @@ class TelephonyConfig(AppConfig):
         from conversations.actions import also_forget_visitor_data
         from telephony.actions import do_forget_calls
         from telephony.queries import forget_cached_numbers_of
-        from tenants.queries import also_forget_with_organization
+        from tenants.cache import also_forget_with_organization
 
         also_forget_with_organization(forget_cached_numbers_of)
         also_forget_visitor_data(do_forget_calls)

@@ -7,17 +7,14 @@ from dataclasses import dataclass
 from django.conf import settings
 
 from core.crypto import Secret, decrypt
+from telephony.cache import _number_cache_key, forget_cached_number
 from telephony.models import PENDING_SID_PREFIX, Call, PhoneNumber
 from tenants.models import Organization
-from tenants.queries import forget_platform_cached, platform_cached
+from tenants.queries import platform_cached
 
 WEBHOOK_PATH = "/telephony/twilio/voice"
 STATUS_PATH = "/telephony/twilio/status"
 STREAM_PATH = "/ws/twilio/"
-
-
-def _number_cache_key(number: str) -> str:
-    return f"phone-number:{number}"
 
 
 def phone_number(number: str) -> PhoneNumber | None:
@@ -28,10 +25,6 @@ def phone_number(number: str) -> PhoneNumber | None:
         _number_cache_key(number),
         lambda: PhoneNumber.objects.select_related("organization").filter(number=number).first(),
     )
-
-
-def forget_cached_number(number: str) -> None:
-    forget_platform_cached(_number_cache_key(number))
 
 
 def forget_cached_numbers_of(organization: Organization) -> None:

@@ -20,6 +20,7 @@ from django.utils import timezone
 from django_tenants.utils import tenant_context
 from redis.exceptions import RedisError
 
+from tenants.hosts import domain_for_slug, origin_of
 from tenants.models import API_KEY_PREFIX_LENGTH, ApiKey, ApiScope, Domain, Organization, WidgetKey, schema_name_for
 
 logger = logging.getLogger(__name__)
@@ -60,18 +61,6 @@ class NewOrganization:
             errors.setdefault("admin_password", []).extend(exc.messages)
         if errors:
             raise ValidationError(errors)
-
-
-def domain_for_slug(slug: str) -> str:
-    return f"{slug}.{settings.AURA_BASE_DOMAIN}"
-
-
-def origin_of(host: str) -> str:
-    """The browser origin of a platform-served host: the platform URL's scheme and port."""
-    scheme, _, rest = settings.AURA_PLATFORM_URL.partition("://")
-    authority = rest.split("/", 1)[0]
-    port = authority.rpartition(":")[2] if ":" in authority else ""
-    return f"{scheme}://{host}{':' + port if port else ''}"
 
 
 def do_create_widget_key(organization: Organization, *, assistant_id: int, name: str = "Website") -> WidgetKey:

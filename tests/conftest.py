@@ -126,7 +126,7 @@ def _public_schema_and_clean_cache() -> Iterator[None]:
         connection.set_schema_to_public()
     for alias in ("default", "platform"):
         caches[alias].clear()
-    from billing.queries import forget_cached_prices
+    from billing.cache import forget_cached_prices
 
     forget_cached_prices()  # a rolled-back price must not linger either
 
