@@ -15,6 +15,7 @@ import logging
 import secrets
 import time
 import uuid
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
@@ -167,11 +168,19 @@ def _create_deliveries(
     return deliveries
 
 
-def _enqueue_all(ids: list[uuid.UUID]) -> None:
-    from webhooks.tasks import enqueue_delivery
+# How a delivery is queued: webhooks.tasks hands its enqueue_delivery in (WebhooksConfig.ready), since
+# the tasks run these actions and so sit above them.
+_QUEUE: list[Callable[..., None]] = []
 
+
+def deliveries_are_queued_by(enqueue: Callable[..., None]) -> None:
+    """Register ``enqueue(delivery_id, *, attempt)``."""
+    _QUEUE[:] = [enqueue]
+
+
+def _enqueue_all(ids: list[uuid.UUID]) -> None:
     for delivery_id in ids:
-        enqueue_delivery(delivery_id, attempt=1)
+        _QUEUE[0](delivery_id, attempt=1)
 
 
 @transaction.atomic
