@@ -302,7 +302,7 @@ def _insert(
             )
         )
     # INSERT … ON CONFLICT DO NOTHING: the same turn recorded again counts once. Built once
-    # (aura.inserts): every live turn records its usage here.
+    # (core.inserts): every live turn records its usage here.
     insert_rows(rows, ignore_conflicts=True)
 
 

@@ -105,7 +105,7 @@ def do_record_turn(*, conversation_id: uuid.UUID | str, record: TurnRecord) -> i
     """Append a turn and its usage events (billing, public schema, same transaction); returns its id.
 
     The conversation row is locked so indexes never collide. Every live turn passes here, on the
-    voice server's one database thread: the statements are built once (aura.inserts, _LOCK_NEXT_INDEX).
+    voice server's one database thread: the statements are built once (core.inserts, _LOCK_NEXT_INDEX).
     """
     with connection.cursor() as cursor:
         cursor.execute(_LOCK_NEXT_INDEX, [conversation_id])

@@ -1,6 +1,6 @@
 """One HTTP POST to a tenant's URL, to an address the SSRF guard checked, following no redirect.
 
-The host name is resolved once (aura.netguard.resolve_checked refuses loopback, link-local, metadata
+The host name is resolved once (core.netguard.resolve_checked refuses loopback, link-local, metadata
 and, unless allowed, private addresses) and the connection goes to that address, with the host name
 only in the Host header and TLS's SNI and certificate check: a second DNS answer cannot redirect it.
 """

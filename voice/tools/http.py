@@ -1,6 +1,6 @@
 """Tenant-defined HTTP tools: the model fills in the parameters, the platform calls the tenant's URL.
 
-Every request is signed (aura.signing), bounded in time and response size, never follows a
+Every request is signed (core.signing), bounded in time and response size, never follows a
 redirect, and connects only to addresses the SSRF guard allows: the host is resolved by a guarded
 resolver and the connection goes to the very address that was checked, so a DNS answer that changes
 between the check and the call (rebinding) cannot reach the platform's own network.
