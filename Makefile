@@ -22,6 +22,7 @@ run: $(STAMP)
 test: $(STAMP) test-tools
 	@$(PY) scripts/check_tracked_files.py
 	@$(PY) -m ruff check . && $(PY) -m ruff format --check .
+	@$(VENV)/bin/lint-imports --no-cache
 	@set +e; $(PY) -m pytest $(PYTEST_ARGS); rc=$$?; \
 	if [ $$rc -eq 5 ]; then echo "make test: pytest collected no tests - that is a failure"; exit 1; fi; exit $$rc
 
@@ -30,6 +31,7 @@ test-tools:
 
 lint:
 	$(PY) -m ruff check . && $(PY) -m ruff format --check .
+	$(VENV)/bin/lint-imports --no-cache
 
 format:
 	$(PY) -m ruff check --fix . && $(PY) -m ruff format .

@@ -15,7 +15,7 @@ from channels.routing import ProtocolTypeRouter, URLRouter  # noqa: E402
 from django.conf import settings  # noqa: E402
 
 from aura.routing import websocket_urlpatterns  # noqa: E402
-from aura.shutdown import install_if_under_daphne  # noqa: E402
+from core.shutdown import install_if_under_daphne  # noqa: E402
 from voice.audio.silero import preload as preload_speech_model  # noqa: E402
 
 application = ProtocolTypeRouter(

@@ -10,7 +10,7 @@ from django.http import HttpRequest, JsonResponse
 from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_GET
 
-from aura.shutdown import is_draining
+from core.shutdown import is_draining
 
 
 @never_cache

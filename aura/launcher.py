@@ -63,7 +63,7 @@ def _prepare() -> dict[str, str]:
 def _banner(port: int) -> str:
     from django.conf import settings
 
-    from tenants.management.commands.seed_demo import demo_admin_email, demo_password, staff_username
+    from aura.management.commands.seed_demo import demo_admin_email, demo_password, staff_username
     from voice.providers.registry import provider_mode_summary
 
     base = settings.AURA_BASE_DOMAIN

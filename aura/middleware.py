@@ -8,8 +8,9 @@ from collections.abc import Callable
 
 from django.http import HttpRequest, HttpResponse
 
-from aura import health, log_context
+from aura import health
 from aura.metrics import metrics_view
+from core import log_context
 
 _REQUEST_ID = re.compile(r"^[A-Za-z0-9._\-]{8,64}$")
 # Probes and metrics answer on any host name: orchestrators and Prometheus address a process by its

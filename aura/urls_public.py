@@ -5,11 +5,11 @@ from django.urls import include, path
 from django.views import defaults
 
 from aura import health
-from aura.admin_sites import platform_admin
-from aura.api import errors as api_errors
+from aura.demo import demo_page
+from core.admin_sites import platform_admin
+from core.api import errors as api_errors
 from telephony import views as telephony_views
 from voice import views as voice_views
-from voice.demo import demo_page
 
 urlpatterns = [
     path("healthz", health.healthz, name="healthz"),
@@ -19,7 +19,7 @@ urlpatterns = [
     path("demo/", demo_page, name="demo"),
     path("telephony/twilio/voice", telephony_views.twilio_voice, name="twilio-voice"),
     path("telephony/twilio/status", telephony_views.twilio_status, name="twilio-status"),
-    path("api/", include("aura.api.urls")),
+    path("api/", include("aura.urls_api")),
 ]
 
 

@@ -3,7 +3,7 @@
 from django.urls import path
 
 from aura import health
-from aura.admin_sites import tenant_admin
+from core.admin_sites import tenant_admin
 
 urlpatterns = [
     path("healthz", health.healthz, name="healthz"),

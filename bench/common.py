@@ -58,10 +58,11 @@ def fresh_platform(name: str, **env: str) -> Any:
     django.setup()
     from django.core.management import call_command
 
-    from tenants.actions import NewOrganization, do_create_organization
+    from aura.workflows.organizations import open_organization
+    from tenants.actions import NewOrganization
 
     call_command("setup_platform", verbosity=0)
-    return do_create_organization(
+    return open_organization(
         NewOrganization(name="Bench", slug="bench", admin_email="bench@bench.example", admin_password="bench-pass-123")
     )
 

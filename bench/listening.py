@@ -38,6 +38,7 @@ import numpy as np
 from bench.common import summary
 from bench.listening_set import EVALUATION_SEED, FRAME, RATE, Clip, evaluation_set
 from voice.audio.frames import FRAME_BYTES, FRAME_MS, PIPELINE_RATE
+from voice.audio.silero import speech_classifier
 from voice.audio.vad import SILERO, SpeechStarted, SpeechStopped, TurnConfig, TurnDetector
 from voice.pipeline.input import AudioInput
 
@@ -90,7 +91,7 @@ def frames_of(clip: Clip) -> list[bytes]:
 
 
 def run_clip(config: TurnConfig, clip: Clip) -> Tally:
-    detector = TurnDetector(config)
+    detector = TurnDetector(config, speech_classifier(config))
     detector.assistant_speaking = clip.assistant_speaking
     tally = Tally()
     if clip.assistant_speaking:
@@ -147,7 +148,7 @@ def cpu_per_frame(config: TurnConfig, frames: list[bytes], rounds: int) -> float
     """Best of `rounds`: CPU µs per TurnDetector.process call."""
     best = float("inf")
     for _ in range(rounds):
-        detector = TurnDetector(config)
+        detector = TurnDetector(config, speech_classifier(config))
         process = detector.process
         started = time.process_time()
         for frame in frames:
@@ -165,7 +166,7 @@ def batched_cpu_per_frame(config: TurnConfig, frames: list[bytes], sessions: int
     streams = [frames[i * per_session : (i + 1) * per_session] for i in range(sessions)]
     best = float("inf")
     for _ in range(rounds):
-        detectors = [TurnDetector(config) for _ in range(sessions)]
+        detectors = [TurnDetector(config, speech_classifier(config)) for _ in range(sessions)]
         started = time.process_time()
         for offset in range(0, per_session, 2):
             batcher.run([_Job(d, s[offset : offset + 2]) for d, s in zip(detectors, streams, strict=True)])
@@ -269,7 +270,7 @@ def main() -> int:
         : 60 * 1000 // FRAME_MS
     ]
     for label, config in configs.items():
-        detector = TurnDetector(config)
+        detector = TurnDetector(config, speech_classifier(config))
         results[label]["detector_in_use"] = detector.detector
         results[label]["cpu_us_per_frame"] = cpu_per_frame(config, sample, args.rounds)
         if config.detector == SILERO and not args.sweep:

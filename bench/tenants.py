@@ -55,7 +55,8 @@ def main() -> int:
     django.setup()
     from django.core.management import call_command
 
-    from tenants.actions import NewOrganization, do_create_organization
+    from aura.workflows.organizations import open_organization
+    from tenants.actions import NewOrganization
 
     started = time.perf_counter()
     call_command("setup_platform", verbosity=0)
@@ -70,7 +71,7 @@ def main() -> int:
             admin_password="bench-password-123",
         )
         t0 = time.perf_counter()
-        do_create_organization(new)
+        open_organization(new)
         create_s.append(time.perf_counter() - t0)
 
     t0 = time.perf_counter()

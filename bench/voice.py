@@ -266,10 +266,9 @@ def main() -> int:
         "--channel", choices=("widget", "phone"), default="widget", help="phone: bench.phone (sessions are calls)"
     )
     args = parser.parse_args()
-    if args.channel == "phone":
-        from bench.phone import benchmark
-
-        return benchmark(args.sessions, args.seconds, args.ramp, as_json=args.json)
+    if args.channel == "phone":  # bench.phone builds on this module: it runs in its own process, not imported here
+        phone = ["--calls", str(args.sessions), "--seconds", str(args.seconds), "--ramp", str(args.ramp)]
+        os.execv(sys.executable, [sys.executable, "-m", "bench.phone", *phone, *(["--json"] if args.json else [])])
     key, origin = prepare(args.detector)
     env = simulated_latency_env(LATENCY)
     if os.environ.get("BENCH_ASYNCIO_DEBUG"):

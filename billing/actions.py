@@ -9,10 +9,11 @@ from __future__ import annotations
 
 import logging
 import uuid
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 from decimal import Decimal
-from typing import TYPE_CHECKING
+from typing import Protocol
 
 from django.conf import settings
 from django.contrib.auth import get_user_model
@@ -22,7 +23,6 @@ from django.db import connection, transaction
 from django.utils import timezone
 from django_tenants.utils import tenant_context
 
-from aura.inserts import insert_rows
 from billing.catalog import PRICES_EFFECTIVE_FROM, SEED_PLANS, SEED_PRICES
 from billing.models import (
     Invoice,
@@ -51,10 +51,35 @@ from billing.queries import (
     rolled_up_totals,
     used_percent,
 )
+from core.inserts import insert_rows
 from tenants.models import Organization
 
-if TYPE_CHECKING:
-    from conversations.models import Conversation, Turn
+
+class BilledConversation(Protocol):
+    """What billing reads of a conversation (``conversations.models.Conversation``, an app above this one)."""
+
+    id: uuid.UUID
+    channel: str
+    assistant_id: int
+    started_at: datetime
+
+
+class BilledTurn(Protocol):
+    """What billing reads of a stored turn (``conversations.models.Turn``)."""
+
+    index: int
+    role: str
+    input_mode: str
+    audio_ms: float | None
+    route: dict[str, object]
+    provider: str
+    model: str
+    tts_characters: int
+    input_tokens: int
+    output_tokens: int
+    started_at: datetime
+    ended_at: datetime | None
+
 
 logger = logging.getLogger(__name__)
 
@@ -86,7 +111,7 @@ def _current_organization_id() -> int:
     return tenant.pk
 
 
-def do_record_session_usage(*, conversation: Conversation) -> None:
+def do_record_session_usage(*, conversation: BilledConversation) -> None:
     """One ``session`` event per conversation; its key is the conversation, so a resume adds nothing."""
     _insert(
         organization_id=_current_organization_id(),
@@ -98,7 +123,7 @@ def do_record_session_usage(*, conversation: Conversation) -> None:
     )
 
 
-def do_record_turn_usage(*, conversation: Conversation, turn: Turn) -> None:
+def do_record_turn_usage(*, conversation: BilledConversation, turn: BilledTurn) -> None:
     """The turn's usage events, in the caller's transaction (the turn's own): both are stored, or neither."""
     _insert(
         organization_id=_current_organization_id(),
@@ -110,7 +135,7 @@ def do_record_turn_usage(*, conversation: Conversation, turn: Turn) -> None:
 
 
 def do_record_model_usage(
-    *, conversation: Conversation, key: str, provider: str, model: str, input_tokens: int, output_tokens: int
+    *, conversation: BilledConversation, key: str, provider: str, model: str, input_tokens: int, output_tokens: int
 ) -> None:
     """Tokens of a model call that is not a reply (a conversation's summary, a visitor's profile).
     ``key`` names the call, so recording it again counts once."""
@@ -127,7 +152,7 @@ def do_record_model_usage(
     )
 
 
-def turn_events(turn: Turn) -> list[_Event]:
+def turn_events(turn: BilledTurn) -> list[_Event]:
     """What a stored turn used. Units: seconds, tokens, characters. Zero quantities are left out.
 
     A visitor's spoken turn: its speech in seconds, and the seconds of audio sent to speech-to-text
@@ -159,7 +184,7 @@ def turn_events(turn: Turn) -> list[_Event]:
     return events
 
 
-def _llm_events(turn: Turn) -> list[_Event]:
+def _llm_events(turn: BilledTurn) -> list[_Event]:
     """Tokens per model: a reply whose tool rounds were answered by several models bills each its own."""
     totals: dict[tuple[str, str], list[int]] = {}
     rounds = turn.route.get("llm_rounds") if isinstance(turn.route, dict) else None
@@ -249,7 +274,7 @@ def _unpriced_cost(event: _Event) -> Decimal | None:
 def _insert(
     *,
     organization_id: int,
-    conversation: Conversation,
+    conversation: BilledConversation,
     occurred_at: datetime,
     key_prefix: str,
     events: list[_Event],
@@ -277,7 +302,7 @@ def _insert(
             )
         )
     # INSERT … ON CONFLICT DO NOTHING: the same turn recorded again counts once. Built once
-    # (aura.inserts): every live turn records its usage here.
+    # (core.inserts): every live turn records its usage here.
     insert_rows(rows, ignore_conflicts=True)
 
 
@@ -702,20 +727,29 @@ def do_send_usage_alerts(period: Period, *, now: datetime | None = None) -> Aler
     return AlertRun(created, sent)
 
 
-def _emit_threshold_reached(organization_id: int, period: Period, threshold: int, percent: Decimal) -> None:
-    """The ``usage.threshold_reached`` webhook event, once per threshold and month (with the alert row)."""
-    from webhooks.actions import do_emit_event
+@dataclass(frozen=True, slots=True)
+class ThresholdReached:
+    organization_id: int
+    period: Period
+    threshold: int
+    percent: Decimal
 
-    do_emit_event(
-        "usage.threshold_reached",
-        {
-            "threshold_percent": threshold,
-            "used_percent": percent,
-            "period_start": period.start,
-            "period_end": period.end,
-        },
-        organization=organization_id,
-    )
+
+# Who hears that an organization's usage crossed an alert threshold. The composition root connects
+# webhooks' ``usage.threshold_reached`` event here (aura/apps.py): billing and webhooks import neither other.
+_THRESHOLD_LISTENERS: list[Callable[[ThresholdReached], None]] = []
+
+
+def on_usage_threshold_reached(listener: Callable[[ThresholdReached], None]) -> None:
+    """Register ``listener(reached)``: called once per threshold and month, with the alert row (idempotent)."""
+    if listener not in _THRESHOLD_LISTENERS:
+        _THRESHOLD_LISTENERS.append(listener)
+
+
+def _emit_threshold_reached(organization_id: int, period: Period, threshold: int, percent: Decimal) -> None:
+    reached = ThresholdReached(organization_id, period, threshold, percent)
+    for listener in _THRESHOLD_LISTENERS:
+        listener(reached)
 
 
 def _tenant_admin_emails(organization: Organization) -> list[str]:

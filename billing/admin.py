@@ -20,7 +20,6 @@ from django.template.response import TemplateResponse
 from django.urls import URLPattern, path, reverse
 from django.utils.html import format_html
 
-from aura.admin_sites import StaffPage, platform_admin, tenant_admin
 from billing import actions
 from billing.charts import bar_chart, meter
 from billing.dashboards import day_label, platform_overview, tenant_overview
@@ -36,6 +35,7 @@ from billing.models import (
     UsageAlert,
     UsageEvent,
 )
+from core.admin_sites import StaffPage, platform_admin, tenant_admin
 
 
 class ReadOnlyAdmin(admin.ModelAdmin):

@@ -10,8 +10,8 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from decimal import Decimal
 
+from billing.list_prices import CHAT_LIST_PRICES
 from billing.models import CapKind, Metric
-from voice.router.catalog import CHAT_MODELS
 
 PRICES_EFFECTIVE_FROM = datetime(2025, 1, 1, tzinfo=UTC)
 PER_MILLION = 1_000_000
@@ -30,13 +30,11 @@ class SeedPrice:
 
 def _chat_prices() -> list[SeedPrice]:
     prices = []
-    for key, chat in CHAT_MODELS.items():
+    for key, (input_per_mtok, output_per_mtok) in CHAT_LIST_PRICES.items():
         provider, model = key.split(":", 1)
-        if provider == "simulated":
-            continue
         note = "list price per 1M tokens"
-        prices.append(SeedPrice(provider, model, Metric.LLM_INPUT_TOKENS, _d(chat.input_per_mtok), PER_MILLION, note))
-        prices.append(SeedPrice(provider, model, Metric.LLM_OUTPUT_TOKENS, _d(chat.output_per_mtok), PER_MILLION, note))
+        prices.append(SeedPrice(provider, model, Metric.LLM_INPUT_TOKENS, _d(input_per_mtok), PER_MILLION, note))
+        prices.append(SeedPrice(provider, model, Metric.LLM_OUTPUT_TOKENS, _d(output_per_mtok), PER_MILLION, note))
     return prices
 
 

@@ -112,12 +112,12 @@ class ProviderPrice(models.Model):
 
     def save(self, *args: Any, **kwargs: Any) -> None:
         super().save(*args, **kwargs)
-        from billing.queries import forget_cached_prices  # turns are priced from a short-lived copy
+        from billing.cache import forget_cached_prices  # turns are priced from a short-lived copy
 
         forget_cached_prices()
 
     def delete(self, *args: Any, **kwargs: Any) -> tuple[int, dict[str, int]]:
-        from billing.queries import forget_cached_prices
+        from billing.cache import forget_cached_prices
 
         forget_cached_prices()
         return super().delete(*args, **kwargs)

@@ -13,6 +13,7 @@ from django.db.models import Q, Sum
 from django.db.models.functions import TruncDate
 from django.utils import timezone
 
+from billing.cache import PRICE_CACHE_S, price_rows_cache
 from billing.models import (
     CapKind,
     DailyUsage,
@@ -66,16 +67,12 @@ def prices_at(keys: Iterable[tuple[str, str, str]], at: datetime) -> dict[tuple[
     return found
 
 
-PRICE_CACHE_S = 60.0
-_price_cache: dict[tuple[frozenset[str], frozenset[str]], tuple[float, list[tuple]]] = {}
-
-
 def _price_rows(providers: frozenset[str], models: frozenset[str]) -> list[tuple]:
     """Every price row (all dates) of these providers and models, kept for a minute in this process:
     each assistant turn is priced, and the same few rows would otherwise be read for every one.
     A price saved in the admin clears this process's copy; other processes see it within a minute."""
     now = time.monotonic()
-    cached = _price_cache.get((providers, models))
+    cached = price_rows_cache.get((providers, models))
     if cached is not None and now - cached[0] < PRICE_CACHE_S:
         return cached[1]
     rows = list(
@@ -83,14 +80,10 @@ def _price_rows(providers: frozenset[str], models: frozenset[str]) -> list[tuple
         .order_by("provider", "model", "metric", "-effective_from")
         .values_list("provider", "model", "metric", "effective_from", "price", "per_quantity")
     )
-    if len(_price_cache) > 256:
-        _price_cache.clear()
-    _price_cache[(providers, models)] = (now, rows)
+    if len(price_rows_cache) > 256:
+        price_rows_cache.clear()
+    price_rows_cache[(providers, models)] = (now, rows)
     return rows
-
-
-def forget_cached_prices() -> None:
-    _price_cache.clear()
 
 
 # ------------------------------------------------------------------ plans over time

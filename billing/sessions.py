@@ -24,8 +24,8 @@ import redis
 from django.conf import settings
 from redis.exceptions import RedisError
 
-from aura.redis import platform_redis
 from billing.queries import CONCURRENT_MESSAGE, QuotaStatus, quota_status
+from core.redis import platform_redis
 from tenants.models import Organization
 from tenants.tenancy import run_in_public
 

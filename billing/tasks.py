@@ -5,23 +5,24 @@ Each runs in the public schema and is safe to run twice, concurrently, or again 
 
 from __future__ import annotations
 
-from aura.celery import app
+from celery import shared_task
+
 from billing import actions
 
 
-@app.task(name="billing.rollup_usage")
+@shared_task(name="billing.rollup_usage")
 def rollup_usage() -> dict[str, object]:
     result = actions.do_rollup_recent_usage()
     return {"start": str(result.start), "end": str(result.end), "daily_rows": result.daily_rows}
 
 
-@app.task(name="billing.draft_invoices")
+@shared_task(name="billing.draft_invoices")
 def draft_invoices() -> dict[str, object]:
     run = actions.do_draft_due_invoices()
     return {"period": str(run.period.start), "drafted": run.drafted, "finalized": run.finalized}
 
 
-@app.task(name="billing.send_usage_alerts")
+@shared_task(name="billing.send_usage_alerts")
 def send_usage_alerts() -> dict[str, int]:
     run = actions.do_send_current_alerts()
     return {"created": run.created, "sent": run.sent}

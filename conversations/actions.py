@@ -5,6 +5,7 @@ from __future__ import annotations
 import io
 import uuid
 import wave
+from collections.abc import Callable
 from dataclasses import dataclass, field, fields
 from datetime import datetime, timedelta
 from typing import Any
@@ -15,7 +16,6 @@ from django.db import connection, transaction
 from django.db.models import QuerySet
 from django.utils import timezone
 
-from aura.inserts import insert_rows
 from billing.actions import do_record_model_usage, do_record_session_usage, do_record_turn_usage
 from conversations.events import (
     emit_conversation_ended,
@@ -25,6 +25,7 @@ from conversations.events import (
 )
 from conversations.models import Conversation, Handoff, Lead, Role, Status, ToolCall, Turn, VisitorProfile
 from conversations.privacy import redact, redact_value
+from core.inserts import insert_rows
 
 
 @dataclass(frozen=True, slots=True)
@@ -104,7 +105,7 @@ def do_record_turn(*, conversation_id: uuid.UUID | str, record: TurnRecord) -> i
     """Append a turn and its usage events (billing, public schema, same transaction); returns its id.
 
     The conversation row is locked so indexes never collide. Every live turn passes here, on the
-    voice server's one database thread: the statements are built once (aura.inserts, _LOCK_NEXT_INDEX).
+    voice server's one database thread: the statements are built once (core.inserts, _LOCK_NEXT_INDEX).
     """
     with connection.cursor() as cursor:
         cursor.execute(_LOCK_NEXT_INDEX, [conversation_id])
@@ -217,21 +218,34 @@ def do_request_handoff(*, conversation_id: uuid.UUID | str, reason: str, contact
 
 
 # ---------------------------------------------------------------- memory
+# Apps above this one keep a visitor's data of their own (telephony: the numbers of their calls). Each
+# registers ``forget(organization_id=…, conversation_ids=[…])`` (in its AppConfig.ready); forgetting a
+# visitor calls every one, in the same transaction.
+VisitorDataForgetter = Callable[..., object]
+_VISITOR_DATA: list[VisitorDataForgetter] = []
+
+
+def also_forget_visitor_data(forget: VisitorDataForgetter) -> None:
+    """Register ``forget(*, organization_id, conversation_ids)`` to run whenever a visitor is forgotten."""
+    if forget not in _VISITOR_DATA:
+        _VISITOR_DATA.append(forget)
+
+
 @transaction.atomic
 def do_forget_visitor(*, visitor_id: str, conversation_id: uuid.UUID | str | None = None) -> int:
     """The visitor asked to be forgotten: their profile goes, and the conversation they asked in (if any)
-    is marked so that nothing is learnt from it later, on any connection. Their phone calls keep no
-    number, first message or metadata. Returns the profiles deleted."""
-    from telephony.actions import do_forget_calls
-
+    is marked so that nothing is learnt from it later, on any connection. What other apps registered
+    forgets its part too (``also_forget_visitor_data``: phone calls keep no number, first message or
+    metadata). Returns the profiles deleted."""
     if conversation_id is not None:
         Conversation.objects.filter(pk=conversation_id).update(visitor_forgotten=True)
     theirs = list(Conversation.objects.filter(visitor_id=visitor_id).values_list("pk", flat=True)) if visitor_id else []
     if (organization_id := getattr(connection.tenant, "pk", None)) is not None:
-        do_forget_calls(
-            organization_id=organization_id,
-            conversation_ids=[*theirs, *([conversation_id] if conversation_id is not None else [])],
-        )
+        for forget in _VISITOR_DATA:
+            forget(
+                organization_id=organization_id,
+                conversation_ids=[*theirs, *([conversation_id] if conversation_id is not None else [])],
+            )
     if not visitor_id:
         return 0
     deleted, _ = VisitorProfile.objects.filter(visitor_id=visitor_id).delete()

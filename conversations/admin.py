@@ -15,11 +15,11 @@ from django.utils import timezone
 from django.utils.html import format_html, format_html_join
 from django.utils.safestring import SafeString
 
-from aura.admin_sites import tenant_admin
 from conversations import exports
 from conversations.actions import do_delete_conversations
 from conversations.models import EMOTION_CHOICES, Conversation, Handoff, Lead, Role, ToolCall, Turn, VisitorProfile
 from conversations.queries import emotion_summary, intents_seen, with_emotion, with_feeling, with_intent
+from core.admin_sites import tenant_admin
 
 
 class InterruptedFilter(admin.SimpleListFilter):

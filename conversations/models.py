@@ -6,7 +6,7 @@ import uuid
 
 from django.db import connection, models
 
-from voice.text.emotion import Emotion
+from conversations.emotions import Emotion
 
 
 class Channel(models.TextChoices):

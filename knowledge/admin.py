@@ -11,7 +11,7 @@ from django.template.response import TemplateResponse
 from django.urls import URLPattern, path, reverse
 from django.utils.html import format_html, format_html_join
 
-from aura.admin_sites import tenant_admin
+from core.admin_sites import tenant_admin
 from knowledge.actions import do_add_document, do_delete_document, do_reindex_document, do_update_document
 from knowledge.forms import DocumentAddForm, DocumentChangeForm, TryQuestionForm
 from knowledge.models import Document, Status

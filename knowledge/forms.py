@@ -7,7 +7,7 @@ from django.core.exceptions import ValidationError
 
 from knowledge.extraction import ACCEPTED, ExtractionError, check_upload
 from knowledge.models import Document
-from voice.models import Assistant
+from knowledge.queries import assistants
 
 _ASSISTANTS_HELP = "The assistants that may answer from this document. Choose none: every assistant may."
 _LANGUAGE_HELP = 'Language code of the text, e.g. "en", "fr", "de" (it decides word stemming in search).'
@@ -34,7 +34,7 @@ class DocumentAddForm(forms.ModelForm):
         self.fields["title"].required = False
         self.fields["file"].widget = forms.FileInput(attrs={"accept": ".md,.markdown,.txt,.html,.htm,.pdf"})
         if "assistants" in self.fields:
-            self.fields["assistants"].queryset = Assistant.objects.order_by("name")
+            self.fields["assistants"].queryset = assistants().order_by("name")
 
     def clean(self) -> dict[str, object]:
         cleaned = super().clean()
@@ -60,8 +60,8 @@ class DocumentChangeForm(forms.ModelForm):
 
 class TryQuestionForm(forms.Form):
     question = forms.CharField(max_length=500, widget=forms.TextInput(attrs={"size": 80, "autofocus": True}))
-    assistant = forms.ModelChoiceField(queryset=Assistant.objects.none(), empty_label=None)
+    assistant = forms.ModelChoiceField(queryset=None, empty_label=None)  # the assistants, set below
 
     def __init__(self, *args: object, **kwargs: object) -> None:
         super().__init__(*args, **kwargs)
-        self.fields["assistant"].queryset = Assistant.objects.order_by("-is_default", "name")
+        self.fields["assistant"].queryset = assistants().order_by("-is_default", "name")

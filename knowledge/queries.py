@@ -39,6 +39,12 @@ class PassageHit:
     passage_id: int
 
 
+def assistants() -> QuerySet:
+    """The organization's assistants, reached through the documents' relation to them (named
+    "voice.Assistant" in the model): knowledge sits below voice and imports nothing of it."""
+    return Document.assistants.field.related_model.objects.all()
+
+
 def usable_documents(assistant_id: int) -> QuerySet[Document]:
     """Ready documents that this assistant may answer from (no assistants chosen: every assistant)."""
     return Document.objects.filter(status=Status.READY).filter(

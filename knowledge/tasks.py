@@ -3,11 +3,12 @@ tenant's schema: tenant-schemas-celery carries the schema name in a message head
 
 from __future__ import annotations
 
-from aura.celery import app
-from knowledge import actions
+from celery import shared_task
+
+from knowledge.indexing import do_index_document
 
 
-@app.task(name="knowledge.index_document")
+@shared_task(name="knowledge.index_document")
 def index_document(document_id: int) -> str | None:
-    """Thin: the work is in knowledge.actions.do_index_document. Safe to run twice."""
-    return actions.do_index_document(document_id=document_id)
+    """Thin: the work is in knowledge.indexing.do_index_document. Safe to run twice."""
+    return do_index_document(document_id=document_id)

@@ -10,9 +10,9 @@ from django.db import transaction
 from django.db.models import Q
 from django.utils import timezone
 
-from aura.crypto import encrypt, mask, reencrypt
 from billing.actions import do_record_call_usage
 from conversations.privacy import redact
+from core.crypto import encrypt, mask, reencrypt
 from telephony.models import PENDING_SID_PREFIX, Call, Direction, PhoneNumber
 from tenants.models import Organization
 from webhooks.actions import do_emit_event

@@ -9,7 +9,7 @@ from django.http import HttpRequest
 from django.utils.html import format_html
 from twilio.base.exceptions import TwilioException
 
-from aura.admin_sites import platform_admin, tenant_admin
+from core.admin_sites import platform_admin, tenant_admin
 from telephony.forms import PhoneNumberForm, PlatformPhoneNumberForm
 from telephony.models import Call, PhoneNumber
 from telephony.queries import status_callback_url, twilio_account, webhook_url

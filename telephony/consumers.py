@@ -14,11 +14,11 @@ from collections.abc import Awaitable, Callable
 
 from channels.db import database_sync_to_async
 
-from aura import log_context
-from aura.shutdown import is_draining
 from billing.metrics import QUOTA_REFUSALS
 from billing.sessions import SessionRefusedError, open_session
 from conversations.models import EndReason
+from core import log_context
+from core.shutdown import is_draining
 from telephony.actions import do_claim_call, do_end_call, do_end_unclaimed_call
 from telephony.keypad import Keypad
 from telephony.media_streams import Connected, Dtmf, Mark, Media, Start, Stop, parse_message

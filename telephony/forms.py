@@ -8,7 +8,7 @@ from django import forms
 from django.utils.html import format_html
 from twilio.base.exceptions import TwilioException
 
-from aura.crypto import Secret, decrypt
+from core.crypto import Secret, decrypt
 from telephony.actions import seal_auth_token
 from telephony.models import PhoneNumber
 from telephony.queries import TwilioAccount, destination_allowed, platform_account

@@ -58,7 +58,7 @@ class PhoneNumber(models.Model):
         return self.number
 
     def save(self, *args: object, **kwargs: object) -> None:
-        from telephony.queries import forget_cached_number
+        from telephony.cache import forget_cached_number
 
         if self.pk:  # a changed number must stop answering under its old one at once
             old = PhoneNumber.objects.filter(pk=self.pk).values_list("number", flat=True).first()
@@ -68,7 +68,7 @@ class PhoneNumber(models.Model):
         forget_cached_number(self.number)
 
     def delete(self, *args: object, **kwargs: object) -> tuple[int, dict[str, int]]:
-        from telephony.queries import forget_cached_number
+        from telephony.cache import forget_cached_number
 
         forget_cached_number(self.number)
         return super().delete(*args, **kwargs)

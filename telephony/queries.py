@@ -6,17 +6,15 @@ from dataclasses import dataclass
 
 from django.conf import settings
 
-from aura.crypto import Secret, decrypt
+from core.crypto import Secret, decrypt
+from telephony.cache import _number_cache_key, forget_cached_number
 from telephony.models import PENDING_SID_PREFIX, Call, PhoneNumber
-from tenants.queries import forget_platform_cached, platform_cached
+from tenants.models import Organization
+from tenants.queries import platform_cached
 
 WEBHOOK_PATH = "/telephony/twilio/voice"
 STATUS_PATH = "/telephony/twilio/status"
 STREAM_PATH = "/ws/twilio/"
-
-
-def _number_cache_key(number: str) -> str:
-    return f"phone-number:{number}"
 
 
 def phone_number(number: str) -> PhoneNumber | None:
@@ -29,8 +27,10 @@ def phone_number(number: str) -> PhoneNumber | None:
     )
 
 
-def forget_cached_number(number: str) -> None:
-    forget_platform_cached(_number_cache_key(number))
+def forget_cached_numbers_of(organization: Organization) -> None:
+    """The organization changed: its numbers' cached rows carry its settings (registered with tenants)."""
+    for number in PhoneNumber.objects.filter(organization=organization).values_list("number", flat=True):
+        forget_cached_number(number)
 
 
 @dataclass(frozen=True, slots=True)

@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
-from aura.celery import app
+from celery import shared_task
+
 from telephony.actions import do_end_stale_calls
 
 
-@app.task(name="telephony.end_stale_calls", ignore_result=True)
+@shared_task(name="telephony.end_stale_calls", ignore_result=True)
 def end_stale_calls() -> int:
     return do_end_stale_calls()

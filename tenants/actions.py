@@ -11,7 +11,6 @@ from datetime import datetime, timedelta
 
 from django.conf import settings
 from django.contrib.auth import get_user_model
-from django.contrib.auth.models import AbstractBaseUser
 from django.contrib.auth.password_validation import validate_password
 from django.core.cache import caches
 from django.core.exceptions import ValidationError
@@ -21,6 +20,7 @@ from django.utils import timezone
 from django_tenants.utils import tenant_context
 from redis.exceptions import RedisError
 
+from tenants.hosts import domain_for_slug, origin_of
 from tenants.models import API_KEY_PREFIX_LENGTH, ApiKey, ApiScope, Domain, Organization, WidgetKey, schema_name_for
 
 logger = logging.getLogger(__name__)
@@ -63,18 +63,6 @@ class NewOrganization:
             raise ValidationError(errors)
 
 
-def domain_for_slug(slug: str) -> str:
-    return f"{slug}.{settings.AURA_BASE_DOMAIN}"
-
-
-def origin_of(host: str) -> str:
-    """The browser origin of a platform-served host: the platform URL's scheme and port."""
-    scheme, _, rest = settings.AURA_PLATFORM_URL.partition("://")
-    authority = rest.split("/", 1)[0]
-    port = authority.rpartition(":")[2] if ":" in authority else ""
-    return f"{scheme}://{host}{':' + port if port else ''}"
-
-
 def do_create_widget_key(organization: Organization, *, assistant_id: int, name: str = "Website") -> WidgetKey:
     """A key for the organization's site. Its own host is allowed from the start, so the admin's live
     preview works; the admin adds their sites' origins."""
@@ -93,16 +81,11 @@ def do_allow_widget_origin(key: WidgetKey, origin: str) -> WidgetKey:
     return key
 
 
-def do_create_organization(new: NewOrganization, *, acting_user: AbstractBaseUser | None = None) -> Organization:
-    """Create an organization with its schema (cloned from the template), domain, first admin,
-    default assistant and subscription (the default plan's trial), and mark it ready. All or
-    nothing: PostgreSQL DDL is transactional, so a failure at any step leaves neither a schema nor
-    a row behind.
-    """
+def do_create_tenant(new: NewOrganization) -> Organization:
+    """The organization's row, its schema (cloned from the template), its domain and its first admin,
+    not yet ready: opening an organization (``aura.workflows.organizations.open_organization``) adds
+    what the other apps give it, in the same transaction, and then marks it ready."""
     new.validate()
-    from billing.actions import do_subscribe
-    from voice.actions import do_create_default_assistant
-
     with transaction.atomic():
         organization = Organization(name=new.name.strip(), slug=new.slug, schema_name=schema_name_for(new.slug))
         organization.save()
@@ -111,18 +94,12 @@ def do_create_organization(new: NewOrganization, *, acting_user: AbstractBaseUse
             get_user_model().objects.create_superuser(
                 username=new.admin_email, email=new.admin_email, password=new.admin_password
             )
-            assistant = do_create_default_assistant(organization_name=organization.name)
-        do_create_widget_key(organization, assistant_id=assistant.pk)
-        do_subscribe(organization)  # the default plan's trial
-        organization.is_ready = True
-        organization.save(update_fields=["is_ready"])
-    logger.info(
-        "organization created slug=%s schema=%s by=%s",
-        organization.slug,
-        organization.schema_name,
-        getattr(acting_user, "pk", None),
-    )
     return organization
+
+
+def do_mark_organization_ready(organization: Organization) -> None:
+    organization.is_ready = True
+    organization.save(update_fields=["is_ready"])
 
 
 def do_ensure_platform_organization() -> Organization:

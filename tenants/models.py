@@ -150,7 +150,7 @@ class Organization(TenantMixin):
 
     def save(self, *args: object, **kwargs: object) -> None:
         super().save(*args, **kwargs)
-        from tenants.queries import forget_cached_hosts_of
+        from tenants.cache import forget_cached_hosts_of
 
         forget_cached_hosts_of(self)
 
@@ -162,7 +162,7 @@ class Domain(DomainMixin):
         return self.domain
 
     def save(self, *args: object, **kwargs: object) -> None:
-        from tenants.queries import forget_cached_host
+        from tenants.cache import forget_cached_host
 
         if self.pk:  # a renamed domain must stop routing under its old name at once
             old = Domain.objects.filter(pk=self.pk).values_list("domain", flat=True).first()
@@ -172,7 +172,7 @@ class Domain(DomainMixin):
         forget_cached_host(self.domain)
 
     def delete(self, *args: object, **kwargs: object) -> tuple[int, dict[str, int]]:
-        from tenants.queries import forget_cached_host
+        from tenants.cache import forget_cached_host
 
         forget_cached_host(self.domain)
         return super().delete(*args, **kwargs)
@@ -219,12 +219,12 @@ class WidgetKey(models.Model):
 
     def save(self, *args: object, **kwargs: object) -> None:
         super().save(*args, **kwargs)
-        from tenants.queries import forget_cached_widget_key
+        from tenants.cache import forget_cached_widget_key
 
         forget_cached_widget_key(self.key)
 
     def delete(self, *args: object, **kwargs: object) -> tuple[int, dict[str, int]]:
-        from tenants.queries import forget_cached_widget_key
+        from tenants.cache import forget_cached_widget_key
 
         forget_cached_widget_key(self.key)  # a deleted key must stop opening sessions at once
         return super().delete(*args, **kwargs)
@@ -312,12 +312,12 @@ class ApiKey(models.Model):
 
     def save(self, *args: object, **kwargs: object) -> None:
         super().save(*args, **kwargs)
-        from tenants.queries import forget_cached_api_key
+        from tenants.cache import forget_cached_api_key
 
         forget_cached_api_key(self.prefix)  # a revoked or changed key takes effect at once
 
     def delete(self, *args: object, **kwargs: object) -> tuple[int, dict[str, int]]:
-        from tenants.queries import forget_cached_api_key
+        from tenants.cache import forget_cached_api_key
 
         forget_cached_api_key(self.prefix)
         return super().delete(*args, **kwargs)

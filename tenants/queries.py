@@ -7,10 +7,14 @@ from collections.abc import Callable
 from typing import TypeVar
 
 from django.conf import settings
-from django.core.cache import caches
-from django.db import transaction
-from redis.exceptions import RedisError
 
+from tenants.cache import (
+    _api_key_cache_key,
+    _cache_call,
+    _host_key,
+    _widget_key_cache_key,
+)
+from tenants.hosts import origin_of
 from tenants.models import API_KEY_PREFIX_LENGTH, ApiKey, Domain, Organization, WidgetKey
 
 logger = logging.getLogger(__name__)
@@ -18,14 +22,6 @@ T = TypeVar("T")
 
 _MISSING = "-"  # cached marker for an unknown host, short-lived so a new domain routes quickly
 _MISSING_TTL_S = 10
-
-
-def _platform_cache():  # noqa: ANN202 - django's cache type is not public
-    return caches["platform"]
-
-
-def _host_key(hostname: str) -> str:
-    return f"tenant-host:{hostname.lower()}"
 
 
 def tenant_for_host(hostname: str) -> Organization | None:
@@ -58,39 +54,21 @@ def platform_cached(cache_key: str, load: Callable[[], T | None]) -> T | None:
     return found
 
 
-def forget_cached_host(hostname: str) -> None:
-    forget_platform_cached(_host_key(hostname))
+# Assistants live in each organization's schema, in voice (an app above this one): voice tells how to
+# find one (VoiceConfig.ready), so that a widget key can be checked to name one.
+_ASSISTANT_FINDERS: list[Callable[[int], bool]] = []
 
 
-def forget_platform_cached(cache_key: str) -> None:
-    """Drop an entry now and again once the transaction commits: a request between the two could
-    otherwise cache the row as it was before the commit."""
-    _cache_call("delete", cache_key)
-    transaction.on_commit(lambda: _cache_call("delete", cache_key))
+def assistants_are_found_by(exists: Callable[[int], bool]) -> None:
+    """Register ``exists(assistant_id)``: whether the current organization has that assistant."""
+    _ASSISTANT_FINDERS[:] = [exists]
 
 
-def _cache_call(method: str, *args: object) -> object:
-    try:
-        return getattr(_platform_cache(), method)(*args)
-    except RedisError as exc:
-        logger.warning("platform cache unavailable (%s): %s", method, exc)
-        return None
-
-
-def forget_cached_hosts_of(organization: Organization) -> None:
-    """Everything cached with the organization in it: its hosts, its widget and API keys, and its phone
-    numbers (which carry the organization's settings, such as redaction and opening hours, to sessions,
-    API calls and phone calls)."""
-    from telephony.queries import forget_cached_number
-
-    for hostname in Domain.objects.filter(tenant=organization).values_list("domain", flat=True):
-        forget_cached_host(hostname)
-    for key in WidgetKey.objects.filter(organization=organization).values_list("key", flat=True):
-        forget_cached_widget_key(key)
-    for prefix in ApiKey.objects.filter(organization=organization).values_list("prefix", flat=True):
-        forget_cached_api_key(prefix)
-    for number in organization.phone_numbers.values_list("number", flat=True):
-        forget_cached_number(number)
+def assistant_exists(assistant_id: int) -> bool:
+    """Whether the current organization (the schema this runs in) has the assistant."""
+    if not _ASSISTANT_FINDERS:
+        raise RuntimeError("no app registered how assistants are found (assistants_are_found_by)")
+    return _ASSISTANT_FINDERS[0](assistant_id)
 
 
 def primary_domain(organization: Organization) -> str | None:
@@ -103,17 +81,11 @@ def organization_by_slug(slug: str) -> Organization | None:
 
 def tenant_url(organization: Organization, path: str = "/") -> str:
     """An absolute URL on the organization's host, with the platform URL's scheme and port."""
-    from tenants.actions import origin_of
-
     return origin_of(primary_domain(organization) or "") + path
 
 
 def widget_keys_of(organization: Organization) -> list[WidgetKey]:
     return list(WidgetKey.objects.filter(organization=organization).order_by("created_at"))
-
-
-def _widget_key_cache_key(key: str) -> str:
-    return f"widget-key:{key}"
 
 
 def widget_key(key: str) -> WidgetKey | None:
@@ -124,15 +96,6 @@ def widget_key(key: str) -> WidgetKey | None:
         _widget_key_cache_key(key),
         lambda: WidgetKey.objects.select_related("organization").filter(key=key, is_active=True).first(),
     )
-
-
-def forget_cached_widget_key(key: str) -> None:
-    forget_platform_cached(_widget_key_cache_key(key))
-
-
-# ------------------------------------------------------------------ API keys
-def _api_key_cache_key(prefix: str) -> str:
-    return f"api-key:{prefix}"
 
 
 def split_api_key(raw: str) -> tuple[str, str] | None:
@@ -151,10 +114,6 @@ def api_key_by_prefix(prefix: str) -> ApiKey | None:
         _api_key_cache_key(prefix),
         lambda: ApiKey.objects.select_related("organization").filter(prefix=prefix).first(),
     )
-
-
-def forget_cached_api_key(prefix: str) -> None:
-    forget_platform_cached(_api_key_cache_key(prefix))
 
 
 def api_keys_of(organization: Organization) -> list[ApiKey]:

@@ -12,9 +12,10 @@ import pytest
 from django.core.cache import caches
 from django.db import connection, connections
 
+from aura.workflows.organizations import open_organization
 from billing.actions import do_seed_catalog
 from billing.models import Plan, PlanPeriod, Subscription
-from tenants.actions import NewOrganization, do_create_organization, do_ensure_platform_organization
+from tenants.actions import NewOrganization, do_ensure_platform_organization
 from tenants.models import Organization, WidgetKey
 from tests import seeds
 
@@ -44,7 +45,7 @@ def django_db_setup(django_db_setup, django_db_blocker) -> Iterator[None]:
         do_ensure_platform_organization()
         do_seed_catalog()  # what setup_platform adds: list prices and plans (new organizations start a trial)
         for slug in ("alpha", "beta"):
-            do_create_organization(
+            open_organization(
                 NewOrganization(
                     name=slug.title(), slug=slug, admin_email=f"admin@{slug}.example", admin_password=PASSWORD
                 )
@@ -125,7 +126,7 @@ def _public_schema_and_clean_cache() -> Iterator[None]:
         connection.set_schema_to_public()
     for alias in ("default", "platform"):
         caches[alias].clear()
-    from billing.queries import forget_cached_prices
+    from billing.cache import forget_cached_prices
 
     forget_cached_prices()  # a rolled-back price must not linger either
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 from django.conf import settings
 from django.db import transaction
 
-from aura.crypto import encrypt, mask, reencrypt
+from core.crypto import encrypt, mask, reencrypt
 from voice.models import Assistant, HttpTool, ProviderKey, RouterPolicy
 
 

@@ -14,10 +14,11 @@ from django.shortcuts import redirect
 from django.template.response import TemplateResponse
 from django.templatetags.static import static
 from django.urls import reverse
-from django.utils.html import escape, format_html, format_html_join
+from django.utils.html import format_html, format_html_join
 from redis.exceptions import RedisError
 
-from aura.admin_sites import StaffPage, platform_admin, tenant_admin
+from core.admin_sites import StaffPage, platform_admin, tenant_admin
+from tenants.embed import embed_tag
 from tenants.models import WidgetKey
 from voice.forms import AssistantForm, HttpToolForm, ProviderKeyForm, WidgetKeyForm
 from voice.models import Assistant, HttpTool, ProviderKey, SpeechDetector
@@ -292,18 +293,6 @@ class WidgetKeyAdmin(admin.ModelAdmin):
             obj.accent_color,
             settings.AURA_PLATFORM_URL + static("aura/widget.js"),  # the widget talks to the platform host
         )
-
-
-def embed_tag(key: WidgetKey, script_url: str) -> str:
-    """The one tag a site pastes, with the key's appearance as data attributes."""
-    attributes = [f'src="{script_url}"', f'data-key="{key.key}"']
-    if key.title:
-        attributes.append(f'data-title="{escape(key.title)}"')
-    if key.accent_color:
-        attributes.append(f'data-accent="{key.accent_color}"')
-    if key.placement != "bottom-right":
-        attributes.append(f'data-placement="{key.placement}"')
-    return f"<script {' '.join(attributes)} async></script>"
 
 
 def provider_health_page(request: HttpRequest) -> HttpResponse:

@@ -16,11 +16,11 @@ from channels.db import database_sync_to_async
 from channels.exceptions import StopConsumer
 from channels.generic.websocket import AsyncWebsocketConsumer
 
-from aura import log_context
-from aura.shutdown import is_draining, on_drain
 from billing.metrics import QUOTA_REFUSALS
 from billing.sessions import SessionRefusedError, open_session
 from conversations.models import EndReason
+from core import log_context
+from core.shutdown import is_draining, on_drain
 from tenants.queries import widget_key
 from tenants.tenancy import run_in_public, run_in_tenant
 from voice.metrics import SESSIONS_ACTIVE, VOICE_ERRORS

@@ -10,7 +10,7 @@ from django.core.exceptions import ValidationError
 from django.core.validators import MaxValueValidator, MinValueValidator, RegexValidator
 from django.db import models
 
-from aura.netguard import UnsafeURLError, check_url
+from core.netguard import UnsafeURLError, check_url
 from voice.audio.vad import SILERO, SPEECH_THRESHOLD_RANGE, WEBRTCVAD, semantic_silences_ordered
 
 

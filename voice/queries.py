@@ -5,7 +5,7 @@ from __future__ import annotations
 import logging
 from dataclasses import dataclass, replace
 
-from aura.crypto import DecryptionError, Secret, decrypt
+from core.crypto import DecryptionError, Secret, decrypt
 from voice.audio.vad import SILERO, TurnConfig, semantic_silences_ordered
 from voice.models import Assistant, ProviderKey
 from voice.providers.registry import RoutingConfig
@@ -184,6 +184,11 @@ def tenant_provider_keys() -> dict[str, Secret]:
         except DecryptionError:
             logger.error("the %s key %s cannot be decrypted with the configured keys; skipped", key.provider, key.pk)
     return keys
+
+
+def assistant_exists(assistant_id: int) -> bool:
+    """Whether the current organization has the assistant (tenants asks, to check a widget key's)."""
+    return Assistant.objects.filter(pk=assistant_id).exists()
 
 
 def default_assistant_id() -> int | None:

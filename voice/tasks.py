@@ -6,7 +6,8 @@ from __future__ import annotations
 
 import asyncio
 
-from aura.celery import app
+from celery import shared_task
+
 from conversations.actions import do_record_summary, do_record_turn_understanding
 from conversations.models import Conversation, Role, Turn
 from conversations.queries import conversation_history
@@ -18,7 +19,7 @@ from voice.text.intent import IntentMatcher
 from voice.understanding import MODEL, RULES, Understanding, understand_with_model
 
 
-@app.task(name="voice.summarize_conversation", ignore_result=True)
+@shared_task(name="voice.summarize_conversation", ignore_result=True)
 def summarize_conversation(conversation_id: str) -> int:
     """Summarise what has slid out of the recent window since the last summary; returns the messages
     now covered (0: nothing to do). Safe to run twice: a summary never moves backwards."""
@@ -45,7 +46,7 @@ def queue_summary(*, conversation_id: str) -> None:
     summarize_conversation.delay(conversation_id)
 
 
-@app.task(name="voice.understand_turn", ignore_result=True)
+@shared_task(name="voice.understand_turn", ignore_result=True)
 def understand_turn(turn_id: int) -> str:
     """The chat model's emotion and intent of a visitor turn the rules were unsure of; returns the emotion
     ("" when there was nothing to do). Safe to run twice: a turn the model labelled is left alone."""

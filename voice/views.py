@@ -9,10 +9,10 @@ from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.views.decorators.csrf import csrf_exempt
 from django_tenants.utils import tenant_context
 
-from aura.ratelimit import hit
 from billing.metrics import QUOTA_REFUSALS
 from billing.sessions import SessionRefusedError, check_new_session
 from conversations.queries import resumable_conversation
+from core.ratelimit import hit
 from tenants.queries import widget_key
 from voice.tokens import TOKEN_TTL_S, issue_token
 

@@ -15,6 +15,7 @@ import logging
 import secrets
 import time
 import uuid
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
@@ -24,9 +25,9 @@ from django.core.serializers.json import DjangoJSONEncoder
 from django.db import connection, transaction
 from django.utils import timezone
 
-from aura.crypto import encrypt, mask
-from aura.netguard import UnsafeURLError, check_url
-from aura.signing import SIGNATURE_HEADER, signature_header
+from core.crypto import encrypt, mask
+from core.netguard import UnsafeURLError, check_url
+from core.signing import SIGNATURE_HEADER, signature_header
 from tenants.models import Organization
 from webhooks import http
 from webhooks.models import PING, DeliveryStatus, EventType, WebhookAttempt, WebhookDelivery, WebhookEndpoint
@@ -167,11 +168,19 @@ def _create_deliveries(
     return deliveries
 
 
-def _enqueue_all(ids: list[uuid.UUID]) -> None:
-    from webhooks.tasks import enqueue_delivery
+# How a delivery is queued: webhooks.tasks hands its enqueue_delivery in (WebhooksConfig.ready), since
+# the tasks run these actions and so sit above them.
+_QUEUE: list[Callable[..., None]] = []
 
+
+def deliveries_are_queued_by(enqueue: Callable[..., None]) -> None:
+    """Register ``enqueue(delivery_id, *, attempt)``."""
+    _QUEUE[:] = [enqueue]
+
+
+def _enqueue_all(ids: list[uuid.UUID]) -> None:
     for delivery_id in ids:
-        enqueue_delivery(delivery_id, attempt=1)
+        _QUEUE[0](delivery_id, attempt=1)
 
 
 @transaction.atomic

@@ -12,7 +12,7 @@ from django.forms import ModelForm
 from django.http import HttpRequest
 from django.utils.html import format_html
 
-from aura.admin_sites import platform_admin, tenant_admin
+from core.admin_sites import platform_admin, tenant_admin
 from webhooks.actions import (
     NewEndpoint,
     do_replay_delivery,

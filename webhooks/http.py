@@ -1,6 +1,6 @@
 """One HTTP POST to a tenant's URL, to an address the SSRF guard checked, following no redirect.
 
-The host name is resolved once (aura.netguard.resolve_checked refuses loopback, link-local, metadata
+The host name is resolved once (core.netguard.resolve_checked refuses loopback, link-local, metadata
 and, unless allowed, private addresses) and the connection goes to that address, with the host name
 only in the Host header and TLS's SNI and certificate check: a second DNS answer cannot redirect it.
 """
@@ -15,7 +15,7 @@ import time
 from dataclasses import dataclass
 from urllib.parse import urlsplit
 
-from aura.netguard import UnsafeURLError, resolve_checked
+from core.netguard import UnsafeURLError, resolve_checked
 
 RESPONSE_BODY_LIMIT = 2048
 

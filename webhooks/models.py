@@ -49,12 +49,12 @@ class WebhookEndpoint(models.Model):
 
     def save(self, *args: object, **kwargs: object) -> None:
         super().save(*args, **kwargs)
-        from webhooks.queries import forget_subscriptions
+        from webhooks.cache import forget_subscriptions
 
         forget_subscriptions(self.organization_id)
 
     def delete(self, *args: object, **kwargs: object) -> tuple[int, dict[str, int]]:
-        from webhooks.queries import forget_subscriptions
+        from webhooks.cache import forget_subscriptions
 
         forget_subscriptions(self.organization_id)
         return super().delete(*args, **kwargs)

@@ -6,18 +6,14 @@ from __future__ import annotations
 import logging
 
 from django.core.cache import caches
-from django.db import transaction
 from redis.exceptions import RedisError
 
-from aura.crypto import decrypt
+from core.crypto import decrypt
+from webhooks.cache import subscriptions_key as _key
 from webhooks.models import WebhookEndpoint
 
 logger = logging.getLogger(__name__)
 _TTL_S = 300
-
-
-def _key(organization_id: int) -> str:
-    return f"webhook-events:{organization_id}"
 
 
 def subscribed_event_types(organization_id: int) -> frozenset[str]:
@@ -40,17 +36,6 @@ def subscribed_event_types(organization_id: int) -> frozenset[str]:
     except RedisError as exc:
         logger.warning("platform cache unavailable: %s", exc)
     return frozenset(events)
-
-
-def forget_subscriptions(organization_id: int) -> None:
-    def forget() -> None:
-        try:
-            caches["platform"].delete(_key(organization_id))
-        except RedisError as exc:
-            logger.warning("platform cache unavailable: %s", exc)
-
-    forget()
-    transaction.on_commit(forget)
 
 
 def endpoints_for(organization_id: int, event_type: str) -> list[WebhookEndpoint]:

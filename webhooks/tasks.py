@@ -7,7 +7,8 @@ from __future__ import annotations
 
 import uuid
 
-from aura.celery import app
+from celery import shared_task
+
 from webhooks import actions
 
 
@@ -19,7 +20,7 @@ def enqueue_delivery(delivery_id: uuid.UUID | str, *, attempt: int, countdown: i
 
 # A receiver that trickles its answer a byte at a time defeats per-read socket time-outs: the soft
 # limit ends such an attempt (the claim's retry time then brings the next one).
-@app.task(name="webhooks.deliver", acks_late=True, ignore_result=True, soft_time_limit=60, time_limit=90)
+@shared_task(name="webhooks.deliver", acks_late=True, ignore_result=True, soft_time_limit=60, time_limit=90)
 def deliver(delivery_id: str, attempt: int) -> dict[str, object]:
     outcome = actions.do_attempt_delivery(delivery_id, attempt=attempt)
     if outcome.retry_in_s is not None:
@@ -27,7 +28,7 @@ def deliver(delivery_id: str, attempt: int) -> dict[str, object]:
     return {"attempted": outcome.attempted, "succeeded": outcome.succeeded, "status": outcome.status_code}
 
 
-@app.task(name="webhooks.retry_due", ignore_result=True)
+@shared_task(name="webhooks.retry_due", ignore_result=True)
 def retry_due() -> int:
     """Beat, every minute: re-queue attempts whose message was lost (a worker died, a broker restarted)."""
     due = actions.due_deliveries()

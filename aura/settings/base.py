@@ -9,9 +9,9 @@ from pathlib import Path
 import dj_database_url
 from celery.schedules import crontab
 
-from aura.crypto import development_key
-from aura.env import env_bool, env_decimal, env_float, env_int, env_int_list, env_list, env_str
-from aura.logs import logging_config
+from core.crypto import development_key
+from core.env import env_bool, env_decimal, env_float, env_int, env_int_list, env_list, env_str
+from core.logs import logging_config
 
 BASE_DIR = Path(__file__).resolve().parent.parent.parent
 DATA_DIR = Path(os.environ.get("AURA_DATA_DIR", BASE_DIR / ".data"))
@@ -58,6 +58,7 @@ SHARED_APPS = [
     "billing",
     "webhooks",
     "telephony",
+    "aura",  # the composition root: management commands and admin pages that span apps
 ]
 TENANT_APPS = [
     "django.contrib.contenttypes",
@@ -86,7 +87,7 @@ DATABASE_ROUTERS = ("django_tenants.routers.TenantSyncRouter",)
 DATABASES = {
     "default": {
         **dj_database_url.parse(env_str("DATABASE_URL"), conn_max_age=env_int("DB_CONN_MAX_AGE", 60)),
-        "ENGINE": "aura.db_backend",  # django-tenants' backend with query metrics
+        "ENGINE": "core.db_backend",  # django-tenants' backend with query metrics
         "CONN_HEALTH_CHECKS": True,
     }
 }
@@ -265,14 +266,17 @@ AURA_WIDGET_SESSIONS_PER_KEY_PER_MINUTE = env_int("AURA_WIDGET_SESSIONS_PER_KEY_
 # --- REST API (docs/api.md) ------------------------------------------------------------------
 # Served on the platform host under /api/v1/; the organization comes from the API key.
 REST_FRAMEWORK = {
-    "DEFAULT_AUTHENTICATION_CLASSES": ["aura.api.authentication.ApiKeyAuthentication"],
-    "DEFAULT_PERMISSION_CLASSES": ["aura.api.permissions.HasScope"],
-    "DEFAULT_THROTTLE_CLASSES": ["aura.api.throttling.PerKeyThrottle", "aura.api.throttling.PerOrganizationThrottle"],
+    "DEFAULT_AUTHENTICATION_CLASSES": ["tenants.api.authentication.ApiKeyAuthentication"],
+    "DEFAULT_PERMISSION_CLASSES": ["tenants.api.permissions.HasScope"],
+    "DEFAULT_THROTTLE_CLASSES": [
+        "tenants.api.throttling.PerKeyThrottle",
+        "tenants.api.throttling.PerOrganizationThrottle",
+    ],
     "DEFAULT_RENDERER_CLASSES": ["rest_framework.renderers.JSONRenderer"],
-    "DEFAULT_PARSER_CLASSES": ["aura.api.parsers.StrictJSONParser"],
-    "DEFAULT_PAGINATION_CLASS": "aura.api.pagination.CursorPage",
-    "DEFAULT_SCHEMA_CLASS": "aura.api.schema.AuraAutoSchema",
-    "EXCEPTION_HANDLER": "aura.api.errors.exception_handler",
+    "DEFAULT_PARSER_CLASSES": ["core.api.parsers.StrictJSONParser"],
+    "DEFAULT_PAGINATION_CLASS": "core.api.pagination.CursorPage",
+    "DEFAULT_SCHEMA_CLASS": "core.api.schema.AuraAutoSchema",
+    "EXCEPTION_HANDLER": "core.api.errors.exception_handler",
     "UNAUTHENTICATED_USER": None,
     "URL_FORMAT_OVERRIDE": None,  # ?format= is the export's own parameter
     "COERCE_DECIMAL_TO_STRING": True,
@@ -284,7 +288,7 @@ SPECTACULAR_SETTINGS = {
     "VERSION": "1.0.0",
     "SERVE_INCLUDE_SCHEMA": False,
     "SERVE_URLCONF": "aura.urls_public",  # the API is served on the platform host
-    "DEFAULT_GENERATOR_CLASS": "aura.api.schema.PlatformSchemaGenerator",  # and so is `manage.py spectacular`
+    "DEFAULT_GENERATOR_CLASS": "core.api.schema.PlatformSchemaGenerator",  # and so is `manage.py spectacular`
     "SERVE_PERMISSIONS": ["rest_framework.permissions.AllowAny"],
     "SERVE_AUTHENTICATION": [],
     "SCHEMA_PATH_PREFIX": r"/api/v1",

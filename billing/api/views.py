@@ -10,10 +10,10 @@ from rest_framework import viewsets
 from rest_framework.request import Request
 from rest_framework.response import Response
 
-from aura.api.views import ApiViewMixin, OrganizationReadOnlyViewSet
 from billing.api.serializers import InvoiceSerializer, UsageQuerySerializer, UsageReportSerializer
 from billing.models import METRIC_UNITS, Invoice
 from billing.queries import daily_usage
+from tenants.api.base import ApiViewMixin, OrganizationReadOnlyViewSet
 
 
 class UsageViewSet(ApiViewMixin, viewsets.ViewSet):

@@ -5,7 +5,7 @@ from __future__ import annotations
 from rest_framework import serializers
 
 from knowledge.models import Document, Kind, Status
-from voice.models import Assistant
+from knowledge.queries import assistants
 
 DOCUMENT_FIELDS = (
     "id",
@@ -28,7 +28,7 @@ def _assistant_ids() -> serializers.PrimaryKeyRelatedField:
     return serializers.PrimaryKeyRelatedField(
         source="assistants",
         many=True,
-        queryset=Assistant.objects.all(),
+        queryset=assistants(),
         required=False,
         help_text="Assistants that may answer from it; none: every assistant.",
     )

@@ -11,12 +11,12 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.serializers import BaseSerializer
 
-from aura.api.parsers import StrictJSONParser
-from aura.api.views import ApiViewMixin
+from core.api.parsers import StrictJSONParser
 from knowledge.actions import do_add_document, do_delete_document, do_reindex_document, do_update_document
 from knowledge.api.serializers import DocumentCreateSerializer, DocumentFilterSerializer, DocumentSerializer
 from knowledge.extraction import ExtractionError
 from knowledge.models import Document
+from tenants.api.base import ApiViewMixin
 
 
 class InvalidDocument(exceptions.APIException):

@@ -12,14 +12,14 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 from twilio.base.exceptions import TwilioException
 
-from aura.api.views import OrganizationListCreateRetrieveViewSet
-from aura.ratelimit import hit
 from billing.metrics import QUOTA_REFUSALS
 from billing.sessions import SessionRefusedError, check_new_session
+from core.ratelimit import hit
 from telephony.actions import do_place_call
 from telephony.api.serializers import CallSerializer, NewCallSerializer
 from telephony.models import Call, PhoneNumber
 from telephony.queries import destination_allowed
+from tenants.api.base import OrganizationListCreateRetrieveViewSet
 from tenants.models import ApiScope
 
 logger = logging.getLogger(__name__)

@@ -8,7 +8,9 @@ from django.templatetags.static import static
 from rest_framework import serializers
 
 from tenants.actions import MAX_ROTATION_GRACE
+from tenants.embed import embed_tag
 from tenants.models import ApiKey, ApiScope, WidgetKey, clean_origin
+from tenants.queries import assistant_exists
 
 
 class WidgetKeySerializer(serializers.ModelSerializer):
@@ -40,14 +42,10 @@ class WidgetKeySerializer(serializers.ModelSerializer):
         extra_kwargs = {"assistant_id": {"min_value": 1, "max_value": 2**63 - 1}}
 
     def get_embed_snippet(self, key: WidgetKey) -> str:
-        from voice.admin import embed_tag
-
         return embed_tag(key, settings.AURA_PLATFORM_URL + static("aura/widget.js"))
 
     def validate_assistant_id(self, value: int) -> int:
-        from voice.models import Assistant  # the key's organization's schema: the request runs in it
-
-        if not Assistant.objects.filter(pk=value).exists():
+        if not assistant_exists(value):  # in the key's organization's schema: the request runs in it
             raise serializers.ValidationError("No assistant of this organization has this id.", code="not_found")
         return value
 

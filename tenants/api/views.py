@@ -11,7 +11,6 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.serializers import BaseSerializer
 
-from aura.api.views import OrganizationListCreateRetrieveViewSet, OrganizationModelViewSet
 from tenants.actions import (
     IssuedApiKey,
     do_create_api_key,
@@ -20,6 +19,7 @@ from tenants.actions import (
     do_rotate_api_key,
     do_save_widget_key,
 )
+from tenants.api.base import OrganizationListCreateRetrieveViewSet, OrganizationModelViewSet
 from tenants.api.serializers import (
     ApiKeySerializer,
     IssuedApiKeySerializer,

@@ -69,7 +69,7 @@ def test_a_revoked_key_fails_at_once_even_when_cached(alpha, make_key):
 def test_an_expired_key_fails(alpha, make_key):
     secret = make_key(alpha, ["read"], expires_at=timezone.now() + timedelta(seconds=30))
     ApiKey.objects.filter(prefix=secret.split("_")[1]).update(expires_at=timezone.now() - timedelta(seconds=1))
-    from tenants.queries import forget_cached_api_key
+    from tenants.cache import forget_cached_api_key
 
     forget_cached_api_key(secret.split("_")[1])
 

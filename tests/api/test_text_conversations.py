@@ -7,9 +7,9 @@ import json
 import pytest
 from django_tenants.utils import tenant_context
 
-from conversations.api import text as text_api
 from conversations.models import Conversation, Turn
 from tests.api.conftest import api_client, error_code
+from voice.api import text as text_api
 from voice.models import Assistant
 from voice.session import VoiceSession
 

@@ -9,8 +9,8 @@ import uuid
 import pytest
 from django.test import Client
 
-from aura import log_context, shutdown
-from aura.logs import ContextFilter, JsonFormatter, PlainFormatter, redact
+from core import log_context, shutdown
+from core.logs import ContextFilter, JsonFormatter, PlainFormatter, redact
 from voice.router.candidates import Candidate
 from voice.router.health import ProviderHealth
 

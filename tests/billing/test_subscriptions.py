@@ -9,9 +9,10 @@ import pytest
 from django.core.exceptions import ValidationError
 from django.utils import timezone
 
+from aura.workflows.organizations import open_organization
 from billing.actions import do_end_expired_trials, do_seed_catalog
 from billing.models import Plan, ProviderPrice, Subscription
-from tenants.actions import NewOrganization, do_create_organization
+from tenants.actions import NewOrganization
 from tenants.models import Organization
 from tests.conftest import PASSWORD
 
@@ -22,7 +23,7 @@ def _gamma() -> NewOrganization:
 
 @pytest.mark.django_db
 def test_a_new_organization_starts_on_the_default_plans_trial():
-    organization = do_create_organization(_gamma())
+    organization = open_organization(_gamma())
 
     subscription = Subscription.objects.get(organization=organization)
     assert (subscription.plan.slug, subscription.status) == ("trial", "trial")
@@ -35,7 +36,7 @@ def test_without_the_default_plan_creation_fails_clearly_and_leaves_nothing(sett
     settings.AURA_BILLING_DEFAULT_PLAN = "platinum"
 
     with pytest.raises(ValidationError, match="setup_platform"):
-        do_create_organization(_gamma())
+        open_organization(_gamma())
     assert not Organization.objects.filter(slug="gamma").exists()
 
 

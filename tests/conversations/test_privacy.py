@@ -121,7 +121,7 @@ def test_retention_deletes_old_conversations_and_keeps_leads(alpha, settings, tm
 
 
 def test_the_retention_job_visits_every_organization_with_a_period(alpha, beta):
-    from conversations.tasks import apply_retention
+    from aura.tasks import apply_retention
     from tenants.models import Organization
 
     Organization.objects.filter(pk=alpha.organization.pk).update(retention_days=1)

@@ -7,14 +7,13 @@ from django.core.files.base import ContentFile
 from django.core.files.uploadedfile import SimpleUploadedFile
 
 from knowledge.actions import (
-    UNEXPECTED_FAILURE,
     do_add_document,
     do_delete_document,
-    do_index_document,
     do_reindex_document,
     do_update_document,
 )
 from knowledge.extraction import ExtractionError
+from knowledge.indexing import UNEXPECTED_FAILURE, do_index_document
 from knowledge.models import Document, Kind, Passage, Status
 from knowledge.queries import search_passages
 from tests.knowledge.conftest import BISTRO_FAQ
@@ -137,7 +136,7 @@ def test_a_file_that_fails_to_index_is_marked_failed_with_the_reason_and_no_pass
 
 def test_an_unexpected_error_fails_the_document_instead_of_leaving_it_processing(in_alpha, monkeypatch):
     document = do_add_document(file=_upload("faq.md", b"Hello there."))
-    monkeypatch.setattr("knowledge.actions.split", lambda sections: 1 / 0)
+    monkeypatch.setattr("knowledge.indexing.split", lambda sections: 1 / 0)
 
     assert do_index_document(document_id=document.pk) == Status.FAILED
 

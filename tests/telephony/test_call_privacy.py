@@ -9,8 +9,8 @@ import pytest
 from django.utils import timezone
 from django_tenants.utils import tenant_context
 
+from aura.tasks import apply_retention
 from conversations.actions import do_forget_visitor, do_start_conversation
-from conversations.tasks import apply_retention
 from telephony.models import Call, Direction
 from tenants.models import Organization
 from tests.telephony.conftest import ALPHA_NUMBER, BETA_NUMBER, CALLER, first_assistant

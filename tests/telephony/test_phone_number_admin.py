@@ -7,7 +7,7 @@ from cryptography.fernet import Fernet
 from django.core.management import call_command
 from django.test import Client, override_settings
 
-from aura.crypto import decrypt
+from core.crypto import decrypt
 from telephony.models import PhoneNumber
 from telephony.queries import twilio_account
 from tests.conftest import PASSWORD

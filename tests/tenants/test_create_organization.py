@@ -9,7 +9,8 @@ from django.core.management import CommandError, call_command
 from django.db import connection
 from django_tenants.utils import schema_exists, tenant_context
 
-from tenants.actions import NewOrganization, do_create_organization
+from aura.workflows.organizations import open_organization
+from tenants.actions import NewOrganization
 from tenants.models import Domain, Organization
 from voice.models import Assistant
 
@@ -31,7 +32,7 @@ def _counts() -> tuple[int, int, int]:
 
 @pytest.mark.django_db
 def test_creation_gives_schema_domain_admin_and_default_assistant():
-    organization = do_create_organization(_new())
+    organization = open_organization(_new())
 
     assert organization.is_ready
     assert organization.schema_name == "t_gamma"
@@ -65,7 +66,7 @@ def test_bad_input_is_refused_and_nothing_is_created(new, field):
     before = _counts()
 
     with pytest.raises(ValidationError) as excinfo:
-        do_create_organization(new)
+        open_organization(new)
 
     assert field in excinfo.value.message_dict
     assert _counts() == before
@@ -78,9 +79,9 @@ def test_a_failure_midway_leaves_neither_schema_nor_row(monkeypatch):
     def explode(**kwargs):
         raise RuntimeError("disk full")
 
-    monkeypatch.setattr("voice.actions.do_create_default_assistant", explode)
+    monkeypatch.setattr("aura.workflows.organizations.do_create_default_assistant", explode)
     with pytest.raises(RuntimeError, match="disk full"):
-        do_create_organization(_new(slug="delta"))
+        open_organization(_new(slug="delta"))
 
     assert _counts() == before
     assert not schema_exists("t_delta")
@@ -91,7 +92,7 @@ def test_a_taken_custom_domain_blocks_the_slug():
     Domain.objects.create(domain="epsilon.localhost", tenant=Organization.objects.get(slug="alpha"), is_primary=False)
 
     with pytest.raises(ValidationError) as excinfo:
-        do_create_organization(_new(slug="epsilon"))
+        open_organization(_new(slug="epsilon"))
 
     assert "already taken" in " ".join(excinfo.value.message_dict["slug"])
 

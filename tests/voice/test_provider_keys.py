@@ -14,7 +14,7 @@ from django.test import Client, override_settings
 from django.utils.html import escape
 from django_tenants.utils import tenant_context
 
-from aura.crypto import Secret, decrypt, encrypt
+from core.crypto import Secret, decrypt, encrypt
 from tests.conftest import PASSWORD
 from tests.voice.admin_forms import assistant_form_data
 from voice.actions import default_providers, do_set_provider_key

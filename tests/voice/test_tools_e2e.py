@@ -18,8 +18,8 @@ import pytest
 from asgiref.sync import sync_to_async
 from django_tenants.utils import tenant_context
 
-from aura.signing import verify_signature
 from conversations.models import Conversation, Handoff, Lead, ToolCall, Turn, VisitorProfile
+from core.signing import verify_signature
 from tests.voice.client import VoiceClient, read_wav, silence
 from tests.voice.sessions import assistant_settings, open_session
 from tests.waiting import eventually

@@ -10,8 +10,8 @@ import pytest
 from django.core.exceptions import ValidationError
 from django_tenants.utils import tenant_context
 
-from aura.signing import verify_signature as verify
 from conversations.actions import do_end_conversation, do_start_conversation
+from core.signing import verify_signature as verify
 from tests.webhooks.receiver import receiver
 from voice.models import Assistant
 from webhooks import actions, tasks

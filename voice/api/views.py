@@ -8,8 +8,8 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.serializers import BaseSerializer
 
-from aura.api.errors import Conflict
-from aura.api.views import TenantModelViewSet
+from core.api.errors import Conflict
+from tenants.api.base import TenantModelViewSet
 from tenants.models import ApiScope
 from voice.actions import (
     AssistantInUseError,

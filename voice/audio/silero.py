@@ -24,7 +24,7 @@ from typing import Any
 import numpy as np
 
 from voice.audio.frames import FRAME_BYTES, PIPELINE_RATE
-from voice.audio.vad import SpeechClassifier, TurnDetector, TurnEvent, WebrtcClassifier
+from voice.audio.vad import SILERO, SpeechClassifier, TurnConfig, TurnDetector, TurnEvent, WebrtcClassifier
 
 logger = logging.getLogger(__name__)
 
@@ -159,6 +159,16 @@ def silero_problem() -> str | None:
     except SpeechModelError as exc:
         return str(exc)
     return None
+
+
+def speech_classifier(config: TurnConfig) -> SpeechClassifier:
+    """The configured detector, or webrtcvad when Silero cannot be used here (logged once per process)."""
+    if config.detector == SILERO:
+        try:
+            return SileroClassifier(shared_model(), config.speech_threshold, config.aggressiveness)
+        except SpeechModelError:
+            pass  # shared_model logged why, once; the session goes on with webrtcvad
+    return WebrtcClassifier(config.aggressiveness)
 
 
 class SileroClassifier:

@@ -140,18 +140,6 @@ class WebrtcClassifier:
         return bool(frame[1::2].translate(None, _QUIET_HIGH_BYTES)) and self._vad.is_speech(frame, PIPELINE_RATE)
 
 
-def speech_classifier(config: TurnConfig) -> SpeechClassifier:
-    """The configured detector, or webrtcvad when Silero cannot be used here (logged once per process)."""
-    if config.detector == SILERO:
-        from voice.audio.silero import SileroClassifier, SpeechModelError, shared_model
-
-        try:
-            return SileroClassifier(shared_model(), config.speech_threshold, config.aggressiveness)
-        except SpeechModelError:
-            pass  # shared_model logged why, once; the session goes on with webrtcvad
-    return WebrtcClassifier(config.aggressiveness)
-
-
 class TurnDetector:
     """Finds speech starts and ends in a stream of 640-byte frames (16 kHz, 16-bit mono).
 
@@ -189,7 +177,9 @@ class TurnDetector:
 
     def __init__(self, config: TurnConfig | None = None, classifier: SpeechClassifier | None = None) -> None:
         self.config = config = config or TurnConfig()
-        self._classifier = classifier = classifier or speech_classifier(config)
+        if classifier is None and config.detector != WEBRTCVAD:
+            raise ValueError(f"pass the {config.detector} classifier (voice.audio.silero.speech_classifier)")
+        self._classifier = classifier = classifier or WebrtcClassifier(config.aggressiveness)
         self.detector = classifier.name
         self._is_speech = classifier.is_speech
         self.assistant_speaking = False

@@ -18,7 +18,12 @@ class AudioInput:
         self.config = config
         self.resampler = StreamResampler(sample_rate, PIPELINE_RATE)
         self.reframer = Reframer()
-        self.detector = TurnDetector(config)
+        classifier = None
+        if config.detector != WEBRTCVAD:
+            from voice.audio.silero import speech_classifier
+
+            classifier = speech_classifier(config)
+        self.detector = TurnDetector(config, classifier)
         self.frames = 0
         # (frames received so far, arrival time): enough to date the end of speech in wall-clock time.
         self._arrivals: deque[tuple[int, float]] = deque(maxlen=256)

@@ -9,7 +9,7 @@ from typing import TypeVar
 
 from django.conf import settings
 
-from aura.crypto import Secret
+from core.crypto import Secret
 from voice.providers import local
 from voice.providers.base import ChatModel, SpeechToText, TextToSpeech
 from voice.providers.simulated import SimulatedChat, SimulatedLatency, SimulatedSpeech, SimulatedSpeechToText

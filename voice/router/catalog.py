@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from billing.list_prices import CHAT_LIST_PRICES
 from voice.router.candidates import Candidate
 
 
@@ -22,17 +23,21 @@ class ChatPrice:
         return (input_tokens * self.input_per_mtok + output_tokens * self.output_per_mtok) / 1_000_000
 
 
-CHAT_MODELS: dict[str, ChatPrice] = {
-    "simulated:simulated-chat": ChatPrice(0.0, 0.0, 300),
-    "openai:gpt-4.1-nano": ChatPrice(0.10, 0.40, 350),
-    "openai:gpt-4o-mini": ChatPrice(0.15, 0.60, 400),
-    "openai:gpt-4.1-mini": ChatPrice(0.40, 1.60, 450),
-    "openai:gpt-4.1": ChatPrice(2.00, 8.00, 600),
-    "openai:gpt-4o": ChatPrice(2.50, 10.00, 550),
-    "xai:grok-4-fast-non-reasoning": ChatPrice(0.20, 0.50, 350),
-    "xai:grok-3-mini": ChatPrice(0.30, 0.50, 500),
-    "xai:grok-3": ChatPrice(3.00, 15.00, 650),
-    "xai:grok-4": ChatPrice(3.00, 15.00, 900),
+# Nominal time to first token (ms) of each model with a list price (billing.list_prices), and the simulator's.
+_NOMINAL_FIRST_TOKEN_MS: dict[str, float] = {
+    "openai:gpt-4.1-nano": 350,
+    "openai:gpt-4o-mini": 400,
+    "openai:gpt-4.1-mini": 450,
+    "openai:gpt-4.1": 600,
+    "openai:gpt-4o": 550,
+    "xai:grok-4-fast-non-reasoning": 350,
+    "xai:grok-3-mini": 500,
+    "xai:grok-3": 650,
+    "xai:grok-4": 900,
+}
+CHAT_MODELS: dict[str, ChatPrice] = {"simulated:simulated-chat": ChatPrice(0.0, 0.0, 300)} | {
+    key: ChatPrice(input_per_mtok, output_per_mtok, _NOMINAL_FIRST_TOKEN_MS[key])
+    for key, (input_per_mtok, output_per_mtok) in CHAT_LIST_PRICES.items()
 }
 # A self-hosted or unlisted model has no list price: it ranks after every priced one.
 UNKNOWN = ChatPrice(float("inf"), float("inf"), 1000)

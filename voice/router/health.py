@@ -23,7 +23,7 @@ from django.conf import settings
 from django.core.cache import caches
 from redis.exceptions import RedisError
 
-from aura.redis import platform_redis
+from core.redis import platform_redis
 from voice.router.candidates import Candidate
 
 logger = logging.getLogger(__name__)

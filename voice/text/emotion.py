@@ -9,18 +9,10 @@ make it unsure, and the slower tier decides.
 
 from __future__ import annotations
 
-import enum
 import re
 from dataclasses import dataclass
 
-
-class Emotion(enum.StrEnum):
-    NEUTRAL = "neutral"
-    POSITIVE = "positive"
-    FRUSTRATED = "frustrated"
-    ANGRY = "angry"
-    CONFUSED = "confused"
-
+from conversations.emotions import Emotion  # what a turn can be marked with; heard here in words
 
 UPSET = frozenset({Emotion.FRUSTRATED, Emotion.ANGRY})
 

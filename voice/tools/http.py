@@ -1,6 +1,6 @@
 """Tenant-defined HTTP tools: the model fills in the parameters, the platform calls the tenant's URL.
 
-Every request is signed (aura.signing), bounded in time and response size, never follows a
+Every request is signed (core.signing), bounded in time and response size, never follows a
 redirect, and connects only to addresses the SSRF guard allows: the host is resolved by a guarded
 resolver and the connection goes to the very address that was checked, so a DNS answer that changes
 between the check and the call (rebinding) cannot reach the platform's own network.
@@ -19,8 +19,8 @@ import aiohttp
 from aiohttp.abc import AbstractResolver, ResolveResult
 from django.conf import settings
 
-from aura.netguard import UnsafeURLError, check_address, check_url
-from aura.signing import SIGNATURE_HEADER, signature_header
+from core.netguard import UnsafeURLError, check_address, check_url
+from core.signing import SIGNATURE_HEADER, signature_header
 from voice.tools.base import Tool, ToolContext, ToolResult
 
 MAX_RESPONSE_BYTES = 64 * 1024

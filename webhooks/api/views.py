@@ -11,7 +11,7 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.serializers import BaseSerializer
 
-from aura.api.views import UUID_ID, OrganizationModelViewSet, OrganizationReadOnlyViewSet
+from tenants.api.base import UUID_ID, OrganizationModelViewSet, OrganizationReadOnlyViewSet
 from tenants.models import ApiScope
 from webhooks.actions import (
     NewEndpoint,

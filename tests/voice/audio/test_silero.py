@@ -14,7 +14,7 @@ import pytest
 from tests.voice.audio.test_vad import SENTENCES, detect, kinds, padded, silence, speech_spans, white_noise
 from voice.audio import silero
 from voice.audio.frames import FRAME_BYTES, FRAME_MS, PIPELINE_RATE, Reframer
-from voice.audio.silero import CONTEXT, WINDOW, SileroClassifier, SpeechModelError
+from voice.audio.silero import CONTEXT, WINDOW, SileroClassifier, SpeechModelError, speech_classifier
 from voice.audio.vad import SILERO, WEBRTCVAD, SpeechStarted, SpeechStopped, TurnConfig, TurnDetector
 
 SILERO_CONFIG = TurnConfig(detector=SILERO)
@@ -167,7 +167,10 @@ def test_the_same_turns_whatever_the_chunk_size(model, chunk_bytes):
 def test_each_call_has_its_own_state(model):
     """Two detectors share the process's model but not their state: interleaved, each hears its own audio."""
     speech, quiet = padded("hours"), silence(len(padded("hours")) * 1000 // (2 * PIPELINE_RATE))
-    a, b = TurnDetector(SILERO_CONFIG), TurnDetector(SILERO_CONFIG)
+    a, b = (
+        TurnDetector(SILERO_CONFIG, speech_classifier(SILERO_CONFIG)),
+        TurnDetector(SILERO_CONFIG, speech_classifier(SILERO_CONFIG)),
+    )
     events_a, events_b = [], []
     for frame_a, frame_b in zip(Reframer().push(speech), Reframer().push(quiet), strict=True):
         events_a += [e for e in [a.process(frame_a)] if e]
@@ -387,7 +390,7 @@ def test_a_bad_model_file_falls_back_to_webrtcvad_with_a_clear_error(problem, tm
     settings.AURA_SILERO_MODEL = str(path)
 
     with caplog.at_level(logging.ERROR, logger="voice.audio.silero"):
-        detector = TurnDetector(SILERO_CONFIG)
+        detector = TurnDetector(SILERO_CONFIG, speech_classifier(SILERO_CONFIG))
 
     # then the detector listens with webrtcvad, and the log says which file and why
     assert detector.detector == WEBRTCVAD
@@ -400,7 +403,7 @@ def test_a_bad_model_file_falls_back_to_webrtcvad_with_a_clear_error(problem, tm
     assert kinds(detect(padded("hours"), SILERO_CONFIG)) == [SpeechStarted, SpeechStopped]
     # and the error is logged once per process, not once per session
     caplog.clear()
-    TurnDetector(SILERO_CONFIG)
+    TurnDetector(SILERO_CONFIG, speech_classifier(SILERO_CONFIG))
     assert not [r for r in caplog.records if r.name == "voice.audio.silero"]
 
 
@@ -432,13 +435,13 @@ def test_without_the_package_silero_is_reported_not_installed(monkeypatch, setti
     monkeypatch.setattr(silero.importlib.util, "find_spec", lambda name: None)
     with pytest.raises(SpeechModelError, match="Silero VAD is not installed"):
         silero.packaged_model_path()
-    assert TurnDetector(SILERO_CONFIG).detector == WEBRTCVAD
+    assert TurnDetector(SILERO_CONFIG, speech_classifier(SILERO_CONFIG)).detector == WEBRTCVAD
 
 
 def test_the_packaged_model_is_found_without_importing_torch(model):
     assert model.path == silero.packaged_model_path()
     assert model.path.name == "silero_vad.onnx" and model.path.parent.name == "data"
-    assert TurnDetector(SILERO_CONFIG).detector == SILERO
+    assert TurnDetector(SILERO_CONFIG, speech_classifier(SILERO_CONFIG)).detector == SILERO
 
 
 def test_a_copy_of_the_model_elsewhere_works(model, tmp_path, settings):

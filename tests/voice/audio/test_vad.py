@@ -7,6 +7,7 @@ import numpy as np
 import pytest
 
 from voice.audio.frames import FRAME_BYTES, FRAME_MS, PIPELINE_RATE, Reframer, ms_to_bytes
+from voice.audio.silero import speech_classifier
 from voice.audio.vad import (
     TRAILING_SILENCE_MS,
     SpeechPaused,
@@ -66,7 +67,7 @@ def detect(
 ) -> list[TurnEvent]:
     """Feed audio through Reframer and TurnDetector in network-sized chunks; return the events."""
     reframer = Reframer(FRAME_BYTES)
-    detector = TurnDetector(config)
+    detector = TurnDetector(config, speech_classifier(config))
     detector.assistant_speaking = assistant_speaking
     events = []
     for i in range(0, len(pcm), chunk_bytes):

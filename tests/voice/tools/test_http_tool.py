@@ -9,8 +9,8 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
 
-from aura.netguard import UnsafeURLError
-from aura.signing import verify_signature
+from core.netguard import UnsafeURLError
+from core.signing import verify_signature
 from voice.providers.base import ToolCall
 from voice.tools.base import ToolBox, ToolContext
 from voice.tools.http import GuardedResolver, HttpTool, HttpToolConfig

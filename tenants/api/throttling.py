@@ -7,7 +7,7 @@ from typing import TYPE_CHECKING
 from django.conf import settings
 from rest_framework.throttling import BaseThrottle
 
-from aura.ratelimit import hit
+from core.ratelimit import hit
 from tenants.models import ApiKey
 
 WINDOW_S = 60

@@ -17,7 +17,7 @@ from django.http import HttpRequest
 from rest_framework import mixins, viewsets
 from rest_framework.response import Response
 
-from aura.api.authentication import ApiPrincipal
+from tenants.api.authentication import ApiPrincipal
 from tenants.models import ApiKey, ApiScope, Organization
 
 # Path ids: digits that fit a bigint (anything longer is a 404, never a database error), or a UUID.

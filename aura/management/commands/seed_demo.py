@@ -10,7 +10,8 @@ from django.contrib.auth import get_user_model
 from django.core.management.base import BaseCommand
 from django_tenants.utils import tenant_context
 
-from tenants.actions import NewOrganization, do_allow_widget_origin, do_create_organization, do_create_widget_key
+from aura.workflows.organizations import open_organization
+from tenants.actions import NewOrganization, do_allow_widget_origin, do_create_widget_key
 from tenants.models import Organization
 from tenants.queries import organization_by_slug, widget_keys_of
 from voice.queries import default_assistant_id
@@ -41,7 +42,7 @@ class Command(BaseCommand):
             )
             self.stdout.write(f"Created platform staff account {staff_username()}")
         if organization_by_slug(DEMO_SLUG) is None:
-            do_create_organization(
+            open_organization(
                 NewOrganization(
                     name="Demo Bistro", slug=DEMO_SLUG, admin_email=demo_admin_email(), admin_password=demo_password()
                 )

@@ -11,7 +11,7 @@ import logging
 import re
 from datetime import UTC, datetime
 
-from aura import log_context
+from core import log_context
 
 # What must never reach a log: e-mail addresses, phone and card numbers, provider keys and tokens.
 _REDACTIONS: tuple[tuple[re.Pattern[str], str], ...] = (
@@ -90,10 +90,10 @@ def logging_config(log_format: str, level: str) -> dict[str, object]:
     return {
         "version": 1,
         "disable_existing_loggers": False,
-        "filters": {"context": {"()": "aura.logs.ContextFilter"}},
+        "filters": {"context": {"()": "core.logs.ContextFilter"}},
         "formatters": {
-            "json": {"()": "aura.logs.JsonFormatter"},
-            "plain": {"()": "aura.logs.PlainFormatter", "format": "%(asctime)s %(levelname)s %(name)s %(message)s"},
+            "json": {"()": "core.logs.JsonFormatter"},
+            "plain": {"()": "core.logs.PlainFormatter", "format": "%(asctime)s %(levelname)s %(name)s %(message)s"},
         },
         "handlers": {
             "console": {"class": "logging.StreamHandler", "formatter": log_format, "filters": ["context"]},

@@ -40,7 +40,7 @@ class AuraAutoSchema(AutoSchema):
 
 
 class ApiKeyScheme(OpenApiAuthenticationExtension):
-    target_class = "aura.api.authentication.ApiKeyAuthentication"
+    target_class = "tenants.api.authentication.ApiKeyAuthentication"
     name = "ApiKey"
 
     def get_security_definition(self, auto_schema: AutoSchema) -> dict[str, str]:

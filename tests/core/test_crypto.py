@@ -7,7 +7,7 @@ from cryptography.fernet import Fernet
 from django.conf import settings
 from django.test import override_settings
 
-from aura.crypto import DecryptionError, Secret, decrypt, encrypt, mask, reencrypt
+from core.crypto import DecryptionError, Secret, decrypt, encrypt, mask, reencrypt
 
 KEY = "sk-proj-abcdefghijklmnopqrstuvwxyz0123456789"
 

@@ -8,7 +8,8 @@ from typing import Any
 from django.core.exceptions import ValidationError
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
-from tenants.actions import NewOrganization, do_create_organization
+from aura.workflows.organizations import open_organization
+from tenants.actions import NewOrganization
 from tenants.queries import tenant_url
 
 
@@ -30,7 +31,7 @@ class Command(BaseCommand):
         )
         started = time.perf_counter()
         try:
-            organization = do_create_organization(new)
+            organization = open_organization(new)
         except ValidationError as exc:
             lines = [f"  {field}: {message}" for field, messages in exc.message_dict.items() for message in messages]
             raise CommandError("Organization not created:\n" + "\n".join(lines)) from None

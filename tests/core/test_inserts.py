@@ -10,10 +10,10 @@ import pytest
 from django.forms.models import model_to_dict
 from django_tenants.utils import tenant_context
 
-from aura.inserts import insert_rows
 from billing.models import ProviderPrice, UsageEvent
 from conversations.actions import do_start_conversation
 from conversations.models import Turn
+from core.inserts import insert_rows
 from voice.models import Assistant
 
 AT = datetime(2026, 12, 2, 9, 30, 15, 250000, tzinfo=UTC)

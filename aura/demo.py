@@ -7,7 +7,7 @@ from django.http import HttpRequest, HttpResponse
 from django.shortcuts import render
 from django.templatetags.static import static
 
-from tenants.management.commands.seed_demo import DEMO_SLUG
+from aura.management.commands.seed_demo import DEMO_SLUG
 from tenants.queries import organization_by_slug, widget_keys_of
 from voice.providers.registry import provider_mode_summary
 

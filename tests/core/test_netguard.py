@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from aura.netguard import UnsafeURLError, check_address, check_url
+from core.netguard import UnsafeURLError, check_address, check_url
 
 
 @pytest.mark.parametrize(

@@ -1,0 +1,18 @@
+"""Admin pages whose actions span apps, registered here, above the apps, with the workflow they run."""
+
+from __future__ import annotations
+
+from django.contrib import admin
+from django.contrib.auth.models import AbstractBaseUser
+
+from aura.workflows.organizations import open_organization
+from core.admin_sites import platform_admin
+from tenants.actions import NewOrganization
+from tenants.admin import OrganizationAdmin
+from tenants.models import Organization
+
+
+@admin.register(Organization, site=platform_admin)
+class PlatformOrganizationAdmin(OrganizationAdmin):
+    def open_organization(self, new: NewOrganization, *, acting_user: AbstractBaseUser) -> Organization:
+        return open_organization(new, acting_user=acting_user)
