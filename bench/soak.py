@@ -264,13 +264,14 @@ def prepare(tenants: int) -> list[Tenant]:
     """The organizations, each with an API key, its widget key and its admin; the first is bench.common's."""
     password = "bench-pass-123"
     organization = fresh_platform("soak")
-    from tenants.actions import NewOrganization, do_create_api_key, do_create_organization
+    from aura.workflows.organizations import open_organization
+    from tenants.actions import NewOrganization, do_create_api_key
 
     organizations = [(organization, "bench@bench.example")]
     for index in range(1, tenants):
         email = f"admin{index}@soak.example"
         new = NewOrganization(name=f"Soak {index}", slug=f"soak-{index}", admin_email=email, admin_password=password)
-        organizations.append((do_create_organization(new), email))
+        organizations.append((open_organization(new), email))
     prepared = []
     for organization, email in organizations:
         origin = f"http://{organization.slug}.localhost"
@@ -288,7 +289,7 @@ def app_environment(port: int, name: str) -> dict[str, str]:
     PostgreSQL connections. Every simulated visitor shares 127.0.0.1, so the per-IP session limit is lifted."""
     from django.conf import settings
 
-    from aura.crypto import development_key
+    from core.crypto import development_key
 
     return {
         **os.environ,
