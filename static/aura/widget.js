@@ -154,7 +154,7 @@
       $('.end').addEventListener('click', () => this.stop());
       $('.mute').addEventListener('click', () => this.mute(!this.muted));
       $('form').addEventListener('submit', (e) => { e.preventDefault(); this.sendText(this.el.input.value); });
-      if (this.hasAttribute('start-expanded')) this.toggle(true);
+      if (this.hasAttribute('start-expanded')) this.toggle(true, false); // the page keeps its focus on load
     }
 
     setName(name) {
@@ -166,12 +166,12 @@
     get key() { return this.getAttribute('key') || ''; }
     get textOnly() { return this.hasAttribute('text-only'); }
 
-    toggle(open) {
+    toggle(open, focus = true) {
       const wasOpen = this.el.wrap.classList.contains('open');
       const isOpen = this.el.wrap.classList.toggle('open', open);
       this.el.launcher.setAttribute('aria-expanded', String(isOpen));
       // Opening moves the keyboard into the panel: the message field, or Close when typing is not possible.
-      if (isOpen && !wasOpen) (this.el.input.disabled ? this.el.close : this.el.input).focus();
+      if (focus && isOpen && !wasOpen) (this.el.input.disabled ? this.el.close : this.el.input).focus();
     }
 
     // A site the key does not allow: say so and offer nothing that cannot work.
