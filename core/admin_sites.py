@@ -49,6 +49,7 @@ class PlatformAdminSite(_PagesMixin, admin.AdminSite):
     site_title = "AURA platform admin"
     index_title = "Platform administration"
     index_template = "admin/platform_index.html"
+    site_url = None  # no "View site": the platform host has no site of its own to view
 
     def __init__(self, name: str) -> None:
         super().__init__(name)
@@ -59,6 +60,7 @@ class TenantAdminSite(_PagesMixin, admin.AdminSite):
     site_header = "AURA"
     index_title = "Your organization"
     index_template = "admin/tenant_index.html"
+    site_url = None  # no "View site": an organization's host serves only this admin
 
     def __init__(self, name: str) -> None:
         super().__init__(name)

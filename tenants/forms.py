@@ -5,6 +5,7 @@ from __future__ import annotations
 from django import forms
 from django.core.exceptions import ValidationError
 from django.utils import timezone
+from django.utils.html import escape
 
 from tenants.actions import NewOrganization
 from tenants.models import SLUG_PATTERN, ApiKey, ApiScope, Organization
@@ -17,7 +18,10 @@ class OrganizationCreationForm(forms.ModelForm):
     class Meta:
         model = Organization
         fields = ["name", "slug"]
-        help_texts = {"slug": f"Becomes the host <slug>.<base domain> and the schema name. Pattern: {SLUG_PATTERN}"}
+        # The admin renders help text as HTML: the host pattern is text.
+        help_texts = {
+            "slug": escape(f"Becomes the host <slug>.<base domain> and the schema name. Pattern: {SLUG_PATTERN}")
+        }
 
     def new_organization(self) -> NewOrganization:
         data = self.cleaned_data

@@ -230,7 +230,12 @@ class WidgetKey(models.Model):
         return super().delete(*args, **kwargs)
 
     def allows_origin(self, origin: str) -> bool:
-        return origin_allowed(origin, self.allowed_origins)
+        """One of the allowed origins, or the organization's own host (where its admin previews the key:
+        only the platform serves pages there)."""
+        from tenants.hosts import domain_for_slug, origin_of
+
+        own = origin_of(domain_for_slug(self.organization.slug))
+        return origin_allowed(origin, [*self.allowed_origins, own])
 
 
 def normalize_origin(origin: str) -> str:

@@ -18,6 +18,7 @@ from django.utils.html import format_html, format_html_join
 from redis.exceptions import RedisError
 
 from core.admin_sites import StaffPage, platform_admin, tenant_admin
+from tenants.appearance import MIN_TEXT_CONTRAST, text_on
 from tenants.embed import embed_tag
 from tenants.models import WidgetKey
 from voice.forms import AssistantForm, HttpToolForm, ProviderKeyForm, WidgetKeyForm
@@ -263,6 +264,13 @@ class WidgetKeyAdmin(admin.ModelAdmin):
     def save_model(self, request: HttpRequest, obj: WidgetKey, form: object, change: bool) -> None:
         obj.organization = request.tenant
         super().save_model(request, obj, form, change)
+        _, ratio = text_on(obj.accent_color)
+        if ratio < MIN_TEXT_CONTRAST:
+            messages.warning(
+                request,
+                f"Text on the accent colour {obj.accent_color} reads at only {ratio:.1f}:1 (white or dark, whichever "
+                f"is better; {MIN_TEXT_CONTRAST}:1 is the minimum for readable text). Pick a lighter or darker colour.",
+            )
 
     def delete_queryset(self, request: HttpRequest, queryset: QuerySet[WidgetKey]) -> None:
         for key in queryset:  # one by one, so each key leaves the lookup cache
@@ -284,12 +292,12 @@ class WidgetKeyAdmin(admin.ModelAdmin):
         if not obj.pk:
             return "Save the key to try it here."
         return format_html(
-            "<p>The real widget, talking to this key's assistant, as it will look. It works on this page when "
-            "this admin's address is among the allowed origins (it is, for a new organization's first key).</p>"
-            '<aura-voice-widget key="{}" placement="inline" title="{}" accent="{}"></aura-voice-widget>'
+            "<p>The real widget, talking to this key's assistant, as it will look. It works on this page "
+            "whatever the allowed origins: your organization's own address may always use its keys.</p>"
+            '<aura-voice-widget key="{}" placement="inline"{} accent="{}"></aura-voice-widget>'
             '<script src="{}" async></script>',
             obj.key,
-            obj.title or "Preview",
+            format_html(' title="{}"', obj.title) if obj.title else "",  # empty: the assistant's name, as on a site
             obj.accent_color,
             settings.AURA_PLATFORM_URL + static("aura/widget.js"),  # the widget talks to the platform host
         )

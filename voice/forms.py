@@ -30,6 +30,11 @@ class WidgetKeyForm(forms.ModelForm):
         model = WidgetKey
         fields = ["name", "is_active", "title", "accent_color", "placement"]
         widgets = {"accent_color": forms.TextInput(attrs={"type": "color"})}
+        help_texts = {
+            "title": "Shown in the widget's header. Empty: the assistant's name.",
+            "accent_color": "The launcher and header colour. Text on it is white or dark, whichever reads better; "
+            "you are warned when neither reaches 4.5:1.",
+        }
 
     def __init__(self, *args: object, **kwargs: object) -> None:
         super().__init__(*args, **kwargs)

@@ -55,6 +55,7 @@ SHARED_APPS = [
     "django_prometheus",
     "rest_framework",
     "drf_spectacular",
+    "drf_spectacular_sidecar",  # Swagger UI and ReDoc as static files: the API docs need no CDN
     "billing",
     "webhooks",
     "telephony",
@@ -283,8 +284,13 @@ REST_FRAMEWORK = {
 }
 SPECTACULAR_SETTINGS = {
     "TITLE": "AURA API",
-    "DESCRIPTION": "Automate what a tenant admin does by hand. Authenticate with `Authorization: Bearer sk_…`; "
-    "errors, scopes, rate limits and webhooks are described in docs/api.md.",
+    "DESCRIPTION": "Automate what a tenant admin does by hand: assistants, widget and API keys, conversations, "
+    "knowledge, webhooks, calls and usage.\n\n"
+    "Authenticate with `Authorization: Bearer sk_…`, an API key from your admin's *API keys* page. Each key "
+    "has scopes: `read` for safe methods, `write` for changes, `admin` for keys and secrets; each operation "
+    'says which it needs. Errors have one shape, `{"error": {"code", "message", "details"}}`, with '
+    "stable codes. Requests are rate-limited per key and per organization (`429 rate_limited`, with "
+    "`Retry-After`). Lists are paginated with opaque cursors (`next`, `previous`).",
     "VERSION": "1.0.0",
     "SERVE_INCLUDE_SCHEMA": False,
     "SERVE_URLCONF": "aura.urls_public",  # the API is served on the platform host
@@ -295,6 +301,9 @@ SPECTACULAR_SETTINGS = {
     "COMPONENT_SPLIT_REQUEST": True,
     "ENUM_NAME_OVERRIDES": {},
     "DISABLE_ERRORS_AND_WARNINGS": True,
+    "SWAGGER_UI_DIST": "SIDECAR",
+    "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
+    "REDOC_DIST": "SIDECAR",
 }
 # Requests a minute, counted in Redis over fixed windows: per API key, and per organization (all its keys).
 AURA_API_RATE_PER_KEY_PER_MINUTE = env_int("AURA_API_RATE_PER_KEY_PER_MINUTE", 600)

@@ -19,13 +19,13 @@
   };
   const CSS = `
   :host { all: initial; position: fixed; z-index: 2147483000; font: 15px/1.4 system-ui, sans-serif;
-    --aura-accent: #4f46e5; --aura-bg: #fff; --aura-fg: #111827; --aura-muted: #6b7280; --aura-radius: 16px;
+    --aura-accent: #4f46e5; --aura-on-accent: #fff; --aura-bg: #fff; --aura-fg: #111827; --aura-muted: #6b7280; --aura-radius: 16px;
     --aura-size: 60px; bottom: 20px; right: 20px; color: var(--aura-fg); }
   :host([placement="bottom-left"]) { right: auto; left: 20px; }
   :host([placement="inline"]) { position: static; display: inline-block; }
   button { font: inherit; cursor: pointer; }
   .launcher { width: var(--aura-size); height: var(--aura-size); border-radius: 50%; border: 0;
-    background: var(--aura-accent); color: #fff; box-shadow: 0 6px 20px rgba(0,0,0,.2); display: grid; place-items: center; }
+    background: var(--aura-accent); color: var(--aura-on-accent); box-shadow: 0 6px 20px rgba(0,0,0,.2); display: grid; place-items: center; }
   .launcher svg { width: 45%; height: 45%; }
   .panel { position: absolute; bottom: calc(var(--aura-size) + 12px); right: 0; width: min(360px, 92vw);
     background: var(--aura-bg); border-radius: var(--aura-radius); box-shadow: 0 12px 40px rgba(0,0,0,.22);
@@ -33,9 +33,9 @@
   :host([placement="bottom-left"]) .panel { right: auto; left: 0; }
   :host([placement="inline"]) .panel { position: static; }
   .open .panel { display: flex; }
-  header { display: flex; align-items: center; gap: 10px; padding: 12px 14px; background: var(--aura-accent); color: #fff; }
-  header strong { flex: 1; }
-  header button { background: transparent; border: 0; color: #fff; font-size: 20px; line-height: 1; }
+  .head { display: flex; align-items: center; gap: 10px; padding: 12px 14px; background: var(--aura-accent); color: var(--aura-on-accent); }
+  .head strong { flex: 1; }
+  .head button { background: transparent; border: 0; color: inherit; font-size: 20px; line-height: 1; }
   .status { display: flex; align-items: center; gap: 10px; padding: 10px 14px; border-bottom: 1px solid #e5e7eb; }
   .dot { width: 10px; height: 10px; border-radius: 50%; background: var(--aura-muted); }
   [data-state="listening"] .dot { background: #16a34a; } [data-state="hearing"] .dot { background: #f59e0b; }
@@ -45,20 +45,34 @@
   @media (prefers-reduced-motion: reduce) { [data-state="thinking"] .dot { animation: none; } }
   .meter { flex: 1; height: 6px; background: #e5e7eb; border-radius: 3px; overflow: hidden; }
   .meter i { display: block; height: 100%; width: 0; background: var(--aura-accent); }
-  .notice { margin: 8px 14px 0; padding: 8px 10px; border-radius: 8px; background: #fef3c7; font-size: 13px; }
+  .notice { margin: 8px 14px 0; padding: 8px 10px; border-radius: 8px; background: #fef3c7; color: #78350f; font-size: 13px; }
+  .demo { margin: 0; padding: 4px 14px; border-radius: 0; background: #f9fafb; color: #4b5563; font-size: 12px; }
   .notice[hidden], .error[hidden] { display: none; }
   .error { margin: 8px 14px 0; padding: 8px 10px; border-radius: 8px; background: #fee2e2; color: #7f1d1d; font-size: 14px; }
-  .transcript { max-height: 260px; min-height: 80px; overflow-y: auto; padding: 10px 14px; display: flex; flex-direction: column; gap: 6px; }
+  .transcript { max-height: 260px; min-height: 80px; overflow-y: auto; flex: 0 1 auto; padding: 10px 14px; display: flex; flex-direction: column; gap: 6px; }
   :host([show-transcript="false"]) .transcript { display: none; }
-  .msg { padding: 6px 10px; border-radius: 12px; max-width: 85%; }
+  .msg { margin: 0; padding: 6px 10px; border-radius: 12px; max-width: 85%; flex-shrink: 0; overflow-wrap: anywhere; }
   .visitor { align-self: flex-end; background: #eef2ff; } .assistant { align-self: flex-start; background: #f3f4f6; }
   .assistant.cut::after { content: ' …'; color: var(--aura-muted); }
   form { display: flex; gap: 6px; padding: 10px 14px; border-top: 1px solid #e5e7eb; }
   input { flex: 1; font: inherit; padding: 8px 10px; border: 1px solid #d1d5db; border-radius: 10px; }
   .controls { display: flex; gap: 6px; padding: 0 14px 12px; }
   .controls button, form button { border: 1px solid #d1d5db; background: #fff; border-radius: 10px; padding: 7px 12px; }
-  button:focus-visible, input:focus-visible { outline: 3px solid var(--aura-accent); outline-offset: 2px; }
+  button:focus-visible, input:focus-visible, .transcript:focus-visible { outline: 3px solid var(--aura-accent); outline-offset: 2px; }
+  .head button:focus-visible { outline-color: currentColor; outline-offset: -4px; }
+  button:disabled, input:disabled { cursor: not-allowed; opacity: .55; }
   .sr { position: absolute; width: 1px; height: 1px; overflow: hidden; clip: rect(0 0 0 0); }`;
+  // Text on the accent: white or dark, whichever contrasts more (WCAG 2; tenants/appearance.py chooses alike).
+  const DARK_TEXT = '#111827';
+  function luminance(hex) {
+    const [r, g, b] = [1, 3, 5].map((i) => parseInt(hex.slice(i, i + 2), 16) / 255)
+      .map((c) => (c <= 0.04045 ? c / 12.92 : ((c + 0.055) / 1.055) ** 2.4));
+    return 0.2126 * r + 0.7152 * g + 0.0722 * b;
+  }
+  function textOn(accent) {
+    const l = luminance(accent), ratio = (a, b) => (Math.max(a, b) + 0.05) / (Math.min(a, b) + 0.05);
+    return ratio(l, 1) >= ratio(l, luminance(DARK_TEXT)) ? '#ffffff' : DARK_TEXT;
+  }
   const MIC = '<svg viewBox="0 0 24 24" fill="currentColor" aria-hidden="true"><path d="M12 14a3 3 0 0 0 3-3V5a3 3 0 0 0-6 0v6a3 3 0 0 0 3 3zm5-3a5 5 0 0 1-10 0H5a7 7 0 0 0 6 6.92V21h2v-3.08A7 7 0 0 0 19 11z"/></svg>';
 
   // Chrome's echo canceller only removes audio that left through a peer connection, so replies played
@@ -105,34 +119,42 @@
     connectedCallback() {
       if (this.root.childElementCount) return;
       const accent = this.getAttribute('accent');
-      if (accent && /^#[0-9a-f]{6}$/i.test(accent)) this.style.setProperty('--aura-accent', accent);
+      if (accent && /^#[0-9a-f]{6}$/i.test(accent)) {
+        this.style.setProperty('--aura-accent', accent);
+        this.style.setProperty('--aura-on-accent', textOn(accent));
+      }
       const name = 'Voice assistant'; // the real title is set below as text, never parsed as HTML
       this.root.innerHTML = `<style>${CSS}</style>
         <div class="wrap" data-state="idle">
           <div class="panel" role="dialog" aria-label="${name}">
-            <header><strong class="name">${name}</strong><button class="close" aria-label="Close">×</button></header>
+            <div class="head"><strong class="name">${name}</strong><button class="close" aria-label="Close">×</button></div>
             <div class="status"><span class="dot"></span><span class="label" aria-live="polite">${STATES.idle}</span>
               <span class="meter" aria-hidden="true"><i></i></span></div>
-            <div class="notice" hidden></div><div class="error" role="alert" hidden></div>
-            <div class="transcript" aria-live="polite" aria-label="Conversation"></div>
+            <p class="notice demo" hidden></p><p class="notice mic" role="status" hidden></p>
+            <div class="error" role="alert" hidden></div>
+            <div class="transcript" role="log" tabindex="0" aria-label="Conversation"></div>
             <div class="controls"><button class="mute" aria-pressed="false">Mute</button>
               <button class="end">End</button></div>
             <form><label class="sr" for="aura-text">Type a message</label>
               <input id="aura-text" autocomplete="off" placeholder="Type instead of speaking…" maxlength="2000">
-              <button type="submit">Send</button></form>
+              <button type="submit" class="send">Send</button></form>
           </div>
           <button class="launcher" aria-label="Talk to ${name}" aria-expanded="false">${MIC}</button>
         </div>`;
       const $ = (s) => this.root.querySelector(s);
       this.setName(this.getAttribute('title') || name);
-      this.el = { wrap: $('.wrap'), label: $('.label'), meter: $('.meter i'), notice: $('.notice'), error: $('.error'),
-        transcript: $('.transcript'), input: $('input'), launcher: $('.launcher'), mute: $('.mute'), name: $('.name') };
-      $('.launcher').addEventListener('click', () => (this.active ? this.toggle() : this.start()));
-      $('.close').addEventListener('click', () => this.toggle(false));
+      this.el = { wrap: $('.wrap'), label: $('.label'), meter: $('.meter i'), demo: $('.demo'), mic: $('.mic'),
+        error: $('.error'), transcript: $('.transcript'), input: $('input'), launcher: $('.launcher'), mute: $('.mute'),
+        name: $('.name'), close: $('.close'), controls: [$('input'), $('.send'), $('.mute'), $('.end')] };
+      $('.launcher').addEventListener('click', () => (this.active || this.refused ? this.toggle() : this.start()));
+      $('.close').addEventListener('click', () => { this.toggle(false); this.el.launcher.focus(); });
+      $('.panel').addEventListener('keydown', (e) => {
+        if (e.key === 'Escape') { e.stopPropagation(); this.toggle(false); this.el.launcher.focus(); }
+      });
       $('.end').addEventListener('click', () => this.stop());
       $('.mute').addEventListener('click', () => this.mute(!this.muted));
       $('form').addEventListener('submit', (e) => { e.preventDefault(); this.sendText(this.el.input.value); });
-      if (this.hasAttribute('start-expanded')) this.toggle(true);
+      if (this.hasAttribute('start-expanded')) this.toggle(true, false); // the page keeps its focus on load
     }
 
     setName(name) {
@@ -144,9 +166,19 @@
     get key() { return this.getAttribute('key') || ''; }
     get textOnly() { return this.hasAttribute('text-only'); }
 
-    toggle(open) {
+    toggle(open, focus = true) {
+      const wasOpen = this.el.wrap.classList.contains('open');
       const isOpen = this.el.wrap.classList.toggle('open', open);
       this.el.launcher.setAttribute('aria-expanded', String(isOpen));
+      // Opening moves the keyboard into the panel: the message field, or Close when typing is not possible.
+      if (focus && isOpen && !wasOpen) (this.el.input.disabled ? this.el.close : this.el.input).focus();
+    }
+
+    // A site the key does not allow: say so and offer nothing that cannot work.
+    refuse() {
+      this.refused = true;
+      for (const control of this.el.controls) control.disabled = true;
+      if (this.el.wrap.classList.contains('open')) this.el.close.focus();
     }
 
     setState(state, detail) {
@@ -175,24 +207,31 @@
       if (this.active) return;
       this.active = true; this.toggle(true); this.el.error.hidden = true;
       this.setState('connecting');
+      let session;
+      try { session = await this.requestSession(); } catch (err) { // before the microphone is asked for
+        this.teardown();
+        this.showError(err.message || String(err), err.code);
+        if (err.status === 403) this.refuse();
+        return;
+      }
       let mic = null;
       if (!this.textOnly) {
         try {
           mic = await navigator.mediaDevices.getUserMedia({ audio: { echoCancellation: true, noiseSuppression: true, autoGainControl: true } });
         } catch (err) {
-          this.el.notice.textContent = 'Microphone access was denied, so you can type instead. Allow the microphone in your browser to talk.';
-          this.el.notice.hidden = false;
+          this.el.mic.textContent = 'Microphone access was denied, so you can type instead. Allow the microphone in your browser to talk.';
+          this.el.mic.hidden = false;
           this.dispatchEvent(new CustomEvent('aura:error', { detail: { code: 'microphone_denied', message: String(err) }, bubbles: true, composed: true }));
         }
       }
-      try { await this.connect(mic); } catch (err) {
+      try { await this.connect(mic, session); } catch (err) {
         if (mic && !this.capture) mic.getTracks().forEach((t) => t.stop()); // never leave the microphone on
         this.teardown();
         this.showError(err.message || String(err), err.code);
       }
     }
 
-    async connect(mic) {
+    async requestSession() {
       // A site with signed-in users passes its own id (visitor-id): the assistant remembers the person on
       // every device. Otherwise an anonymous id is kept in this browser.
       let visitor = this.getAttribute('visitor-id');
@@ -209,8 +248,15 @@
       if (!response.ok) {
         const message = response.status === 403 ? 'This assistant is not enabled for this website.'
           : (body.error && body.error.message) || 'The assistant is unavailable.';
-        throw Object.assign(new Error(message), { code: body.error && body.error.code });
+        throw Object.assign(new Error(message), { code: body.error && body.error.code, status: response.status });
       }
+      this.visitor = visitor;
+      return body;
+    }
+
+    async connect(mic, session) {
+      const body = session || await this.requestSession(); // a reconnect asks for a new session
+      const visitor = this.visitor;
       if (mic && !this.capture) await this.setUpAudio(mic); // a reconnect keeps the audio it has
       const ws = new WebSocket(body.ws_url);
       ws.binaryType = 'arraybuffer';
@@ -255,10 +301,10 @@
           this.interrupted.clear(); this.received.clear(); this.audioDone.clear(); this.bubbles.clear();
           this.speakingId = null; this.played = null;
           if (this.playback) this.playback.node.port.postMessage({ type: 'reset' });
-          this.setName(event.assistant.name);
+          this.setName(this.getAttribute('title') || event.assistant.name); // the site's title first
           if (event.simulated) {
-            this.el.notice.textContent = 'Demo mode: simulated AI providers (no API keys configured), so replies are canned.';
-            this.el.notice.hidden = false;
+            this.el.demo.textContent = 'Demo mode: simulated AI providers (no API keys configured), so replies are canned.';
+            this.el.demo.hidden = false;
           }
           this.setState(this.muted ? 'muted' : (this.capture ? 'listening' : 'idle'), this.capture ? null : 'Type a message');
           if (this.pendingText) { const text = this.pendingText; this.pendingText = null; this.sendText(text); }
@@ -276,7 +322,10 @@
           if (this.state !== 'speaking') this.setState('thinking');
           break;
         case 'response.text.delta':
-          if (this.bubbles.has(event.response_id)) this.bubbles.get(event.response_id).textContent += event.delta;
+          if (this.bubbles.has(event.response_id)) {
+            this.bubbles.get(event.response_id).textContent += event.delta;
+            this.el.transcript.scrollTop = this.el.transcript.scrollHeight;
+          }
           break;
         case 'response.audio.done': this.audioDone.add(event.response_id); this.maybeFinished(event.response_id); break;
         case 'response.done':
@@ -365,7 +414,7 @@
       const wasActive = this.active;
       const message = (event.code === 4029 && this.quotaMessage) || CLOSE_MESSAGES[event.code]; // the server's words first
       if (event.code === 1000 || !wasActive) { this.teardown(); this.setState('idle'); return; }
-      if (message) { this.teardown(); this.showError(message, event.code); return; }
+      if (message) { this.teardown(); this.showError(message, event.code); if (event.code === 4004) this.refuse(); return; }
       if (event.code === 4001 || event.code === 4002 || event.code === 4003 || event.code === 1006 || event.code === 1012 || event.code === 4012) {
         // Network drop or stale token: reconnect with back-off (a new token each time).
         const delay = Math.min(30000, 500 * 2 ** this.retries++);

@@ -48,3 +48,20 @@ def test_the_admin_form_shows_every_problem_and_creates_nothing(staff_client):
     assert "This field is required" in page
     assert "too short" in page
     assert Organization.objects.count() == before
+
+
+@pytest.mark.django_db
+def test_the_slug_help_shows_the_host_pattern_as_text(staff_client):
+    page = staff_client.get("/admin/tenants/organization/add/").content.decode()
+
+    assert "&lt;slug&gt;.&lt;base domain&gt;" in page
+
+
+@pytest.mark.django_db
+def test_neither_admin_links_to_a_site_that_is_not_there(staff_client, alpha):
+    tenant = Client(HTTP_HOST=alpha.host)
+    tenant.post("/admin/login/", {"username": alpha.admin_email, "password": PASSWORD})
+
+    for client in (staff_client, tenant):
+        page = client.get("/admin/").content.decode()
+        assert "View site" not in page, page[:3000]

@@ -6,6 +6,7 @@ import pytest
 from django.test import Client
 from django_tenants.utils import tenant_context
 
+from tenants.appearance import contrast, text_on
 from tenants.models import WidgetKey, origin_allowed
 from voice.models import Assistant
 from voice.tokens import redeem_token
@@ -189,3 +190,55 @@ def test_a_deleted_key_stops_working_at_once_despite_the_cache(alpha):
     key.delete()
 
     assert _post(key.key).status_code == 404
+
+
+@pytest.mark.django_db
+def test_the_organizations_own_host_may_always_use_its_keys_for_the_admins_preview(alpha, beta):
+    key = alpha.widget_key
+    key.allowed_origins = ["https://shop.example"]
+    key.save()
+
+    assert _post(key.key, origin=alpha.origin).status_code == 200  # the live preview in alpha's admin
+    assert _post(key.key, origin=beta.origin).status_code == 403  # another organization's host is not
+    assert _post(key.key, origin="http://evil.example").status_code == 403
+
+
+def _save_key(client, key, assistant_id, **changes):
+    data = {
+        "name": "Shop",
+        "assistant": assistant_id,
+        "origins": "https://shop.example",
+        "is_active": "on",
+        "title": "",
+        "accent_color": "#4f46e5",
+        "placement": "bottom-right",
+        **changes,
+    }
+    return client.post(f"/admin/tenants/widgetkey/{key.pk}/change/", data, follow=True).content.decode()
+
+
+@pytest.mark.django_db
+def test_an_accent_no_text_colour_reads_well_on_is_warned_about(alpha, alpha_admin):
+    key, client, assistant_id = alpha.widget_key, *alpha_admin
+
+    grey = _save_key(client, key, assistant_id, accent_color="#7d7d7d")
+    indigo = _save_key(client, key, assistant_id, accent_color="#4f46e5")
+
+    assert "reads at only 4.3:1" in grey  # the best of white or dark text on it
+    assert "reads at only" not in indigo
+
+
+def test_text_on_the_accent_is_the_colour_with_more_contrast():
+    assert text_on("#4f46e5") == ("#ffffff", pytest.approx(6.29, abs=0.01))
+    assert text_on("#fde047")[0] == "#111827"
+    assert contrast("#ffffff", "#000000") == pytest.approx(21)
+
+
+@pytest.mark.django_db
+def test_the_form_says_what_the_widget_does_with_the_title_and_where_the_preview_works(alpha, alpha_admin):
+    key, client, _ = alpha.widget_key, *alpha_admin
+
+    page = client.get(f"/admin/tenants/widgetkey/{key.pk}/change/").content.decode()
+
+    assert "Empty: the assistant&#x27;s name" in page or "Empty: the assistant's name" in page
+    assert "your organization&#x27;s own address" in page or "your organization's own address" in page

@@ -74,8 +74,9 @@ class HostSite:
         self.server = http.server.ThreadingHTTPServer(("127.0.0.1", free_port()), Handler)
         self.origin = f"http://127.0.0.1:{self.server.server_address[1]}"
 
-    def embed(self, platform: str, key: str) -> None:
-        self.html = HOST_PAGE.format(platform=platform, key=key, extra="").encode()
+    def embed(self, platform: str, key: str, accent: str | None = None) -> None:
+        extra = f'data-accent="{accent}"' if accent else ""
+        self.html = HOST_PAGE.format(platform=platform, key=key, extra=extra).encode()
 
 
 @contextlib.contextmanager
@@ -167,16 +168,47 @@ def _wait(predicate, timeout: float = 30.0, page=None):
 
 def _screenshot(page, name: str) -> None:
     DOCS.mkdir(parents=True, exist_ok=True)
-    page.screenshot(path=str(DOCS / f"{name}.png"))
+    page.screenshot(path=str(DOCS / f"{name}.png"), animations="disabled", caret="hide")
 
 
-def _embedded(daphne_server, tenant, site: HostSite, *, allowed: bool = True) -> None:
+def _assert_accessible(page, state: str) -> None:
+    """axe-core (bundled by axe-playwright-python: nothing is fetched) finds no serious or critical
+    violation in the widget, its Shadow DOM included."""
+    from axe_playwright_python.sync_playwright import Axe
+
+    results = Axe().run(page, context="aura-voice-widget").response
+    assert results["testEngine"]["name"] == "axe-core"
+    serious = [
+        (violation["id"], violation["impact"], [node["target"] for node in violation["nodes"]])
+        for violation in results["violations"]
+        if violation["impact"] in ("serious", "critical")
+    ]
+    assert not serious, f"{state}: {serious}"
+
+
+def _focused(page) -> str:
+    """The focused element inside the widget's Shadow DOM, as tag.class ('' when focus is elsewhere)."""
+    return page.evaluate(
+        "() => { const e = AuraVoice.shadowRoot.activeElement;"
+        " return e ? `${e.tagName.toLowerCase()}.${e.className}` : '' }"
+    )
+
+
+# Counts the page's microphone requests (a refused site must not ask for one).
+COUNT_MICROPHONE_REQUESTS = """
+window.microphoneRequests = 0;
+const ask = navigator.mediaDevices.getUserMedia.bind(navigator.mediaDevices);
+navigator.mediaDevices.getUserMedia = (constraints) => { window.microphoneRequests++; return ask(constraints); };
+"""
+
+
+def _embedded(daphne_server, tenant, site: HostSite, *, allowed: bool = True, accent: str | None = None) -> None:
     key = (
         _allow(tenant, site.origin)
         if allowed
         else WidgetKey.objects.filter(organization=tenant.organization).first().key
     )
-    site.embed(daphne_server.base_url, key)
+    site.embed(daphne_server.base_url, key, accent)
 
 
 def test_spoken_question_gets_a_played_reply_and_typing_works(daphne_server, alpha, tmp_path):
@@ -189,10 +221,15 @@ def test_spoken_question_gets_a_played_reply_and_typing_works(daphne_server, alp
         page.goto(site.origin)
         page.wait_for_function("window.AuraVoice && window.AuraVoice.shadowRoot")
         page.evaluate("AuraVoice.addEventListener('aura:state', e => auraState(e.detail.state, performance.now()))")
+        _assert_accessible(page, "closed")
         page.click("aura-voice-widget >> .launcher")
 
         _wait(lambda: _events(frames, "received", "response.done"), page=page)  # the greeting
         _screenshot(page, "widget-listening")
+        _assert_accessible(page, "connected, demo mode")
+        # The site's title stays in the header (the assistant's name is only the fallback).
+        assert page.locator("aura-voice-widget >> .name").inner_text() == "Shop assistant"
+        assert page.locator("aura-voice-widget >> .demo").is_visible()
         transcript = _wait(lambda: _events(frames, "received", "transcript.final"), timeout=40, page=page)
         done = _wait(
             lambda: [e for e in _events(frames, "received", "response.done") if e["response_id"] == 2],
@@ -205,6 +242,7 @@ def test_spoken_question_gets_a_played_reply_and_typing_works(daphne_server, alp
             page=page,
         )[0]
         _screenshot(page, "widget-reply")
+        _assert_accessible(page, "a reply longer than the transcript's height")
 
         # Chrome's capture path (44.1 kHz, noise suppression, gain control) blurs espeak's voice for the
         # offline recogniser: what was said must show through, not every word of it.
@@ -284,24 +322,53 @@ def test_an_origin_that_is_not_allowed_sees_a_clear_message(daphne_server, alpha
     microphone = _fake_microphone(tmp_path, ("silence", 5.0))
     with _host_site() as site, _browser(microphone) as page:
         _embedded(daphne_server, alpha, site, allowed=False)
+        page.add_init_script(COUNT_MICROPHONE_REQUESTS)
         page.goto(site.origin)
         page.click("aura-voice-widget >> .launcher")
         error = page.locator("aura-voice-widget >> .error")
         error.wait_for(state="visible", timeout=15000)
         _screenshot(page, "widget-origin-not-allowed")
         assert "not enabled for this website" in error.inner_text()
+        # Said before the microphone is asked for; nothing is offered that cannot work.
+        assert page.evaluate("window.microphoneRequests") == 0
+        for control in ("input", ".send", ".mute", ".end"):
+            assert page.locator(f"aura-voice-widget >> {control}").is_disabled(), control
+        assert _focused(page) == "button.close"
+        _assert_accessible(page, "not allowed")
 
 
 def test_a_denied_microphone_explains_itself_and_offers_typing(daphne_server, alpha):
     with _host_site() as site, _browser(None) as page:
-        _embedded(daphne_server, alpha, site)
+        # A tenant's mid-tone accent: white text on it would read at 3.7:1, so the title is dark.
+        _embedded(daphne_server, alpha, site, accent="#0891b2")
         frames = _record_socket(page)
         page.goto(site.origin)
-        page.click("aura-voice-widget >> .launcher")
-        notice = page.locator("aura-voice-widget >> .notice")
+        page.wait_for_function("window.AuraVoice && window.AuraVoice.shadowRoot")
+        # By keyboard: the launcher opens the panel and moves focus into it; Esc closes it and returns focus.
+        page.focus("aura-voice-widget >> .launcher")
+        page.keyboard.press("Enter")
+        assert _focused(page) == "input."
+        notice = page.locator("aura-voice-widget >> .mic")
         _wait(lambda: "denied" in notice.inner_text(), page=page)
-        page.fill("aura-voice-widget >> input", "hello")
-        page.press("aura-voice-widget >> input", "Enter")
+        _wait(lambda: _events(frames, "received", "session.created"), page=page)
+        _assert_accessible(page, "microphone denied")
+        page.keyboard.type("hello")
+        page.keyboard.press("Enter")
         _wait(lambda: [e for e in _events(frames, "received", "response.done") if e["response_id"] == 2], page=page)
+        page.wait_for_timeout(300)
+        # The demo-mode notice came with the session: it does not replace the microphone's.
+        assert page.locator("aura-voice-widget >> .demo").is_visible()
+        assert "denied" in notice.inner_text() and notice.is_visible()
         _screenshot(page, "widget-microphone-denied")
         assert _events(frames, "sent", "session.start")[0]["text_only"] is True
+        # The transcript scrolls by keyboard, and Esc goes back to the launcher.
+        page.keyboard.press("Shift+Tab")
+        page.keyboard.press("Shift+Tab")
+        page.keyboard.press("Shift+Tab")
+        assert _focused(page) == "div.transcript"
+        page.keyboard.press("Escape")
+        assert not page.locator("aura-voice-widget >> .panel").is_visible()
+        assert _focused(page) == "button.launcher"
+        page.keyboard.press("Enter")
+        assert page.locator("aura-voice-widget >> .panel").is_visible()
+        assert _focused(page) == "input."
