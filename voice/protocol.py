@@ -7,11 +7,10 @@ import json
 import struct
 from dataclasses import dataclass
 
-from voice.audio.resample import SUPPORTED_INPUT_RATES
-
 PROTOCOL = "aura.voice.v1"
 OUTPUT_SAMPLE_RATE = 24000
 OUTPUT_FORMAT = "pcm_s16le"
+SUPPORTED_INPUT_RATES = (8000, 16000, 24000, 44100, 48000)  # what a client may send (the server resamples)
 MAX_FRAME_BYTES = 64 * 1024
 MAX_TEXT_CHARS = 2000
 MAX_VISITOR_ID_CHARS = 128
