@@ -116,7 +116,9 @@ def _parse_session_start(data: dict[str, object]) -> SessionStart:
     text_only = data.get("text_only", False)
     if not isinstance(text_only, bool):
         raise ProtocolError(ErrorCode.INVALID_EVENT, "text_only must be a boolean", event="session.start")
-    rate = data.get("sample_rate", 16000 if text_only else None)
+    rate = data.get("sample_rate")
+    if rate is None and text_only:  # absent or null: a text-only session has no microphone
+        rate = 16000
     if not isinstance(rate, int) or isinstance(rate, bool):
         raise ProtocolError(ErrorCode.INVALID_EVENT, "sample_rate must be an integer", event="session.start")
     if rate not in SUPPORTED_INPUT_RATES:

@@ -26,6 +26,8 @@ from voice.protocol import (
     [
         ({"type": "session.start", "sample_rate": 44100}, SessionStart(44100, "", False)),
         ({"type": "session.start", "text_only": True}, SessionStart(16000, "", True)),
+        # null reads as "no microphone", as the protocol's "required unless text_only" implies
+        ({"type": "session.start", "text_only": True, "sample_rate": None}, SessionStart(16000, "", True)),
         ({"type": "session.start", "sample_rate": 8000, "visitor_id": "v1"}, SessionStart(8000, "v1", False)),
         (
             {"type": "session.start", "sample_rate": 48000, "echo_cancellation": "none"},
@@ -52,6 +54,7 @@ def test_valid_events(message, expected):
         ('{"type": 5}', ErrorCode.UNKNOWN_EVENT),
         ('{"type": "session.start"}', ErrorCode.INVALID_EVENT),
         ('{"type": "session.start", "sample_rate": true}', ErrorCode.INVALID_EVENT),
+        ('{"type": "session.start", "sample_rate": null}', ErrorCode.INVALID_EVENT),
         ('{"type": "session.start", "sample_rate": 22050}', ErrorCode.UNSUPPORTED_SAMPLE_RATE),
         ('{"type": "session.start", "sample_rate": 16000, "text_only": "yes"}', ErrorCode.INVALID_EVENT),
         ('{"type": "session.start", "sample_rate": 16000, "visitor_id": 7}', ErrorCode.INVALID_EVENT),
