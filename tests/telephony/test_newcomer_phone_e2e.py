@@ -73,8 +73,13 @@ async def test_the_default_demo_answers_a_caller_out_loud(newcomer_server):
     assert _loudness(call, 1) > 300, "the greeting is audible, not silence"
 
     # the caller asks about the opening hours; the answer is heard as speech too
-    await call.speak(phone_speech("hours.wav") + ulaw_silence(300))
-    turns = await eventually(lambda: len(found := _turns(call_sid)) >= 3 and found, timeout=40)
+    question = phone_speech("hours.wav") + ulaw_silence(300)
+    await call.speak(question)
+    turns = await eventually(lambda: len(found := _turns(call_sid)) >= 3 and found, timeout=20)
+    if not turns:  # offline recognition took longer than its bound on a busy machine: the caller asks again
+        await call.speak(question)
+        turns = await eventually(lambda: len(found := _turns(call_sid)) >= 3 and found, timeout=30)
+    assert turns, "the question was answered"
     await call.wait_heard(2, timeout=40)
     assert call.audio[2] > 8000 // 2
     assert _loudness(call, 2) > 300, "the answer is audible, not silence"
