@@ -824,7 +824,7 @@ class VoiceSession:
             reply.failed = True
             await self._reply_failed()
         metrics = _metrics(reply)
-        first_audio_ms = metrics["first_audio_ms"]
+        first_audio_ms = (reply.first_audio_at - reply.turn_detected_at) * 1000 if reply.first_audio_at else None
         await self.transport.send_event(
             {"type": "response.audio.done", "response_id": reply.id, "audio_ms": metrics["audio_ms"]}
         )
@@ -855,8 +855,8 @@ class VoiceSession:
                 reply,
                 heard=heard,
                 interrupted=False,
-                first_audio_ms=first_audio_ms,  # type: ignore[arg-type]
-                total_ms=metrics["total_ms"],  # type: ignore[arg-type]
+                first_audio_ms=first_audio_ms,
+                total_ms=metrics["total_ms"],
             )
         )
         if self.quota is not None:
@@ -1051,7 +1051,7 @@ def _delivery(reply: Reply, heard: str, *, interrupted: bool) -> str:
     return Delivery.COMPLETE
 
 
-def _metrics(reply: Reply) -> dict[str, float | int | None]:
+def _metrics(reply: Reply) -> dict[str, float | None]:
     """The timings and counts of ``response.done`` (docs/websocket-protocol.md), in milliseconds."""
     first_audio_ms = (reply.first_audio_at - reply.turn_detected_at) * 1000 if reply.first_audio_at else None
     return {
