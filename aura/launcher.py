@@ -64,7 +64,7 @@ def _banner(port: int) -> str:
     from django.conf import settings
 
     from aura.management.commands.seed_demo import demo_admin_email, demo_password, staff_username
-    from voice.providers.registry import provider_mode_summary
+    from voice.providers.registry import provider_mode_summary, speech_output_summary
 
     base = settings.AURA_BASE_DOMAIN
     return "\n".join(
@@ -78,6 +78,7 @@ def _banner(port: int) -> str:
             f"                        login {staff_username()} / {demo_password()}",
             f"  Health                http://{base}:{port}/healthz  ·  http://{base}:{port}/readyz",
             f"  Providers             {provider_mode_summary()}",
+            f"  Speech output         {speech_output_summary()}",
             "",
         ]
     )

@@ -38,6 +38,7 @@ class TurnRecord:
     ended_at: datetime
     heard_text: str = ""
     interrupted: bool = False
+    delivery: str = ""  # assistant turns: conversations.models.Delivery
     input_mode: str = ""
     endpoint_delay_ms: float | None = None
     stt_ms: float | None = None
@@ -150,11 +151,14 @@ _LOCK_NEXT_INDEX = (
 )
 
 
-def do_record_heard_text(*, turn_id: int, heard_text: str, played_ms: float, interrupted: bool) -> None:
+def do_record_heard_text(
+    *, turn_id: int, heard_text: str, played_ms: float, interrupted: bool, delivery: str = ""
+) -> None:
     """What the visitor actually heard of an assistant turn, once the client reports its playback."""
-    Turn.objects.filter(pk=turn_id, role=Role.ASSISTANT).update(
-        heard_text=heard_text, played_ms=played_ms, interrupted=interrupted
-    )
+    changes: dict[str, object] = {"heard_text": heard_text, "played_ms": played_ms, "interrupted": interrupted}
+    if delivery:
+        changes["delivery"] = delivery
+    Turn.objects.filter(pk=turn_id, role=Role.ASSISTANT).update(**changes)
 
 
 def do_record_turn_understanding(

@@ -17,7 +17,17 @@ from django.utils.safestring import SafeString
 
 from conversations import exports
 from conversations.actions import do_delete_conversations
-from conversations.models import EMOTION_CHOICES, Conversation, Handoff, Lead, Role, ToolCall, Turn, VisitorProfile
+from conversations.models import (
+    EMOTION_CHOICES,
+    Conversation,
+    Delivery,
+    Handoff,
+    Lead,
+    Role,
+    ToolCall,
+    Turn,
+    VisitorProfile,
+)
 from conversations.queries import emotion_summary, intents_seen, with_emotion, with_feeling, with_intent
 from core.admin_sites import tenant_admin
 
@@ -227,10 +237,19 @@ class ConversationAdmin(admin.ModelAdmin):
 
 
 def _said(turn: Turn) -> SafeString:
-    if turn.role == Role.ASSISTANT and turn.interrupted:
+    if turn.role == Role.ASSISTANT and turn.delivery == Delivery.REPLY_FAILED:
         return format_html(
-            "{}<br><small>Interrupted. Generated: <s>{}</s></small>", turn.heard_text or "(nothing heard)", turn.text
+            "{}<br><small>Reply failed: the language model did not answer{}</small>",
+            turn.heard_text or turn.text or "—",
+            " in full" if turn.text else "",
         )
+    if turn.role == Role.ASSISTANT and turn.delivery == Delivery.SPEECH_FAILED:
+        heard = "" if turn.heard_text == turn.text else format_html(" (heard: {})", turn.heard_text or "nothing")
+        return format_html("{}<br><small>Speech failed: sent as text only{}</small>", turn.text, heard)
+    if turn.role == Role.ASSISTANT and (turn.interrupted or turn.delivery == Delivery.UNHEARD):
+        if not turn.heard_text:
+            return format_html("(nothing heard)<br><small>Not heard. Generated: <s>{}</s></small>", turn.text)
+        return format_html("{}<br><small>Interrupted. Generated: <s>{}</s></small>", turn.heard_text, turn.text)
     audio = (
         format_html(' <a href="{}">audio</a>', reverse("tenant_admin:conversations_turn_audio", args=[turn.pk]))
         if turn.audio

@@ -45,10 +45,9 @@ def emit_conversation_ended(conversation_id: uuid.UUID | str) -> None:
         return
     turns = Turn.objects.filter(conversation_id=conversation.pk)
     first_visitor = turns.filter(role=Role.VISITOR).order_by("index").values_list("text", flat=True).first()
-    last_assistant = turns.filter(role=Role.ASSISTANT).order_by("-index").values_list("heard_text", "text").first() or (
-        "",
-        "",
-    )
+    # the last words the visitor heard: a reply nobody heard (cut before it played, failed) is not one
+    last_heard = turns.filter(role=Role.ASSISTANT).exclude(heard_text="").order_by("-index")
+    last_assistant = last_heard.values_list("heard_text", "text").first() or ("", "")
     ended_at = conversation.ended_at
     duration = (ended_at - conversation.started_at).total_seconds() if ended_at else None
     data = _conversation_data(conversation) | {
@@ -58,7 +57,7 @@ def emit_conversation_ended(conversation_id: uuid.UUID | str) -> None:
             "turn_count": turns.count(),
             "duration_s": round(duration, 1) if duration is not None else None,
             "first_visitor_message": (first_visitor or "")[:SUMMARY_TEXT_LIMIT],
-            # what the visitor heard of it (an interrupted reply was cut), else what was generated
+            # what the visitor heard of it (an interrupted reply was cut)
             "last_assistant_message": (last_assistant[0] or last_assistant[1] or "")[:SUMMARY_TEXT_LIMIT],
         },
     }

@@ -77,6 +77,16 @@ class Role(models.TextChoices):
     ASSISTANT = "assistant", "Assistant"
 
 
+class Delivery(models.TextChoices):
+    """What became of an assistant's reply on its way to the visitor (visitor turns: blank)."""
+
+    COMPLETE = "complete", "Complete"  # heard (or, in a text session, shown) to its end
+    INTERRUPTED = "interrupted", "Interrupted"  # cut off: heard_text is the part the visitor heard
+    UNHEARD = "unheard", "Unheard"  # produced, but the visitor heard none of it (cut before it played, or gone)
+    SPEECH_FAILED = "speech_failed", "Speech failed"  # text-to-speech failed: the reply went out as text only
+    REPLY_FAILED = "reply_failed", "Reply failed"  # the language model failed: text is what it gave before
+
+
 EMOTION_CHOICES = [(emotion.value, emotion.value.capitalize()) for emotion in Emotion]
 
 
@@ -89,6 +99,14 @@ class Turn(models.Model):
     text = models.TextField(blank=True, help_text="For the assistant: everything it generated.")
     heard_text = models.TextField(blank=True, help_text="For the assistant: what the visitor actually heard.")
     interrupted = models.BooleanField(default=False)
+    delivery = models.CharField(
+        max_length=16,
+        choices=Delivery.choices,
+        blank=True,
+        db_index=True,
+        help_text="For the assistant: complete, interrupted (heard_text is what was heard), unheard, "
+        "speech_failed (sent as text only) or reply_failed (the language model failed).",
+    )
     input_mode = models.CharField(
         max_length=8, blank=True, help_text="voice, text or dtmf (keys pressed on a phone), for visitor turns"
     )

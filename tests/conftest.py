@@ -143,4 +143,8 @@ def require_tool(name: str, why: str) -> str:
     raise AssertionError("unreachable")
 
 
-from tests.servers import daphne_server, twilio_rest  # noqa: E402, F401 - session fixtures for end-to-end tests
+from tests.servers import (  # noqa: E402, F401 - session fixtures for end-to-end tests
+    daphne_server,
+    newcomer_server,
+    twilio_rest,
+)

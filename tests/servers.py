@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import io
 import urllib.request
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -52,6 +53,41 @@ def twilio_rest() -> Iterator[FakeTwilioRest]:
     """Twilio's REST API as the server reaches it (TWILIO_API_BASE_URL), recording every request."""
     with FakeTwilioRest() as fake:
         yield fake
+
+
+# What a newcomer's `make run` has that the other servers' environment changes: no provider keys, and
+# the simulated providers as they ship (their latencies, and espeak-ng's voice where it is installed).
+NEWCOMER_UNSET = ("OPENAI_API_KEY", "XAI_API_KEY", *SIMULATED_LATENCY_ENV)
+
+
+@pytest.fixture(scope="session")
+def newcomer_server(django_db_setup, django_db_blocker, twilio_rest) -> Server:
+    """The platform as `make run` gives it to a newcomer: the demo organization seeded by ``seed_demo``
+    (its assistant, tools, hours and knowledge as shipped), no keys, default settings. Only the
+    platform's Twilio account is set, so the phone channel can be reached through the fake Twilio."""
+    from django.core.management import call_command
+    from django.test import override_settings
+
+    port = free_port()
+    base_url = f"http://localhost:{port}"
+    with django_db_blocker.unblock():
+        seeds.restore()
+        with override_settings(AURA_PLATFORM_URL=base_url):  # as the launcher sets it for its port
+            call_command("seed_demo", stdout=io.StringIO())
+        seeds.remember()  # the demo organization's rows come back after a transactional test's flush
+    env = {
+        name: value
+        for name, value in server_environment(
+            AURA_PLATFORM_URL=base_url,
+            TWILIO_ACCOUNT_SID=PLATFORM_TWILIO_ACCOUNT_SID,
+            TWILIO_AUTH_TOKEN=PLATFORM_TWILIO_AUTH_TOKEN,
+            TWILIO_API_BASE_URL=twilio_rest.base_url,
+        ).items()
+        if name not in NEWCOMER_UNSET
+    }
+    command = python_module("aura.server", "-b", "127.0.0.1", "-p", str(port), "aura.asgi:application")
+    with running(command, ready=lambda: answers_200(f"{base_url}/healthz"), log_name="newcomer-daphne", env=env):
+        yield Server(base_url=base_url, port=port)
 
 
 @pytest.fixture(scope="session")

@@ -7,11 +7,10 @@ import json
 import struct
 from dataclasses import dataclass
 
-from voice.audio.resample import SUPPORTED_INPUT_RATES
-
 PROTOCOL = "aura.voice.v1"
 OUTPUT_SAMPLE_RATE = 24000
 OUTPUT_FORMAT = "pcm_s16le"
+SUPPORTED_INPUT_RATES = (8000, 16000, 24000, 44100, 48000)  # what a client may send (the server resamples)
 MAX_FRAME_BYTES = 64 * 1024
 MAX_TEXT_CHARS = 2000
 MAX_VISITOR_ID_CHARS = 128
@@ -117,7 +116,9 @@ def _parse_session_start(data: dict[str, object]) -> SessionStart:
     text_only = data.get("text_only", False)
     if not isinstance(text_only, bool):
         raise ProtocolError(ErrorCode.INVALID_EVENT, "text_only must be a boolean", event="session.start")
-    rate = data.get("sample_rate", 16000 if text_only else None)
+    rate = data.get("sample_rate")
+    if rate is None and text_only:  # absent or null: a text-only session has no microphone
+        rate = 16000
     if not isinstance(rate, int) or isinstance(rate, bool):
         raise ProtocolError(ErrorCode.INVALID_EVENT, "sample_rate must be an integer", event="session.start")
     if rate not in SUPPORTED_INPUT_RATES:

@@ -64,7 +64,15 @@ class ConversationRecorder:
         TURNS.labels(record.role).inc()
         return self._submit(actions.do_record_turn, conversation_id=self.conversation_id, record=record)
 
-    def heard(self, turn_id: asyncio.Future[int], *, heard_text: str, played_ms: float, interrupted: bool) -> None:
+    def heard(
+        self,
+        turn_id: asyncio.Future[int],
+        *,
+        heard_text: str,
+        played_ms: float,
+        interrupted: bool,
+        delivery: str = "",
+    ) -> None:
         async def update() -> None:
             await self._submit_after(
                 turn_id,
@@ -72,6 +80,7 @@ class ConversationRecorder:
                 heard_text=heard_text,
                 played_ms=played_ms,
                 interrupted=interrupted,
+                delivery=delivery,
             )
 
         task = asyncio.create_task(update())

@@ -18,7 +18,7 @@ from zoneinfo import ZoneInfo
 
 from billing.sessions import SessionQuota
 from conversations.actions import TurnRecord, do_record_summary, do_record_turn_understanding, do_remember_visitor
-from conversations.models import Channel, EndReason, Role
+from conversations.models import Channel, Delivery, EndReason, Role
 from conversations.queries import visitor_profile
 from voice.audio.vad import SpeechPaused, SpeechStarted, SpeechStopped, TurnConfig
 from voice.memory import SUMMARY_BATCH, Profile, compose, learn_profile, summarize, welcome_back
@@ -107,6 +107,7 @@ class _ActiveReply:
     turn_id: asyncio.Future[int] | None = None
     history_index: int | None = None
     interrupted: bool = False
+    heard_sent: str | None = None  # the text of the last response.heard: it is not sent again unchanged
 
 
 @dataclass(slots=True)
@@ -349,6 +350,8 @@ class VoiceSession:
                 },
                 "notes": providers.notes,
                 "speech_detector": self.input.detector.detector if self.input else None,
+                # what the visitor will hear: "espeak" or "tone" (the simulated voice), else the provider
+                "speech_output": None if start.text_only else providers.tts.speech_output,
                 "limits": {
                     "idle_timeout_s": self.assistant.idle_timeout_s,
                     "max_session_s": self.assistant.max_session_s,
@@ -652,7 +655,7 @@ class VoiceSession:
         self._understand_later(text, understood, turn_id, index)
         await self._reply_with_chat(detected_at, endpoint_ms=None, stt_ms=None)
 
-    # ---------------------------------------------------------------- REST API (conversations.api.text)
+    # ---------------------------------------------------------------- REST API (voice.api.conversations)
     async def handle_api_text(self, text: str) -> None:
         """A message of the REST API's text conversations: typed input, without the widget protocol's
         2,000-character cap (the API checks its own limit)."""
@@ -818,21 +821,10 @@ class VoiceSession:
             logger.exception("reply %s in %s crashed", reply.id, self.conversation_id)
             failed = True
         if failed:
+            reply.failed = True
             await self._reply_failed()
+        metrics = _metrics(reply)
         first_audio_ms = (reply.first_audio_at - reply.turn_detected_at) * 1000 if reply.first_audio_at else None
-        metrics = {
-            "endpoint_ms": _round(reply.endpoint_ms),
-            "stt_ms": _round(reply.stt_ms),
-            "llm_first_token_ms": _round(reply.llm_first_token_ms),
-            "llm_first_sentence_ms": _round(reply.llm_first_sentence_ms),
-            "tts_first_byte_ms": _round(reply.tts_first_byte_ms),
-            "first_audio_ms": _round(first_audio_ms),
-            "total_ms": _round((time.monotonic() - reply.turn_detected_at) * 1000),
-            "input_tokens": reply.input_tokens,
-            "output_tokens": reply.output_tokens,
-            "tts_characters": reply.tts_characters,
-            "audio_ms": _round(reply.audio_sent_ms),
-        }
         await self.transport.send_event(
             {"type": "response.audio.done", "response_id": reply.id, "audio_ms": metrics["audio_ms"]}
         )
@@ -847,17 +839,21 @@ class VoiceSession:
         )
         _observe_turn(reply, metrics, failed=failed)
         active = self.replies.get(reply.id)
-        if active is None or not reply.text:
+        if active is None or not (reply.text or failed):
             self.ending_reason = ""  # a goodbye nobody heard ends nothing
             return  # nothing was said: no turn, no history entry
-        active.history_index = self._remember(ChatMessage(role="assistant", content=reply.text))
+        heard = self._delivered(reply)
+        if heard:
+            active.history_index = self._remember(ChatMessage(role="assistant", content=heard))
+        if failed or not heard:
+            self.ending_reason = ""
         if self.ending_reason and self.ending_task is None:
             self.ending_task = asyncio.create_task(self._end_once_heard(active), name=f"ending:{self.conversation_id}")
         self._summarize_older_turns()
         active.turn_id = self.recorder.turn(
             self._assistant_turn(
                 reply,
-                heard=reply.text,
+                heard=heard,
                 interrupted=False,
                 first_audio_ms=first_audio_ms,
                 total_ms=metrics["total_ms"],
@@ -866,6 +862,13 @@ class VoiceSession:
         if self.quota is not None:
             self.quota.check_after(active.turn_id)
         self.last_activity = time.monotonic()
+
+    def _delivered(self, reply: Reply) -> str:
+        """What reached the visitor of a reply produced to its end, or to its failure: all of it when it was
+        spoken in full, or shown (a widget shows every reply's text); a caller hears only what was spoken."""
+        if not (reply.failed or reply.speech_failed) or self.call is None:
+            return reply.text
+        return reply.timeline.heard(reply.audio_sent_ms)
 
     def _end_for_quota(self) -> None:
         if self.quota_task is None and not self.ended:
@@ -934,7 +937,21 @@ class VoiceSession:
             _, pending = await asyncio.wait({active.task}, timeout=STOP_TIMEOUT_S)
             if pending:  # a stage ignored its cancellation: never let that hold the session hostage
                 logger.error("reply %s in %s did not stop within %s s", reply.id, self.conversation_id, STOP_TIMEOUT_S)
-        self._settle_heard(active, reply.played_estimate_ms() if played_ms is None else played_ms, interrupted=True)
+        heard = self._settle_heard(active, reply.played_estimate_ms() if played_ms is None else played_ms)
+        if notify:
+            if heard is not None:
+                await self.transport.send_event(heard)
+            if running:  # the reply's own end never came: this is its terminal event
+                await self.transport.send_event(
+                    {
+                        "type": "response.done",
+                        "response_id": reply.id,
+                        "text": reply.text,
+                        "status": "interrupted",
+                        "reason": reason,
+                        "metrics": _metrics(reply),
+                    }
+                )
 
     def _played(self, response_id: int, played_ms: float) -> None:
         active = self.replies.get(response_id)
@@ -943,8 +960,10 @@ class VoiceSession:
         if not active.interrupted and not active.task.done():
             return  # a report while the reply is still being produced says nothing about its end
         # A report for a reply played to its end changes nothing; one for a cut reply corrects the estimate.
-        if active.interrupted or played_ms + PLAYED_TOLERANCE_MS < active.reply.timeline.total_ms:
-            self._settle_heard(active, played_ms, interrupted=True)
+        if not (active.interrupted or played_ms + PLAYED_TOLERANCE_MS < active.reply.timeline.total_ms):
+            return
+        if (heard := self._settle_heard(active, played_ms)) is not None:
+            self._background(self.transport.send_event(heard))
 
     def _assistant_turn(
         self,
@@ -962,6 +981,7 @@ class VoiceSession:
             text=reply.text,
             heard_text=heard,
             interrupted=interrupted,
+            delivery=_delivery(reply, heard, interrupted=interrupted),
             started_at=reply.started_at_wall,
             ended_at=_now(),
             played_ms=played_ms,
@@ -981,26 +1001,33 @@ class VoiceSession:
             tool_calls=tuple(run.as_record() for run in reply.tool_runs),
         )
 
-    def _settle_heard(self, active: _ActiveReply, played_ms: float, *, interrupted: bool) -> None:
+    def _settle_heard(self, active: _ActiveReply, played_ms: float) -> dict[str, object] | None:
+        """Keep only what was heard of a cut reply (history and stored turn); returns the ``response.heard``
+        to send, or None when the heard text did not change since the last one."""
         reply = active.reply
         heard = reply.timeline.heard(played_ms) if not reply.text_only else reply.text
-        self._background(
-            self.transport.send_event(
-                {"type": "response.heard", "response_id": reply.id, "text": heard, "played_ms": round(played_ms)}
-            )
-        )
         if active.history_index is None:
             active.history_index = self._remember(ChatMessage(role="assistant", content=heard))
         else:
             self.history[active.history_index] = ChatMessage(role="assistant", content=heard)
         if active.turn_id is None:
             active.turn_id = self.recorder.turn(
-                self._assistant_turn(reply, heard=heard, interrupted=interrupted, played_ms=played_ms)
+                self._assistant_turn(reply, heard=heard, interrupted=True, played_ms=played_ms)
             )
             if self.quota is not None:
                 self.quota.check_after(active.turn_id)
         else:
-            self.recorder.heard(active.turn_id, heard_text=heard, played_ms=played_ms, interrupted=interrupted)
+            self.recorder.heard(
+                active.turn_id,
+                heard_text=heard,
+                played_ms=played_ms,
+                interrupted=True,
+                delivery=_delivery(reply, heard, interrupted=True),
+            )
+        if heard == active.heard_sent:
+            return None
+        active.heard_sent = heard
+        return {"type": "response.heard", "response_id": reply.id, "text": heard, "played_ms": round(played_ms)}
 
 
 _STAGES = {
@@ -1011,6 +1038,35 @@ _STAGES = {
     "first_audio": "first_audio_ms",
     "total": "total_ms",
 }
+
+
+def _delivery(reply: Reply, heard: str, *, interrupted: bool) -> str:
+    """What became of a reply (conversations.models.Delivery): a failure first, then whether it was heard."""
+    if reply.failed:
+        return Delivery.REPLY_FAILED
+    if reply.speech_failed:
+        return Delivery.SPEECH_FAILED
+    if interrupted:
+        return Delivery.INTERRUPTED if heard else Delivery.UNHEARD
+    return Delivery.COMPLETE
+
+
+def _metrics(reply: Reply) -> dict[str, float | None]:
+    """The timings and counts of ``response.done`` (docs/websocket-protocol.md), in milliseconds."""
+    first_audio_ms = (reply.first_audio_at - reply.turn_detected_at) * 1000 if reply.first_audio_at else None
+    return {
+        "endpoint_ms": _round(reply.endpoint_ms),
+        "stt_ms": _round(reply.stt_ms),
+        "llm_first_token_ms": _round(reply.llm_first_token_ms),
+        "llm_first_sentence_ms": _round(reply.llm_first_sentence_ms),
+        "tts_first_byte_ms": _round(reply.tts_first_byte_ms),
+        "first_audio_ms": _round(first_audio_ms),
+        "total_ms": _round((time.monotonic() - reply.turn_detected_at) * 1000),
+        "input_tokens": reply.input_tokens,
+        "output_tokens": reply.output_tokens,
+        "tts_characters": reply.tts_characters,
+        "audio_ms": _round(reply.audio_sent_ms),
+    }
 
 
 def _observe_turn(reply: Reply, metrics: dict[str, object], *, failed: bool) -> None:

@@ -9,6 +9,7 @@ from conversations.models import (
     EMOTION_CHOICES,
     Channel,
     Conversation,
+    Delivery,
     EndReason,
     Handoff,
     Lead,
@@ -40,6 +41,7 @@ TURN_FIELDS = (
     "text",
     "heard_text",
     "interrupted",
+    "delivery",
     "input_mode",
     "started_at",
     "ended_at",
@@ -78,6 +80,14 @@ class ConversationSerializer(serializers.ModelSerializer):
 
 
 class TurnSerializer(serializers.ModelSerializer):
+    delivery = serializers.ChoiceField(
+        choices=Delivery.choices,
+        allow_blank=True,
+        read_only=True,
+        help_text="Assistant turns: complete, interrupted (heard_text is what was heard), unheard (cut before "
+        "any of it played, or the visitor left), speech_failed (sent as text only: a caller heard only "
+        "heard_text), reply_failed (the language model failed; text is what it said before). Blank for visitors.",
+    )
     emotion = serializers.ChoiceField(
         choices=EMOTION_CHOICES, allow_blank=True, read_only=True, help_text="Visitor turns: how the visitor sounded."
     )

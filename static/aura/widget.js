@@ -199,8 +199,12 @@
       p.className = `msg ${role}`; p.textContent = text;
       this.el.transcript.append(p); this.el.transcript.scrollTop = this.el.transcript.scrollHeight;
       if (id) this.bubbles.set(id, p);
-      this.dispatchEvent(new CustomEvent('aura:transcript', { detail: { role, text }, bubbles: true, composed: true }));
+      if (role === 'visitor') this.transcribed({ role, text }); // a reply's text is told once it is final
       return p;
+    }
+
+    transcribed(detail) {
+      this.dispatchEvent(new CustomEvent('aura:transcript', { detail, bubbles: true, composed: true }));
     }
 
     async start() {
@@ -328,14 +332,24 @@
           }
           break;
         case 'response.audio.done': this.audioDone.add(event.response_id); this.maybeFinished(event.response_id); break;
-        case 'response.done':
+        case 'response.done': {
           if (!this.capture) this.setState('idle', 'Type a message');
           this.maybeFinished(event.response_id);
+          // The reply's final text; of an interrupted one, what was heard (response.heard came first).
+          const bubble = this.bubbles.get(event.response_id);
+          const text = event.status === 'interrupted' ? (bubble ? bubble.textContent : '') : event.text;
+          if (bubble) bubble.dataset.final = event.status;
+          if (text) this.transcribed({ role: 'assistant', text, response_id: event.response_id, status: event.status });
           break;
+        }
         case 'response.interrupted': this.dropResponse(event.response_id); break;
         case 'response.heard': {
           const bubble = this.bubbles.get(event.response_id);
           if (bubble) { bubble.textContent = event.text; bubble.classList.add('cut'); }
+          if (bubble && bubble.dataset.final) { // told already: the visitor heard less than that
+            bubble.dataset.final = 'interrupted';
+            this.transcribed({ role: 'assistant', text: event.text, response_id: event.response_id, status: 'interrupted' });
+          }
           break;
         }
         case 'error':

@@ -26,6 +26,8 @@ from voice.protocol import (
     [
         ({"type": "session.start", "sample_rate": 44100}, SessionStart(44100, "", False)),
         ({"type": "session.start", "text_only": True}, SessionStart(16000, "", True)),
+        # null reads as "no microphone", as the protocol's "required unless text_only" implies
+        ({"type": "session.start", "text_only": True, "sample_rate": None}, SessionStart(16000, "", True)),
         ({"type": "session.start", "sample_rate": 8000, "visitor_id": "v1"}, SessionStart(8000, "v1", False)),
         (
             {"type": "session.start", "sample_rate": 48000, "echo_cancellation": "none"},
@@ -52,6 +54,7 @@ def test_valid_events(message, expected):
         ('{"type": 5}', ErrorCode.UNKNOWN_EVENT),
         ('{"type": "session.start"}', ErrorCode.INVALID_EVENT),
         ('{"type": "session.start", "sample_rate": true}', ErrorCode.INVALID_EVENT),
+        ('{"type": "session.start", "sample_rate": null}', ErrorCode.INVALID_EVENT),
         ('{"type": "session.start", "sample_rate": 22050}', ErrorCode.UNSUPPORTED_SAMPLE_RATE),
         ('{"type": "session.start", "sample_rate": 16000, "text_only": "yes"}', ErrorCode.INVALID_EVENT),
         ('{"type": "session.start", "sample_rate": 16000, "visitor_id": 7}', ErrorCode.INVALID_EVENT),
@@ -83,3 +86,21 @@ def test_outgoing_audio_names_its_response():
     frame = audio_frame(70_000, b"\x01\x02\x03\x04")
 
     assert split_audio_frame(frame) == (70_000, b"\x01\x02\x03\x04")
+
+
+def test_the_protocol_doc_states_the_limits_the_session_applies_and_one_close_code_table():
+    from pathlib import Path
+
+    from voice.protocol import CloseCode
+    from voice.session import MAX_DROPPED_MESSAGES, MAX_PROTOCOL_ERRORS, MESSAGE_BURST, MESSAGES_PER_S
+
+    doc = (Path(__file__).resolve().parents[2] / "docs" / "websocket-protocol.md").read_text()
+    assert f"a bucket of {MESSAGE_BURST:.0f} that refills at {MESSAGES_PER_S:.0f} per" in doc
+    assert f"the {MAX_DROPPED_MESSAGES + 1}st dropped message" in doc
+    assert f"the {MAX_PROTOCOL_ERRORS + 1}st in a session" in doc
+    # every close code in one table: its rows follow each other with no other line between them
+    section = doc.split("## Close codes", 1)[1].split("\n## ", 1)[0].strip().splitlines()
+    rows = [index for index, line in enumerate(section) if line.startswith("|")]
+    assert rows == list(range(rows[0], rows[-1] + 1)), "the close-code table is broken by other lines"
+    codes = {line.split("|")[1].strip() for line in section if line.startswith("| ")}
+    assert {str(int(code)) for code in CloseCode} <= codes

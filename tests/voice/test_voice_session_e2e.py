@@ -82,7 +82,10 @@ async def test_barge_in_stops_the_reply_and_keeps_only_what_was_heard(daphne_ser
     assert interrupted["reason"] == "barge_in"
     assert client.stale_chunks == 0
     assert client.first("speech.started").event["barge_in"] is True
-    assert client.first("response.done", response_id=1) is None
+    # the cut greeting's terminal event: after what was heard, status "interrupted"
+    done = await client.wait_for("response.done", response_id=1)
+    assert (done["status"], done["reason"]) == ("interrupted", "barge_in")
+    assert client.first("response.heard", response_id=1).at <= client.first("response.done", response_id=1).at
     interrupted_after_s = client.first("response.interrupted").at - first_audio_at
     assert 0.5 < interrupted_after_s < 2.5
 

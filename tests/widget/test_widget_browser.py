@@ -287,7 +287,11 @@ def test_speaking_over_the_greeting_interrupts_it_and_only_heard_text_is_kept(da
     with _host_site() as site, _browser(microphone) as page:
         _embedded(daphne_server, alpha, site)
         frames = _record_socket(page)
+        told: list[dict] = []
+        page.expose_function("auraTranscript", lambda detail: told.append(detail))
         page.goto(site.origin)
+        page.wait_for_function("window.AuraVoice && window.AuraVoice.shadowRoot")
+        page.evaluate("AuraVoice.addEventListener('aura:transcript', e => auraTranscript(e.detail))")
         page.click("aura-voice-widget >> .launcher")
         interrupted = _wait(lambda: _events(frames, "received", "response.interrupted"), timeout=40, page=page)[0]
         played = _wait(
@@ -315,6 +319,14 @@ def test_speaking_over_the_greeting_interrupts_it_and_only_heard_text_is_kept(da
         assert turn.heard_text != turn.text
         bubble = page.locator("aura-voice-widget >> .msg.assistant").first
         _wait(lambda: bubble.inner_text() == turn.heard_text, timeout=5, page=page)  # shows only what was heard
+        # the page is told the greeting's words as heard (the last telling wins: the client's report)
+        greeting = [t for t in told if t["role"] == "assistant" and t["response_id"] == interrupted["response_id"]]
+        assert greeting and greeting[-1] == {
+            "role": "assistant",
+            "text": turn.heard_text,
+            "response_id": interrupted["response_id"],
+            "status": "interrupted",
+        }
         _screenshot(page, "widget-interrupted")
 
 

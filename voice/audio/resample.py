@@ -1,4 +1,9 @@
-"""Streaming sample-rate conversion of 16-bit mono PCM."""
+"""Streaming sample-rate conversion of 16-bit mono PCM, between any two rates.
+
+Clients send at one of the protocol's rates (voice.protocol), but voices speak at their own: espeak-ng
+at 22,050 Hz, others at 16 or 24 kHz. soxr converts any ratio, so any rate a provider produces is
+accepted here; only rates no audio stream can have are refused.
+"""
 
 from collections.abc import AsyncIterator
 
@@ -7,7 +12,8 @@ import soxr
 
 from voice.audio.frames import SAMPLE_WIDTH
 
-SUPPORTED_INPUT_RATES = (8000, 16000, 24000, 44100, 48000)
+MIN_RATE = 1000
+MAX_RATE = 384_000
 
 # "HQ" on purpose: measured on one core it costs the same as "MQ"/"LQ" (about 8 µs per
 # 20 ms at 48 kHz -> 16 kHz), keeps the passband flat to 7 kHz (LQ is -13 dB at 7 kHz,
@@ -19,8 +25,8 @@ _PCM16 = np.dtype("<i2")
 
 
 def _check_rate(kind: str, rate: int) -> None:
-    if rate not in SUPPORTED_INPUT_RATES:
-        raise ValueError(f"unsupported {kind} rate {rate} Hz; expected one of {SUPPORTED_INPUT_RATES}")
+    if not isinstance(rate, int) or isinstance(rate, bool) or not MIN_RATE <= rate <= MAX_RATE:
+        raise ValueError(f"unsupported {kind} rate {rate!r} Hz; expected an integer from {MIN_RATE} to {MAX_RATE}")
 
 
 class StreamResampler:

@@ -75,7 +75,8 @@ class Reply:
     input_tokens: int = 0
     output_tokens: int = 0
     tts_characters: int = 0
-    speech_failed: bool = False
+    speech_failed: bool = False  # text-to-speech failed: the rest of the reply goes out as text only
+    failed: bool = False  # the reply itself failed (the language model): set by the session
     tool_runs: list[ToolRun] = field(default_factory=list)
     # Tokens per model round (tool rounds may be answered by different models): billed to each.
     llm_rounds: list[dict[str, object]] = field(default_factory=list)
@@ -270,10 +271,13 @@ class ReplyPipeline:
                 continue
             try:
                 await self._speak(sentence)
-            except ProviderError as exc:
+            except Exception as exc:  # whatever broke in speech, the reply goes on as text
                 reply.speech_failed = True
-                self._note_tts_route(exc.route)
-                logger.warning("text-to-speech failed for reply %s: %s", reply.id, exc)
+                if isinstance(exc, ProviderError):
+                    self._note_tts_route(exc.route)
+                    logger.warning("text-to-speech failed for reply %s: %s", reply.id, exc)
+                else:  # not a provider's answer but a fault here (a voice's odd audio): keep the traceback
+                    logger.exception("text-to-speech crashed for reply %s", reply.id)
                 await self.send_event(
                     ProtocolError(
                         ErrorCode.SPEECH_FAILED, "Speech is unavailable right now; the reply continues as text."

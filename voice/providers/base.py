@@ -140,6 +140,12 @@ class TextToSpeech(ABC):
     model: str
     sample_rate: int
 
+    @property
+    def speech_output(self) -> str:
+        """What the listener hears, in a word (``session.created``): the provider's name; the simulated
+        voice says whether it speaks with espeak-ng or plays a tone."""
+        return self.provider
+
     @abstractmethod
     def synthesize(self, text: str, *, voice: str, speed: float, style: str = "") -> AsyncIterator[bytes]:
         """``style``: how to say it, in words ("calm and warm"), for voices that take instructions."""

@@ -173,6 +173,24 @@ def _speech(candidate: Candidate, config: RoutingConfig) -> TextToSpeech | str:
     return f"{candidate.provider} text-to-speech is reached as an OpenAI-compatible server (set its base URL)"
 
 
+def simulated_speech_output() -> str:
+    """What the simulated voice sounds like on this machine: espeak-ng's speech, or a tone."""
+    return SimulatedSpeech(simulated_latency(), use_espeak=settings.AURA_SIMULATED_TTS_VOICE == "espeak").speech_output
+
+
+def speech_output_summary() -> str:
+    """For the launcher's banner: what the visitor hears from assistants on the simulated voice."""
+    if simulated_speech_output() == "espeak":
+        summary = "espeak (espeak-ng speaks the simulated voice's replies)"
+    elif settings.AURA_SIMULATED_TTS_VOICE == "espeak":
+        summary = "tone (espeak-ng is not installed: replies play as a tone; install espeak-ng to hear words)"
+    else:
+        summary = "tone (AURA_SIMULATED_TTS_VOICE=tone: replies play as a tone)"
+    if platform_keys():
+        summary += "; assistants set to a provider's voice use that voice"
+    return summary
+
+
 def platform_keys() -> list[str]:
     return [name for name, key in (("OpenAI", settings.OPENAI_API_KEY), ("xAI", settings.XAI_API_KEY)) if key]
 

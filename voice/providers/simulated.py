@@ -32,6 +32,7 @@ from voice.providers.base import (
 from voice.understanding import simulated_answer as simulated_understanding
 
 SIMULATED = "simulated"
+ESPEAK, TONE = "espeak", "tone"  # what the simulated voice sounds like
 
 
 @dataclass(frozen=True, slots=True)
@@ -246,6 +247,10 @@ class SimulatedSpeech(TextToSpeech):
     def __init__(self, latency: SimulatedLatency, *, use_espeak: bool | None = None) -> None:
         self.latency = latency
         self.espeak = shutil.which("espeak-ng") if use_espeak in (None, True) else None
+
+    @property
+    def speech_output(self) -> str:
+        return ESPEAK if self.espeak else TONE
 
     async def synthesize(self, text: str, *, voice: str, speed: float, style: str = "") -> AsyncIterator[bytes]:
         first_byte_at = asyncio.get_running_loop().time() + self.latency.tts_first_byte_ms / 1000

@@ -230,6 +230,11 @@ class RoutedSpeech(_RoutedSpeech[TextToSpeech], TextToSpeech):
 
     sample_rate = OUTPUT_SAMPLE_RATE
 
+    @property
+    def speech_output(self) -> str:
+        """The first candidate's: the voice the listener hears unless it fails over."""
+        return self.models[self.candidates[0]].speech_output
+
     async def synthesize(self, text: str, *, voice: str, speed: float, style: str = "") -> AsyncIterator[bytes]:
         self.health.refresh_soon()
         decided = plan(FALLBACK, self.candidates, _NO_REQUEST, self.health)

@@ -4,7 +4,8 @@ from collections.abc import AsyncIterator
 import numpy as np
 import pytest
 
-from voice.audio.resample import SUPPORTED_INPUT_RATES, StreamResampler
+from voice.audio.resample import StreamResampler
+from voice.protocol import SUPPORTED_INPUT_RATES
 
 AMPLITUDE = 10_000
 TONE_HZ = 1000
@@ -33,7 +34,10 @@ def resample_in_chunks(pcm: bytes, in_rate: int, out_rate: int, chunks: tuple[in
     return b"".join(out)
 
 
-CONVERSIONS = [(rate, 16000) for rate in SUPPORTED_INPUT_RATES if rate != 16000] + [(16000, 24000), (16000, 48000)]
+# The clients' rates to the pipeline's, and the voices' own rates to the output's: espeak-ng speaks at
+# 22,050 Hz (and 11,025 with some voices), other servers at 16 or 44.1 kHz.
+VOICE_RATES = [(22050, 24000), (11025, 24000), (44100, 24000), (16000, 24000)]
+CONVERSIONS = [(rate, 16000) for rate in SUPPORTED_INPUT_RATES if rate != 16000] + [(16000, 48000), *VOICE_RATES]
 
 
 @pytest.mark.parametrize(("in_rate", "out_rate"), CONVERSIONS)
@@ -87,10 +91,23 @@ def test_flush_makes_the_resampler_ready_for_a_new_stream() -> None:
     assert np.max(np.abs(samples(first) - samples(second))) <= 2  # soxr dithers int16 output
 
 
-@pytest.mark.parametrize(("in_rate", "out_rate"), [(22050, 16000), (16000, 11025), (0, 16000)])
-def test_unsupported_rates_are_rejected(in_rate: int, out_rate: int) -> None:
+@pytest.mark.parametrize(
+    ("in_rate", "out_rate"), [(0, 16000), (-22050, 24000), (16000, 999), (10**7, 24000), (22050.5, 24000)]
+)
+def test_rates_no_audio_stream_has_are_rejected(in_rate, out_rate) -> None:
     with pytest.raises(ValueError, match="unsupported"):
         StreamResampler(in_rate, out_rate)
+
+
+def test_espeaks_rate_converts_to_the_output_rate_in_one_stream() -> None:
+    """The keyless demo's voice: espeak-ng's 22,050 Hz WAV, streamed to 24 kHz (it was refused)."""
+    resampler = StreamResampler(22050, 24000)
+    tone = sine(22050, 0.5)
+
+    out = samples(resampler.process(tone) + resampler.flush())
+
+    assert abs(len(out) - 12000) <= 2
+    assert np.sqrt(np.mean(out.astype(np.float64) ** 2)) > AMPLITUDE / 2  # a sine's RMS is amplitude / √2
 
 
 def test_odd_byte_counts_are_rejected() -> None:
