@@ -11,6 +11,7 @@ from django.core.cache import caches
 from django.db import transaction
 from redis.exceptions import RedisError
 
+from aura.crypto import DecryptionError, decrypt
 from tenants.models import API_KEY_PREFIX_LENGTH, ApiKey, Domain, Organization, WidgetKey
 
 logger = logging.getLogger(__name__)
@@ -128,6 +129,18 @@ def widget_key(key: str) -> WidgetKey | None:
 
 def forget_cached_widget_key(key: str) -> None:
     forget_platform_cached(_widget_key_cache_key(key))
+
+
+def widget_identity_secret(key: WidgetKey) -> str:
+    """The key's identity secret in clear (to verify a site's identity hashes), or "" when it has none or
+    no configured encryption key opens it (then no visitor of the key is verified)."""
+    if not key.encrypted_identity_secret:
+        return ""
+    try:
+        return decrypt(key.encrypted_identity_secret)
+    except DecryptionError:
+        logger.error("widget key %s: no encryption key opens its identity secret", key.pk)
+        return ""
 
 
 # ------------------------------------------------------------------ API keys

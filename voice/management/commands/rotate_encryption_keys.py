@@ -1,5 +1,5 @@
 """manage.py rotate_encryption_keys: re-seal every organization's provider keys (and its Twilio auth
-tokens, public schema) with the newest key.
+tokens and widget keys' identity secrets, public schema) with the newest key.
 
 Rotation: put a new Fernet key first in AURA_ENCRYPTION_KEYS (keep the old one after it), deploy,
 run this command, then remove the old key.
@@ -15,6 +15,7 @@ from django_tenants.utils import get_tenant_model, tenant_context
 
 from aura.crypto import DecryptionError
 from telephony.actions import do_reencrypt_auth_tokens
+from tenants.actions import do_reencrypt_widget_identity_secrets
 from voice.actions import do_reencrypt_provider_keys
 
 
@@ -40,3 +41,10 @@ class Command(BaseCommand):
         except DecryptionError as exc:
             raise CommandError(f"Twilio auth tokens: {exc}. Put back the key that sealed it, then run again.") from None
         self.stdout.write(self.style.SUCCESS(f"{tokens} Twilio auth token(s) now sealed with the newest key"))
+        try:
+            identity = do_reencrypt_widget_identity_secrets()
+        except DecryptionError as exc:
+            raise CommandError(
+                f"Widget identity secrets: {exc}. Put back the key that sealed it, then run again."
+            ) from None
+        self.stdout.write(self.style.SUCCESS(f"{identity} widget identity secret(s) now sealed with the newest key"))
