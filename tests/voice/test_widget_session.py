@@ -7,6 +7,7 @@ from django.test import Client
 from django_tenants.utils import tenant_context
 
 from tenants.models import WidgetKey, origin_allowed
+from tenants.queries import widget_identity_secret
 from voice.models import Assistant
 from voice.tokens import redeem_token
 
@@ -189,3 +190,70 @@ def test_a_deleted_key_stops_working_at_once_despite_the_cache(alpha):
     key.delete()
 
     assert _post(key.key).status_code == 404
+
+
+# ---------------------------------------------------------------- the identity secret (issue 21)
+@pytest.mark.django_db
+def test_the_identity_secret_is_shown_once_in_the_admin_and_only_its_hint_afterwards(alpha, alpha_admin):
+    key, client = alpha.widget_key, alpha_admin[0]
+    change_url = f"/admin/tenants/widgetkey/{key.pk}/change/"
+    assert "none yet: rotate to make one" in client.get(change_url).content.decode()
+
+    shown = client.post("/admin/tenants/widgetkey/", {"action": "rotate_identity_secret", "_selected_action": [key.pk]})
+
+    assert shown.status_code == 200 and "no-store" in shown["Cache-Control"]
+    key.refresh_from_db()
+    secret = widget_identity_secret(key)
+    assert secret.startswith("ids_") and secret in shown.content.decode()
+    assert secret not in key.encrypted_identity_secret  # sealed at rest
+    page = client.get(change_url).content.decode()
+    assert secret not in page and key.identity_secret_hint in page
+    assert secret not in client.get("/admin/tenants/widgetkey/").content.decode()
+
+
+@pytest.mark.django_db
+def test_a_key_made_in_the_admin_shows_its_identity_secret_once(alpha, alpha_admin):
+    client, assistant_id = alpha_admin
+    response = client.post(
+        "/admin/tenants/widgetkey/add/",
+        {
+            "name": "Shop",
+            "assistant": assistant_id,
+            "origins": "https://shop.example",
+            "is_active": "on",
+            "accent_color": "#4f46e5",
+            "placement": "bottom-right",
+        },
+    )
+
+    assert response.status_code == 200, response.content.decode()[-2000:]
+    key = WidgetKey.objects.get(organization=alpha.organization, name="Shop")
+    assert widget_identity_secret(key) in response.content.decode()
+
+
+@pytest.mark.django_db
+def test_the_api_gives_the_identity_secret_on_creation_and_rotation_only(alpha):
+    from tenants.actions import do_create_api_key
+    from tests.api.conftest import api_client
+
+    def client(scope: str):
+        issued = do_create_api_key(alpha.organization, name="k", scopes=[scope], expires_at=None, created_by="t")
+        return api_client(issued.secret)
+
+    with tenant_context(alpha.organization):
+        assistant_id = Assistant.objects.get().pk
+    writer, admin = client("write"), client("admin")
+    created = writer.post("/api/v1/widget-keys/", {"name": "Shop", "assistant_id": assistant_id}, format="json")
+    assert created.status_code == 201, created.json()
+    secret = created.json()["identity_secret"]
+    key = WidgetKey.objects.get(pk=created.json()["id"])
+    assert secret == widget_identity_secret(key) and created.json()["identity_secret_hint"] == key.identity_secret_hint
+
+    shown = writer.get(f"/api/v1/widget-keys/{key.pk}/").json()
+    assert "identity_secret" not in shown and secret not in str(shown)
+    rotate = f"/api/v1/widget-keys/{key.pk}/rotate-identity-secret/"
+    assert writer.post(rotate).status_code == 403  # admin scope, as for API keys
+    rotated = admin.post(rotate)
+    assert rotated.status_code == 200
+    key.refresh_from_db()
+    assert rotated.json()["identity_secret"] == widget_identity_secret(key) != secret
