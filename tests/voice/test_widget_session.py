@@ -257,3 +257,22 @@ def test_the_api_gives_the_identity_secret_on_creation_and_rotation_only(alpha):
     assert rotated.status_code == 200
     key.refresh_from_db()
     assert rotated.json()["identity_secret"] == widget_identity_secret(key) != secret
+
+
+@pytest.mark.django_db
+def test_rotate_encryption_keys_reseals_widget_identity_secrets(alpha, capsys):
+    from cryptography.fernet import Fernet
+    from django.core.management import call_command
+    from django.test import override_settings
+
+    from tenants.actions import do_rotate_widget_identity_secret
+
+    old, new = Fernet.generate_key().decode(), Fernet.generate_key().decode()
+    with override_settings(AURA_ENCRYPTION_KEYS=[old]):
+        secret = do_rotate_widget_identity_secret(alpha.widget_key)
+    with override_settings(AURA_ENCRYPTION_KEYS=[new, old]):
+        call_command("rotate_encryption_keys")
+
+    assert "1 widget identity secret(s) now sealed with the newest key" in capsys.readouterr().out
+    with override_settings(AURA_ENCRYPTION_KEYS=[new]):
+        assert widget_identity_secret(alpha.widget_key) == secret
