@@ -10,16 +10,18 @@ from datetime import timedelta
 from django.db.models import Count, Exists, Max, OuterRef, Q, QuerySet, Subquery
 from django.utils import timezone
 
-from conversations.models import Conversation, EndReason, Role, Turn, VisitorProfile
+from conversations.models import Channel, Conversation, EndReason, Role, Turn, VisitorProfile
 
 RESUME_WINDOW = timedelta(minutes=10)
 # A conversation cut by the network or a server restart can be picked up again; one the visitor
 # ended, or that timed out, cannot.
 _RESUMABLE_REASONS = (EndReason.DISCONNECTED, EndReason.SERVER_SHUTDOWN, "")
+# The widget's own conversations: an API or phone conversation never continues in a widget.
+WIDGET_CHANNELS = (Channel.VOICE, Channel.TEXT)
 
 
 def resumable_conversation(conversation_id: str, *, assistant_id: int, visitor_id: str) -> Conversation | None:
-    """The visitor's recent conversation with this assistant, if it may continue on a new connection."""
+    """The visitor's recent widget conversation with this assistant, if it may continue on a new connection."""
     try:
         uuid.UUID(conversation_id)
     except ValueError:
@@ -29,7 +31,7 @@ def resumable_conversation(conversation_id: str, *, assistant_id: int, visitor_i
     # server is not resumable forever.
     return (
         Conversation.objects.filter(pk=conversation_id, assistant_id=assistant_id, visitor_id=visitor_id)
-        .filter(end_reason__in=_RESUMABLE_REASONS)
+        .filter(channel__in=WIDGET_CHANNELS, end_reason__in=_RESUMABLE_REASONS)
         .annotate(last_turn_at=Max("turns__started_at"))
         .filter(
             Q(ended_at__gte=cutoff)

@@ -18,7 +18,7 @@ account_sid_validator = RegexValidator(
 class PhoneNumber(models.Model):
     """A tenant's Twilio number, answered by one of its assistants.
 
-    The Twilio account is the tenant's own (SID and auth token, the token sealed with aura.crypto) or,
+    The Twilio account is the tenant's own (SID and auth token, the token sealed with core.crypto) or,
     when both are empty, the platform's (``TWILIO_ACCOUNT_SID`` / ``TWILIO_AUTH_TOKEN``).
     """
 

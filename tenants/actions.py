@@ -20,6 +20,7 @@ from django.utils import timezone
 from django_tenants.utils import tenant_context
 from redis.exceptions import RedisError
 
+from core.crypto import encrypt, mask, reencrypt
 from tenants.hosts import domain_for_slug, origin_of
 from tenants.models import API_KEY_PREFIX_LENGTH, ApiKey, ApiScope, Domain, Organization, WidgetKey, schema_name_for
 
@@ -65,7 +66,8 @@ class NewOrganization:
 
 def do_create_widget_key(organization: Organization, *, assistant_id: int, name: str = "Website") -> WidgetKey:
     """A key for the organization's site. Its own host is allowed from the start, so the admin's live
-    preview works; the admin adds their sites' origins."""
+    preview works; the admin adds their sites' origins. No identity secret yet: the admin makes one (and
+    sees it, once) with "Rotate the identity secret" when the site has signed-in users to vouch for."""
     return WidgetKey.objects.create(
         organization=organization,
         name=name,
@@ -229,3 +231,37 @@ def do_save_widget_key(key: WidgetKey) -> WidgetKey:
 
 def do_delete_widget_key(key: WidgetKey) -> None:
     key.delete()  # WidgetKey.delete drops it from the lookup cache: it stops opening sessions at once
+
+
+IDENTITY_SECRET_PREFIX = "ids_"
+
+
+def new_identity_secret() -> str:
+    return IDENTITY_SECRET_PREFIX + secrets.token_urlsafe(32)
+
+
+def seal_identity_secret(key: WidgetKey, secret: str) -> None:
+    """Put ``secret`` into ``key``, encrypted, with its masked hint (the caller saves)."""
+    key.encrypted_identity_secret = encrypt(secret)
+    key.identity_secret_hint = mask(secret)
+
+
+@transaction.atomic
+def do_rotate_widget_identity_secret(key: WidgetKey) -> str:
+    """A new identity secret for the key, in force at once (hashes made with the old one stop verifying:
+    those visitors are anonymous until the site sends hashes of the new one). Returned this once."""
+    secret = new_identity_secret()
+    seal_identity_secret(key, secret)
+    key.save(update_fields=["encrypted_identity_secret", "identity_secret_hint"])  # save() drops the cached key
+    return secret
+
+
+@transaction.atomic
+def do_reencrypt_widget_identity_secrets() -> int:
+    """Re-seal every widget key's identity secret with the newest encryption key. Returns how many."""
+    count = 0
+    for key in WidgetKey.objects.select_for_update().exclude(encrypted_identity_secret=""):
+        key.encrypted_identity_secret = reencrypt(key.encrypted_identity_secret)
+        key.save(update_fields=["encrypted_identity_secret"])
+        count += 1
+    return count

@@ -8,6 +8,7 @@ from typing import TypeVar
 
 from django.conf import settings
 
+from core.crypto import DecryptionError, decrypt
 from tenants.cache import (
     _api_key_cache_key,
     _cache_call,
@@ -96,6 +97,18 @@ def widget_key(key: str) -> WidgetKey | None:
         _widget_key_cache_key(key),
         lambda: WidgetKey.objects.select_related("organization").filter(key=key, is_active=True).first(),
     )
+
+
+def widget_identity_secret(key: WidgetKey) -> str:
+    """The key's identity secret in clear (to verify a site's identity hashes), or "" when it has none or
+    no configured encryption key opens it (then no visitor of the key is verified)."""
+    if not key.encrypted_identity_secret:
+        return ""
+    try:
+        return decrypt(key.encrypted_identity_secret)
+    except DecryptionError:
+        logger.error("widget key %s: no encryption key opens its identity secret", key.pk)
+        return ""
 
 
 def split_api_key(raw: str) -> tuple[str, str] | None:

@@ -18,6 +18,7 @@ from django.utils.html import format_html, format_html_join
 from redis.exceptions import RedisError
 
 from core.admin_sites import StaffPage, platform_admin, tenant_admin
+from tenants.actions import do_rotate_widget_identity_secret
 from tenants.appearance import MIN_TEXT_CONTRAST, text_on
 from tenants.embed import embed_tag
 from tenants.models import WidgetKey
@@ -244,7 +245,7 @@ class WidgetKeyAdmin(admin.ModelAdmin):
 
     form = WidgetKeyForm
     list_display = ("name", "key", "is_active", "origins_list", "created_at")
-    readonly_fields = ("key", "embed_snippet", "live_preview")
+    readonly_fields = ("key", "embed_snippet", "live_preview", "identity_verification")
     fields = (
         "name",
         "key",
@@ -256,7 +257,9 @@ class WidgetKeyAdmin(admin.ModelAdmin):
         "placement",
         "embed_snippet",
         "live_preview",
+        "identity_verification",
     )
+    actions = ["rotate_identity_secret"]
 
     def get_queryset(self, request: HttpRequest) -> QuerySet[WidgetKey]:
         return super().get_queryset(request).filter(organization=request.tenant)
@@ -275,6 +278,36 @@ class WidgetKeyAdmin(admin.ModelAdmin):
     def delete_queryset(self, request: HttpRequest, queryset: QuerySet[WidgetKey]) -> None:
         for key in queryset:  # one by one, so each key leaves the lookup cache
             key.delete()
+
+    def response_add(self, request: HttpRequest, obj: WidgetKey, post_url_continue: str | None = None) -> HttpResponse:
+        """A new key's identity secret, shown this once (on the page, never stored in a message cookie)."""
+        return self._show_identity_secrets(request, [(obj, do_rotate_widget_identity_secret(obj))])
+
+    @admin.action(description="Rotate the identity secret (shown once)")
+    def rotate_identity_secret(self, request: HttpRequest, queryset: QuerySet[WidgetKey]) -> HttpResponse:
+        return self._show_identity_secrets(request, [(key, do_rotate_widget_identity_secret(key)) for key in queryset])
+
+    def _show_identity_secrets(self, request: HttpRequest, secrets: list[tuple[WidgetKey, str]]) -> HttpResponse:
+        context = {
+            **self.admin_site.each_context(request),
+            "title": "Identity secret",
+            "secrets": secrets,
+            "changelist_url": reverse("tenant_admin:tenants_widgetkey_changelist"),
+        }
+        response = TemplateResponse(request, "admin/voice/identity_secret.html", context)
+        response["Cache-Control"] = "no-store"
+        return response
+
+    @admin.display(description="Identity verification")
+    def identity_verification(self, obj: WidgetKey) -> str:
+        if not obj.pk:
+            return "A secret is made when the key is saved, and shown once."
+        return format_html(
+            "Identity secret: <code>{}</code> (shown in full only when made; “Rotate the identity secret” in the "
+            "list makes a new one). Your server signs a signed-in user's id with it, so the assistant "
+            "remembers the person: docs/widget.md, “Signed-in users”.",
+            obj.identity_secret_hint or "none yet: rotate to make one",
+        )
 
     @admin.display(description="Allowed origins")
     def origins_list(self, obj: WidgetKey) -> str:

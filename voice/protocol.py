@@ -7,13 +7,14 @@ import json
 import struct
 from dataclasses import dataclass
 
+from conversations.visitors import InvalidVisitorIdError, check_visitor_id
+
 PROTOCOL = "aura.voice.v1"
 OUTPUT_SAMPLE_RATE = 24000
 OUTPUT_FORMAT = "pcm_s16le"
 SUPPORTED_INPUT_RATES = (8000, 16000, 24000, 44100, 48000)  # what a client may send (the server resamples)
 MAX_FRAME_BYTES = 64 * 1024
 MAX_TEXT_CHARS = 2000
-MAX_VISITOR_ID_CHARS = 128
 _AUDIO_HEADER = struct.Struct("<I")
 
 
@@ -127,9 +128,14 @@ def _parse_session_start(data: dict[str, object]) -> SessionStart:
             f"sample_rate {rate} is not supported; use one of {', '.join(map(str, SUPPORTED_INPUT_RATES))}",
             event="session.start",
         )
+    # Not who the visitor is (that is the session token's, docs/widget.md), but checked by the same rule as
+    # every door's visitor_id, so a bad one is an error event and never reaches storage.
     visitor_id = data.get("visitor_id") or ""
-    if not isinstance(visitor_id, str) or len(visitor_id) > MAX_VISITOR_ID_CHARS:
-        raise ProtocolError(ErrorCode.INVALID_EVENT, "visitor_id must be a string of ≤ 128 characters")
+    if visitor_id:
+        try:
+            check_visitor_id(visitor_id, chosen_by_client=False)
+        except InvalidVisitorIdError as invalid:
+            raise ProtocolError(ErrorCode.INVALID_EVENT, str(invalid), event="session.start") from None
     echo = data.get("echo_cancellation", "browser")
     if echo not in ECHO_CANCELLATION:
         raise ProtocolError(

@@ -304,7 +304,8 @@ class VoiceSession:
             raise ProtocolError(ErrorCode.ALREADY_STARTED, "the session has already started", event="session.start")
         self.started = True
         self.text_only = start.text_only
-        self.visitor_id = start.visitor_id or self.visitor_id
+        # Who the visitor is comes with the session (the widget's signed token, the API's conversation, the
+        # call): never from session.start, which any client can fill in (docs/widget.md).
         if not start.text_only:
             self.input = AudioInput(start.sample_rate, self._turn_config(start.echo_cancellation))
             if self.input.config.semantic:

@@ -12,9 +12,10 @@ from django_tenants.utils import tenant_context
 from billing.metrics import QUOTA_REFUSALS
 from billing.sessions import SessionRefusedError, check_new_session
 from conversations.queries import resumable_conversation
+from conversations.visitors import InvalidVisitorIdError, check_visitor_id
 from core.ratelimit import hit
 from tenants.queries import widget_key
-from voice.tokens import TOKEN_TTL_S, issue_token
+from voice.tokens import TOKEN_TTL_S, identify_widget_visitor, issue_token, resume_allowed, resume_token
 
 
 def _error(status: int, code: str, message: str, origin: str = "", retry_after: int = 0) -> JsonResponse:
@@ -60,9 +61,15 @@ def widget_session(request: HttpRequest) -> HttpResponse:
     key_value = body.get("key") if isinstance(body, dict) else None
     if not isinstance(key_value, str) or not key_value:
         return _error(400, "invalid_request", 'The body must include "key".', origin)
-    visitor_id = body.get("visitor_id") or ""
-    if not isinstance(visitor_id, str):
-        return _error(400, "invalid_request", "visitor_id must be a string.", origin)
+    visitor_id = body.get("visitor_id") or ""  # a site's signed-in user: trusted only with its visitor_hash
+    if visitor_id:
+        try:
+            check_visitor_id(visitor_id)
+        except InvalidVisitorIdError as invalid:
+            return _error(400, "invalid_visitor_id", str(invalid), origin)
+    for field in ("visitor_hash", "visitor_token", "resume", "resume_token"):
+        if body.get(field) is not None and not isinstance(body[field], str):
+            return _error(400, "invalid_request", f"{field} must be a string.", origin)
 
     decision = hit(
         f"widget-ip:{_client_ip(request)}", limit=settings.AURA_WIDGET_SESSIONS_PER_IP_PER_MINUTE, window_s=60
@@ -79,13 +86,19 @@ def widget_session(request: HttpRequest) -> HttpResponse:
             "This assistant is not enabled for this website. Its owner can allow it in the admin.",
             origin,
         )
-    resume = body.get("resume")
-    if resume is not None and not isinstance(resume, str):
-        return _error(400, "invalid_request", "resume must be a conversation id.", origin)
-    resumable = None
-    if resume and visitor_id:
-        with tenant_context(key.organization):
-            resumable = resumable_conversation(resume, assistant_id=key.assistant_id, visitor_id=visitor_id)
+    visitor = identify_widget_visitor(
+        key, visitor_id=visitor_id, visitor_hash=body.get("visitor_hash"), token=body.get("visitor_token")
+    )
+    # Only the session that began a conversation holds its resume token; the token names the visitor too.
+    resume, resumable = body.get("resume") or "", None
+    if resume and resume_allowed(
+        body.get("resume_token"),
+        organization_id=key.organization_id,
+        conversation_id=resume,
+        visitor_id=visitor.visitor_id,
+    ):
+        with tenant_context(key.organization):  # a widget conversation only: never an API or phone one
+            resumable = resumable_conversation(resume, assistant_id=key.assistant_id, visitor_id=visitor.visitor_id)
     # Counted only for requests from an allowed site: anyone can read a public key off a page, and
     # must not be able to use up the site's own sessions from elsewhere.
     decision = hit(f"widget-key:{key.key}", limit=settings.AURA_WIDGET_SESSIONS_PER_KEY_PER_MINUTE, window_s=60)
@@ -98,18 +111,23 @@ def widget_session(request: HttpRequest) -> HttpResponse:
         retry_after = 60 if refused.http_status == 429 else 0
         return _error(refused.http_status, refused.code, refused.message, origin, retry_after)
     token, grant = issue_token(
-        key, origin=origin, visitor_id=visitor_id, resume_conversation_id=str(resumable.pk) if resumable else None
+        key,
+        origin=origin,
+        visitor_id=visitor.visitor_id,
+        resume_conversation_id=str(resumable.pk) if resumable else None,
     )
     scheme = "wss" if request.is_secure() else "ws"
-    return _allow(
-        JsonResponse(
-            {
-                "token": token,
-                "ws_url": f"{scheme}://{request.get_host()}/ws/voice/?token={token}",
-                "expires_in": TOKEN_TTL_S,
-                "conversation_id": grant.conversation_id,
-                "resumed": grant.resumed,
-            }
+    answer: dict[str, object] = {
+        "token": token,
+        "ws_url": f"{scheme}://{request.get_host()}/ws/voice/?token={token}",
+        "expires_in": TOKEN_TTL_S,
+        "conversation_id": grant.conversation_id,
+        "resumed": grant.resumed,
+        "resume_token": resume_token(
+            organization_id=key.organization_id, conversation_id=grant.conversation_id, visitor_id=visitor.visitor_id
         ),
-        origin,
-    )
+        "identity": "verified" if visitor.verified else "anonymous",
+    }
+    if visitor.token:  # an anonymous visitor: the widget keeps it to be the same visitor next time
+        answer["visitor_token"] = visitor.token
+    return _allow(JsonResponse(answer), origin)

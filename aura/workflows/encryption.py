@@ -14,6 +14,7 @@ from django_tenants.utils import get_tenant_model, tenant_context
 
 from core.crypto import DecryptionError
 from telephony.actions import do_reencrypt_auth_tokens
+from tenants.actions import do_reencrypt_widget_identity_secrets
 from voice.actions import do_reencrypt_provider_keys
 
 
@@ -29,6 +30,7 @@ class RotationError(Exception):
 class Resealed:
     provider_keys: int
     auth_tokens: int
+    identity_secrets: int
 
 
 def _ignore(_where: str, _count: int) -> None:
@@ -37,8 +39,9 @@ def _ignore(_where: str, _count: int) -> None:
 
 def rotate_encryption_keys(*, progress: Callable[[str, int], None] = _ignore) -> Resealed:
     """Each organization's provider keys (in its schema, one transaction each), then every phone
-    number's Twilio auth token (public schema). ``progress(where, count)`` hears each step as it
-    ends: a schema name, then "provider keys" with the total, then "Twilio auth tokens".
+    number's Twilio auth token and every widget key's identity secret (public schema).
+    ``progress(where, count)`` hears each step as it ends: a schema name, then "provider keys" with the
+    total, then "Twilio auth tokens", then "widget identity secrets".
     Stops at the first secret no key opens (``RotationError``); what was re-sealed stays so."""
     total = 0
     for organization in get_tenant_model().objects.exclude(schema_name="public").order_by("schema_name"):
@@ -55,4 +58,9 @@ def rotate_encryption_keys(*, progress: Callable[[str, int], None] = _ignore) ->
     except DecryptionError as exc:
         raise RotationError("Twilio auth tokens", exc) from None
     progress("Twilio auth tokens", tokens)
-    return Resealed(provider_keys=total, auth_tokens=tokens)
+    try:
+        identity = do_reencrypt_widget_identity_secrets()
+    except DecryptionError as exc:
+        raise RotationError("Widget identity secrets", exc) from None
+    progress("widget identity secrets", identity)
+    return Resealed(provider_keys=total, auth_tokens=tokens, identity_secrets=identity)

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
@@ -19,6 +21,20 @@ from conversations.models import (
     VisitorProfile,
 )
 from conversations.queries import emotion_summary
+from conversations.visitors import InvalidVisitorIdError, check_visitor_id
+
+
+def _visitor_id_rule(*, chosen_by_client: bool) -> Callable[[str], None]:
+    """The visitor id rule of every door (conversations.visitors), as a serializer validator."""
+
+    def validate(value: str) -> None:
+        try:
+            check_visitor_id(value, chosen_by_client=chosen_by_client)
+        except InvalidVisitorIdError as invalid:
+            raise serializers.ValidationError(str(invalid), code="invalid_visitor_id") from None
+
+    return validate
+
 
 CONVERSATION_FIELDS = (
     "id",
@@ -130,7 +146,9 @@ class ConversationDetailSerializer(ConversationSerializer):
 class ConversationFilterSerializer(serializers.Serializer):
     started_after = serializers.DateTimeField(required=False, help_text="Started at or after (ISO 8601).")
     started_before = serializers.DateTimeField(required=False, help_text="Started before (ISO 8601).")
-    visitor_id = serializers.CharField(required=False, max_length=128)
+    visitor_id = serializers.CharField(
+        required=False, max_length=128, validators=[_visitor_id_rule(chosen_by_client=False)]
+    )
     status = serializers.ChoiceField(choices=Status.choices, required=False)
     channel = serializers.ChoiceField(choices=Channel.choices, required=False)
     interrupted = serializers.BooleanField(
@@ -200,7 +218,13 @@ class TextConversationSerializer(serializers.Serializer):
         required=False, min_value=1, max_value=2**63 - 1, help_text="Default: the organization's default assistant."
     )
     visitor_id = serializers.CharField(
-        required=False, allow_blank=True, max_length=128, help_text="Your id of the person: memory follows it."
+        required=False,
+        allow_blank=True,
+        max_length=128,
+        trim_whitespace=False,
+        validators=[_visitor_id_rule(chosen_by_client=True)],
+        help_text="Your id of the person (1–128 printable characters, not starting with anon:): memory follows "
+        "it, on every channel. A widget reaches the same profile only with the identity hash (docs/widget.md).",
     )
 
 

@@ -235,18 +235,26 @@
       }
     }
 
+    // Who the visitor is (docs/widget.md): a site's signed-in user comes with visitor-id and the visitor-hash
+    // its server computed; anyone else is the anonymous visitor the server minted for this browser, whose
+    // signed token is kept in localStorage and sent back. An id the browser makes up is never trusted.
+    identity() {
+      const id = this.getAttribute('visitor-id'), hash = this.getAttribute('visitor-hash');
+      if (id && hash) return { visitor_id: id, visitor_hash: hash };
+      let token = null;
+      try { token = localStorage.getItem(this.visitorStore); localStorage.removeItem('aura-visitor'); } catch (err) { /* storage off */ }
+      return token ? { visitor_token: token } : {};
+    }
+
+    get visitorStore() { return 'aura-visitor-token:' + this.key; }
+
     async requestSession() {
-      // A site with signed-in users passes its own id (visitor-id): the assistant remembers the person on
-      // every device. Otherwise an anonymous id is kept in this browser.
-      let visitor = this.getAttribute('visitor-id');
-      if (!visitor) {
-        visitor = localStorage.getItem('aura-visitor') || crypto.randomUUID();
-        localStorage.setItem('aura-visitor', visitor);
-      }
+      // A reconnect continues the conversation with the resume token its first session was given.
+      const resume = this.conversationId && this.resumeToken ? { resume: this.conversationId, resume_token: this.resumeToken } : {};
       let response;
       try {
         response = await fetch(BASE + '/widget/session', { method: 'POST', headers: { 'Content-Type': 'application/json' },
-          body: JSON.stringify({ key: this.key, visitor_id: visitor, resume: this.conversationId || undefined }) });
+          body: JSON.stringify({ key: this.key, ...this.identity(), ...resume }) });
       } catch (err) { throw Object.assign(new Error('Cannot reach the assistant. Check your connection.'), { code: 'network' }); }
       const body = await response.json().catch(() => ({}));
       if (!response.ok) {
@@ -254,20 +262,20 @@
           : (body.error && body.error.message) || 'The assistant is unavailable.';
         throw Object.assign(new Error(message), { code: body.error && body.error.code, status: response.status });
       }
-      this.visitor = visitor;
+      if (body.visitor_token) { try { localStorage.setItem(this.visitorStore, body.visitor_token); } catch (err) { /* storage off */ } }
+      this.conversationId = body.conversation_id; this.resumeToken = body.resume_token; // kept together
       return body;
     }
 
     async connect(mic, session) {
       const body = session || await this.requestSession(); // a reconnect asks for a new session
-      const visitor = this.visitor;
       if (mic && !this.capture) await this.setUpAudio(mic); // a reconnect keeps the audio it has
       const ws = new WebSocket(body.ws_url);
       ws.binaryType = 'arraybuffer';
       this.ws = ws;
       ws.onopen = () => {
         const rate = this.capture ? this.capture.context.sampleRate : 16000;
-        ws.send(JSON.stringify({ type: 'session.start', sample_rate: rate, visitor_id: visitor, text_only: !this.capture,
+        ws.send(JSON.stringify({ type: 'session.start', sample_rate: rate, text_only: !this.capture,
           echo_cancellation: this.echo ? 'loopback' : 'none' }));
       };
       ws.onmessage = (e) => (typeof e.data === 'string' ? this.onEvent(JSON.parse(e.data)) : this.onAudio(e.data));
@@ -460,7 +468,7 @@
   if (script && script.dataset.key) {
     const widget = document.createElement('aura-voice-widget');
     widget.setAttribute('key', script.dataset.key);
-    for (const name of ['placement', 'title', 'accent', 'text-only', 'start-expanded', 'show-transcript', 'visitor-id']) {
+    for (const name of ['placement', 'title', 'accent', 'text-only', 'start-expanded', 'show-transcript', 'visitor-id', 'visitor-hash']) {
       const value = script.getAttribute('data-' + name);
       if (value !== null) widget.setAttribute(name, value);
     }

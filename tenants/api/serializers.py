@@ -36,9 +36,10 @@ class WidgetKeySerializer(serializers.ModelSerializer):
             "accent_color",
             "placement",
             "embed_snippet",
+            "identity_secret_hint",
             "created_at",
         )
-        read_only_fields = ("id", "key", "created_at")
+        read_only_fields = ("id", "key", "identity_secret_hint", "created_at")
         extra_kwargs = {"assistant_id": {"min_value": 1, "max_value": 2**63 - 1}}
 
     def get_embed_snippet(self, key: WidgetKey) -> str:
@@ -54,6 +55,24 @@ class WidgetKeySerializer(serializers.ModelSerializer):
             return sorted({clean_origin(origin) for origin in value})
         except DjangoValidationError as exc:
             raise serializers.ValidationError(exc.messages) from None
+
+
+class IdentitySecretSerializer(serializers.Serializer):
+    identity_secret = serializers.CharField(
+        read_only=True,
+        help_text="The key's identity secret (docs/widget.md): your server signs its signed-in users' ids with it. "
+        "Shown this once: store it now. Only its hint is shown afterwards.",
+    )
+    identity_secret_hint = serializers.CharField(read_only=True)
+
+
+class NewWidgetKeySerializer(WidgetKeySerializer):
+    identity_secret = serializers.CharField(
+        read_only=True, help_text="The key's identity secret. Shown this once: store it now."
+    )
+
+    class Meta(WidgetKeySerializer.Meta):
+        fields = (*WidgetKeySerializer.Meta.fields, "identity_secret")
 
 
 class ApiKeySerializer(serializers.ModelSerializer):

@@ -1,4 +1,4 @@
-"""Rate limits per API key and per organization (all its keys), counted in Redis (aura.ratelimit)."""
+"""Rate limits per API key and per organization (all its keys), counted in Redis (core.ratelimit)."""
 
 from __future__ import annotations
 

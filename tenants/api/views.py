@@ -17,12 +17,15 @@ from tenants.actions import (
     do_delete_widget_key,
     do_revoke_api_key,
     do_rotate_api_key,
+    do_rotate_widget_identity_secret,
     do_save_widget_key,
 )
 from tenants.api.base import OrganizationListCreateRetrieveViewSet, OrganizationModelViewSet
 from tenants.api.serializers import (
     ApiKeySerializer,
+    IdentitySecretSerializer,
     IssuedApiKeySerializer,
+    NewWidgetKeySerializer,
     RotateApiKeySerializer,
     WidgetKeySerializer,
 )
@@ -32,10 +35,25 @@ from tenants.models import ApiKey, ApiScope, WidgetKey
 class WidgetKeyViewSet(OrganizationModelViewSet):
     queryset = WidgetKey.objects.all()
     serializer_class = WidgetKeySerializer
+    # The identity secret vouches for any signed-in user of the site: like API keys, admin scope.
+    action_scopes = {"rotate_identity_secret": ApiScope.ADMIN}
 
-    def perform_create(self, serializer: BaseSerializer) -> None:
-        key = WidgetKey(organization=self.organization, **serializer.validated_data)
-        serializer.instance = do_save_widget_key(key)
+    @extend_schema(request=WidgetKeySerializer, responses={201: NewWidgetKeySerializer})
+    def create(self, request: Request, *args: object, **kwargs: object) -> Response:
+        """Create a widget key; the answer carries its identity secret, this once."""
+        serializer = self.get_serializer(data=request.data)
+        serializer.is_valid(raise_exception=True)
+        key = do_save_widget_key(WidgetKey(organization=self.organization, **serializer.validated_data))
+        secret = do_rotate_widget_identity_secret(key)
+        return Response({**WidgetKeySerializer(key).data, "identity_secret": secret}, status=status.HTTP_201_CREATED)
+
+    @extend_schema(request=None, responses={200: IdentitySecretSerializer})
+    @action(detail=True, methods=["post"], url_path="rotate-identity-secret")
+    def rotate_identity_secret(self, request: Request, pk: str | None = None) -> Response:
+        """A new identity secret, in force at once (hashes of the old one stop verifying). Shown this once."""
+        key = self.get_object()
+        secret = do_rotate_widget_identity_secret(key)
+        return Response({"identity_secret": secret, "identity_secret_hint": key.identity_secret_hint})
 
     def perform_update(self, serializer: BaseSerializer) -> None:
         key = serializer.instance

@@ -86,3 +86,20 @@ def test_how_it_ended_decides(conversation, reason, resumable):
 
     found = resumable_conversation(str(started.pk), assistant_id=assistant.pk, visitor_id="v1")
     assert (found is not None) is resumable
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize(("channel", "resumable"), [("voice", True), ("text", True), ("api", False), ("phone", False)])
+def test_only_a_widget_conversation_resumes_in_a_widget(alpha, channel, resumable):
+    with tenant_context(alpha.organization):
+        assistant = Assistant.objects.get()
+        started = do_start_conversation(
+            conversation_id=uuid.uuid4(),
+            assistant_id=assistant.pk,
+            visitor_id="crm-4711",
+            channel=channel,
+            origin="api",
+            connection="first",
+        )
+        found = resumable_conversation(str(started.pk), assistant_id=assistant.pk, visitor_id="crm-4711")
+    assert (found is not None) is resumable

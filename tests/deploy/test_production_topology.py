@@ -33,7 +33,6 @@ from tests.voice.client import VoiceClient, request_session
 
 pytestmark = [pytest.mark.e2e, pytest.mark.django_db(transaction=True)]
 LOGS = ROOT / ".data" / "test" / "logs"
-VISITOR = "visitor-topology-1"
 
 
 def _get(url: str, host: str | None = None) -> tuple[int, str]:
@@ -148,18 +147,29 @@ def topology(tmp_path: Path, alpha) -> Iterator[Topology]:
         yield topology
 
 
-async def _open(topology: Topology, tenant, resume: str | None = None) -> tuple[VoiceClient, dict]:
+async def _open(topology: Topology, tenant, resume: dict | None = None) -> tuple[VoiceClient, dict, dict]:
+    """A widget session; ``resume``: the answer of the session that began the conversation (the widget keeps
+    its conversation id, visitor token and resume token)."""
     key = await sync_to_async(lambda: tenant.widget_key.key)()
+    credentials = (
+        {
+            "resume": resume["conversation_id"],
+            "visitor_token": resume["visitor_token"],
+            "resume_token": resume["resume_token"],
+        }
+        if resume
+        else {}
+    )
     deadline = time.monotonic() + 20
     while True:  # like the widget: retry with back-off while the platform has no live process
-        status, body = await asyncio.to_thread(request_session, topology.base_url, key, tenant.origin, VISITOR, resume)
+        status, body = await asyncio.to_thread(request_session, topology.base_url, key, tenant.origin, **credentials)
         if status == 200 or time.monotonic() > deadline:
             break
         await asyncio.sleep(0.5)
     assert status == 200, body
     client = await VoiceClient.connect(body["ws_url"], tenant.origin)
     created = await client.start(16000, text_only=True)
-    return client, created
+    return client, created, body
 
 
 async def _ask(client: VoiceClient, text: str) -> dict:
@@ -186,7 +196,7 @@ def _conversation(tenant, conversation_id: str) -> tuple[Conversation, list[Turn
 
 
 async def test_sessions_survive_a_killed_and_a_restarted_process_behind_nginx(topology, alpha):
-    client, created = await _open(topology, alpha)
+    client, created, began = await _open(topology, alpha)
     conversation_id = created["conversation_id"]
     first = await _ask(client, "Are you open on Sunday?")
     assert "sunday" in first["text"].lower()
@@ -206,7 +216,7 @@ async def test_sessions_survive_a_killed_and_a_restarted_process_behind_nginx(to
     # 1. The process holding the session dies without a word.
     topology.processes[holder].send_signal(signal.SIGKILL)
     assert await client.wait_closed(10) == 1006
-    client, created = await _open(topology, alpha, resume=conversation_id)
+    client, created, _ = await _open(topology, alpha, resume=began)
     assert created["conversation_id"] == conversation_id and created["resumed"] is True
     assert topology.holder() == other
     second = await _ask(client, "Do you deliver?")
@@ -223,7 +233,7 @@ async def test_sessions_survive_a_killed_and_a_restarted_process_behind_nginx(to
 
     # 3. A restarted process takes the conversation back, history and all.
     topology.start_daphne(holder)
-    client, created = await _open(topology, alpha, resume=conversation_id)
+    client, created, _ = await _open(topology, alpha, resume=began)
     assert created["conversation_id"] == conversation_id and created["resumed"] is True
     third = await _ask(client, "Thanks, bye!")
     assert third["text"]

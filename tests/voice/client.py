@@ -33,9 +33,11 @@ def silence(ms: int, rate: int = 16000) -> bytes:
 
 
 def request_session(
-    base_url: str, key: str, origin: str, visitor_id: str = "", resume: str | None = None
+    base_url: str, key: str, origin: str, visitor_id: str = "", resume: str | None = None, **credentials: str
 ) -> tuple[int, dict]:
-    body = {"key": key, "visitor_id": visitor_id, **({"resume": resume} if resume else {})}
+    """POST /widget/session. ``credentials``: ``visitor_hash`` (with ``visitor_id``: a site's signed-in
+    user), ``visitor_token`` (an anonymous visitor the platform minted), ``resume_token``."""
+    body = {"key": key, "visitor_id": visitor_id, **({"resume": resume} if resume else {}), **credentials}
     request = urllib.request.Request(
         f"{base_url}/widget/session",
         data=json.dumps(body).encode(),

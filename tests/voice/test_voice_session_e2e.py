@@ -148,7 +148,7 @@ async def test_text_only_sessions_get_text_and_no_audio(daphne_server, alpha):
 
 async def test_a_dropped_connection_resumes_the_same_conversation(daphne_server, alpha):
     key = await sync_to_async(lambda: alpha.widget_key.key)()
-    status, first = await asyncio.to_thread(request_session, daphne_server.base_url, key, alpha.origin, "visitor-7")
+    status, first = await asyncio.to_thread(request_session, daphne_server.base_url, key, alpha.origin)
     client = await VoiceClient.connect(first["ws_url"], alpha.origin)
     await client.start(text_only=True)
     await client.send({"type": "input.text", "text": "hello"})
@@ -161,11 +161,23 @@ async def test_a_dropped_connection_resumes_the_same_conversation(daphne_server,
         return conversation.end_reason == "disconnected" and conversation
 
     assert await eventually(ended), "the dropped connection ended the conversation as disconnected"
+    # the widget keeps the visitor token and the resume token the first answer gave it
     status, again = await asyncio.to_thread(
-        request_session, daphne_server.base_url, key, alpha.origin, "visitor-7", first["conversation_id"]
+        request_session,
+        daphne_server.base_url,
+        key,
+        alpha.origin,
+        resume=first["conversation_id"],
+        visitor_token=first["visitor_token"],
+        resume_token=first["resume_token"],
     )
-    _, stranger = await asyncio.to_thread(
-        request_session, daphne_server.base_url, key, alpha.origin, "visitor-8", first["conversation_id"]
+    _, stranger = await asyncio.to_thread(  # another browser, even one that got hold of the resume token
+        request_session,
+        daphne_server.base_url,
+        key,
+        alpha.origin,
+        resume=first["conversation_id"],
+        resume_token=first["resume_token"],
     )
     resumed = await VoiceClient.connect(again["ws_url"], alpha.origin)
     created = await resumed.start(text_only=True)

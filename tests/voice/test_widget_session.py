@@ -8,6 +8,7 @@ from django_tenants.utils import tenant_context
 
 from tenants.appearance import contrast, text_on
 from tenants.models import WidgetKey, origin_allowed
+from tenants.queries import widget_identity_secret
 from voice.models import Assistant
 from voice.tokens import redeem_token
 
@@ -242,3 +243,89 @@ def test_the_form_says_what_the_widget_does_with_the_title_and_where_the_preview
 
     assert "Empty: the assistant&#x27;s name" in page or "Empty: the assistant's name" in page
     assert "your organization&#x27;s own address" in page or "your organization's own address" in page
+
+
+# ---------------------------------------------------------------- the identity secret (issue 21)
+@pytest.mark.django_db
+def test_the_identity_secret_is_shown_once_in_the_admin_and_only_its_hint_afterwards(alpha, alpha_admin):
+    key, client = alpha.widget_key, alpha_admin[0]
+    change_url = f"/admin/tenants/widgetkey/{key.pk}/change/"
+    assert "none yet: rotate to make one" in client.get(change_url).content.decode()
+
+    shown = client.post("/admin/tenants/widgetkey/", {"action": "rotate_identity_secret", "_selected_action": [key.pk]})
+
+    assert shown.status_code == 200 and "no-store" in shown["Cache-Control"]
+    key.refresh_from_db()
+    secret = widget_identity_secret(key)
+    assert secret.startswith("ids_") and secret in shown.content.decode()
+    assert secret not in key.encrypted_identity_secret  # sealed at rest
+    page = client.get(change_url).content.decode()
+    assert secret not in page and key.identity_secret_hint in page
+    assert secret not in client.get("/admin/tenants/widgetkey/").content.decode()
+
+
+@pytest.mark.django_db
+def test_a_key_made_in_the_admin_shows_its_identity_secret_once(alpha, alpha_admin):
+    client, assistant_id = alpha_admin
+    response = client.post(
+        "/admin/tenants/widgetkey/add/",
+        {
+            "name": "Shop",
+            "assistant": assistant_id,
+            "origins": "https://shop.example",
+            "is_active": "on",
+            "accent_color": "#4f46e5",
+            "placement": "bottom-right",
+        },
+    )
+
+    assert response.status_code == 200, response.content.decode()[-2000:]
+    key = WidgetKey.objects.get(organization=alpha.organization, name="Shop")
+    assert widget_identity_secret(key) in response.content.decode()
+
+
+@pytest.mark.django_db
+def test_the_api_gives_the_identity_secret_on_creation_and_rotation_only(alpha):
+    from tenants.actions import do_create_api_key
+    from tests.api.conftest import api_client
+
+    def client(scope: str):
+        issued = do_create_api_key(alpha.organization, name="k", scopes=[scope], expires_at=None, created_by="t")
+        return api_client(issued.secret)
+
+    with tenant_context(alpha.organization):
+        assistant_id = Assistant.objects.get().pk
+    writer, admin = client("write"), client("admin")
+    created = writer.post("/api/v1/widget-keys/", {"name": "Shop", "assistant_id": assistant_id}, format="json")
+    assert created.status_code == 201, created.json()
+    secret = created.json()["identity_secret"]
+    key = WidgetKey.objects.get(pk=created.json()["id"])
+    assert secret == widget_identity_secret(key) and created.json()["identity_secret_hint"] == key.identity_secret_hint
+
+    shown = writer.get(f"/api/v1/widget-keys/{key.pk}/").json()
+    assert "identity_secret" not in shown and secret not in str(shown)
+    rotate = f"/api/v1/widget-keys/{key.pk}/rotate-identity-secret/"
+    assert writer.post(rotate).status_code == 403  # admin scope, as for API keys
+    rotated = admin.post(rotate)
+    assert rotated.status_code == 200
+    key.refresh_from_db()
+    assert rotated.json()["identity_secret"] == widget_identity_secret(key) != secret
+
+
+@pytest.mark.django_db
+def test_rotate_encryption_keys_reseals_widget_identity_secrets(alpha, capsys):
+    from cryptography.fernet import Fernet
+    from django.core.management import call_command
+    from django.test import override_settings
+
+    from tenants.actions import do_rotate_widget_identity_secret
+
+    old, new = Fernet.generate_key().decode(), Fernet.generate_key().decode()
+    with override_settings(AURA_ENCRYPTION_KEYS=[old]):
+        secret = do_rotate_widget_identity_secret(alpha.widget_key)
+    with override_settings(AURA_ENCRYPTION_KEYS=[new, old]):
+        call_command("rotate_encryption_keys")
+
+    assert "1 widget identity secret(s) now sealed with the newest key" in capsys.readouterr().out
+    with override_settings(AURA_ENCRYPTION_KEYS=[new]):
+        assert widget_identity_secret(alpha.widget_key) == secret

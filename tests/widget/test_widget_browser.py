@@ -15,7 +15,7 @@ import pytest
 from django_tenants.utils import tenant_context
 
 from aura.embedded_services import free_port
-from conversations.models import Turn
+from conversations.models import Conversation, Turn
 from tenants.models import WidgetKey
 from tests.conftest import require_tool
 from tests.voice.client import read_wav
@@ -384,3 +384,51 @@ def test_a_denied_microphone_explains_itself_and_offers_typing(daphne_server, al
         page.keyboard.press("Enter")
         assert page.locator("aura-voice-widget >> .panel").is_visible()
         assert _focused(page) == "input."
+
+
+def test_the_widget_keeps_the_visitor_the_server_minted_and_a_site_vouches_for_its_user(daphne_server, alpha):
+    """Issue 21: the browser keeps the server's signed anonymous id (localStorage) and is the same visitor
+    after a reload; a made-up visitor-id is not trusted; visitor-id with the site's hash is that user."""
+    from tenants.actions import do_rotate_widget_identity_secret
+    from voice.tokens import identity_hash
+
+    with tenant_context(alpha.organization):  # earlier tests' conversations stay in the tenant's schema
+        before = list(Conversation.objects.values_list("pk", flat=True))
+
+    def conversation_visitors() -> list[str]:
+        with tenant_context(alpha.organization):
+            mine = Conversation.objects.exclude(pk__in=before).order_by("started_at")
+            return list(mine.values_list("visitor_id", flat=True))
+
+    def talk(page, frames) -> None:
+        page.click("aura-voice-widget >> .launcher")
+        _wait(lambda: _events(frames, "received", "session.created"), page=page)
+        page.click("aura-voice-widget >> .end")
+        _wait(lambda: _events(frames, "received", "session.ended"), page=page)
+
+    with _host_site() as site, _browser(None) as page:
+        _embedded(daphne_server, alpha, site)
+        bodies: list[dict] = []
+        page.on("request", lambda r: r.url.endswith("/widget/session") and bodies.append(json.loads(r.post_data)))
+        for _ in range(2):  # the second visit: the same browser after a reload
+            frames = _record_socket(page)
+            page.goto(site.origin)
+            talk(page, frames)
+            assert "visitor_id" not in _events(frames, "sent", "session.start")[0]
+        first, second = _wait(lambda: len(conversation_visitors()) == 2 and conversation_visitors())
+        assert first.startswith("anon:") and second == first
+        assert "visitor_token" not in bodies[0] and bodies[1]["visitor_token"]
+
+        key = WidgetKey.objects.filter(organization=alpha.organization).order_by("pk").first()
+        secret = do_rotate_widget_identity_secret(key)
+        for extra in (
+            'data-visitor-id="crm-4711"',
+            f'data-visitor-id="crm-4711" data-visitor-hash="{identity_hash(secret, "crm-4711")}"',
+        ):
+            site.html = HOST_PAGE.format(platform=daphne_server.base_url, key=key.key, extra=extra).encode()
+            frames = _record_socket(page)
+            page.goto(site.origin)
+            talk(page, frames)
+        visitors = _wait(lambda: len(conversation_visitors()) == 4 and conversation_visitors())
+        assert visitors[2] == first  # a made-up id: still the anonymous visitor this browser was
+        assert visitors[3] == "crm-4711"  # vouched for by the site's server

@@ -123,11 +123,8 @@ def _session(
     )
 
 
-async def _start(session: VoiceSession, visitor_id: str) -> None:
-    start = {"type": "session.start", "text_only": True}
-    if visitor_id:
-        start["visitor_id"] = visitor_id
-    await session.handle_text(json.dumps(start))
+async def _start(session: VoiceSession) -> None:
+    await session.handle_text(json.dumps({"type": "session.start", "text_only": True}))  # the visitor is the session's
 
 
 async def converse(
@@ -150,7 +147,7 @@ async def converse(
         await quota.release()
         raise
     try:
-        await _start(session, visitor_id)
+        await _start(session)
         await session.handle_api_text(text)
         async with asyncio.timeout(REPLY_TIMEOUT_S):
             await collector.done.wait()
@@ -176,7 +173,7 @@ async def finish(tenant: Organization, *, conversation_id: str, assistant_id: in
     if assistant is None:  # cannot happen: an assistant with conversations cannot be deleted
         return
     session = _session(tenant, conversation_id, visitor_id, assistant, _Collector(lambda event: None), None)
-    await _start(session, visitor_id)
+    await _start(session)
     session.visitor_spoke = any(message.role == "user" for message in session.history)
     await session.end(EndReason.VISITOR_ENDED, CloseCode.NORMAL, notify=False)
 

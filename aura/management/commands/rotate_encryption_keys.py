@@ -1,5 +1,5 @@
 """manage.py rotate_encryption_keys: re-seal every organization's provider keys (and its Twilio auth
-tokens, public schema) with the newest key (``aura.workflows.encryption``).
+tokens and widget keys' identity secrets, public schema) with the newest key (``aura.workflows.encryption``).
 
 Rotation: put a new Fernet key first in AURA_ENCRYPTION_KEYS (keep the old one after it), deploy,
 run this command, then remove the old key.
@@ -28,5 +28,7 @@ class Command(BaseCommand):
             self.stdout.write(self.style.SUCCESS(f"{count} provider key(s) now sealed with the newest key"))
         elif where == "Twilio auth tokens":
             self.stdout.write(self.style.SUCCESS(f"{count} Twilio auth token(s) now sealed with the newest key"))
+        elif where == "widget identity secrets":
+            self.stdout.write(self.style.SUCCESS(f"{count} widget identity secret(s) now sealed with the newest key"))
         elif count:
             self.stdout.write(f"{where}: {count} key(s) re-encrypted")

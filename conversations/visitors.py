@@ -1,0 +1,45 @@
+"""Visitor ids: the one rule every door checks (widget session, ``session.start``, the REST API), and the
+namespaces that keep one channel's visitors from being taken for another's.
+
+- Ids a tenant chooses (the REST API's ``visitor_id``, a signed-in user a site vouches for with an
+  identity hash) are stored as they are, so the same person meets the same profile on every channel.
+- Anonymous widget visitors get an id the platform mints: ``anon:`` and 22 random characters. No
+  tenant-chosen id may start with ``anon:``, so the two can never collide ("crm-4711" is never an
+  anonymous visitor, and an anonymous visitor is never "crm-4711").
+- Phone callers are ``phone:`` and a keyed hash of their number (``telephony.queries.caller_visitor_id``).
+"""
+
+from __future__ import annotations
+
+MAX_VISITOR_ID_CHARS = 128
+ANONYMOUS_PREFIX = "anon:"
+
+
+class InvalidVisitorIdError(ValueError):
+    """A visitor id that breaks the rule; its message says which part, for a 400 or an error event."""
+
+
+def check_visitor_id(value: object, *, chosen_by_client: bool = True) -> str:
+    """``value`` if it is a valid visitor id, else InvalidVisitorIdError.
+
+    The rule: a string of 1–128 characters, every one printable (``str.isprintable``: no NUL or other
+    control character, no line separator, no lone surrogate). An id chosen by a client (not minted by the
+    platform) may not start with ``anon:``, the namespace of the platform's anonymous widget visitors.
+    """
+    if not isinstance(value, str):
+        raise InvalidVisitorIdError("visitor_id must be a string.")
+    if not value:
+        raise InvalidVisitorIdError("visitor_id must not be empty.")
+    if len(value) > MAX_VISITOR_ID_CHARS:
+        raise InvalidVisitorIdError(f"visitor_id must be at most {MAX_VISITOR_ID_CHARS} characters.")
+    if not value.isprintable():
+        raise InvalidVisitorIdError(
+            "visitor_id must be printable characters only (no control characters, NUL or lone surrogates)."
+        )
+    if chosen_by_client and value.startswith(ANONYMOUS_PREFIX):
+        raise InvalidVisitorIdError(f'visitor_id must not start with "{ANONYMOUS_PREFIX}": it is reserved.')
+    return value
+
+
+def is_anonymous(visitor_id: str) -> bool:
+    return visitor_id.startswith(ANONYMOUS_PREFIX)
