@@ -96,6 +96,7 @@ MIDDLEWARE = [
     "django_prometheus.middleware.PrometheusBeforeMiddleware",
     "aura.middleware.RequestContextMiddleware",
     "aura.middleware.HostlessEndpointsMiddleware",  # /healthz, /readyz, /metrics on any host name
+    "aura.middleware.BadInputMiddleware",  # oversize bodies (413), NUL in paths, queries and forms (400)
     "django.middleware.security.SecurityMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",  # static files need no tenant, nor the database
     "tenants.middleware.TenantMiddleware",
