@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import urllib.parse
 from collections.abc import Iterator
 from datetime import timedelta
 from unittest import mock
@@ -14,6 +15,7 @@ from unittest import mock
 import pytest
 from asgiref.sync import sync_to_async
 from channels.testing import WebsocketCommunicator
+from django.test import Client
 from django.utils import timezone
 
 from billing.models import UsageEvent
@@ -22,7 +24,15 @@ from telephony.actions import do_claim_call, do_end_call, do_start_inbound_call
 from telephony.consumers import TwilioMediaConsumer
 from telephony.models import Call, PhoneNumber
 from tests.api.conftest import api_client, error_code
-from tests.telephony.conftest import ALPHA_ACCOUNT_SID, ALPHA_NUMBER, BETA_NUMBER, CALLER, first_assistant
+from tests.fakes.twilio import stream_of, twilio_signature
+from tests.telephony.conftest import (
+    ALPHA_ACCOUNT_SID,
+    ALPHA_AUTH_TOKEN,
+    ALPHA_NUMBER,
+    BETA_NUMBER,
+    CALLER,
+    first_assistant,
+)
 from tests.telephony.test_calls_api import status_callback
 from tests.telephony.test_phone_number_admin import URL, admin_of, form
 from voice import tokens
@@ -96,6 +106,8 @@ def test_outbound_calls_take_the_plans_concurrent_session_slots(alpha, caller_ap
     assert [a.status_code for a in answers] == [201, 201, 429, 429]
     assert error_code(answers[2]) == "concurrent_limit"
     assert Call.objects.count() == 2 and len(rest.requests) == 2
+    # the callee answers: the call is connected on its own slot (the plan's 2 are both taken, by these calls)
+    assert stream_of(_answered(Call.objects.get(call_sid=answers[1].json()["sid"]))) is not None
     # the callee does not answer: the call ends and its slot is free again
     assert status_callback(answers[0].json()["sid"], "no-answer").status_code == 204
     again = caller_api.post("/api/v1/calls/", {"from": ALPHA_NUMBER, "to": US_CALLEE}, format="json")
@@ -111,6 +123,28 @@ def test_a_call_twilio_refused_gives_its_slot_back(alpha, caller_api, rest, free
     assert caller_api.post("/api/v1/calls/", {"from": ALPHA_NUMBER, "to": US_CALLEE}, format="json").status_code == 502
     rest.refuse_calls = False
     assert caller_api.post("/api/v1/calls/", {"from": ALPHA_NUMBER, "to": US_CALLEE}, format="json").status_code == 201
+
+
+def _answered(call: Call) -> str:
+    """Twilio's voice webhook for a placed call the callee answered: the TwiML."""
+    path = f"/telephony/twilio/voice?call={call.pk}"
+    params = {
+        "AccountSid": ALPHA_ACCOUNT_SID,
+        "CallSid": call.call_sid,
+        "CallStatus": "in-progress",
+        "Direction": "outbound-api",
+        "From": ALPHA_NUMBER,
+        "To": US_CALLEE,
+    }
+    response = Client().post(
+        path,
+        urllib.parse.urlencode(params),
+        content_type="application/x-www-form-urlencoded",
+        HTTP_HOST="localhost",
+        HTTP_X_TWILIO_SIGNATURE=twilio_signature(ALPHA_AUTH_TOKEN, f"https://aura.example{path}", params),
+    )
+    assert response.status_code == 200
+    return response.content.decode()
 
 
 def _streamed_call(alpha, number: PhoneNumber, sid: str, *, seconds: int, end: bool = True) -> Call:
