@@ -96,3 +96,22 @@ def test_over_long_or_strange_ids_in_paths_are_a_404_and_nul_a_400(api, path):
         assert error_code(response) == "not_found"
     response = api.get(path.format("a%00b"))
     assert response.status_code == 400 and error_code(response) == "invalid_request"
+
+
+@pytest.mark.parametrize(
+    ("text", "within"),
+    [
+        (b'["' + b"[" * 100 + b'"]', True),  # brackets inside a string do not nest
+        (b'["\\"' + b"[" * 100 + b'"]', True),  # nor after an escaped quote
+        (b'["\\\\", ' + b"[" * 40 + b"]" * 40 + b"]", False),  # an escaped backslash ends the string
+        (b"[" * 32 + b"]" * 32, True),
+        (b"[" * 33 + b"]" * 33, False),
+        (b'{"a": ' * 33 + b"1" + b"}" * 33, False),
+        (b"[" + b"[]," * 1000 + b"[]]", True),  # wide is fine, only deep is refused
+        (b'"' + b"[" * 100, True),  # an unterminated string: json refuses it later
+    ],
+)
+def test_nesting_is_counted_outside_strings(text, within):
+    from aura.api.parsers import nesting_within
+
+    assert nesting_within(text) is within
