@@ -6,11 +6,15 @@ import re
 import uuid
 from collections.abc import Callable
 
-from django.http import HttpRequest, HttpResponse
+from django.conf import settings
+from django.core.exceptions import RequestDataTooBig
+from django.http import HttpRequest, HttpResponse, JsonResponse, QueryDict
 
 from aura import health
 from aura.metrics import metrics_view
 from core import log_context
+from core.api.errors import error_body
+from core.api.parsers import BadInputError, too_large
 
 _REQUEST_ID = re.compile(r"^[A-Za-z0-9._\-]{8,64}$")
 # Probes and metrics answer on any host name: orchestrators and Prometheus address a process by its
@@ -42,3 +46,65 @@ class HostlessEndpointsMiddleware:
         if view is not None:
             return view(request)
         return self.get_response(request)
+
+
+_FORM = "application/x-www-form-urlencoded"
+
+
+def _refusal(request: HttpRequest, bad: BadInputError) -> JsonResponse:
+    """The API's error shape under /api/, the widget's (code and message) elsewhere."""
+    if request.path_info.startswith("/api/"):
+        body = error_body(bad.code, bad.message)
+    else:
+        body = {"error": {"code": bad.code, "message": bad.message}}
+    return JsonResponse(body, status=bad.status)
+
+
+class BadInputMiddleware:
+    """Bad input refused at the door, once for every view (the JSON body itself is checked where it is
+    parsed, by core.api.parsers): a body declared over DATA_UPLOAD_MAX_MEMORY_SIZE (413; multipart file
+    uploads have their own limits), and NUL characters in the path, the query string or a form body (400:
+    PostgreSQL cannot store them; a lone surrogate cannot arrive there, Django decodes those as U+FFFD).
+    Runs before tenant routing and before any view reads a field, so Twilio's webhooks refuse a NUL in
+    ``To`` or ``CallSid`` before their signature check."""
+
+    def __init__(self, get_response: Callable[[HttpRequest], HttpResponse]) -> None:
+        self.get_response = get_response
+
+    def __call__(self, request: HttpRequest) -> HttpResponse:
+        try:
+            self._check(request)
+        except BadInputError as bad:
+            return _refusal(request, bad)
+        except RequestDataTooBig:
+            return _refusal(request, too_large())
+        return self.get_response(request)
+
+    def process_exception(self, request: HttpRequest, exception: Exception) -> HttpResponse | None:
+        """A view that read a body over the limit (one sent without Content-Length): 413, not Django's 400."""
+        if isinstance(exception, RequestDataTooBig):
+            return _refusal(request, too_large())
+        return None
+
+    @staticmethod
+    def _check(request: HttpRequest) -> None:
+        limit = settings.DATA_UPLOAD_MAX_MEMORY_SIZE
+        content_type = request.content_type or ""
+        declared = request.META.get("CONTENT_LENGTH") or "0"
+        if (
+            limit is not None
+            and not content_type.startswith("multipart/")
+            and (not declared.isdigit() or int(declared) > limit)
+        ):
+            raise too_large() if declared.isdigit() else BadInputError("Content-Length must be a number.")
+        if "\x00" in request.path_info:
+            raise BadInputError("The path may not contain NUL characters.", code="invalid_request")
+        _check_fields(request.GET, "query string")
+        if request.method == "POST" and content_type == _FORM:
+            _check_fields(request.POST, "form")
+
+
+def _check_fields(fields: QueryDict, where: str) -> None:
+    for key, values in fields.lists():
+        if "\x00" in key or any("\x00" in value for value in values):
+            raise BadInputError(f"The {where} may not contain NUL characters.", code="invalid_request")

@@ -135,6 +135,33 @@ def take_slot_sync(organization_id: int, member: str, limit: int) -> bool:
     return bool(script(keys=keys, args=[limit, _ttl(), member, f"{organization_id}:{member}"]))
 
 
+def hold_slot_sync(organization_id: int, member: str, *, ttl_s: int) -> None:
+    """Take a slot for ``ttl_s`` for what will become a session (an outbound call while it rings), atomically
+    against the plan's limit: raise SessionRefusedError at the hard cap or when every slot is taken. The
+    session that follows passes the same ``member`` to ``open_session``; ``release_slot_sync`` gives it
+    back when no session follows (the callee did not answer)."""
+    status = quota_status(organization_id)
+    if not status.allows_sessions:
+        raise _refusal(status)
+    script = _redis().register_script(_ACQUIRE)
+    keys = [slots_key(organization_id), ALL_SESSIONS_KEY]
+    try:
+        taken = script(keys=keys, args=[status.max_concurrent, ttl_s, member, f"{organization_id}:{member}"])
+    except RedisError as exc:
+        logger.warning("session slots unavailable, not checking the concurrent limit: %s", exc)
+        return
+    if not taken:
+        raise _busy()
+
+
+def release_slot_sync(organization_id: int, member: str) -> None:
+    try:
+        script = _redis().register_script(_RELEASE)
+        script(keys=[slots_key(organization_id), ALL_SESSIONS_KEY], args=[member, f"{organization_id}:{member}"])
+    except RedisError as exc:
+        logger.warning("could not release session slot %s (it lapses by itself): %s", member, exc)
+
+
 # ------------------------------------------------------------------ async: the voice session
 @dataclass
 class SessionQuota:
@@ -210,12 +237,15 @@ async def _acquire_async(organization_id: int, member: str, limit: int) -> bool:
     return bool(await script(keys=keys, args=[limit, _ttl(), member, f"{organization_id}:{member}"]))
 
 
-async def open_session(organization: Organization) -> SessionQuota:
-    """At WebSocket connect: check the hard cap, then take a slot atomically. Raises SessionRefusedError."""
+async def open_session(organization: Organization, *, member: str = "") -> SessionQuota:
+    """At WebSocket connect: check the hard cap, then take a slot atomically. Raises SessionRefusedError.
+
+    ``member``: a slot held already for this session (``hold_slot_sync``, an outbound call that rang), which
+    the session takes over (renewing a held slot always succeeds); by default a new one."""
     status = await run_in_public(quota_status, organization.pk)
     if not status.allows_sessions:
         raise _refusal(status)
-    member = str(uuid.uuid4())
+    member = member or str(uuid.uuid4())
     quota = SessionQuota(
         organization_id=organization.pk, member=member, limit=status.max_concurrent, hard_cap=status.hard_cap
     )

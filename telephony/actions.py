@@ -11,6 +11,7 @@ from django.db.models import Q
 from django.utils import timezone
 
 from billing.actions import do_record_call_usage
+from billing.sessions import hold_slot_sync, release_slot_sync
 from conversations.privacy import redact
 from core.crypto import encrypt, mask, reencrypt
 from telephony.models import PENDING_SID_PREFIX, Call, Direction, PhoneNumber
@@ -39,6 +40,17 @@ def do_reencrypt_auth_tokens() -> int:
 def shown_number(organization: Organization, number: str) -> str:
     """A caller's number as the organization's privacy setting allows it to be stored."""
     return redact(number) if organization.redact_personal_data else number
+
+
+# How long a placed call holds its session slot before its stream takes it over: Twilio rings for 60 s by
+# default, then the answered call fetches the voice webhook and opens its stream. A call still unanswered by
+# then lets its slot lapse; an ended call gives it back at once.
+RING_SLOT_S = 180
+
+
+def call_slot(call_id: int) -> str:
+    """The session slot an outbound call holds while it rings; its media stream's session takes it over."""
+    return f"call:{call_id}"
 
 
 ENDED_STATUSES = frozenset({"completed", "busy", "no-answer", "failed", "canceled"})
@@ -78,17 +90,19 @@ def do_place_call(
     from telephony.queries import status_callback_url, twilio_account, webhook_url
     from telephony.twilio_api import place_call
 
-    call = Call.objects.create(
-        organization=number.organization,
-        phone_number=number,
-        call_sid=PENDING_SID_PREFIX + uuid.uuid4().hex,
-        direction=Direction.OUTBOUND,
-        from_number=number.number,
-        to_number=shown_number(number.organization, to),
-        status="queued",
-        first_message=first_message,
-        metadata=metadata or {},
-    )
+    with transaction.atomic():  # no row without a slot: refused (SessionRefusedError), nothing is stored
+        call = Call.objects.create(
+            organization=number.organization,
+            phone_number=number,
+            call_sid=PENDING_SID_PREFIX + uuid.uuid4().hex,
+            direction=Direction.OUTBOUND,
+            from_number=number.number,
+            to_number=shown_number(number.organization, to),
+            status="queued",
+            first_message=first_message,
+            metadata=metadata or {},
+        )
+        hold_slot_sync(number.organization_id, call_slot(call.pk), ttl_s=RING_SLOT_S)
     try:
         call_sid = place_call(
             twilio_account(number),
@@ -99,6 +113,7 @@ def do_place_call(
         )
     except BaseException:
         Call.objects.filter(pk=call.pk, ended_at__isnull=True).update(status="failed", ended_at=timezone.now())
+        release_slot_sync(number.organization_id, call_slot(call.pk))
         raise
     do_adopt_call_sid(call_id=call.pk, call_sid=call_sid)
     call.refresh_from_db()
@@ -120,18 +135,22 @@ def do_claim_call(*, call_sid: str, organization_id: int, phone_number_id: int, 
         phone_number_id=phone_number_id,
         conversation_id__isnull=True,
         ended_at__isnull=True,
-    ).update(conversation_id=conversation_id)
+    ).update(conversation_id=conversation_id, streamed_at=timezone.now())
     return Call.objects.filter(call_sid=call_sid).first() if claimed else None
 
 
 @transaction.atomic
 def do_update_call_status(
-    *, call_sid: str, status: str, duration_s: int | None = None, measure: bool = True
+    *, call_sid: str, status: str, duration_s: int | None = None, stream_ended: bool = False
 ) -> Call | None:
-    """A status Twilio reported (status callback), or the end of the media stream (``completed``).
+    """A status Twilio reported (status callback, with its ``CallDuration`` at the end), or the end of the
+    media stream (``stream_ended``, status ``completed``).
 
     ``call.started`` fires once, when the call is first answered; ``call.ended`` once, when it first
-    ends. A later report (Twilio's ``completed`` after the stream closed) only fills in the duration.
+    ends. Billed seconds (``duration_s``) are this platform's own measurement of the media stream, from
+    the stream taking the call to its end. Twilio's report can only confirm or lengthen them (a transferred
+    call goes on at Twilio after its stream), never shorten them: a tenant signs its own account's callbacks,
+    so its reports are not trusted to lower a bill. A call that never streamed is billed from the report.
     """
     call = Call.objects.select_for_update(of=("self",)).select_related("phone_number").filter(call_sid=call_sid).first()
     if call is None:
@@ -144,23 +163,27 @@ def do_update_call_status(
         call.answered_at = now
         fields.add("answered_at")
         _emit(EventType.CALL_STARTED, call)
+    if stream_ended and call.streamed_at is not None and call.measured_s is None:
+        call.measured_s = max(0, round((now - call.streamed_at).total_seconds()))
+        fields.add("measured_s")
     if status in ENDED_STATUSES:
-        if duration_s is not None:
-            call.duration_s = duration_s
+        billed = max(call.duration_s or 0, call.measured_s or 0, duration_s or 0)
+        rebilled = billed > (call.duration_s or 0)
+        if rebilled:
+            call.duration_s = billed
             fields.add("duration_s")
         if call.ended_at is None:
             call.ended_at = now
             fields.add("ended_at")
-            if measure and call.duration_s is None and call.answered_at is not None:
-                call.duration_s = max(0, round((now - call.answered_at).total_seconds()))
-                fields.add("duration_s")
             _emit(EventType.CALL_ENDED, call)
-        if "duration_s" in fields and call.duration_s:
+            if call.conversation_id is None and call.direction == Direction.OUTBOUND:
+                release_slot_sync(call.organization_id, call_slot(call.pk))  # rang out: no session took it
+        if rebilled:
             do_record_call_usage(
                 organization_id=call.organization_id,
                 call_sid=call.call_sid,
                 outbound=call.direction == Direction.OUTBOUND,
-                seconds=call.duration_s,
+                seconds=billed,
                 occurred_at=call.ended_at,
                 assistant_id=call.phone_number.assistant_id if call.phone_number else None,
                 conversation_id=call.conversation_id,
@@ -171,8 +194,9 @@ def do_update_call_status(
 
 
 def do_end_call(*, call_sid: str) -> None:
-    """The media stream closed: the call is over for the assistant (Twilio's own report may follow)."""
-    do_update_call_status(call_sid=call_sid, status="completed")
+    """The media stream closed: the call is over for the assistant, and its stream measured (Twilio's own
+    report may follow, and may only lengthen the billed time)."""
+    do_update_call_status(call_sid=call_sid, status="completed", stream_ended=True)
 
 
 def do_end_unclaimed_call(*, call_sid: str, organization_id: int) -> None:
@@ -181,7 +205,7 @@ def do_end_unclaimed_call(*, call_sid: str, organization_id: int) -> None:
     if Call.objects.filter(
         call_sid=call_sid, organization_id=organization_id, conversation_id__isnull=True, ended_at__isnull=True
     ).exists():
-        do_update_call_status(call_sid=call_sid, status="failed", measure=False)
+        do_update_call_status(call_sid=call_sid, status="failed")
 
 
 def do_end_stale_calls(*, now: datetime | None = None) -> int:
@@ -196,7 +220,7 @@ def do_end_stale_calls(*, now: datetime | None = None) -> int:
     )
     ended = 0
     for call_sid in stale.values_list("call_sid", flat=True)[:1000]:
-        do_update_call_status(call_sid=call_sid, status="failed", measure=False)
+        do_update_call_status(call_sid=call_sid, status="failed")
         ended += 1
     return ended
 

@@ -51,6 +51,7 @@ class PhoneNumberAdmin(admin.ModelAdmin):
             "record_calls",
             "remember_callers",
             "transfer_to",
+            "call_countries",
             "is_active",
         ]
         return base if obj is None else [*base, "twilio_setup", "created_at"]

@@ -19,7 +19,7 @@ from billing.sessions import SessionRefusedError, open_session
 from conversations.models import EndReason
 from core import log_context
 from core.shutdown import is_draining
-from telephony.actions import do_claim_call, do_end_call, do_end_unclaimed_call
+from telephony.actions import call_slot, do_claim_call, do_end_call, do_end_unclaimed_call
 from telephony.keypad import Keypad
 from telephony.media_streams import Connected, Dtmf, Mark, Media, Start, Stop, parse_message
 from telephony.models import PhoneNumber
@@ -140,9 +140,10 @@ class TwilioMediaConsumer(VoiceConsumer):
             self._start_timer.cancel()
         redeemed: CallGrant | None = None
         try:
-            grant = redeemed = await database_sync_to_async(redeem_call_token)(start.parameters.get("token", ""))
-            if grant.call_sid != start.call_sid:
-                raise TokenError(CloseCode.INVALID_TOKEN, "the token belongs to another call")
+            # a token shown for another call is refused before it is used up: the real stream still gets in
+            grant = redeemed = await database_sync_to_async(redeem_call_token)(
+                start.parameters.get("token", ""), call_sid=start.call_sid
+            )
             number = await run_in_public(active_number_by_id, grant.phone_number_id)
             if number is None or number.organization_id != grant.organization_id:
                 raise TokenError(CloseCode.UNKNOWN_KEY, "the number no longer answers calls")
@@ -177,7 +178,7 @@ class TwilioMediaConsumer(VoiceConsumer):
             await self.close(code=int(CloseCode.SERVICE_RESTART))
             return  # the call was claimed: it ends with the stream (disconnect)
         try:
-            quota = await open_session(tenant)
+            quota = await open_session(tenant, member=call_slot(call.pk))  # a placed call's ringing slot
         except SessionRefusedError as refused:
             logger.info("phone stream refused for %s: %s", tenant.slug, refused.code)
             QUOTA_REFUSALS.labels(refused.code).inc()

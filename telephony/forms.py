@@ -10,15 +10,15 @@ from twilio.base.exceptions import TwilioException
 
 from core.crypto import Secret, decrypt
 from telephony.actions import seal_auth_token
+from telephony.destinations import allowed_countries, destination_refusal, parse_countries
 from telephony.models import PhoneNumber
-from telephony.queries import TwilioAccount, destination_allowed, platform_account
+from telephony.queries import TwilioAccount, platform_account
 from telephony.twilio_api import number_in_account
 from voice.models import Assistant
 
 NOT_IN_ACCOUNT = "This number is not in that Twilio account: add a number your account holds."
 TWILIO_REFUSED = "Twilio refused these credentials, or could not be reached; check the account SID and auth token."
 TAKEN = "This number is already connected to AURA. If it is yours, contact support."
-DESTINATION_REFUSED = "Numbers on the platform's Twilio account cannot transfer to this country."
 
 
 def _check_ownership(form: forms.ModelForm, account: TwilioAccount, number: str) -> None:
@@ -31,6 +31,21 @@ def _check_ownership(form: forms.ModelForm, account: TwilioAccount, number: str)
         return
     if not owned:
         form.add_error("number", NOT_IN_ACCOUNT)
+
+
+def _check_transfer(
+    form: forms.ModelForm, instance: PhoneNumber, cleaned: dict[str, object], *, platform_account: bool
+) -> None:
+    """The transfer number must be a destination the number may call (its countries, no premium ranges)."""
+    transfer_to = str(cleaned.get("transfer_to") or "")
+    number = str(cleaned.get("number") or instance.number)
+    if not (transfer_to and number) or {"transfer_to", "call_countries", "number"} & set(form.errors):
+        return
+    countries = str(cleaned.get("call_countries", instance.call_countries) or "")
+    if refusal := destination_refusal(
+        transfer_to, allowed_countries(number, countries, platform_account=platform_account)
+    ):
+        form.add_error("transfer_to", refusal)
 
 
 class PhoneNumberForm(forms.ModelForm):
@@ -48,7 +63,15 @@ class PhoneNumberForm(forms.ModelForm):
 
     class Meta:
         model = PhoneNumber
-        fields = ["number", "account_sid", "record_calls", "remember_callers", "transfer_to", "is_active"]
+        fields = [
+            "number",
+            "account_sid",
+            "record_calls",
+            "remember_callers",
+            "transfer_to",
+            "call_countries",
+            "is_active",
+        ]
         error_messages = {"number": {"unique": TAKEN}}
 
     def __init__(self, *args: object, **kwargs: object) -> None:
@@ -87,12 +110,21 @@ class PhoneNumberForm(forms.ModelForm):
         if sid and number and (token or kept_token) and credentials_changed and not self.errors:
             secret = Secret(token) if token else Secret(decrypt(self.instance.encrypted_auth_token))
             _check_ownership(self, TwilioAccount(str(sid), secret), str(number))
+        self._check_transfer(cleaned)
         return cleaned
 
     def _check_transfer(self, cleaned: dict[str, object]) -> None:
-        transfer_to = str(cleaned.get("transfer_to") or "")
-        if transfer_to and not destination_allowed(self.instance, transfer_to):
-            self.add_error("transfer_to", DESTINATION_REFUSED)
+        _check_transfer(self, self.instance, cleaned, platform_account=self.on_platform_account)
+
+    def clean_call_countries(self) -> str:
+        return ", ".join(parse_countries(self.cleaned_data.get("call_countries") or ""))
+
+    def validate_unique(self) -> None:
+        """ "Already connected" is said only to an account Twilio confirmed holds the number: a form that has
+        an error already (made-up credentials, a number not in the account) says nothing about who else has
+        connected it, so its answer is the same for a free number and a taken one."""
+        if not self.errors:
+            super().validate_unique()
 
     def save(self, commit: bool = True) -> PhoneNumber:
         number = super().save(commit=False)
@@ -106,7 +138,7 @@ class PhoneNumberForm(forms.ModelForm):
 
 class PlatformPhoneNumberForm(forms.ModelForm):
     """Platform staff assign a number of the platform's Twilio account to an organization; Twilio must list
-    it in that account. Its calls and transfers may only go to TELEPHONY_PLATFORM_DESTINATION_PREFIXES."""
+    it in that account. Its calls and transfers may only go to TELEPHONY_PLATFORM_DESTINATION_COUNTRIES."""
 
     class Meta:
         model = PhoneNumber
@@ -117,8 +149,12 @@ class PlatformPhoneNumberForm(forms.ModelForm):
             "record_calls",
             "remember_callers",
             "transfer_to",
+            "call_countries",
             "is_active",
         ]
+
+    def clean_call_countries(self) -> str:
+        return ", ".join(parse_countries(self.cleaned_data.get("call_countries") or ""))
 
     def clean(self) -> dict[str, object]:
         cleaned = super().clean()
@@ -130,7 +166,5 @@ class PlatformPhoneNumberForm(forms.ModelForm):
             raise forms.ValidationError("The platform has no Twilio account (TWILIO_ACCOUNT_SID / TWILIO_AUTH_TOKEN).")
         if number and "number" in self.changed_data and not self.errors:
             _check_ownership(self, account, str(number))
-        transfer_to = str(cleaned.get("transfer_to") or "")
-        if transfer_to and not destination_allowed(PhoneNumber(), transfer_to):
-            self.add_error("transfer_to", DESTINATION_REFUSED)
+        _check_transfer(self, self.instance, cleaned, platform_account=True)
         return cleaned

@@ -6,6 +6,7 @@ from __future__ import annotations
 from django.core.validators import RegexValidator
 from django.db import models
 
+from telephony.destinations import validate_countries
 from tenants.models import Organization
 
 E164 = r"^\+[1-9]\d{6,14}$"
@@ -46,6 +47,14 @@ class PhoneNumber(models.Model):
         blank=True,
         validators=[e164_validator],
         help_text="Where the hand-off tool transfers a caller who asks for a person (E.164). Empty: no transfers.",
+    )
+    call_countries = models.CharField(
+        "call countries",
+        max_length=200,
+        blank=True,
+        validators=[validate_countries],
+        help_text="ISO 3166 codes of the countries outbound calls and transfers may reach, comma-separated "
+        "(US, CA). Empty: this number's own country. Premium-rate and special numbers are always refused.",
     )
     is_active = models.BooleanField(default=True)
     created_at = models.DateTimeField(auto_now_add=True)
@@ -102,7 +111,15 @@ class Call(models.Model):
     started_at = models.DateTimeField(auto_now_add=True)
     answered_at = models.DateTimeField(null=True, blank=True)
     ended_at = models.DateTimeField(null=True, blank=True)
-    duration_s = models.PositiveIntegerField(null=True, blank=True, help_text="Twilio's CallDuration.")
+    streamed_at = models.DateTimeField(null=True, blank=True, help_text="When the media stream took the call.")
+    measured_s = models.PositiveIntegerField(
+        null=True, blank=True, help_text="How long the media stream ran, as this platform measured it."
+    )
+    duration_s = models.PositiveIntegerField(
+        null=True,
+        blank=True,
+        help_text="Billed seconds: the measured stream, or Twilio's CallDuration when that is longer.",
+    )
 
     class Meta:
         ordering = ["-started_at"]

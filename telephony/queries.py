@@ -54,12 +54,18 @@ def twilio_account(number: PhoneNumber | None) -> TwilioAccount:
     return platform_account()
 
 
+def destination_refusal(number: PhoneNumber, to: str) -> str:
+    """Why a call from ``number`` may not go to ``to`` (an outbound call or a transfer), or "" when it may:
+    only to the number's countries (telephony.destinations), never to premium-rate or special numbers."""
+    from telephony.destinations import allowed_countries
+    from telephony.destinations import destination_refusal as refusal
+
+    allowed = allowed_countries(number.number, number.call_countries, platform_account=not number.uses_own_account)
+    return refusal(to, allowed)
+
+
 def destination_allowed(number: PhoneNumber, to: str) -> bool:
-    """Whether a call from ``number`` may go to ``to`` (a transfer or an outbound call). A tenant's own
-    account pays its own calls; the platform's account only calls TELEPHONY_PLATFORM_DESTINATION_PREFIXES."""
-    if number.uses_own_account:
-        return True
-    return any(to.startswith(prefix) for prefix in settings.TELEPHONY_PLATFORM_DESTINATION_PREFIXES)
+    return not destination_refusal(number, to)
 
 
 def webhook_url() -> str:

@@ -14,8 +14,14 @@ from twilio.request_validator import RequestValidator
 from twilio.twiml.voice_response import Connect, VoiceResponse
 
 from billing.metrics import QUOTA_REFUSALS
-from billing.sessions import SessionRefusedError, check_new_session
-from telephony.actions import do_adopt_call_sid, do_start_inbound_call, do_update_call_status
+from billing.sessions import SessionRefusedError, check_new_session, hold_slot_sync
+from telephony.actions import (
+    RING_SLOT_S,
+    call_slot,
+    do_adopt_call_sid,
+    do_start_inbound_call,
+    do_update_call_status,
+)
 from telephony.models import PhoneNumber
 from telephony.queries import call_answerable, call_by_sid, phone_number, placed_call, stream_url, twilio_account
 from voice.models import Assistant
@@ -77,7 +83,10 @@ def twilio_voice(request: HttpRequest) -> HttpResponse:
     if not organization.is_ready or not _assistant_exists(number):
         return _spoken_refusal(UNAVAILABLE)
     try:  # the plan's hard cap and concurrent sessions, before the call is connected to anything
-        check_new_session(organization.pk)
+        if placed is not None:  # a placed call has held its own slot since it was placed: renewed (or retaken)
+            hold_slot_sync(organization.pk, call_slot(placed.pk), ttl_s=RING_SLOT_S)
+        else:
+            check_new_session(organization.pk)
     except SessionRefusedError as refused:
         QUOTA_REFUSALS.labels(refused.code).inc()
         logger.info("voice webhook: %s refused for %s: %s", called, organization.slug, refused.code)

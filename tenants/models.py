@@ -210,7 +210,7 @@ class WidgetKey(models.Model):
         choices=[("bottom-right", "Bottom right"), ("bottom-left", "Bottom left"), ("inline", "In the page")],
     )
     # Identity verification (docs/widget.md): a site vouches for its signed-in user with an HMAC-SHA256 of
-    # the user's id under this secret. Sealed with aura.crypto; shown in full once, then only its hint.
+    # the user's id under this secret. Sealed with core.crypto; shown in full once, then only its hint.
     encrypted_identity_secret = models.TextField(blank=True, editable=False)
     identity_secret_hint = models.CharField(max_length=24, blank=True, editable=False)
     created_at = models.DateTimeField(auto_now_add=True)

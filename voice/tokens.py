@@ -130,9 +130,12 @@ def issue_call_token(
     return _sign(payload, _CALL_SALT), grant
 
 
-def redeem_call_token(token: str) -> CallGrant:
-    """Check signature, age and single use; raise TokenError with the close code to send."""
+def redeem_call_token(token: str, *, call_sid: str) -> CallGrant:
+    """Check signature, age, the call and single use; raise TokenError with the close code to send. A token
+    shown for another call is refused before it is used, so it stays good for its own call's stream."""
     payload = _unsign(token, _CALL_SALT)
+    if payload.get("s") != call_sid:
+        raise TokenError(CloseCode.INVALID_TOKEN, "the token belongs to another call")
     _use_once(payload)
     return CallGrant(
         phone_number_id=payload["p"],

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import json
-
 from django.conf import settings
 from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.views.decorators.csrf import csrf_exempt
@@ -13,6 +11,7 @@ from billing.metrics import QUOTA_REFUSALS
 from billing.sessions import SessionRefusedError, check_new_session
 from conversations.queries import resumable_conversation
 from conversations.visitors import InvalidVisitorIdError, check_visitor_id
+from core.api.parsers import BadInputError, parse_json
 from core.ratelimit import hit
 from tenants.queries import widget_key
 from voice.tokens import TOKEN_TTL_S, identify_widget_visitor, issue_token, resume_allowed, resume_token
@@ -55,9 +54,10 @@ def widget_session(request: HttpRequest) -> HttpResponse:
     if request.method != "POST":
         return _error(405, "method_not_allowed", "Use POST.", origin)
     try:
-        body = json.loads(request.body or b"{}")
-    except ValueError:
-        return _error(400, "invalid_request", "The body must be JSON.", origin)
+        body = parse_json(request.body or b"{}")
+    except BadInputError as bad:
+        code = "invalid_request" if bad.status == 400 else bad.code
+        return _error(bad.status, code, f"The body must be JSON: {bad.message}", origin)
     key_value = body.get("key") if isinstance(body, dict) else None
     if not isinstance(key_value, str) or not key_value:
         return _error(400, "invalid_request", 'The body must include "key".', origin)

@@ -98,6 +98,7 @@ MIDDLEWARE = [
     "django_prometheus.middleware.PrometheusBeforeMiddleware",
     "aura.middleware.RequestContextMiddleware",
     "aura.middleware.HostlessEndpointsMiddleware",  # /healthz, /readyz, /metrics on any host name
+    "aura.middleware.BadInputMiddleware",  # oversize bodies (413), NUL in paths, queries and forms (400)
     "django.middleware.security.SecurityMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",  # static files need no tenant, nor the database
     "tenants.middleware.TenantMiddleware",
@@ -323,8 +324,8 @@ AURA_WEBHOOK_TIMEOUT_S = env_float("AURA_WEBHOOK_TIMEOUT_S", 10.0)  # per attemp
 TWILIO_ACCOUNT_SID = os.environ.get("TWILIO_ACCOUNT_SID", "")
 TWILIO_AUTH_TOKEN = os.environ.get("TWILIO_AUTH_TOKEN", "")
 TWILIO_API_BASE_URL = env_str("TWILIO_API_BASE_URL", "https://api.twilio.com").rstrip("/")
-# Where calls on the platform's Twilio account may go (transfers, outbound calls): E.164 prefixes.
-TELEPHONY_PLATFORM_DESTINATION_PREFIXES = env_list("TELEPHONY_PLATFORM_DESTINATION_PREFIXES", "+1")
+# Where calls on the platform's Twilio account may go (transfers, outbound calls): ISO 3166 country codes.
+TELEPHONY_PLATFORM_DESTINATION_COUNTRIES = env_list("TELEPHONY_PLATFORM_DESTINATION_COUNTRIES", "US,CA")
 # Calls left open are ended: without a stream after this long, or open longer than this at all.
 TELEPHONY_UNSTREAMED_CALL_S = env_int("TELEPHONY_UNSTREAMED_CALL_S", 600)
 TELEPHONY_CALL_MAX_S = env_int("TELEPHONY_CALL_MAX_S", 6 * 3600)

@@ -18,7 +18,7 @@ from core.ratelimit import hit
 from telephony.actions import do_place_call
 from telephony.api.serializers import CallSerializer, NewCallSerializer
 from telephony.models import Call, PhoneNumber
-from telephony.queries import destination_allowed
+from telephony.queries import destination_refusal
 from tenants.api.base import OrganizationListCreateRetrieveViewSet
 from tenants.models import ApiScope
 
@@ -57,13 +57,16 @@ class CallViewSet(OrganizationListCreateRetrieveViewSet):
         number = PhoneNumber.objects.filter(organization=self.organization, number=data["from"], is_active=True).first()
         if number is None:
             raise exceptions.ValidationError({"from": ["Not one of your active phone numbers."]})
-        if not destination_allowed(number, data["to"]):
-            raise exceptions.ValidationError({"to": ["Calls from this number cannot go to this country."]})
+        if refusal := destination_refusal(number, data["to"]):
+            raise exceptions.ValidationError({"to": [refusal]})
         self._check_may_call()
-        try:
+        try:  # the call takes one of the plan's session slots while it rings (its stream's session keeps it)
             call = do_place_call(
                 number=number, to=data["to"], first_message=data.get("first_message", ""), metadata=data.get("metadata")
             )
+        except SessionRefusedError as refused:
+            QUOTA_REFUSALS.labels(refused.code).inc()
+            raise CallRefused(refused.http_status, refused.code, refused.message) from None
         except (TwilioException, OSError) as exc:  # Twilio's words may name the account: logged, not returned
             logger.warning("call from %s refused by Twilio: %s", number.number, exc)
             raise CarrierError() from None

@@ -474,7 +474,9 @@ class FakeTwilioRest:
       E.164 → the AccountSid holding it, ``own()`` adds one; a number nobody holds is in no account) with its
       ``PN…`` SID (``numbers`` maps E.164 → SID, else one derived from the number), else an empty page;
       ``POST …/IncomingPhoneNumbers/{Sid}.json``: 200;
-    - anything else: 404 with Twilio's error shape.
+    - anything else: 404 with Twilio's error shape;
+    - an account in ``credentials`` (AccountSid → auth token) asked with another token: 401, as Twilio
+      answers made-up credentials.
     """
 
     def __init__(self) -> None:
@@ -484,6 +486,7 @@ class FakeTwilioRest:
         self.requests: list[RestRequest] = []
         self.numbers: dict[str, str] = {}
         self.owners: dict[str, str] = {}
+        self.credentials: dict[str, str] = {}
         self.refuse_calls = False
         self.before_answer: Callable[[RestRequest, str], None] | None = None
         fake = self
@@ -503,6 +506,8 @@ class FakeTwilioRest:
                 request = RestRequest("POST", self.path, form, user, password)
                 fake.requests.append(request)
                 parts = self.path.split("?")[0].strip("/").split("/")
+                if self._unauthenticated(parts, password):
+                    return
                 if len(parts) == 4 and parts[3] == "Calls.json" and fake.refuse_calls:
                     message = f"Account {parts[2]} is not allowed to call {form.get('To', '')}"
                     self._answer(400, {"code": 21215, "message": message, "status": 400})
@@ -531,6 +536,8 @@ class FakeTwilioRest:
                 )
                 fake.requests.append(RestRequest("GET", self.path, dict(urllib.parse.parse_qsl(query)), user, password))
                 parts = path.strip("/").split("/")
+                if self._unauthenticated(parts, password):
+                    return
                 if len(parts) == 4 and parts[3] == "IncomingPhoneNumbers.json":
                     number = dict(urllib.parse.parse_qsl(query)).get("PhoneNumber", "")
                     sid = fake.numbers.get(number) or "PN" + hashlib.sha1(number.encode()).hexdigest()[:32]
@@ -542,6 +549,13 @@ class FakeTwilioRest:
                     )
                 else:
                     self._not_found()
+
+            def _unauthenticated(self, parts: list[str], password: str) -> bool:
+                expected = fake.credentials.get(parts[2]) if len(parts) > 2 else None
+                if expected is None or expected == password:
+                    return False
+                self._answer(401, {"code": 20003, "message": "Authenticate", "status": 401})
+                return True
 
             def _not_found(self) -> None:
                 self._answer(404, {"code": 20404, "message": "The requested resource was not found", "status": 404})

@@ -19,7 +19,7 @@ from tests.fakes.twilio import twilio_signature
 from tests.telephony.conftest import ALPHA_ACCOUNT_SID, ALPHA_AUTH_TOKEN, ALPHA_NUMBER, BETA_NUMBER
 from webhooks.models import WebhookDelivery, WebhookEndpoint
 
-CALLEE = "+15005550123"
+CALLEE = "+14155550123"
 STATUS_PATH = "/telephony/twilio/status"
 
 
@@ -168,12 +168,14 @@ def test_unsigned_or_wrongly_signed_status_callbacks_change_nothing(alpha, alpha
 def test_the_platforms_account_only_calls_the_allowed_countries(settings, beta, beta_number, make_key, rest):
     """Finding 1: a number on the platform's Twilio account cannot dial premium numbers abroad on its bill."""
     settings.TWILIO_ACCOUNT_SID, settings.TWILIO_AUTH_TOKEN = "AC" + "e" * 32, "platform-token"
-    settings.TELEPHONY_PLATFORM_DESTINATION_PREFIXES = ["+1"]
+    settings.TELEPHONY_PLATFORM_DESTINATION_COUNTRIES = ["US"]
+    beta_number.call_countries = "US,CA,JM"  # the tenant may widen its list; the platform's still bounds it
+    beta_number.save()
     client = api_client(make_key(beta, ["calls:write"]))
 
-    abroad = client.post("/api/v1/calls/", {"from": BETA_NUMBER, "to": "+881612345678"}, format="json")
-
-    assert abroad.status_code == 400 and error_code(abroad) == "validation_error"
+    for to in ("+881612345678", "+14165551234", "+18765551234"):
+        abroad = client.post("/api/v1/calls/", {"from": BETA_NUMBER, "to": to}, format="json")
+        assert abroad.status_code == 400 and error_code(abroad) == "validation_error", to
     assert not rest.requests and not Call.objects.exists()
     assert client.post("/api/v1/calls/", {"from": BETA_NUMBER, "to": CALLEE}, format="json").status_code == 201
 

@@ -22,7 +22,7 @@ from webhooks.models import WebhookDelivery, WebhookEndpoint
 
 pytestmark = [pytest.mark.e2e, pytest.mark.django_db(transaction=True)]
 
-CALLEE = "+15005550123"
+CALLEE = "+14155550123"
 FIRST = "Hello, this is Alpha calling about your table for tonight."
 
 

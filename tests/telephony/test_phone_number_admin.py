@@ -131,9 +131,9 @@ def test_changing_the_number_or_account_checks_ownership_again(alpha, rest):
 @pytest.mark.django_db
 def test_platform_staff_assign_platform_account_numbers_which_tenants_cannot_move(settings, alpha, rest):
     """Finding 1: only staff put a number on the platform's account, and only one that account holds; its
-    transfers go only to the allowed prefixes."""
+    transfers go only to the allowed countries."""
     settings.TWILIO_ACCOUNT_SID, settings.TWILIO_AUTH_TOKEN = "AC" + "e" * 32, "platform-token"
-    settings.TELEPHONY_PLATFORM_DESTINATION_PREFIXES = ["+1"]
+    settings.TELEPHONY_PLATFORM_DESTINATION_COUNTRIES = ["US", "CA"]
     rest.own("+14155550133", settings.TWILIO_ACCOUNT_SID)
     staff = staff_client()
     assigned = {"organization": alpha.organization.pk, "assistant_id": first_assistant(alpha), "is_active": "on"}
@@ -141,7 +141,7 @@ def test_platform_staff_assign_platform_account_numbers_which_tenants_cannot_mov
     not_held = staff.post(f"{URL}add/", {**assigned, "number": "+14155550144"})
     assert "This number is not in that Twilio account" in not_held.content.decode()
     abroad = staff.post(f"{URL}add/", {**assigned, "number": "+14155550133", "transfer_to": "+881612345678"})
-    assert "cannot transfer to this country" in abroad.content.decode()
+    assert "cannot go to this country" in abroad.content.decode()
     assert not PhoneNumber.objects.exists()
     added = staff.post(f"{URL}add/", {**assigned, "number": "+14155550133"})
     assert added.status_code == 302, added.content.decode()[-2000:]
@@ -155,7 +155,7 @@ def test_platform_staff_assign_platform_account_numbers_which_tenants_cannot_mov
     number.refresh_from_db()
     assert (number.number, number.account_sid, number.transfer_to) == ("+14155550133", "", "+14155550177")
     abroad = tenant.post(f"{URL}{number.pk}/change/", form(first_assistant(alpha), transfer_to="+881612345678"))
-    assert "cannot transfer to this country" in abroad.content.decode()
+    assert "cannot go to this country" in abroad.content.decode()
 
 
 @pytest.mark.django_db

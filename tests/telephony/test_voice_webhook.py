@@ -60,7 +60,7 @@ def test_a_signed_call_to_a_number_gets_a_stream_with_a_single_use_token(alpha, 
     assert response.status_code == 200 and response["Content-Type"] == "text/xml"
     stream = stream_of(response.content.decode())
     assert stream is not None and stream.url == "ws://localhost:8000/ws/twilio/"
-    grant = tokens.redeem_call_token(stream.parameters["token"])
+    grant = tokens.redeem_call_token(stream.parameters["token"], call_sid="CA" + "1" * 32)
     assert (grant.organization_id, grant.assistant_id, grant.phone_number_id) == (
         alpha.organization.pk,
         alpha_number.assistant_id,
@@ -68,7 +68,7 @@ def test_a_signed_call_to_a_number_gets_a_stream_with_a_single_use_token(alpha, 
     )
     assert grant.call_sid == "CA" + "1" * 32 and grant.caller == CALLER
     with pytest.raises(tokens.TokenError) as used:
-        tokens.redeem_call_token(stream.parameters["token"])
+        tokens.redeem_call_token(stream.parameters["token"], call_sid="CA" + "1" * 32)
     assert used.value.close_code == 4003
     call = Call.objects.get(call_sid=grant.call_sid)
     assert (call.organization_id, call.direction, call.from_number, call.to_number) == (
@@ -195,7 +195,7 @@ def test_call_tokens_expire_and_cannot_be_forged(alpha, alpha_number):
             caller=CALLER,
         )
     with pytest.raises(tokens.TokenError) as expired:
-        tokens.redeem_call_token(old)
+        tokens.redeem_call_token(old, call_sid="CA1")
     assert expired.value.close_code == 4002
     fresh, _ = tokens.issue_call_token(
         phone_number_id=alpha_number.pk,
@@ -205,11 +205,11 @@ def test_call_tokens_expire_and_cannot_be_forged(alpha, alpha_number):
         caller="",
     )
     with pytest.raises(tokens.TokenError) as forged:
-        tokens.redeem_call_token(fresh[:-2] + ("AA" if not fresh.endswith("AA") else "BB"))
+        tokens.redeem_call_token(fresh[:-2] + ("AA" if not fresh.endswith("AA") else "BB"), call_sid="CA1")
     assert forged.value.close_code == 4001
     widget_token, _ = tokens.issue_token(alpha.widget_key, origin=alpha.origin)
     with pytest.raises(tokens.TokenError):  # another salt: a widget token opens no phone stream
-        tokens.redeem_call_token(widget_token)
+        tokens.redeem_call_token(widget_token, call_sid="CA1")
 
 
 @pytest.mark.django_db
