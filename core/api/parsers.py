@@ -54,26 +54,28 @@ def nesting_within(raw: bytes, limit: int = MAX_JSON_DEPTH) -> bool:
     return not structure.size or int(np.cumsum(_DEPTH[structure], dtype=np.int32).max()) <= limit
 
 
-def check_strings(value: object) -> None:
-    """Raise BadInputError when a string (key or value) anywhere in ``value`` has a NUL or a lone surrogate."""
+def check_strings(value: object, path: str = "") -> None:
+    """Raise BadInputError when a string (key or value) anywhere in ``value`` has a NUL or a lone surrogate;
+    the message names the field (``visitor_id``, ``items.2.name``)."""
     if isinstance(value, str):
-        check_text(value)
+        check_text(value, path)
     elif isinstance(value, dict):
         for key, item in value.items():
-            check_text(key)
-            check_strings(item)
+            check_text(key, path)
+            check_strings(item, f"{path}.{key}" if path else str(key))
     elif isinstance(value, list):
-        for item in value:
-            check_strings(item)
+        for index, item in enumerate(value):
+            check_strings(item, f"{path}.{index}" if path else str(index))
 
 
-def check_text(value: str) -> None:
+def check_text(value: str, path: str = "") -> None:
+    where = f"`{path}`" if path else "Strings"
     if "\x00" in value:
-        raise BadInputError("Strings may not contain NUL characters.")
+        raise BadInputError(f"{where} may not contain NUL characters.")
     try:
         value.encode("utf-8")
     except UnicodeEncodeError:
-        raise BadInputError("Strings must be valid Unicode (no lone surrogates).") from None
+        raise BadInputError(f"{where} must be valid Unicode (no lone surrogates).") from None
 
 
 def parse_json(raw: bytes) -> object:

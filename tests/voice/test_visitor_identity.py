@@ -296,7 +296,9 @@ def test_a_bad_visitor_id_at_the_widget_door_is_a_400(alpha, case):
     status, answer = _widget_session(alpha, raw=raw)
 
     assert status == 400, answer
-    assert answer["error"]["code"] == "invalid_visitor_id"
+    # NUL and lone surrogates are refused by the JSON reader of every door (core.api.parsers), which names the field.
+    expected = "invalid_request" if case in ("NUL", "lone surrogate") else "invalid_visitor_id"
+    assert answer["error"]["code"] == expected
     assert "visitor_id" in answer["error"]["message"]
 
 
