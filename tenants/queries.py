@@ -153,6 +153,12 @@ def api_key_by_prefix(prefix: str) -> ApiKey | None:
     )
 
 
+def cached_api_key_by_prefix(prefix: str) -> ApiKey | None:
+    """The key if the cache holds it; never a query (for clients that may not cost the database anything)."""
+    cached = _cache_call("get", _api_key_cache_key(prefix))
+    return cached if isinstance(cached, ApiKey) else None
+
+
 def forget_cached_api_key(prefix: str) -> None:
     forget_platform_cached(_api_key_cache_key(prefix))
 
