@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import secrets
+from datetime import timedelta
 from pathlib import Path
 
 import dj_database_url
@@ -49,6 +50,7 @@ SHARED_APPS = [
     "django.contrib.sessions",
     "django.contrib.messages",
     "django.contrib.admin",
+    "axes",  # admin login throttling (aura/login_throttle.py); its counts live in Redis, not its tables
     "django.contrib.staticfiles",
     "channels",
     "django_celery_beat",
@@ -129,6 +131,7 @@ MIDDLEWARE = [
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "django_prometheus.middleware.PrometheusAfterMiddleware",
+    "axes.middleware.AxesMiddleware",  # turns a locked-out login into the 429 page
 ]
 
 TEMPLATES = [
@@ -155,6 +158,23 @@ PASSWORD_HASHERS = [
     "django.contrib.auth.hashers.Argon2PasswordHasher",
     "django.contrib.auth.hashers.PBKDF2PasswordHasher",
 ]
+
+# Admin logins (aura/login_throttle.py): after AURA_LOGIN_FAILURE_LIMIT failures an account (per schema)
+# or a client address is refused with 429 for AURA_LOGIN_COOLOFF_S; a success resets the account's count.
+AUTHENTICATION_BACKENDS = [
+    "aura.login_throttle.LoginThrottleBackend",
+    "django.contrib.auth.backends.ModelBackend",
+]
+AXES_HANDLER = "axes.handlers.cache.AxesCacheHandler"
+AXES_CACHE = "platform"
+AXES_FAILURE_LIMIT = env_int("AURA_LOGIN_FAILURE_LIMIT", 10)
+AXES_COOLOFF_TIME = timedelta(seconds=env_int("AURA_LOGIN_COOLOFF_S", 900))
+AXES_LOCKOUT_PARAMETERS = ["username", "ip_address"]  # either one alone locks: an account, or a client
+AXES_USERNAME_CALLABLE = "aura.login_throttle.account"
+AXES_RESET_ON_SUCCESS = True
+AXES_LOCKOUT_TEMPLATE = "admin/login_locked.html"
+AXES_ENABLE_ADMIN = False
+AXES_VERBOSE = False
 
 AUTH_PASSWORD_VALIDATORS = [
     {"NAME": "django.contrib.auth.password_validation.UserAttributeSimilarityValidator"},

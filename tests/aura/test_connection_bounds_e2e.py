@@ -35,7 +35,7 @@ pytestmark = [pytest.mark.e2e, pytest.mark.django_db(transaction=True)]
 # The bounds this server runs with (docs/deployment.md, "Connection budget").
 DB_POOL_MAX_SIZE = 4
 REDIS_MAX_CONNECTIONS = 6
-REQUESTS = 2400
+REQUESTS = 2100
 CONCURRENCY = 30
 
 
@@ -129,7 +129,7 @@ async def _flood(port: int, *, valid_key: str, widget_key: str, origin: str) -> 
                 outcomes[f"{kind}:{status}"] += 1
 
     timeout = aiohttp.ClientTimeout(total=30)
-    connector = aiohttp.TCPConnector(limit=CONCURRENCY, force_close=True)
+    connector = aiohttp.TCPConnector(limit=CONCURRENCY)
     async with aiohttp.ClientSession(timeout=timeout, connector=connector) as session:
         await asyncio.gather(*(worker(session) for _ in range(CONCURRENCY)))
     return outcomes
