@@ -165,7 +165,7 @@ AUTHENTICATION_BACKENDS = [
     "aura.login_throttle.LoginThrottleBackend",
     "django.contrib.auth.backends.ModelBackend",
 ]
-AXES_HANDLER = "axes.handlers.cache.AxesCacheHandler"
+AXES_HANDLER = "aura.login_throttle.FailOpenCacheHandler"
 AXES_CACHE = "platform"
 AXES_FAILURE_LIMIT = env_int("AURA_LOGIN_FAILURE_LIMIT", 10)
 AXES_COOLOFF_TIME = timedelta(seconds=env_int("AURA_LOGIN_COOLOFF_S", 900))
