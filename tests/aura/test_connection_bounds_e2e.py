@@ -119,6 +119,8 @@ async def _flood(port: int, *, valid_key: str, widget_key: str, origin: str) -> 
             response = await session.post(f"{base}/widget/session", json=body, headers=headers)
         async with response:
             await response.read()
+            if response.status == 429 and not response.headers.get("Retry-After", "").isdigit():
+                return -429  # a refusal must say when to come back
             return response.status
 
     async def worker(session: aiohttp.ClientSession) -> None:
