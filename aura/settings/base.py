@@ -88,7 +88,7 @@ DATABASE_ROUTERS = ("django_tenants.routers.TenantSyncRouter",)
 # --- Connection budget per process (docs/deployment.md, "Connection budget") ---------------------
 # PostgreSQL: Django's psycopg pool, one per process. A request (or a database_sync_to_async call)
 # borrows a connection and gives it back when it ends; at the bound it waits up to DB_POOL_TIMEOUT_S.
-# Each connection is checked on checkout (CONN_HEALTH_CHECKS), so one PostgreSQL dropped is replaced.
+# Each connection is checked when borrowed (CONN_HEALTH_CHECKS): one PostgreSQL dropped is replaced.
 DB_POOL_MIN_SIZE = env_int("DB_POOL_MIN_SIZE", 1)
 DB_POOL_MAX_SIZE = env_int("DB_POOL_MAX_SIZE", 8)
 DB_POOL_TIMEOUT_S = env_float("DB_POOL_TIMEOUT_S", 10.0)
@@ -113,7 +113,6 @@ DATABASES["default"].setdefault("OPTIONS", {})["pool"] = {
     "max_size": DB_POOL_MAX_SIZE,
     "timeout": DB_POOL_TIMEOUT_S,
     "max_idle": DB_POOL_MAX_IDLE_S,
-    "reconnect_timeout": 60.0,
 }
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
