@@ -127,6 +127,7 @@ def test_the_server_recovers_by_itself_when_redis_restarts_and_when_its_database
     assert _get(f"{base}/admin/login/", host=alpha.host) == 200  # host lookups fall back to the database
     redis_server.start()
     recovered_s = _wait_for(lambda: _get(f"{base}/readyz") == 200, 5)
+    print(f"readiness 200 again {recovered_s:.2f} s after Redis came back")
     assert recovered_s < 5
     assert [_get(api, key=key) for _ in range(10)] == [200] * 10
     assert [_get(f"{base}/admin/login/", host=alpha.host) for _ in range(5)] == [200] * 5
