@@ -103,6 +103,10 @@ def start_redis(data_dir: Path) -> str:
                     "no",
                     "--loglevel",
                     "warning",
+                    # Clients idle this long are closed (a process that died or leaked connections);
+                    # the platform's pools ping before reusing an idle connection (aura/redis.py).
+                    "--timeout",
+                    _redis_idle_timeout(),
                     "--logfile",
                     str(data_dir / "redis.log"),
                 ],
@@ -112,6 +116,8 @@ def start_redis(data_dir: Path) -> str:
             _wait_for_port(port, process)
             _write_json(data_dir / _STATE_FILE, {"pid": process.pid, "port": port})
             _write_json(data_dir / _HANDLES_FILE, [])
+        else:  # a server started before the idle timeout was configured gets it too
+            _set_idle_timeout(port)
         handles = [pid for pid in _read_json(data_dir / _HANDLES_FILE) or [] if _alive(pid)]
         _write_json(data_dir / _HANDLES_FILE, [*handles, os.getpid()])
     atexit.register(_release_redis, data_dir)
@@ -162,6 +168,17 @@ def _answers_ping(port: int) -> bool:
             return sock.recv(16).startswith(b"+PONG")
     except OSError:
         return False
+
+
+def _redis_idle_timeout() -> str:
+    return os.environ.get("AURA_EMBEDDED_REDIS_TIMEOUT_S", "300")
+
+
+def _set_idle_timeout(port: int) -> None:
+    with contextlib.suppress(OSError), socket.create_connection(("127.0.0.1", port), timeout=0.5) as sock:
+        value = _redis_idle_timeout().encode()
+        sock.sendall(b"*4\r\n$6\r\nCONFIG\r\n$3\r\nSET\r\n$7\r\ntimeout\r\n$%d\r\n%s\r\n" % (len(value), value))
+        sock.recv(16)
 
 
 def _release_redis(data_dir: Path) -> None:

@@ -57,7 +57,8 @@ def _check_database() -> None:
 def _check_redis() -> None:
     from django.core.cache import caches
 
-    client = caches["platform"]._cache.get_client(write=True)  # noqa: SLF001 - a ping, not a cache read
+    # The platform cache's client: on the process's shared pool (core.redis), a ping, not a cache read.
+    client = caches["platform"]._cache.get_client(write=True)  # noqa: SLF001
     client.ping()
 
 

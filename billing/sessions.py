@@ -25,7 +25,7 @@ from django.conf import settings
 from redis.exceptions import RedisError
 
 from billing.queries import CONCURRENT_MESSAGE, QuotaStatus, quota_status
-from core.redis import platform_redis
+from core.redis import platform_redis, platform_redis_sync
 from tenants.models import Organization
 from tenants.tenancy import run_in_public
 
@@ -62,16 +62,8 @@ def slots_key(organization_id: int) -> str:
     return f"aura:billing:sessions:{organization_id}"
 
 
-_sync_client: redis.Redis | None = None
-
-
 def _redis() -> redis.Redis:
-    global _sync_client  # one connection pool per process
-    if _sync_client is None:
-        _sync_client = redis.Redis.from_url(
-            settings.CACHE_REDIS_URL, socket_connect_timeout=1.0, socket_timeout=1.0, decode_responses=True
-        )
-    return _sync_client
+    return platform_redis_sync()  # the process's one bounded pool (replies are bytes)
 
 
 def _ttl() -> int:
@@ -125,7 +117,7 @@ def check_new_session(organization_id: int) -> None:
 def active_sessions_by_organization() -> Counter[int]:
     """Live sessions now, per organization id (lapsed slots are not counted)."""
     members = _redis().zrangebyscore(ALL_SESSIONS_KEY, time.time(), "+inf")
-    return Counter(int(member.split(":", 1)[0]) for member in members)
+    return Counter(int(member.split(b":", 1)[0]) for member in members)
 
 
 def take_slot_sync(organization_id: int, member: str, limit: int) -> bool:

@@ -104,5 +104,6 @@ def logging_config(log_format: str, level: str) -> dict[str, object]:
             "django.db.backends": {"level": "WARNING"},
             "httpx2": {"level": "WARNING"},
             "twilio.http_client": {"level": "WARNING"},  # every request and its headers, at INFO
+            "axes": {"level": "WARNING"},  # a line for every login, failed or not, at INFO
         },
     }

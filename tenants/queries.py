@@ -129,5 +129,11 @@ def api_key_by_prefix(prefix: str) -> ApiKey | None:
     )
 
 
+def cached_api_key_by_prefix(prefix: str) -> ApiKey | None:
+    """The key if the cache holds it; never a query (for clients that may not cost the database anything)."""
+    cached = _cache_call("get", _api_key_cache_key(prefix))
+    return cached if isinstance(cached, ApiKey) else None
+
+
 def api_keys_of(organization: Organization) -> list[ApiKey]:
     return list(ApiKey.objects.filter(organization=organization).order_by("-created_at"))

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import secrets
+from datetime import timedelta
 from pathlib import Path
 
 import dj_database_url
@@ -49,6 +50,7 @@ SHARED_APPS = [
     "django.contrib.sessions",
     "django.contrib.messages",
     "django.contrib.admin",
+    "axes",  # admin login throttling (aura/login_throttle.py); its counts live in Redis, not its tables
     "django.contrib.staticfiles",
     "channels",
     "django_celery_beat",
@@ -85,12 +87,34 @@ TENANT_LIMIT_SET_CALLS = True
 GET_EXECUTOR_FUNCTION = "tenants.schema_migrations.get_executor"
 DATABASE_ROUTERS = ("django_tenants.routers.TenantSyncRouter",)
 
+# --- Connection budget per process (docs/deployment.md, "Connection budget") ---------------------
+# PostgreSQL: Django's psycopg pool, one per process. A request (or a database_sync_to_async call)
+# borrows a connection and gives it back when it ends; at the bound it waits up to DB_POOL_TIMEOUT_S.
+# Each connection is checked when borrowed (CONN_HEALTH_CHECKS): one PostgreSQL dropped is replaced.
+DB_POOL_MIN_SIZE = env_int("DB_POOL_MIN_SIZE", 1)
+DB_POOL_MAX_SIZE = env_int("DB_POOL_MAX_SIZE", 8)
+DB_POOL_TIMEOUT_S = env_float("DB_POOL_TIMEOUT_S", 10.0)
+DB_POOL_MAX_IDLE_S = env_float("DB_POOL_MAX_IDLE_S", 300.0)  # idle connections above the minimum close
+# Redis: one bounded pool per process on the cache database (caches, rate limits, health, session slots),
+# one per event loop for async code; Celery's broker and result connections bounded separately.
+AURA_REDIS_MAX_CONNECTIONS = env_int("AURA_REDIS_MAX_CONNECTIONS", 16)
+AURA_REDIS_POOL_TIMEOUT_S = env_float("AURA_REDIS_POOL_TIMEOUT_S", 5.0)
+AURA_REDIS_SOCKET_TIMEOUT_S = env_float("AURA_REDIS_SOCKET_TIMEOUT_S", 2.0)
+AURA_REDIS_HEALTH_CHECK_S = env_int("AURA_REDIS_HEALTH_CHECK_S", 30)  # ping a connection idle this long
+AURA_CELERY_REDIS_MAX_CONNECTIONS = env_int("AURA_CELERY_REDIS_MAX_CONNECTIONS", 4)
+
 DATABASES = {
     "default": {
-        **dj_database_url.parse(env_str("DATABASE_URL"), conn_max_age=env_int("DB_CONN_MAX_AGE", 60)),
+        **dj_database_url.parse(env_str("DATABASE_URL"), conn_max_age=0),  # the pool keeps connections
         "ENGINE": "core.db_backend",  # django-tenants' backend with query metrics
         "CONN_HEALTH_CHECKS": True,
     }
+}
+DATABASES["default"].setdefault("OPTIONS", {})["pool"] = {
+    "min_size": DB_POOL_MIN_SIZE,
+    "max_size": DB_POOL_MAX_SIZE,
+    "timeout": DB_POOL_TIMEOUT_S,
+    "max_idle": DB_POOL_MAX_IDLE_S,
 }
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
@@ -109,6 +133,7 @@ MIDDLEWARE = [
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "django_prometheus.middleware.PrometheusAfterMiddleware",
+    "axes.middleware.AxesMiddleware",  # turns a locked-out login into the 429 page
 ]
 
 TEMPLATES = [
@@ -135,6 +160,23 @@ PASSWORD_HASHERS = [
     "django.contrib.auth.hashers.Argon2PasswordHasher",
     "django.contrib.auth.hashers.PBKDF2PasswordHasher",
 ]
+
+# Admin logins (aura/login_throttle.py): after AURA_LOGIN_FAILURE_LIMIT failures an account (per schema)
+# or a client address is refused with 429 for AURA_LOGIN_COOLOFF_S; a success resets the account's count.
+AUTHENTICATION_BACKENDS = [
+    "aura.login_throttle.LoginThrottleBackend",
+    "django.contrib.auth.backends.ModelBackend",
+]
+AXES_HANDLER = "aura.login_throttle.FailOpenCacheHandler"
+AXES_CACHE = "platform"
+AXES_FAILURE_LIMIT = env_int("AURA_LOGIN_FAILURE_LIMIT", 10)
+AXES_COOLOFF_TIME = timedelta(seconds=env_int("AURA_LOGIN_COOLOFF_S", 900))
+AXES_LOCKOUT_PARAMETERS = ["username", "ip_address"]  # either one alone locks: an account, or a client
+AXES_USERNAME_CALLABLE = "aura.login_throttle.account"
+AXES_RESET_ON_SUCCESS = True
+AXES_LOCKOUT_TEMPLATE = "admin/login_locked.html"
+AXES_ENABLE_ADMIN = False
+AXES_VERBOSE = False
 
 AUTH_PASSWORD_VALIDATORS = [
     {"NAME": "django.contrib.auth.password_validation.UserAttributeSimilarityValidator"},
@@ -172,7 +214,7 @@ REDIS_URL = env_str("REDIS_URL")
 CACHE_REDIS_URL = env_str("CACHE_REDIS_URL", _redis_db(REDIS_URL, 1))
 CACHES = {
     "default": {
-        "BACKEND": "django.core.cache.backends.redis.RedisCache",
+        "BACKEND": "core.redis.SharedPoolRedisCache",  # both caches on the process's one bounded pool
         "LOCATION": CACHE_REDIS_URL,
         "KEY_PREFIX": "aura",
         # Every cache key starts with the current schema: one tenant can never read another's entry.
@@ -182,7 +224,7 @@ CACHES = {
     # Lookups by keys that arrive from outside (host, widget key, API key) are platform data,
     # found before any tenant is known: one key space, not per schema.
     "platform": {
-        "BACKEND": "django.core.cache.backends.redis.RedisCache",
+        "BACKEND": "core.redis.SharedPoolRedisCache",
         "LOCATION": CACHE_REDIS_URL,
         "KEY_PREFIX": "aura-platform",
         "TIMEOUT": 300,
@@ -191,7 +233,11 @@ CACHES = {
 CHANNEL_LAYERS = {
     "default": {
         "BACKEND": "channels_redis.core.RedisChannelLayer",
-        "CONFIG": {"hosts": [REDIS_URL], "prefix": "aura:channels"},
+        # No consumer joins groups today; a bounded pool per event loop if one ever does.
+        "CONFIG": {
+            "hosts": [{"address": REDIS_URL, "max_connections": AURA_REDIS_MAX_CONNECTIONS}],
+            "prefix": "aura:channels",
+        },
     }
 }
 
@@ -204,6 +250,17 @@ CELERY_WORKER_PREFETCH_MULTIPLIER = 1
 CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
 CELERY_BEAT_SCHEDULER = "django_celery_beat.schedulers:DatabaseScheduler"
 CELERY_TASK_ALWAYS_EAGER = False
+# Bounded: producers (web and tasks that queue tasks), the broker transport's pool, the result backend's.
+CELERY_BROKER_POOL_LIMIT = AURA_CELERY_REDIS_MAX_CONNECTIONS
+CELERY_BROKER_TRANSPORT_OPTIONS = {
+    "max_connections": AURA_CELERY_REDIS_MAX_CONNECTIONS,
+    "health_check_interval": AURA_REDIS_HEALTH_CHECK_S,
+    "socket_keepalive": True,
+}
+CELERY_REDIS_MAX_CONNECTIONS = AURA_CELERY_REDIS_MAX_CONNECTIONS
+CELERY_REDIS_BACKEND_HEALTH_CHECK_INTERVAL = AURA_REDIS_HEALTH_CHECK_S
+CELERY_REDIS_SOCKET_KEEPALIVE = True
+CELERY_REDIS_RETRY_ON_TIMEOUT = True
 
 # --- Billing (docs/billing.md) ----------------------------------------------------------------
 AURA_BILLING_CURRENCY = env_str("AURA_BILLING_CURRENCY", "USD")
@@ -306,10 +363,12 @@ SPECTACULAR_SETTINGS = {
     "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
     "REDOC_DIST": "SIDECAR",
 }
-# Requests a minute, counted in Redis over fixed windows: per API key, and per organization (all its keys).
+# Requests in any 60 s, counted in Redis over a sliding window: per API key, and per organization (all its keys).
 AURA_API_RATE_PER_KEY_PER_MINUTE = env_int("AURA_API_RATE_PER_KEY_PER_MINUTE", 600)
 AURA_API_RATE_PER_ORGANIZATION_PER_MINUTE = env_int("AURA_API_RATE_PER_ORGANIZATION_PER_MINUTE", 1200)
 AURA_CALLS_PER_ORGANIZATION_PER_MINUTE = env_int("AURA_CALLS_PER_ORGANIZATION_PER_MINUTE", 30)
+# Failed API keys per client address in any 60 s; past it the client's unknown keys get 429 without a lookup.
+AURA_API_AUTH_FAILURES_PER_CLIENT_PER_MINUTE = env_int("AURA_API_AUTH_FAILURES_PER_CLIENT_PER_MINUTE", 20)
 
 # --- Webhooks (docs/api.md) ----------------------------------------------------------------------
 # Webhook URLs are refused when they resolve to loopback, link-local or metadata addresses, checked

@@ -21,11 +21,11 @@ from collections.abc import Awaitable, Callable, Iterator
 
 import redis
 from asgiref.sync import async_to_sync
-from django.conf import settings
 from django.db import connection, connections
 
 from billing.sessions import SessionRefusedError, open_session
 from conversations.models import EndReason
+from core.redis import platform_redis_sync
 from tenants.models import Organization
 from tenants.tenancy import run_in_tenant
 from voice.protocol import CloseCode
@@ -67,16 +67,8 @@ class _Collector:
 
 
 # ---------------------------------------------------------------- one message at a time
-_redis_client: redis.Redis | None = None
-
-
 def _redis() -> redis.Redis:
-    global _redis_client  # one pool per process
-    if _redis_client is None:
-        _redis_client = redis.Redis.from_url(
-            settings.CACHE_REDIS_URL, socket_connect_timeout=1.0, socket_timeout=1.0, decode_responses=True
-        )
-    return _redis_client
+    return platform_redis_sync()  # the process's one bounded pool (replies are bytes)
 
 
 def _lock_key(conversation_id: str) -> str:
@@ -99,7 +91,7 @@ class ConversationLock:
 
     def release(self) -> None:
         try:
-            if _redis().get(self.key) == self.token:
+            if _redis().get(self.key) == self.token.encode():
                 _redis().delete(self.key)
         except redis.RedisError as exc:
             logger.warning("conversation lock not released (it expires): %s", exc)
