@@ -106,11 +106,11 @@ def do_resume_conversation(*, conversation_id: uuid.UUID | str, connection: str)
 @transaction.atomic
 def do_record_turn(*, conversation_id: uuid.UUID | str, record: TurnRecord) -> int:
     """Append a turn and its usage events (billing, public schema, same transaction); returns its id.
+    Idempotent: if a turn with the record's ``key`` is stored already (an earlier attempt committed and
+    then lost its connection before it heard so), that turn's id is returned and nothing is written.
 
     The conversation row is locked so indexes never collide. Every live turn passes here, on the
     voice server's one database thread: the statements are built once (aura.inserts, _LOCK_NEXT_INDEX).
-    Idempotent: if a turn with the record's ``key`` is stored already (an earlier attempt committed and
-    then lost its connection before it heard so), that turn's id is returned and nothing is written.
     """
     with connection.cursor() as cursor:
         cursor.execute(_LOCK_NEXT_INDEX, [record.key, conversation_id])

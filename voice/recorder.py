@@ -64,6 +64,7 @@ class ConversationRecorder:
         self.conversation_id = conversation_id
         self.retry_s = settings.AURA_RECORDER_RETRY_S if retry_s is None else retry_s
         self._unavailable = False  # a write used the whole retry budget; the database has not answered since
+        self.lost = 0  # writes given up because the database stayed unavailable (the API answers 503 for them)
         self.connection = str(uuid.uuid4())  # this connection's claim on the conversation
         self._queue: asyncio.Queue[tuple[Callable[..., Any], dict[str, Any], asyncio.Future[Any]] | None] = (
             asyncio.Queue()
@@ -181,7 +182,7 @@ class ConversationRecorder:
             except TRANSIENT_ERRORS as exc:
                 left = deadline - loop.time()
                 if self._unavailable or left <= 0:
-                    self._unavailable = True
+                    self._unavailable, self.lost = True, self.lost + 1
                     logger.error(
                         "conversation %s: %s lost: the database was unavailable for %d attempts: %s",
                         self.conversation_id,
