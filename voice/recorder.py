@@ -8,8 +8,10 @@ A write that fails because the database is briefly unavailable (connections term
 to ``AURA_RECORDER_RETRY_S`` seconds; the writes queued after it wait, so the order holds. The broken
 connection is closed on the database thread first, so the retry opens a fresh one. Retrying cannot
 store anything twice: a turn carries a key chosen before the first attempt (``TurnRecord.key``), its
-usage events are keyed by the turn, and the other writes are updates or keyed the same way. Integrity
-and programming errors are not retried. Once a write has used the whole budget it is lost (logged as
+usage events are keyed by the turn, starting a conversation is idempotent for its connection, and most
+other writes are updates or keyed the same way. (The exceptions, in the rare case where a commit's answer
+is what was lost: a tool's lead or handoff, and a visitor profile's conversation count, could be written
+twice.) Integrity and programming errors are not retried. Once a write has used the whole budget it is lost (logged as
 an error); until the database answers again, the session's later writes are tried once each, so a
 long outage holds no session's queue for longer than the budget.
 """
