@@ -54,7 +54,8 @@ DATABASE_RETRY_AFTER_S = 5
 _DATABASE_UNAVAILABLE = {
     "type": "error",
     "code": "database_unavailable",
-    "message": f"The database is briefly unavailable; the message was not stored. Retry in {DATABASE_RETRY_AFTER_S} s.",
+    "message": "The database is briefly unavailable; the reply was not stored. "
+    f"Send the message again in {DATABASE_RETRY_AFTER_S} s.",
     "retry_after_s": DATABASE_RETRY_AFTER_S,
     "http_status": status.HTTP_503_SERVICE_UNAVAILABLE,
 }
