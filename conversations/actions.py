@@ -59,6 +59,7 @@ class TurnRecord:
     understood_by: str = ""
     tool_calls: tuple[dict[str, object], ...] = ()  # voice.tools.base.ToolRun.as_record() of each call
     audio_pcm: bytes = b""  # the visitor's speech (16 kHz PCM), stored only when the organization records audio
+    key: uuid.UUID = field(default_factory=uuid.uuid4)  # makes a retried write store the turn once (Turn.key)
 
 
 @transaction.atomic
@@ -73,6 +74,9 @@ def do_start_conversation(
     caller_number: str = "",
     call_sid: str = "",
 ) -> Conversation:
+    """Idempotent for its ``connection``: a retry whose first attempt committed returns that conversation."""
+    if connection and (stored := Conversation.objects.filter(pk=conversation_id, connection=connection).first()):
+        return stored
     if caller_number and _redacting():
         caller_number = redact(caller_number)
     conversation = Conversation.objects.create(
@@ -104,16 +108,20 @@ def do_resume_conversation(*, conversation_id: uuid.UUID | str, connection: str)
 @transaction.atomic
 def do_record_turn(*, conversation_id: uuid.UUID | str, record: TurnRecord) -> int:
     """Append a turn and its usage events (billing, public schema, same transaction); returns its id.
+    Idempotent: if a turn with the record's ``key`` is stored already (an earlier attempt committed and
+    then lost its connection before it heard so), that turn's id is returned and nothing is written.
 
     The conversation row is locked so indexes never collide. Every live turn passes here, on the
     voice server's one database thread: the statements are built once (core.inserts, _LOCK_NEXT_INDEX).
     """
     with connection.cursor() as cursor:
-        cursor.execute(_LOCK_NEXT_INDEX, [conversation_id])
+        cursor.execute(_LOCK_NEXT_INDEX, [record.key, conversation_id])
         found = cursor.fetchone()
     if found is None:
         raise Conversation.DoesNotExist(f"conversation {conversation_id} does not exist")
-    assistant_id, channel, last = found
+    assistant_id, channel, last, stored = found
+    if stored is not None:
+        return int(stored)
     conversation = Conversation(id=conversation_id, assistant_id=assistant_id, channel=channel)
     organization = connection.tenant
     redacting = getattr(organization, "redact_personal_data", False)
@@ -142,11 +150,13 @@ def do_record_turn(*, conversation_id: uuid.UUID | str, record: TurnRecord) -> i
     return turn.pk
 
 
-# The conversation locked, with what its turn's usage events need and its last turn's index.
+# The conversation locked, with what its turn's usage events need, its last turn's index, and the id of
+# the turn with the record's key if one is stored (turn_key_unique's index).
 _TURNS, _CONVERSATIONS = Turn._meta.db_table, Conversation._meta.db_table  # noqa: SLF001 - Django's model API
 _LOCK_NEXT_INDEX = (
     f'SELECT c."assistant_id", c."channel", '
-    f'(SELECT MAX(t."index") FROM "{_TURNS}" t WHERE t."conversation_id" = c."id") '
+    f'(SELECT MAX(t."index") FROM "{_TURNS}" t WHERE t."conversation_id" = c."id"), '
+    f'(SELECT k."id" FROM "{_TURNS}" k WHERE k."conversation_id" = c."id" AND k."key" = %s) '
     f'FROM "{_CONVERSATIONS}" c WHERE c."id" = %s FOR UPDATE OF c'
 )
 

@@ -144,10 +144,16 @@ class Turn(models.Model):
         blank=True,
         help_text="The visitor's speech, only when the organization records audio.",
     )
+    # Chosen by the writer before the first attempt: a write retried after its connection dropped finds the
+    # turn it may already have committed (null for turns stored before keys, and for those written without).
+    key = models.UUIDField(null=True, blank=True, editable=False)
 
     class Meta:
         ordering = ["conversation", "index"]
-        constraints = [models.UniqueConstraint(fields=["conversation", "index"], name="turn_index_unique")]
+        constraints = [
+            models.UniqueConstraint(fields=["conversation", "index"], name="turn_index_unique"),
+            models.UniqueConstraint(fields=["conversation", "key"], name="turn_key_unique"),
+        ]
 
     def __str__(self) -> str:
         return f"{self.get_role_display()} #{self.index}"

@@ -2,15 +2,32 @@
 
 Writes go through one queue per session and one writer task, so a slow database never delays a
 reply, and turns are stored in the order they happened. ``close()`` drains the queue.
+
+A write that fails because the database is briefly unavailable (connections terminated, a restart,
+"too many clients": ``OperationalError``/``InterfaceError``) is retried with exponential backoff for up
+to ``AURA_RECORDER_RETRY_S`` seconds; the writes queued after it wait, so the order holds. The broken
+connection is closed on the database thread first, so the retry opens a fresh one. Retrying cannot
+store anything twice: a turn carries a key chosen before the first attempt (``TurnRecord.key``), its
+usage events are keyed by the turn, starting a conversation is idempotent for its connection, and most
+other writes are updates or keyed the same way. (The exceptions, in the rare case where a commit's answer
+is what was lost: a tool's lead or handoff, and a visitor profile's conversation count, could be written
+twice.) Integrity and programming errors are not retried. Once a write has used the whole budget it is lost (logged as
+an error); until the database answers again, the session's later writes are tried once each, so a
+long outage holds no session's queue for longer than the budget.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import uuid
 from collections.abc import Callable
 from typing import Any
+
+import psycopg
+from django.conf import settings
+from django.db import DatabaseError, InterfaceError, OperationalError, connection
 
 from conversations import actions
 from conversations.actions import TurnRecord
@@ -21,11 +38,35 @@ from voice.metrics import TURNS
 
 logger = logging.getLogger(__name__)
 
+# The database was unavailable, not the write wrong: worth another attempt on a new connection.
+TRANSIENT_ERRORS: tuple[type[Exception], ...] = (
+    OperationalError,
+    InterfaceError,
+    psycopg.OperationalError,
+    psycopg.InterfaceError,
+)
+RETRY_FIRST_DELAY_S = 0.1
+RETRY_MAX_DELAY_S = 5.0
+
+
+def _closing_broken_connection(fn: Callable[..., Any], kwargs: dict[str, Any]) -> Any:
+    """Run ``fn`` on the database thread; if the database was unavailable, close that thread's
+    connection before the error goes on, so the next attempt connects afresh."""
+    try:
+        return fn(**kwargs)
+    except TRANSIENT_ERRORS:
+        with contextlib.suppress(DatabaseError, psycopg.Error):
+            connection.close()
+        raise
+
 
 class ConversationRecorder:
-    def __init__(self, tenant: Organization, conversation_id: str) -> None:
+    def __init__(self, tenant: Organization, conversation_id: str, *, retry_s: float | None = None) -> None:
         self.tenant = tenant
         self.conversation_id = conversation_id
+        self.retry_s = settings.AURA_RECORDER_RETRY_S if retry_s is None else retry_s
+        self._unavailable = False  # a write used the whole retry budget; the database has not answered since
+        self.lost = 0  # writes given up because the database stayed unavailable (the API answers 503 for them)
         self.connection = str(uuid.uuid4())  # this connection's claim on the conversation
         self._queue: asyncio.Queue[tuple[Callable[..., Any], dict[str, Any], asyncio.Future[Any]] | None] = (
             asyncio.Queue()
@@ -102,7 +143,9 @@ class ConversationRecorder:
             actions.do_end_conversation, conversation_id=self.conversation_id, reason=reason, connection=self.connection
         )
 
-    async def close(self, timeout_s: float = 10.0) -> None:
+    async def close(self, timeout_s: float | None = None) -> None:
+        """Wait for every queued write (by default: the retry budget and 10 s more), then stop the writer."""
+        timeout_s = self.retry_s + 10.0 if timeout_s is None else timeout_s
         if self._waiting:
             await asyncio.wait(self._waiting, timeout=timeout_s)
         await self._queue.put(None)
@@ -129,7 +172,7 @@ class ConversationRecorder:
         while (item := await self._queue.get()) is not None:
             fn, kwargs, future = item
             try:
-                result = await run_in_tenant(self.tenant, fn, **kwargs)
+                result = await self._write(fn, kwargs)
             except Exception as exc:
                 logger.exception("conversation %s: %s failed", self.conversation_id, fn.__name__)
                 if not future.done():
@@ -138,3 +181,37 @@ class ConversationRecorder:
             else:
                 if not future.done():
                     future.set_result(result)
+
+    async def _write(self, fn: Callable[..., Any], kwargs: dict[str, Any]) -> Any:
+        """One write, retried while the database is unavailable, within the budget."""
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + self.retry_s
+        delay, attempt = RETRY_FIRST_DELAY_S, 1
+        while True:
+            try:
+                result = await run_in_tenant(self.tenant, _closing_broken_connection, fn, kwargs)
+            except TRANSIENT_ERRORS as exc:
+                left = deadline - loop.time()
+                if self._unavailable or left <= 0:
+                    self._unavailable, self.lost = True, self.lost + 1
+                    logger.error(
+                        "conversation %s: %s lost: the database was unavailable for %d attempts: %s",
+                        self.conversation_id,
+                        fn.__name__,
+                        attempt,
+                        exc,
+                    )
+                    raise
+                logger.warning(
+                    "conversation %s: %s failed (%s); attempt %d in %.1f s",
+                    self.conversation_id,
+                    fn.__name__,
+                    str(exc).strip() or type(exc).__name__,
+                    attempt + 1,
+                    min(delay, left),
+                )
+                await asyncio.sleep(min(delay, left))
+                delay, attempt = min(delay * 2, RETRY_MAX_DELAY_S), attempt + 1
+            else:
+                self._unavailable = False
+                return result

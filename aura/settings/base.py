@@ -270,6 +270,8 @@ AURA_BILLING_ALERT_THRESHOLDS = env_int_list("AURA_BILLING_ALERT_THRESHOLDS", "8
 AURA_BILLING_DEFAULT_PLAN = env_str("AURA_BILLING_DEFAULT_PLAN", "trial")  # new organizations start on it
 AURA_BILLING_TRIAL_DAYS = env_int("AURA_BILLING_TRIAL_DAYS", 14)
 AURA_BILLING_SESSION_SLOT_TTL_S = env_int("AURA_BILLING_SESSION_SLOT_TTL_S", 60)  # a crashed process frees slots
+# How long a conversation write (a turn, its usage) is retried while the database is unavailable.
+AURA_RECORDER_RETRY_S = env_float("AURA_RECORDER_RETRY_S", 30.0)
 DEFAULT_FROM_EMAIL = env_str("DEFAULT_FROM_EMAIL", "AURA <billing@localhost>")
 EMAIL_BACKEND = env_str(
     "EMAIL_BACKEND",

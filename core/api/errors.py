@@ -11,6 +11,7 @@ import math
 
 from django.core.exceptions import PermissionDenied as DjangoPermissionDenied
 from django.core.exceptions import ValidationError as DjangoValidationError
+from django.db import InterfaceError, OperationalError
 from django.db.models import ProtectedError, RestrictedError
 from django.http import Http404, HttpRequest, JsonResponse
 from rest_framework import exceptions, status
@@ -31,6 +32,16 @@ class Conflict(exceptions.APIException):
     default_code = "conflict"
 
 
+class DatabaseUnavailable(exceptions.APIException):
+    """The database could not be reached or dropped the connection (a restart, "too many clients"):
+    nothing was done; the client may send the request again after ``Retry-After``."""
+
+    status_code = status.HTTP_503_SERVICE_UNAVAILABLE
+    default_detail = "The database is briefly unavailable; retry in a few seconds."
+    default_code = "database_unavailable"
+    wait = 5  # seconds, sent as Retry-After
+
+
 def error_body(code: str, message: str, details: object = None) -> dict[str, object]:
     return {"error": {"code": code, "message": message, "details": details}}
 
@@ -44,6 +55,9 @@ def _as_api_exception(exc: Exception) -> Exception:
         return exceptions.ValidationError(as_serializer_error(exc))
     if isinstance(exc, ProtectedError | RestrictedError):
         return Conflict("Other objects still refer to this one; remove them first.", "in_use")
+    if isinstance(exc, OperationalError | InterfaceError):
+        logger.warning("API request failed: the database is unavailable: %s", exc)
+        return DatabaseUnavailable()
     return exc
 
 

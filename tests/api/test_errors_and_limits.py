@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import pytest
+from django.db import InterfaceError, OperationalError
 
 from tests.api.conftest import api_client, error_code
 from voice.api.views import AssistantViewSet
@@ -55,6 +56,21 @@ def test_a_crash_is_a_500_in_the_same_shape(alpha_api, monkeypatch):
     assert response.status_code == 500
     assert error_code(response) == "internal_error"
     assert "kaboom" not in response.content.decode()
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize("error", [OperationalError, InterfaceError])
+def test_a_database_that_is_unavailable_is_a_503_with_retry_after(alpha_api, monkeypatch, error):
+    def unavailable(self, request, *args, **kwargs):
+        raise error("terminating connection due to administrator command")
+
+    monkeypatch.setattr(AssistantViewSet, "list", unavailable)
+
+    response = alpha_api.get("/api/v1/assistants/")
+
+    assert response.status_code == 503
+    assert error_code(response) == "database_unavailable" and response["Retry-After"] == "5"
+    assert "administrator" not in response.content.decode()
 
 
 @pytest.mark.django_db

@@ -228,3 +228,32 @@ def test_an_unsure_message_is_labelled_by_a_worker_not_in_the_request(alpha, mak
         visitor = list(Turn.objects.filter(conversation_id=conversation_id, role="visitor").order_by("index"))
     assert [t.understood_by for t in visitor] == ["rules", "model"]  # only the unsure one went to the model
     assert visitor[0].emotion == "neutral"
+
+
+@pytest.mark.django_db(transaction=True)
+@pytest.mark.parametrize("stream", [False, True])
+def test_a_database_unavailable_beyond_the_retries_is_a_503_with_retry_after_not_a_lost_turn(
+    alpha, make_key, monkeypatch, settings, stream
+):
+    from django.db import OperationalError
+
+    import conversations.actions as actions
+
+    client = api_client(make_key(alpha, ["write"]))
+    conversation_id = _start(client)
+    settings.AURA_RECORDER_RETRY_S = 0.3
+
+    def unavailable(**kwargs):
+        raise OperationalError("the database system is in recovery mode")
+
+    monkeypatch.setattr(actions, "do_record_turn", unavailable)
+    response = _say(client, conversation_id, "Are you open today?", stream=stream)
+
+    if stream:  # the headers went out with the first event: the last one says what happened
+        event, data = _sse(response)[-1]
+        assert (event, data["code"], data["retry_after_s"]) == ("error", "database_unavailable", 5)
+    else:
+        assert response.status_code == 503, response.json()
+        assert error_code(response) == "database_unavailable" and response["Retry-After"] == "5"
+    with tenant_context(alpha.organization):
+        assert not Turn.objects.filter(conversation_id=conversation_id).exists()

@@ -7,6 +7,10 @@ session ends without ending the conversation (``keep_conversation``); ``…/end/
 visitor's profile as a voice session would. No greeting is spoken: a resumed session never greets.
 
 One message at a time per conversation (a Redis lock), and every reply is bounded in time.
+
+A database that is unavailable beyond the recorder's retries (voice.recorder) fails the message with
+503 ``database_unavailable`` and ``Retry-After`` (streamed: a last ``error`` event of that code), never
+a reply whose turns were not stored.
 """
 
 from __future__ import annotations
@@ -22,6 +26,7 @@ from collections.abc import Awaitable, Callable, Iterator
 import redis
 from asgiref.sync import async_to_sync
 from django.db import connection, connections
+from rest_framework import exceptions, status
 
 from billing.sessions import SessionRefusedError, open_session
 from conversations.models import EndReason
@@ -31,7 +36,7 @@ from tenants.tenancy import run_in_tenant
 from voice.protocol import CloseCode
 from voice.providers.registry import providers_for
 from voice.queries import assistant_snapshot
-from voice.recorder import ConversationRecorder
+from voice.recorder import TRANSIENT_ERRORS, ConversationRecorder
 from voice.session import VoiceSession
 
 logger = logging.getLogger(__name__)
@@ -44,6 +49,25 @@ _NOT_FORWARDED = frozenset({"session.created", "session.ended", "response.audio.
 _DONE = object()
 
 Emit = Callable[[dict[str, object]], None]
+
+DATABASE_RETRY_AFTER_S = 5
+_DATABASE_UNAVAILABLE = {
+    "type": "error",
+    "code": "database_unavailable",
+    "message": "The database is briefly unavailable; the reply was not stored. "
+    f"Send the message again in {DATABASE_RETRY_AFTER_S} s.",
+    "retry_after_s": DATABASE_RETRY_AFTER_S,
+    "http_status": status.HTTP_503_SERVICE_UNAVAILABLE,
+}
+
+
+class DatabaseUnavailable(exceptions.APIException):
+    """503 with Retry-After (the API's exception handler sends ``wait`` as that header)."""
+
+    status_code = status.HTTP_503_SERVICE_UNAVAILABLE
+    default_detail = _DATABASE_UNAVAILABLE["message"]
+    default_code = "database_unavailable"
+    wait = DATABASE_RETRY_AFTER_S
 
 
 class _Collector:
@@ -157,6 +181,8 @@ async def converse(
             await session.end(EndReason.ASSISTANT_ENDED, CloseCode.NORMAL, notify=False)
         else:
             await session.end(EndReason.VISITOR_ENDED, CloseCode.NORMAL, notify=False, keep_conversation=True)
+    if session.recorder.lost:  # the reply's turns (or usage) could not be stored: the client sends it again
+        emit(dict(_DATABASE_UNAVAILABLE))
 
 
 async def finish(tenant: Organization, *, conversation_id: str, assistant_id: int, visitor_id: str) -> None:
@@ -187,8 +213,13 @@ def reply_whole(tenant: Organization, lock: ConversationLock, **kwargs: object) 
     events: list[dict[str, object]] = []
     try:
         run_here(tenant, converse, emit=events.append, **kwargs)
+    except TRANSIENT_ERRORS:
+        logger.warning("API reply in %s: the database is unavailable", kwargs.get("conversation_id"), exc_info=True)
+        raise DatabaseUnavailable() from None
     finally:
         lock.release()
+    if events and events[-1].get("code") == _DATABASE_UNAVAILABLE["code"]:
+        raise DatabaseUnavailable()
     return events
 
 
@@ -202,6 +233,9 @@ def reply_stream(tenant: Organization, lock: ConversationLock, **kwargs: object)
     def run() -> None:
         try:
             async_to_sync(converse)(tenant, emit=events.put, **kwargs)
+        except TRANSIENT_ERRORS:
+            logger.warning("API reply in %s: the database is unavailable", kwargs.get("conversation_id"), exc_info=True)
+            events.put(dict(_DATABASE_UNAVAILABLE))
         except Exception:
             logger.exception("API reply in %s crashed", kwargs.get("conversation_id"))
             events.put({"type": "error", "code": "internal_error", "message": "The reply failed; it has been logged."})
