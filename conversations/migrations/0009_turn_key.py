@@ -5,7 +5,7 @@ from django.db import migrations, models
 
 class Migration(migrations.Migration):
     dependencies = [
-        ("conversations", "0007_phone_calls"),
+        ("conversations", "0008_turn_delivery"),
     ]
 
     operations = [
