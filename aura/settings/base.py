@@ -299,11 +299,12 @@ AURA_CALLS_PER_ORGANIZATION_PER_MINUTE = env_int("AURA_CALLS_PER_ORGANIZATION_PE
 
 # --- Webhooks (docs/api.md) ----------------------------------------------------------------------
 # Webhook URLs are refused when they resolve to loopback, link-local or metadata addresses, checked
-# when subscribed and again at every delivery (the address delivered to is the one checked; no
-# redirects are followed). Private networks are refused too unless allowed.
+# when subscribed and again, under the settings of now, at every delivery's connection (the address
+# delivered to is the one checked; no redirects are followed: aura.netguard). Private networks are
+# refused too unless allowed.
 AURA_WEBHOOK_URLS_ALLOW_PRIVATE = env_bool("AURA_WEBHOOK_URLS_ALLOW_PRIVATE", False)
 AURA_WEBHOOK_URLS_ALLOW_LOOPBACK = env_bool("AURA_WEBHOOK_URLS_ALLOW_LOOPBACK", AURA_ENV == "development")
-AURA_WEBHOOK_TIMEOUT_S = env_float("AURA_WEBHOOK_TIMEOUT_S", 10.0)  # per attempt, over all of the host's addresses
+AURA_WEBHOOK_TIMEOUT_S = env_float("AURA_WEBHOOK_TIMEOUT_S", 10.0)  # each of connect, send, wait for the answer
 
 # Phone calls (telephony, docs/telephony.md): the platform's Twilio account, used for numbers whose
 # organization brings none, and the REST API's base URL (tests point it at a local fake).
@@ -335,7 +336,8 @@ AURA_ENCRYPTION_KEYS = env_list("AURA_ENCRYPTION_KEYS") or (
     [development_key(SECRET_KEY)] if AURA_ENV in ("development", "test") else [env_str("AURA_ENCRYPTION_KEYS")]
 )
 # Tenants' OpenAI-compatible base URLs: loopback, link-local and metadata addresses are always refused;
-# private networks (a self-hosted vLLM) are allowed unless this is off.
+# private networks (a self-hosted vLLM) are allowed unless this is off. Checked when saved and again,
+# under the settings of now, at every connection; redirects are never followed (aura.netguard).
 AURA_PROVIDER_URLS_ALLOW_PRIVATE = env_bool("AURA_PROVIDER_URLS_ALLOW_PRIVATE", True)
 AURA_PROVIDER_URLS_ALLOW_LOOPBACK = env_bool("AURA_PROVIDER_URLS_ALLOW_LOOPBACK", AURA_ENV == "development")
 # Tenants' HTTP tools: loopback, link-local, metadata and private addresses are refused (SSRF), checked
