@@ -42,42 +42,48 @@ def _client_ip(request: HttpRequest) -> str:
 
 @csrf_exempt  # no cookies are read: the key, the Origin header and rate limits are the whole check
 def widget_session(request: HttpRequest) -> HttpResponse:
+    # CORS headers go only to an origin the widget key allows: a preflight names the key in the query
+    # string (?key=pk_…, as widget.js sends it), and answers before the key and origin are known carry none.
     origin = request.headers.get("Origin", "")
     if request.method == "OPTIONS":
         response = HttpResponse(status=204)
-        if origin:
+        preflight_key = widget_key(request.GET.get("key", "")) if origin else None
+        if preflight_key is not None and preflight_key.organization.is_ready and preflight_key.allows_origin(origin):
             _allow(response, origin)
             response["Access-Control-Allow-Methods"] = "POST, OPTIONS"
             response["Access-Control-Allow-Headers"] = "Content-Type"
             response["Access-Control-Max-Age"] = "600"
         return response
     if request.method != "POST":
-        return _error(405, "method_not_allowed", "Use POST.", origin)
+        return _error(405, "method_not_allowed", "Use POST.")
     try:
         body = json.loads(request.body or b"{}")
     except ValueError:
-        return _error(400, "invalid_request", "The body must be JSON.", origin)
+        return _error(400, "invalid_request", "The body must be JSON.")
     key_value = body.get("key") if isinstance(body, dict) else None
+    if key_value is None and isinstance(body, dict):
+        key_value = request.GET.get("key")
     if not isinstance(key_value, str) or not key_value:
-        return _error(400, "invalid_request", 'The body must include "key".', origin)
+        return _error(400, "invalid_request", 'The body must include "key".')
+    if request.GET.get("key", key_value) != key_value:
+        return _error(400, "invalid_request", "The key in the address and the key in the body differ.")
     visitor_id = body.get("visitor_id") or ""
     if not isinstance(visitor_id, str):
-        return _error(400, "invalid_request", "visitor_id must be a string.", origin)
+        return _error(400, "invalid_request", "visitor_id must be a string.")
 
     decision = hit(
         f"widget-ip:{_client_ip(request)}", limit=settings.AURA_WIDGET_SESSIONS_PER_IP_PER_MINUTE, window_s=60
     )
     if not decision.allowed:
-        return _rate_limited(origin, decision.retry_after_s)
+        return _rate_limited("", decision.retry_after_s)
     key = widget_key(key_value)
     if key is None or not key.organization.is_ready:
-        return _error(404, "unknown_key", "This widget key does not exist or has been turned off.", origin)
+        return _error(404, "unknown_key", "This widget key does not exist or has been turned off.")
     if not origin or not key.allows_origin(origin):
         return _error(
             403,
             "origin_not_allowed",
             "This assistant is not enabled for this website. Its owner can allow it in the admin.",
-            origin,
         )
     resume = body.get("resume")
     if resume is not None and not isinstance(resume, str):
