@@ -8,9 +8,10 @@ from pathlib import Path
 
 import dj_database_url
 from celery.schedules import crontab
+from csp.constants import NONCE, NONE, SELF, UNSAFE_INLINE
 
 from aura.crypto import development_key
-from aura.env import env_bool, env_decimal, env_float, env_int, env_int_list, env_list, env_str
+from aura.env import env_bool, env_decimal, env_float, env_int, env_int_list, env_list, env_str, read_secret_file
 from aura.logs import logging_config
 
 BASE_DIR = Path(__file__).resolve().parent.parent.parent
@@ -53,6 +54,7 @@ SHARED_APPS = [
     "channels",
     "django_celery_beat",
     "django_prometheus",
+    "csp",
     "rest_framework",
     "drf_spectacular",
     "billing",
@@ -97,6 +99,7 @@ MIDDLEWARE = [
     "aura.middleware.RequestContextMiddleware",
     "aura.middleware.HostlessEndpointsMiddleware",  # /healthz, /readyz, /metrics on any host name
     "django.middleware.security.SecurityMiddleware",
+    "csp.middleware.CSPMiddleware",  # Content-Security-Policy (CONTENT_SECURITY_POLICY below)
     "whitenoise.middleware.WhiteNoiseMiddleware",  # static files need no tenant, nor the database
     "tenants.middleware.TenantMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
@@ -239,12 +242,41 @@ CELERY_BEAT_SCHEDULE = {
 AURA_KNOWLEDGE_MAX_UPLOAD_MB = env_int("AURA_KNOWLEDGE_MAX_UPLOAD_MB", 10)
 AURA_KNOWLEDGE_SYNC_INDEX_CHARS = env_int("AURA_KNOWLEDGE_SYNC_INDEX_CHARS", 20_000)  # pasted text up to this: at once
 
-# --- Security headers (on when served over HTTPS) ------------------------------------------------
+# --- Security headers and cookies --------------------------------------------------------------------
 SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https") if env_bool("BEHIND_TLS_PROXY") else None
-SESSION_COOKIE_SECURE = env_bool("SECURE_COOKIES", False)
+# Cookies are Secure in production (served over HTTPS) unless SECURE_COOKIES=0 says the site is plain
+# HTTP on purpose; development and tests run on http://localhost without them. Always HttpOnly and
+# SameSite=Lax (no page script reads the CSRF cookie: forms carry the token).
+SESSION_COOKIE_SECURE = env_bool("SECURE_COOKIES", AURA_ENV == "production")
 CSRF_COOKIE_SECURE = SESSION_COOKIE_SECURE
+SESSION_COOKIE_HTTPONLY = CSRF_COOKIE_HTTPONLY = True
+SESSION_COOKIE_SAMESITE = CSRF_COOKIE_SAMESITE = "Lax"
 SECURE_CONTENT_TYPE_NOSNIFF = True
 X_FRAME_OPTIONS = "DENY"
+# Content-Security-Policy (django-csp) on every page the platform renders: the admins, the demo page
+# that serves the widget, error pages. Scripts only from the platform itself (or with the request's
+# nonce); inline styles stay allowed (the admin and the widget's shadow DOM use them); no framing, no
+# plugins. /api/ answers JSON, and its documentation pages bring their own assets: not covered.
+CONTENT_SECURITY_POLICY = {
+    "EXCLUDE_URL_PREFIXES": ["/api/"],
+    "DIRECTIVES": {
+        "default-src": [SELF],
+        "script-src": [SELF, NONCE],
+        "style-src": [SELF, UNSAFE_INLINE],
+        "img-src": [SELF, "data:"],
+        "font-src": [SELF, "data:"],
+        "connect-src": [SELF],  # the widget's POST /widget/session and its WebSocket (same host)
+        "media-src": [SELF],
+        "object-src": [NONE],
+        "base-uri": [SELF],
+        "form-action": [SELF],
+        "frame-ancestors": [NONE],
+    },
+}
+# /metrics (docs/deployment.md, Metrics): with a token, only "Authorization: Bearer <token>" gets an
+# answer (on any host: Prometheus addresses processes by IP); without one, production serves none and
+# development answers on IP addresses and the platform's own host, never on a tenant's.
+AURA_METRICS_TOKEN = env_str("AURA_METRICS_TOKEN", "") or read_secret_file(env_str("AURA_METRICS_TOKEN_FILE", ""))
 
 # --- Product -------------------------------------------------------------------------------
 AURA_STAFF_SESSION_AGE_S = env_int("AURA_STAFF_SESSION_AGE_S", 12 * 3600)
