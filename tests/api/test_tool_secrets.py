@@ -82,7 +82,8 @@ def test_header_names_and_values_with_line_breaks_or_nul_are_refused(alpha, alph
     response = alpha_api.patch(f"/api/v1/tools/{tool['id']}/", {"headers": headers}, format="json")
 
     assert response.status_code == 400, response.json()
-    if any("\x00" in name + value for name, value in headers.items()):  # the API's JSON parser refuses NUL anywhere already
+    # the API's JSON parser refuses NUL anywhere already
+    if any("\x00" in name + value for name, value in headers.items()):
         assert error_code(response) in ("parse_error", "validation_error")
     else:
         assert error_code(response) == "validation_error"
