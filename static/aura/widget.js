@@ -209,7 +209,7 @@
           body: JSON.stringify({ key: this.key, visitor_id: visitor, resume: this.conversationId || undefined }) });
       } catch (err) {
         // A site the key does not allow gets no CORS headers either, so the browser reports it this way too.
-        throw Object.assign(new Error('Cannot reach the assistant. Check your connection, or whether this website is allowed to use it.'), { code: 'network' });
+        throw Object.assign(new Error('Cannot reach the assistant: either it is not enabled for this website, or the connection is down.'), { code: 'network' });
       }
       const body = await response.json().catch(() => ({}));
       if (!response.ok) {
