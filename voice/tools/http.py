@@ -61,8 +61,8 @@ class HttpTool(Tool):
                 separators=(",", ":"),
             ).encode()
             payload = body
-        headers = {
-            **config.headers,
+        headers: dict[str, str | bytes] = {
+            **{name: value.encode() for name, value in config.headers.items()},  # UTF-8 as given, not only ASCII
             "User-Agent": USER_AGENT,
             SIGNATURE_HEADER: signature_header(config.signing_secret, payload),
             "AURA-Tool": config.name,

@@ -178,6 +178,14 @@ async def test_loopback_private_and_link_local_addresses_are_refused(receiver, u
     assert Receiver.received == []
 
 
+async def test_a_header_value_beyond_ascii_is_sent_as_utf8(receiver, loopback_allowed):
+    tool = _tool(f"{receiver}/orders")
+    tool.config.headers["X-Shop"] = "Café Zoë"
+    _, is_error = await _call(tool, {"order_id": "1"})
+    assert not is_error
+    assert Receiver.received[0]["headers"]["X-Shop"].encode("latin-1").decode() == "Café Zoë"
+
+
 async def test_a_redirect_to_the_platforms_metrics_is_not_followed(loopback_allowed):
     with redirect_to_internal(302, "/metrics") as (redirecting, internal):
         result, is_error = await _call(_tool(f"{redirecting.url}/orders"), {"order_id": "1"})
