@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 
 from django.conf import settings
 from django.http import HttpRequest, HttpResponse, JsonResponse
@@ -36,6 +37,9 @@ def _allow(response: HttpResponse, origin: str) -> HttpResponse:
     return response
 
 
+_KEY_SHAPE = re.compile(r"pk_[A-Za-z0-9_-]{1,61}")  # what a preflight may name (no NUL reaches a query)
+
+
 def _client_ip(request: HttpRequest) -> str:
     return request.META.get("REMOTE_ADDR", "") or "unknown"
 
@@ -47,7 +51,8 @@ def widget_session(request: HttpRequest) -> HttpResponse:
     origin = request.headers.get("Origin", "")
     if request.method == "OPTIONS":
         response = HttpResponse(status=204)
-        preflight_key = widget_key(request.GET.get("key", "")) if origin else None
+        named = request.GET.get("key", "")
+        preflight_key = widget_key(named) if origin and _KEY_SHAPE.fullmatch(named) else None
         if preflight_key is not None and preflight_key.organization.is_ready and preflight_key.allows_origin(origin):
             _allow(response, origin)
             response["Access-Control-Allow-Methods"] = "POST, OPTIONS"

@@ -103,7 +103,9 @@ def test_preflight_allows_only_an_origin_the_key_allows(alpha):
         _preflight(alpha.widget_key.key, "https://evil.example"),  # a site the key does not allow
         _preflight(None, "http://alpha.localhost:8000"),  # no key: nothing to check the origin against
         _preflight("pk_made_up", "http://alpha.localhost:8000"),
+        _preflight("pk_%00", "http://alpha.localhost:8000"),  # a NUL never reaches the database
     ):
+        assert refused.status_code == 204
         assert not any(header in refused for header in CORS_HEADERS), dict(refused.items())
 
 
