@@ -7,6 +7,8 @@ provider breakers (Redis hash) and Celery queue depth (the broker's list lengths
 
 from __future__ import annotations
 
+import hmac
+import ipaddress
 import logging
 import os
 import time
@@ -64,7 +66,44 @@ class _ProcessRegistry(Collector):
         yield from prometheus_client.REGISTRY.collect()
 
 
+def _platform_or_address(host: str) -> bool:
+    """An IP address (how Prometheus and probes address a process) or the platform's own host name."""
+    try:
+        ipaddress.ip_address(host.strip("[]"))
+    except ValueError:
+        return host == settings.AURA_BASE_DOMAIN.lower()
+    return True
+
+
+def metrics_refusal(request: HttpRequest) -> HttpResponse | None:
+    """Why this request gets no metrics, as the answer to give; None when it may have them."""
+    token = settings.AURA_METRICS_TOKEN
+    if token:
+        given = request.headers.get("Authorization", "")
+        if not hmac.compare_digest(given.encode(), f"Bearer {token}".encode()):
+            response = HttpResponse("Unauthorized\n", status=401, content_type="text/plain")
+            response["WWW-Authenticate"] = 'Bearer realm="metrics"'
+            return response
+        return None
+    host = _host_name(request)
+    if settings.AURA_ENV == "production" or not _platform_or_address(host):
+        return HttpResponse("Not found\n", status=404, content_type="text/plain")
+    return None
+
+
+def _host_name(request: HttpRequest) -> str:
+    """The Host header without its port (not validated against ALLOWED_HOSTS: IPs are not listed there)."""
+    raw = request.META.get("HTTP_HOST", "") or request.META.get("SERVER_NAME", "")
+    raw = raw.strip().lower()
+    if raw.startswith("["):
+        return raw[1 : raw.find("]")] if "]" in raw else raw
+    return raw.rsplit(":", 1)[0] if raw.count(":") == 1 else raw
+
+
 def metrics_view(request: HttpRequest) -> HttpResponse:
+    refused = metrics_refusal(request)
+    if refused is not None:
+        return refused
     return HttpResponse(
         prometheus_client.generate_latest(registry()), content_type=prometheus_client.CONTENT_TYPE_LATEST
     )

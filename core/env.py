@@ -18,6 +18,17 @@ def env_str(name: str, default: str | None = None) -> str:
     return value
 
 
+def read_secret_file(path: str) -> str:
+    """The first line of a secret file (Docker and Compose secrets live in /run/secrets/), or ""."""
+    if not path:
+        return ""
+    try:
+        with open(path, encoding="utf-8") as file:
+            return file.readline().strip()
+    except OSError as exc:
+        raise ImproperlyConfigured(f"Cannot read the secret file {path}: {exc.strerror}.") from None
+
+
 def env_bool(name: str, default: bool = False) -> bool:
     raw = os.environ.get(name)
     if raw is None:

@@ -6,7 +6,7 @@ from django.conf import settings
 from django.db import transaction
 
 from core.crypto import encrypt, mask, reencrypt
-from voice.models import Assistant, HttpTool, ProviderKey, RouterPolicy
+from voice.models import Assistant, HttpTool, ProviderKey, RouterPolicy, same_destination
 
 
 def default_providers() -> dict[str, object]:
@@ -101,11 +101,20 @@ def do_delete_assistant(assistant: Assistant) -> None:
 
 
 @transaction.atomic
-def do_save_http_tool(tool: HttpTool, *, assistants: list[Assistant] | None = None) -> HttpTool:
+def do_save_http_tool(
+    tool: HttpTool, *, assistants: list[Assistant] | None = None, headers_set: bool = True
+) -> HttpTool:
     """Create or update a tenant's HTTP tool, validated like the admin form (URL guard, name, schema).
 
-    ``assistants`` (when given) replaces the assistants that may call it.
+    ``assistants`` (when given) replaces the assistants that may call it. The stored headers (often
+    credentials) stay with the destination they were written for: when an update moves the URL to
+    another scheme, host or port and ``headers_set`` is False (the change did not set headers again),
+    they are removed.
     """
+    if tool.pk is not None and not headers_set and tool.headers:
+        stored_url = HttpTool.objects.filter(pk=tool.pk).values_list("url", flat=True).first()
+        if stored_url is not None and not same_destination(stored_url, tool.url):
+            tool.headers = {}
     tool.full_clean()
     tool.save()
     if assistants is not None:

@@ -22,6 +22,7 @@ from tenants.actions import do_rotate_widget_identity_secret
 from tenants.appearance import MIN_TEXT_CONTRAST, text_on
 from tenants.embed import embed_tag
 from tenants.models import WidgetKey
+from voice.actions import do_save_http_tool
 from voice.forms import AssistantForm, HttpToolForm, ProviderKeyForm, WidgetKeyForm
 from voice.models import Assistant, HttpTool, ProviderKey, SpeechDetector
 from voice.queries import describe_routing, routing_config_without_keys, speech_detector_problem
@@ -209,9 +210,29 @@ class HttpToolAdmin(admin.ModelAdmin):
     def used_by(self, obj: HttpTool) -> str:
         return ", ".join(assistant.name for assistant in obj.assistants.all()) or "—"
 
+    def save_model(self, request: HttpRequest, obj: HttpTool, form: HttpToolForm, change: bool) -> None:
+        stored = HttpTool.objects.filter(pk=obj.pk).values_list("headers", flat=True).first() if obj.pk else None
+        had_headers = bool(stored)
+        # The form shows the stored headers: "set again" means changed, or the box that says to keep them ticked.
+        headers_set = obj.headers != (stored or {}) or bool(form.cleaned_data.get("keep_headers"))
+        do_save_http_tool(obj, headers_set=headers_set)
+        if change and had_headers and not obj.headers and not headers_set:
+            messages.warning(
+                request,
+                "The URL now points at another scheme, host or port, so the stored headers were removed: they "
+                "were written for the old address. Enter them again if the new address should receive them.",
+            )
+
     def get_fieldsets(self, request: HttpRequest, obj: HttpTool | None = None) -> list[tuple[str | None, dict]]:
         main = ("name", "description", "parameters", "assistants", "is_active")
-        call = ("url", "method", "headers", "timeout_ms", *(("signing_secret",) if obj else ()))
+        call = (
+            "url",
+            "method",
+            "headers",
+            *(("keep_headers",) if obj else ()),
+            "timeout_ms",
+            *(("signing_secret",) if obj else ()),
+        )
         return [
             (None, {"fields": main}),
             (

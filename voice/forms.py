@@ -10,7 +10,7 @@ from django.utils.html import format_html
 
 from tenants.models import WidgetKey, clean_origin
 from voice.actions import seal_provider_key
-from voice.models import Assistant, BuiltinTool, HttpTool, ProviderKey
+from voice.models import HEADERS_STAY_WITH_THE_URL, Assistant, BuiltinTool, HttpTool, ProviderKey
 
 
 def _clean_origin(value: str) -> str:
@@ -147,6 +147,13 @@ class AssistantForm(forms.ModelForm):
 
 
 class HttpToolForm(forms.ModelForm):
+    keep_headers = forms.BooleanField(
+        required=False,
+        label="Send the stored headers to the new address",
+        help_text="Only matters when the URL's scheme, host or port changes: the headers (often credentials) were "
+        "written for the old address and are removed, unless you tick this or enter them again.",
+    )
+
     class Meta:
         model = HttpTool
         fields = [
@@ -160,6 +167,7 @@ class HttpToolForm(forms.ModelForm):
             "assistants",
             "is_active",
         ]
+        help_texts = {"headers": "Extra headers sent with every call, one line each. " + HEADERS_STAY_WITH_THE_URL}
         widgets = {
             "parameters": forms.Textarea(attrs={"rows": 8, "style": "font-family: monospace"}),
             "headers": forms.Textarea(attrs={"rows": 3, "style": "font-family: monospace"}),

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import re
 import secrets
+from urllib.parse import urlsplit
 
 from django.conf import settings
 from django.core.exceptions import ValidationError
@@ -341,14 +342,39 @@ def validate_parameters_schema(value: object) -> None:
 def validate_headers(value: object) -> None:
     if not isinstance(value, dict) or not all(isinstance(k, str) and isinstance(v, str) for k, v in value.items()):
         raise ValidationError('Enter an object of header names and values, e.g. {"X-Api-Key": "…"}.')
-    for name in value:
+    for name, header_value in value.items():
         if not re.fullmatch(r"[A-Za-z0-9-]{1,64}", name):
-            raise ValidationError(f"“{name}” is not a valid header name.")
+            raise ValidationError(f"{name!r} is not a valid header name: use letters, digits and hyphens.")
         if name.lower() in _RESERVED_HEADERS:
             raise ValidationError(f"The platform sets {name} itself.")
+        if _CONTROL_CHARACTERS.search(header_value):
+            # CR or LF would end the header and start another one (header injection); NUL cuts it short.
+            raise ValidationError(
+                f"The value of {name} contains a line break or another control character; "
+                "a header value is one line of text."
+            )
 
 
 _RESERVED_HEADERS = frozenset({"host", "content-length", "content-type", "aura-signature", "transfer-encoding"})
+_CONTROL_CHARACTERS = re.compile(r"[\x00-\x08\x0a-\x1f\x7f]")  # a tab is allowed, as in HTTP
+HEADERS_STAY_WITH_THE_URL = (
+    "Changing the URL's scheme, host or port removes the stored headers (often credentials) unless the "
+    "same change sets them again: they were written for the old address."
+)
+
+
+def same_destination(url: str, other: str) -> bool:
+    """Whether two URLs reach the same place: scheme, host and port (paths and queries may differ)."""
+
+    def origin(value: str) -> tuple[str, str, int | None]:
+        parts = urlsplit(value)
+        try:
+            port = parts.port or {"http": 80, "https": 443}.get(parts.scheme)
+        except ValueError:
+            port = -1
+        return parts.scheme.lower(), (parts.hostname or "").lower().rstrip("."), port
+
+    return origin(url) == origin(other)
 
 
 def _new_signing_secret() -> str:

@@ -26,7 +26,7 @@ from django.db import connection, transaction
 from django.utils import timezone
 
 from core.crypto import encrypt, mask
-from core.netguard import UnsafeURLError, check_url
+from core.netguard import UnsafeURLError, check_url, webhook_policy
 from core.signing import SIGNATURE_HEADER, signature_header
 from tenants.models import Organization
 from webhooks import http
@@ -251,8 +251,7 @@ def do_attempt_delivery(delivery_id: uuid.UUID | str, *, attempt: int, now: date
             body,
             headers,
             timeout_s=settings.AURA_WEBHOOK_TIMEOUT_S,
-            allow_private=settings.AURA_WEBHOOK_URLS_ALLOW_PRIVATE,
-            allow_loopback=settings.AURA_WEBHOOK_URLS_ALLOW_LOOPBACK,
+            policy=webhook_policy,  # the settings of now, whatever they were when the URL was saved
         )
     retry_in = None
     with transaction.atomic():

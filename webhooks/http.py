@@ -1,21 +1,20 @@
-"""One HTTP POST to a tenant's URL, to an address the SSRF guard checked, following no redirect.
+"""One HTTP POST to a tenant's URL, through the platform's outbound client (core.netguard).
 
-The host name is resolved once (core.netguard.resolve_checked refuses loopback, link-local, metadata
-and, unless allowed, private addresses) and the connection goes to that address, with the host name
-only in the Host header and TLS's SNI and certificate check: a second DNS answer cannot redirect it.
+The host name is resolved and checked under today's settings at the connection (loopback, link-local,
+metadata, IPv6 forms of private IPv4 and, unless allowed, private addresses are refused), the
+connection goes to the address checked, with the host name only in the Host header and TLS's SNI and
+certificate check, and no redirect is followed: a 3xx answer is the attempt's result.
 """
 
 from __future__ import annotations
 
-import http.client
-import ipaddress
-import socket
-import ssl
 import time
 from dataclasses import dataclass
-from urllib.parse import urlsplit
 
-from core.netguard import UnsafeURLError, resolve_checked
+import httpx2
+
+from core import netguard
+from core.netguard import RedirectRefusedError, UnsafeURLError
 
 RESPONSE_BODY_LIMIT = 2048
 
@@ -32,37 +31,15 @@ class PostResult:
         return self.status_code is not None and 200 <= self.status_code < 300
 
 
-class _PinnedHTTPConnection(http.client.HTTPConnection):
-    def __init__(self, host: str, port: int, address: str, timeout: float) -> None:
-        super().__init__(host, port, timeout=timeout)
-        self._address = address
-
-    def connect(self) -> None:
-        self.sock = socket.create_connection((self._address, self.port), self.timeout)
-
-
-class _PinnedHTTPSConnection(http.client.HTTPSConnection):
-    def __init__(self, host: str, port: int, address: str, timeout: float) -> None:
-        super().__init__(host, port, timeout=timeout, context=ssl.create_default_context())
-        self._address = address
-
-    def connect(self) -> None:
-        sock = socket.create_connection((self._address, self.port), self.timeout)
-        self.sock = self._context.wrap_socket(sock, server_hostname=self.host)
-
-
-MAX_ADDRESSES = 3  # addresses of one host name tried per attempt
-
-
 def post(
     url: str,
     body: bytes,
     headers: dict[str, str],
     *,
     timeout_s: float,
-    allow_private: bool,
-    allow_loopback: bool,
+    policy: netguard.PolicySource = netguard.webhook_policy,
 ) -> PostResult:
+    """POST ``body``; connecting, sending and waiting for the answer are each bounded by ``timeout_s``."""
     started = time.monotonic()
 
     def done(status: int | None = None, response: bytes = b"", error: str = "") -> PostResult:
@@ -70,32 +47,21 @@ def post(
         return PostResult(status, text, error[:300], int((time.monotonic() - started) * 1000))
 
     try:
-        addresses = resolve_checked(url, allow_private=allow_private, allow_loopback=allow_loopback)
+        with (
+            netguard.sync_client(policy, timeout=timeout_s) as client,
+            client.stream("POST", url, content=body, headers={**headers, "Accept-Encoding": "identity"}) as response,
+        ):
+            received = b""
+            for chunk in response.iter_raw():
+                received += chunk
+                if len(received) >= RESPONSE_BODY_LIMIT:
+                    break
+            return done(response.status_code, received)
+    except RedirectRefusedError as exc:
+        return done(exc.status_code, error=f"redirect to {exc.location} not followed")
     except UnsafeURLError as exc:
         return done(error=f"refused: {exc}")
-    parts = urlsplit(url)
-    https = parts.scheme == "https"
-    port = parts.port or (443 if https else 80)
-    target = (parts.path or "/") + (f"?{parts.query}" if parts.query else "")
-    connection_class = _PinnedHTTPSConnection if https else _PinnedHTTPConnection
-    last_error = "no address"
-    deadline = started + timeout_s  # for the whole attempt, however many addresses the name has
-    for address in addresses[:MAX_ADDRESSES]:
-        remaining = deadline - time.monotonic()
-        if remaining <= 0:
-            last_error = f"no answer within {timeout_s:g} s"
-            break
-        connection = connection_class(parts.hostname or "", port, _socket_host(address), remaining)
-        try:
-            connection.request("POST", target, body=body, headers=headers)
-            response = connection.getresponse()
-            return done(response.status, response.read(RESPONSE_BODY_LIMIT))
-        except (OSError, http.client.HTTPException) as exc:
-            last_error = f"{type(exc).__name__}: {exc}"
-        finally:
-            connection.close()
-    return done(error=last_error)
-
-
-def _socket_host(address: ipaddress.IPv4Address | ipaddress.IPv6Address) -> str:
-    return str(address)
+    except httpx2.TimeoutException:
+        return done(error=f"no answer within {timeout_s:g} s")
+    except (httpx2.HTTPError, httpx2.InvalidURL, OSError) as exc:
+        return done(error=f"{type(exc).__name__}: {exc}")

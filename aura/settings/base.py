@@ -9,9 +9,10 @@ from pathlib import Path
 
 import dj_database_url
 from celery.schedules import crontab
+from csp.constants import NONCE, NONE, SELF, UNSAFE_INLINE
 
 from core.crypto import development_key
-from core.env import env_bool, env_decimal, env_float, env_int, env_int_list, env_list, env_str
+from core.env import env_bool, env_decimal, env_float, env_int, env_int_list, env_list, env_str, read_secret_file
 from core.logs import logging_config
 
 BASE_DIR = Path(__file__).resolve().parent.parent.parent
@@ -55,6 +56,7 @@ SHARED_APPS = [
     "channels",
     "django_celery_beat",
     "django_prometheus",
+    "csp",
     "rest_framework",
     "drf_spectacular",
     "drf_spectacular_sidecar",  # Swagger UI and ReDoc as static files: the API docs need no CDN
@@ -124,6 +126,7 @@ MIDDLEWARE = [
     "aura.middleware.HostlessEndpointsMiddleware",  # /healthz, /readyz, /metrics on any host name
     "aura.middleware.BadInputMiddleware",  # oversize bodies (413), NUL in paths, queries and forms (400)
     "django.middleware.security.SecurityMiddleware",
+    "csp.middleware.CSPMiddleware",  # Content-Security-Policy (CONTENT_SECURITY_POLICY below)
     "whitenoise.middleware.WhiteNoiseMiddleware",  # static files need no tenant, nor the database
     "tenants.middleware.TenantMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
@@ -301,12 +304,41 @@ CELERY_BEAT_SCHEDULE = {
 AURA_KNOWLEDGE_MAX_UPLOAD_MB = env_int("AURA_KNOWLEDGE_MAX_UPLOAD_MB", 10)
 AURA_KNOWLEDGE_SYNC_INDEX_CHARS = env_int("AURA_KNOWLEDGE_SYNC_INDEX_CHARS", 20_000)  # pasted text up to this: at once
 
-# --- Security headers (on when served over HTTPS) ------------------------------------------------
+# --- Security headers and cookies --------------------------------------------------------------------
 SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https") if env_bool("BEHIND_TLS_PROXY") else None
-SESSION_COOKIE_SECURE = env_bool("SECURE_COOKIES", False)
+# Cookies are Secure in production (served over HTTPS) unless SECURE_COOKIES=0 says the site is plain
+# HTTP on purpose; development and tests run on http://localhost without them. Always HttpOnly and
+# SameSite=Lax (no page script reads the CSRF cookie: forms carry the token).
+SESSION_COOKIE_SECURE = env_bool("SECURE_COOKIES", AURA_ENV == "production")
 CSRF_COOKIE_SECURE = SESSION_COOKIE_SECURE
+SESSION_COOKIE_HTTPONLY = CSRF_COOKIE_HTTPONLY = True
+SESSION_COOKIE_SAMESITE = CSRF_COOKIE_SAMESITE = "Lax"
 SECURE_CONTENT_TYPE_NOSNIFF = True
 X_FRAME_OPTIONS = "DENY"
+# Content-Security-Policy (django-csp) on every page the platform renders: the admins, the demo page
+# that serves the widget, error pages. Scripts only from the platform itself (or with the request's
+# nonce); inline styles stay allowed (the admin and the widget's shadow DOM use them); no framing, no
+# plugins. /api/ answers JSON, and its documentation pages bring their own assets: not covered.
+CONTENT_SECURITY_POLICY = {
+    "EXCLUDE_URL_PREFIXES": ["/api/"],
+    "DIRECTIVES": {
+        "default-src": [SELF],
+        "script-src": [SELF, NONCE],
+        "style-src": [SELF, UNSAFE_INLINE],
+        "img-src": [SELF, "data:"],
+        "font-src": [SELF, "data:"],
+        "connect-src": [SELF],  # the widget's POST /widget/session and its WebSocket (same host)
+        "media-src": [SELF],
+        "object-src": [NONE],
+        "base-uri": [SELF],
+        "form-action": [SELF],
+        "frame-ancestors": [NONE],
+    },
+}
+# /metrics (docs/deployment.md, Metrics): with a token, only "Authorization: Bearer <token>" gets an
+# answer (on any host: Prometheus addresses processes by IP); without one, production serves none and
+# development answers on IP addresses and the platform's own host, never on a tenant's.
+AURA_METRICS_TOKEN = env_str("AURA_METRICS_TOKEN", "") or read_secret_file(env_str("AURA_METRICS_TOKEN_FILE", ""))
 
 # --- Product -------------------------------------------------------------------------------
 AURA_STAFF_SESSION_AGE_S = env_int("AURA_STAFF_SESSION_AGE_S", 12 * 3600)
@@ -374,11 +406,12 @@ AURA_API_AUTH_FAILURES_PER_CLIENT_PER_MINUTE = env_int("AURA_API_AUTH_FAILURES_P
 
 # --- Webhooks (docs/api.md) ----------------------------------------------------------------------
 # Webhook URLs are refused when they resolve to loopback, link-local or metadata addresses, checked
-# when subscribed and again at every delivery (the address delivered to is the one checked; no
-# redirects are followed). Private networks are refused too unless allowed.
+# when subscribed and again, under the settings of now, at every delivery's connection (the address
+# delivered to is the one checked; no redirects are followed: core.netguard). Private networks are
+# refused too unless allowed.
 AURA_WEBHOOK_URLS_ALLOW_PRIVATE = env_bool("AURA_WEBHOOK_URLS_ALLOW_PRIVATE", False)
 AURA_WEBHOOK_URLS_ALLOW_LOOPBACK = env_bool("AURA_WEBHOOK_URLS_ALLOW_LOOPBACK", AURA_ENV == "development")
-AURA_WEBHOOK_TIMEOUT_S = env_float("AURA_WEBHOOK_TIMEOUT_S", 10.0)  # per attempt, over all of the host's addresses
+AURA_WEBHOOK_TIMEOUT_S = env_float("AURA_WEBHOOK_TIMEOUT_S", 10.0)  # each of connect, send, wait for the answer
 
 # Phone calls (telephony, docs/telephony.md): the platform's Twilio account, used for numbers whose
 # organization brings none, and the REST API's base URL (tests point it at a local fake).
@@ -410,7 +443,8 @@ AURA_ENCRYPTION_KEYS = env_list("AURA_ENCRYPTION_KEYS") or (
     [development_key(SECRET_KEY)] if AURA_ENV in ("development", "test") else [env_str("AURA_ENCRYPTION_KEYS")]
 )
 # Tenants' OpenAI-compatible base URLs: loopback, link-local and metadata addresses are always refused;
-# private networks (a self-hosted vLLM) are allowed unless this is off.
+# private networks (a self-hosted vLLM) are allowed unless this is off. Checked when saved and again,
+# under the settings of now, at every connection; redirects are never followed (core.netguard).
 AURA_PROVIDER_URLS_ALLOW_PRIVATE = env_bool("AURA_PROVIDER_URLS_ALLOW_PRIVATE", True)
 AURA_PROVIDER_URLS_ALLOW_LOOPBACK = env_bool("AURA_PROVIDER_URLS_ALLOW_LOOPBACK", AURA_ENV == "development")
 # Tenants' HTTP tools: loopback, link-local, metadata and private addresses are refused (SSRF), checked

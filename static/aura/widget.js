@@ -253,9 +253,15 @@
       const resume = this.conversationId && this.resumeToken ? { resume: this.conversationId, resume_token: this.resumeToken } : {};
       let response;
       try {
-        response = await fetch(BASE + '/widget/session', { method: 'POST', headers: { 'Content-Type': 'application/json' },
+        // The key in the address too: the browser's preflight carries no body, and the platform answers it
+        // with CORS headers only for a site this key allows.
+        response = await fetch(BASE + '/widget/session?key=' + encodeURIComponent(this.key), { method: 'POST',
+          headers: { 'Content-Type': 'application/json' },
           body: JSON.stringify({ key: this.key, ...this.identity(), ...resume }) });
-      } catch (err) { throw Object.assign(new Error('Cannot reach the assistant. Check your connection.'), { code: 'network' }); }
+      } catch (err) {
+        // A site the key does not allow gets no CORS headers either, so the browser reports it this way too.
+        throw Object.assign(new Error('Cannot reach the assistant: either it is not enabled for this website, or the connection is down.'), { code: 'network' });
+      }
       const body = await response.json().catch(() => ({}));
       if (!response.ok) {
         const message = response.status === 403 ? 'This assistant is not enabled for this website.'

@@ -44,6 +44,16 @@ def test_secrets_come_from_an_env_file_not_the_compose_file(compose: dict) -> No
             assert key not in environment, f"{name} sets {key} inline"
 
 
+def test_prometheus_scrapes_the_web_replicas_with_the_token_they_require(compose: dict) -> None:
+    web, prometheus = compose["services"]["web"], compose["services"]["prometheus"]
+    assert "metrics-token" in web["secrets"] and "metrics-token" in prometheus["secrets"]
+    assert web["environment"]["AURA_METRICS_TOKEN_FILE"] == "/run/secrets/metrics-token"
+    assert compose["secrets"]["metrics-token"]["file"].startswith("./deploy/secrets/")
+    scrape = yaml.safe_load((ROOT / "deploy" / "prometheus" / "prometheus.yml").read_text())
+    [job] = [job for job in scrape["scrape_configs"] if job["job_name"] == "aura-web"]
+    assert job["authorization"] == {"type": "Bearer", "credentials_file": "/run/secrets/metrics-token"}
+
+
 def test_nginx_uses_the_projects_configuration(compose: dict) -> None:
     volumes = " ".join(str(v) for v in compose["services"]["nginx"]["volumes"])
     assert "deploy/nginx" in volumes

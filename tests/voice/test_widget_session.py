@@ -86,12 +86,62 @@ def test_requests_past_the_per_ip_limit_get_429_with_retry_after(alpha):
     assert _post(key, REMOTE_ADDR="203.0.113.10").status_code == 200  # another visitor is unaffected
 
 
-@pytest.mark.django_db
-def test_preflight_is_answered():
-    response = Client().options("/widget/session", HTTP_HOST="localhost", HTTP_ORIGIN="https://shop.example")
+def _preflight(key: str | None, origin: str):
+    path = "/widget/session" + (f"?key={key}" if key is not None else "")
+    return Client().options(path, HTTP_HOST="localhost", HTTP_ORIGIN=origin, HTTP_ACCESS_CONTROL_REQUEST_METHOD="POST")
 
-    assert response.status_code == 204
-    assert response["Access-Control-Allow-Methods"] == "POST, OPTIONS"
+
+CORS_HEADERS = ("Access-Control-Allow-Origin", "Access-Control-Allow-Methods", "Access-Control-Allow-Headers")
+
+
+@pytest.mark.django_db
+def test_preflight_allows_only_an_origin_the_key_allows(alpha):
+    allowed = _preflight(alpha.widget_key.key, "http://alpha.localhost:8000")
+    assert allowed.status_code == 204
+    assert allowed["Access-Control-Allow-Origin"] == "http://alpha.localhost:8000"
+    assert allowed["Access-Control-Allow-Methods"] == "POST, OPTIONS"
+
+    for refused in (
+        _preflight(alpha.widget_key.key, "https://evil.example"),  # a site the key does not allow
+        _preflight(None, "http://alpha.localhost:8000"),  # no key: nothing to check the origin against
+        _preflight("pk_made_up", "http://alpha.localhost:8000"),
+        _preflight("pk_%00", "http://alpha.localhost:8000"),  # a NUL never reaches the database
+    ):
+        assert refused.status_code == 204
+        assert not any(header in refused for header in CORS_HEADERS), dict(refused.items())
+
+
+@pytest.mark.django_db
+def test_error_answers_carry_cors_headers_only_for_an_allowed_origin(alpha):
+    foreign = _post(alpha.widget_key.key, origin="https://evil.example")
+    assert foreign.status_code == 403
+    assert "Access-Control-Allow-Origin" not in foreign
+
+    for body in ("not json", "{}", '{"key": "pk_nope"}'):  # before the key and its origins are known
+        early = _post(None, origin="https://evil.example", body=body)
+        assert early.status_code in (400, 404) and "Access-Control-Allow-Origin" not in early
+
+    mismatch = Client().post(
+        f"/widget/session?key={alpha.widget_key.key}",
+        '{"key": "pk_another"}',
+        content_type="application/json",
+        HTTP_HOST="localhost",
+        HTTP_ORIGIN="http://alpha.localhost:8000",
+    )
+    assert mismatch.status_code == 400
+
+
+@pytest.mark.django_db
+def test_the_key_may_come_in_the_query_string_as_the_widget_sends_it(alpha):
+    response = Client().post(
+        f"/widget/session?key={alpha.widget_key.key}",
+        "{}",
+        content_type="application/json",
+        HTTP_HOST="localhost",
+        HTTP_ORIGIN="http://alpha.localhost:8000",
+    )
+    assert response.status_code == 200, response.json()
+    assert response["Access-Control-Allow-Origin"] == "http://alpha.localhost:8000"
 
 
 @pytest.mark.parametrize(

@@ -12,6 +12,7 @@ from django_tenants.utils import tenant_context
 
 from conversations.actions import do_end_conversation, do_start_conversation
 from core.signing import verify_signature as verify
+from tests.outbound import redirect_to_internal
 from tests.webhooks.receiver import receiver
 from voice.models import Assistant
 from webhooks import actions, tasks
@@ -123,6 +124,41 @@ def test_redirects_are_not_followed(alpha, loopback_allowed, queued):
     assert outcome.status_code == 302
     assert not outcome.succeeded
     assert len(hook.requests) == 1
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize("status", [302, 307])
+def test_a_redirect_to_the_platforms_metrics_is_not_followed(alpha, loopback_allowed, queued, status):
+    with redirect_to_internal(status, "/metrics") as (redirecting, internal):
+        _endpoint(alpha.organization, f"{redirecting.url}/hooks")
+        [delivery] = actions.do_emit_event("conversation.started", {}, organization=alpha.organization)
+        outcome = actions.do_attempt_delivery(delivery.pk, attempt=1)
+
+    assert outcome.status_code == status and not outcome.succeeded
+    assert len(redirecting.requests) == 1 and internal.requests == []
+    assert "not followed" in delivery.attempts.get().error
+
+
+@pytest.mark.django_db
+def test_a_name_that_resolves_to_loopback_at_delivery_is_refused(alpha, settings, queued, monkeypatch):
+    import socket
+
+    settings.AURA_WEBHOOK_URLS_ALLOW_LOOPBACK = False
+    real, answers = socket.getaddrinfo, ["93.184.216.34", "127.0.0.1"]  # public when subscribed, then loopback
+
+    def getaddrinfo(host, port, *args, **kwargs):
+        if host != "hooks.example.test":
+            return real(host, port, *args, **kwargs)
+        return [(socket.AF_INET, socket.SOCK_STREAM, 6, "", (answers.pop(0) if len(answers) > 1 else answers[0], port))]
+
+    monkeypatch.setattr(socket, "getaddrinfo", getaddrinfo)
+    with receiver() as hook:
+        _endpoint(alpha.organization, hook.url.replace("127.0.0.1", "hooks.example.test"))
+        [delivery] = actions.do_emit_event("conversation.started", {}, organization=alpha.organization)
+        actions.do_attempt_delivery(delivery.pk, attempt=1)
+
+    assert hook.requests == []
+    assert "refused" in delivery.attempts.get().error and "127.0.0.1" in delivery.attempts.get().error
 
 
 @pytest.mark.django_db

@@ -5,6 +5,7 @@ from __future__ import annotations
 from rest_framework import serializers
 
 from voice.models import (
+    HEADERS_STAY_WITH_THE_URL,
     INTENT_NAME_PATTERN,
     MAX_INTENT_EXAMPLES,
     MAX_INTENTS,
@@ -129,7 +130,8 @@ TOOL_FIELDS = (
 
 
 class HttpToolSerializer(serializers.ModelSerializer):
-    """A tenant's HTTP tool. The signing secret is never listed: admins reveal it with ``…/secret/``."""
+    """A tenant's HTTP tool. The signing secret is never listed: admins reveal it with ``…/secret/``.
+    Changing the URL's scheme, host or port removes the stored headers unless the same request sets them."""
 
     parameters = serializers.JSONField(
         required=False,
@@ -139,7 +141,8 @@ class HttpToolSerializer(serializers.ModelSerializer):
         child=serializers.CharField(max_length=2000),
         required=False,
         write_only=True,
-        help_text="Extra headers sent with every call (often credentials): written, never read back.",
+        help_text="Extra headers sent with every call (often credentials): written, never read back. Names are "
+        "letters, digits and hyphens; values are one line (no CR, LF or NUL). " + HEADERS_STAY_WITH_THE_URL,
     )
     header_names = serializers.SerializerMethodField(help_text="The names of the headers set (values are not shown).")
     assistant_ids = serializers.PrimaryKeyRelatedField(
@@ -155,6 +158,7 @@ class HttpToolSerializer(serializers.ModelSerializer):
         model = HttpTool
         fields = TOOL_FIELDS
         read_only_fields = ("id", "header_names", "signing_secret_hint", "created_at", "updated_at")
+        extra_kwargs = {"url": {"help_text": "Where the platform calls. " + HEADERS_STAY_WITH_THE_URL}}
         validators = []  # the model's full_clean validates (unique name included) in do_save_http_tool
 
     def get_header_names(self, tool: HttpTool) -> list[str]:

@@ -62,7 +62,7 @@ class HttpToolViewSet(TenantModelViewSet):
         tool = serializer.instance
         for field, value in data.items():
             setattr(tool, field, value)
-        serializer.instance = do_save_http_tool(tool, assistants=assistants)
+        serializer.instance = do_save_http_tool(tool, assistants=assistants, headers_set="headers" in data)
 
     def perform_destroy(self, instance: HttpTool) -> None:
         do_delete_http_tool(instance)

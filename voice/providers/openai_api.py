@@ -37,6 +37,7 @@ import httpx2
 import openai
 from openai import AsyncOpenAI
 
+from core import netguard
 from voice.providers.base import (
     ChatEvent,
     ChatMessage,
@@ -64,6 +65,7 @@ NO_KEY = "no-key"
 TTS_SAMPLE_RATE = 24000
 TTS_CHUNK_BYTES = 4800  # 100 ms of 24 kHz 16-bit mono
 _CLIENTS_PER_LOOP = 32
+_CONNECTION_LIMITS = httpx2.Limits(max_connections=1000, max_keepalive_connections=100)  # the SDK's own defaults
 _MAX_MESSAGE_CHARS = 300
 
 # Failures of the SDK and of the HTTP stack under it (bodies read through ``with_streaming_response``
@@ -74,11 +76,12 @@ SDK_ERRORS: tuple[type[BaseException], ...] = (
     httpx2.StreamError,
     anyio.EndOfStream,
     OSError,
+    netguard.UnsafeURLError,  # the outbound guard refused the address or a redirect (not wrapped by the SDK)
 )
 
 # --- clients -----------------------------------------------------------------------------------------
 
-_ClientKey = tuple[str, str]  # (SHA-256 of the API key, base URL): no key kept in a dict key
+_ClientKey = tuple[str, str, object]  # (SHA-256 of the API key, base URL, policy): no key kept in a dict key
 _clients_by_loop: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, OrderedDict[_ClientKey, AsyncOpenAI]] = (
     weakref.WeakKeyDictionary()
 )
@@ -86,8 +89,15 @@ _clients_outside_loops: OrderedDict[_ClientKey, AsyncOpenAI] = OrderedDict()
 _clients_lock = threading.Lock()
 
 
-def openai_client(*, api_key: str, base_url: str | None) -> AsyncOpenAI:
+def openai_client(
+    *, api_key: str, base_url: str | None, policy: netguard.PolicySource = netguard.TRUSTED
+) -> AsyncOpenAI:
     """A shared client for this key and base URL (``None``: OpenAI's own API).
+
+    Its HTTP client is the platform's outbound client (:mod:`core.netguard`): it never follows a
+    redirect, and with a tenant's base URL (``policy=netguard.provider_policy``) every connection goes
+    to an address the policy allows at that moment, whatever was allowed when the URL was saved. The
+    operator's own URLs (OpenAI, ``OPENAI_BASE_URL``) are trusted by default.
 
     Clients are cached per process, up to 32 per event loop, least recently used first out. The cache is
     also keyed by the running event loop, because a client's pooled connections belong to the loop that
@@ -96,7 +106,7 @@ def openai_client(*, api_key: str, base_url: str | None) -> AsyncOpenAI:
     OpenAI-compatible server) is sent as ``no-key``.
     """
     url = (base_url or OPENAI_BASE_URL).rstrip("/")
-    key = (hashlib.sha256(api_key.encode()).hexdigest(), url)
+    key = (hashlib.sha256(api_key.encode()).hexdigest(), url, policy)
     try:
         loop: asyncio.AbstractEventLoop | None = asyncio.get_running_loop()
     except RuntimeError:
@@ -112,7 +122,13 @@ def openai_client(*, api_key: str, base_url: str | None) -> AsyncOpenAI:
         if client is not None:
             cache.move_to_end(key)
             return client
-        client = AsyncOpenAI(api_key=api_key or NO_KEY, base_url=url, timeout=CLIENT_TIMEOUT, max_retries=0)
+        client = AsyncOpenAI(
+            api_key=api_key or NO_KEY,
+            base_url=url,
+            timeout=CLIENT_TIMEOUT,
+            max_retries=0,
+            http_client=netguard.async_client(policy, timeout=CLIENT_TIMEOUT, limits=_CONNECTION_LIMITS),
+        )
         cache[key] = client
         while len(cache) > _CLIENTS_PER_LOOP:
             cache.popitem(last=False)  # dropped, not closed: a session may still be using it
@@ -196,6 +212,8 @@ def map_openai_error(exc: BaseException, provider: str, *, secrets: Sequence[str
         return error(ErrorKind.RATE_LIMITED, f"HTTP 429 rate limited: {detail}", retry_after)
     if isinstance(exc, openai.APITimeoutError | httpx2.TimeoutException | TimeoutError):
         return error(ErrorKind.TIMEOUT, f"timed out ({type(exc).__name__})")
+    if (refused := netguard.refusal(exc)) is not None:  # the base URL's address or a redirect, refused
+        return error(ErrorKind.BAD_REQUEST, f"not called: {refused}")
     if isinstance(exc, openai.APIConnectionError):
         cause = exc.__cause__
         reason = f": {type(cause).__name__}: {cause}" if cause is not None else ""

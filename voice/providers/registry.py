@@ -112,6 +112,7 @@ def _api_key(provider: str, config: RoutingConfig) -> str:
 
 
 def _openai_client_for(candidate: Candidate, config: RoutingConfig) -> object | str:
+    from core.netguard import provider_policy
     from voice.providers.openai_api import openai_client  # the SDK loads only where it is used
 
     key = _api_key(candidate.provider, config)
@@ -121,7 +122,8 @@ def _openai_client_for(candidate: Candidate, config: RoutingConfig) -> object | 
         return openai_client(api_key=key, base_url=settings.OPENAI_BASE_URL or None)
     if not config.openai_compatible_base_url:
         return "the assistant has no OpenAI-compatible base URL"
-    return openai_client(api_key=key, base_url=config.openai_compatible_base_url)
+    # The tenant's URL: checked again, under the settings of now, at every connection (core.netguard).
+    return openai_client(api_key=key, base_url=config.openai_compatible_base_url, policy=provider_policy)
 
 
 def _chat(candidate: Candidate, config: RoutingConfig) -> ChatModel | str:

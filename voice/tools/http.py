@@ -1,49 +1,29 @@
 """Tenant-defined HTTP tools: the model fills in the parameters, the platform calls the tenant's URL.
 
-Every request is signed (core.signing), bounded in time and response size, never follows a
-redirect, and connects only to addresses the SSRF guard allows: the host is resolved by a guarded
-resolver and the connection goes to the very address that was checked, so a DNS answer that changes
-between the check and the call (rebinding) cannot reach the platform's own network.
+Every request is signed (core.signing), bounded in time and response size, and goes through the
+platform's outbound client (core.netguard): the host is resolved and checked under today's settings
+at every connection, the connection goes to the very address that was checked (a DNS answer that
+changes between the check and the call cannot reach the platform's own network), and no redirect is
+followed.
 """
 
 from __future__ import annotations
 
 import asyncio
 import json
-import socket
 from dataclasses import dataclass
 from typing import Any
 from urllib.parse import urlencode, urlsplit
 
-import aiohttp
-from aiohttp.abc import AbstractResolver, ResolveResult
-from django.conf import settings
+import httpx2
 
-from core.netguard import UnsafeURLError, check_address, check_url
+from core import netguard
+from core.netguard import RedirectRefusedError, UnsafeURLError
 from core.signing import SIGNATURE_HEADER, signature_header
 from voice.tools.base import Tool, ToolContext, ToolResult
 
 MAX_RESPONSE_BYTES = 64 * 1024
 USER_AGENT = "AURA-Tools/1"
-
-
-class GuardedResolver(AbstractResolver):
-    """Resolves like the system does, then refuses hosts with any address the platform does not call."""
-
-    def __init__(self, *, allow_private: bool, allow_loopback: bool) -> None:
-        self._inner = aiohttp.ThreadedResolver()
-        self.allow_private, self.allow_loopback = allow_private, allow_loopback
-
-    async def resolve(
-        self, host: str, port: int = 0, family: socket.AddressFamily = socket.AF_INET
-    ) -> list[ResolveResult]:
-        results = await self._inner.resolve(host, port, family)
-        for result in results:
-            check_address(result["host"], host, allow_private=self.allow_private, allow_loopback=self.allow_loopback)
-        return results
-
-    async def close(self) -> None:
-        await self._inner.close()
 
 
 @dataclass(frozen=True, slots=True)
@@ -68,9 +48,9 @@ class HttpTool(Tool):
 
     async def run(self, arguments: dict[str, object], context: ToolContext) -> ToolResult:
         config = self.config
-        allow_private = settings.AURA_TOOL_URLS_ALLOW_PRIVATE
-        allow_loopback = settings.AURA_TOOL_URLS_ALLOW_LOOPBACK
         url, body = config.url, b""
+        if urlsplit(url).scheme not in ("http", "https"):
+            return ToolResult.error("the tool's address is not allowed: use an http:// or https:// address.")
         if config.method == "GET":
             query = urlencode({key: _query_value(value) for key, value in arguments.items()})
             url = f"{url}{'&' if urlsplit(url).query else '?'}{query}" if query else url
@@ -81,40 +61,39 @@ class HttpTool(Tool):
                 separators=(",", ":"),
             ).encode()
             payload = body
-        try:  # IP literals skip resolvers: check them here, off the event loop (a host name is resolved)
-            await asyncio.to_thread(check_url, url, allow_private=allow_private, allow_loopback=allow_loopback)
-        except UnsafeURLError as exc:
-            return ToolResult.error(f"the tool's address is not allowed: {exc}")
-        headers = {
-            **config.headers,
+        headers: dict[str, str | bytes] = {
+            **{name: value.encode() for name, value in config.headers.items()},  # UTF-8 as given, not only ASCII
             "User-Agent": USER_AGENT,
             SIGNATURE_HEADER: signature_header(config.signing_secret, payload),
             "AURA-Tool": config.name,
+            "Accept-Encoding": "identity",  # the size limit counts bytes as sent: no compressed bombs
             **({"Content-Type": "application/json"} if body else {}),
         }
-        resolver = GuardedResolver(allow_private=allow_private, allow_loopback=allow_loopback)
-        timeout = aiohttp.ClientTimeout(total=config.timeout_ms / 1000)
+        limit_s = config.timeout_ms / 1000
         try:
             async with (
-                aiohttp.ClientSession(connector=aiohttp.TCPConnector(resolver=resolver), timeout=timeout) as http,
-                http.request(config.method, url, data=body or None, headers=headers, allow_redirects=False) as response,
+                asyncio.timeout(limit_s),
+                netguard.async_client(netguard.tool_policy, timeout=limit_s) as http,
+                http.stream(config.method, url, content=body or None, headers=headers) as response,
             ):
-                raw = await response.content.read(MAX_RESPONSE_BYTES)
-                status, location = response.status, response.headers.get("Location", "")
+                raw = b""
+                async for chunk in response.aiter_raw():
+                    raw += chunk
+                    if len(raw) >= MAX_RESPONSE_BYTES:
+                        raw = raw[:MAX_RESPONSE_BYTES]
+                        break
+                status = response.status_code
+        except RedirectRefusedError as exc:
+            return ToolResult.error(
+                f"{config.name} answered with a redirect to {exc.location or '?'}; redirects are not followed"
+            )
         except UnsafeURLError as exc:
             return ToolResult.error(f"the tool's address is not allowed: {exc}")
-        except TimeoutError:
+        except (TimeoutError, httpx2.TimeoutException):
             return ToolResult.error(f"{config.name} did not answer within {config.timeout_ms} ms")
-        except aiohttp.ClientError as exc:
-            cause = exc.__cause__ or exc.__context__
-            if isinstance(cause, UnsafeURLError):
-                return ToolResult.error(f"the tool's address is not allowed: {cause}")
+        except (httpx2.HTTPError, httpx2.InvalidURL, OSError) as exc:
             return ToolResult.error(f"{config.name} could not be reached ({type(exc).__name__})")
         text = _readable(raw)
-        if 300 <= status < 400:
-            return ToolResult.error(
-                f"{config.name} answered with a redirect to {location or '?'}; redirects are not followed"
-            )
         if status >= 400:
             return ToolResult.error(f"{config.name} answered HTTP {status}: {text[:500]}")
         return ToolResult(content=text or "(empty response)")

@@ -3,17 +3,19 @@
 from __future__ import annotations
 
 import json
+import socket
 import threading
 from collections.abc import Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
 
-from core.netguard import UnsafeURLError
+from core.netguard import check_url
 from core.signing import verify_signature
+from tests.outbound import http_server, redirect_to_internal
 from voice.providers.base import ToolCall
 from voice.tools.base import ToolBox, ToolContext
-from voice.tools.http import GuardedResolver, HttpTool, HttpToolConfig
+from voice.tools.http import HttpTool, HttpToolConfig
 
 
 class Receiver(BaseHTTPRequestHandler):
@@ -176,11 +178,38 @@ async def test_loopback_private_and_link_local_addresses_are_refused(receiver, u
     assert Receiver.received == []
 
 
-async def test_the_resolver_refuses_a_name_that_resolves_to_loopback_at_connect_time():
-    resolver = GuardedResolver(allow_private=False, allow_loopback=False)
-    with pytest.raises(UnsafeURLError):
-        await resolver.resolve("localhost", 80)
-    await resolver.close()
+async def test_a_header_value_beyond_ascii_is_sent_as_utf8(receiver, loopback_allowed):
+    tool = _tool(f"{receiver}/orders")
+    tool.config.headers["X-Shop"] = "Café Zoë"
+    _, is_error = await _call(tool, {"order_id": "1"})
+    assert not is_error
+    assert Receiver.received[0]["headers"]["X-Shop"].encode("latin-1").decode() == "Café Zoë"
+
+
+async def test_a_redirect_to_the_platforms_metrics_is_not_followed(loopback_allowed):
+    with redirect_to_internal(302, "/metrics") as (redirecting, internal):
+        result, is_error = await _call(_tool(f"{redirecting.url}/orders"), {"order_id": "1"})
+    assert is_error and "redirects are not followed" in result
+    assert len(redirecting.requests) == 1 and internal.requests == []
+
+
+async def test_a_name_that_resolves_to_loopback_at_call_time_is_refused(settings, monkeypatch):
+    settings.AURA_TOOL_URLS_ALLOW_LOOPBACK = False
+    real = socket.getaddrinfo
+    answers = ["93.184.216.34", "127.0.0.1"]  # public when saved, loopback when called
+
+    def getaddrinfo(host, port, *args, **kwargs):
+        if host != "tools.example.test":
+            return real(host, port, *args, **kwargs)
+        return [(socket.AF_INET, socket.SOCK_STREAM, 6, "", (answers.pop(0) if len(answers) > 1 else answers[0], port))]
+
+    monkeypatch.setattr(socket, "getaddrinfo", getaddrinfo)
+    with http_server() as server:
+        url = f"http://tools.example.test:{server.url.rsplit(':', 1)[1]}/orders"
+        check_url(url, allow_private=False)  # the admin's check when the tool was saved
+        result, is_error = await _call(_tool(url), {"order_id": "1"})
+    assert is_error and "not allowed" in result and "127.0.0.1" in result
+    assert server.requests == []
 
 
 def test_the_admin_refuses_a_tool_url_on_a_private_network(alpha):
