@@ -107,7 +107,8 @@ def test_preflight_allows_only_an_origin_the_key_allows(alpha):
         _preflight("pk_made_up", "http://alpha.localhost:8000"),
         _preflight("pk_%00", "http://alpha.localhost:8000"),  # a NUL never reaches the database
     ):
-        assert refused.status_code == 204
+        # A NUL in the query is refused (400) before the view by the bad-input middleware; CORS headers on neither.
+        assert refused.status_code in (204, 400)
         assert not any(header in refused for header in CORS_HEADERS), dict(refused.items())
 
 
