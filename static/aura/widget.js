@@ -259,8 +259,11 @@
           headers: { 'Content-Type': 'application/json' },
           body: JSON.stringify({ key: this.key, ...this.identity(), ...resume }) });
       } catch (err) {
-        // A site the key does not allow gets no CORS headers either, so the browser reports it this way too.
-        throw Object.assign(new Error('Cannot reach the assistant: either it is not enabled for this website, or the connection is down.'), { code: 'network' });
+        // A site the key does not allow gets no CORS headers, so the browser hides the 403 as a network error.
+        // Whether the platform answers a no-cors request tells the two apart.
+        const reachable = await fetch(BASE + '/healthz', { mode: 'no-cors', cache: 'no-store' }).then(() => true, () => false);
+        if (reachable) throw Object.assign(new Error('This assistant is not enabled for this website.'), { code: 'origin_not_allowed', status: 403 });
+        throw Object.assign(new Error('Cannot reach the assistant. Check your connection.'), { code: 'network' });
       }
       const body = await response.json().catch(() => ({}));
       if (!response.ok) {
