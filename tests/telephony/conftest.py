@@ -52,3 +52,19 @@ def rest(settings) -> Iterator[FakeTwilioRest]:
         settings.TWILIO_API_BASE_URL = fake.base_url
         settings.AURA_PLATFORM_URL = "https://aura.example"
         yield fake
+
+
+def ringing_call_token(number: PhoneNumber, call_sid: str) -> str:
+    """An inbound call from CALLER that is ringing on ``number``, and the stream token its webhook would give."""
+    from telephony.actions import do_start_inbound_call
+    from voice import tokens
+
+    do_start_inbound_call(number=number, call_sid=call_sid, caller=CALLER)
+    token, _ = tokens.issue_call_token(
+        phone_number_id=number.pk,
+        organization_id=number.organization_id,
+        assistant_id=number.assistant_id,
+        call_sid=call_sid,
+        caller=CALLER,
+    )
+    return token

@@ -12,11 +12,9 @@ from channels.testing import WebsocketCommunicator
 from django_tenants.utils import tenant_context
 
 from conversations.models import Conversation
-from telephony.actions import do_start_inbound_call
 from telephony.consumers import TwilioMediaConsumer
 from telephony.models import Call
-from tests.telephony.conftest import CALLER
-from voice import tokens
+from tests.telephony.conftest import ringing_call_token
 from voice.protocol import CloseCode
 
 
@@ -29,18 +27,7 @@ def conversations(tenant) -> int:
 async def test_a_stream_starting_during_shutdown_is_refused_and_its_call_ended(alpha, alpha_number):
     sid = "CA" + "7" * 32
 
-    def ring() -> str:
-        do_start_inbound_call(number=alpha_number, call_sid=sid, caller=CALLER)
-        token, _ = tokens.issue_call_token(
-            phone_number_id=alpha_number.pk,
-            organization_id=alpha.organization.pk,
-            assistant_id=alpha_number.assistant_id,
-            call_sid=sid,
-            caller=CALLER,
-        )
-        return token
-
-    token = await sync_to_async(ring)()
+    token = await sync_to_async(ringing_call_token)(alpha_number, sid)
     before = await sync_to_async(conversations)(alpha)
     communicator = WebsocketCommunicator(TwilioMediaConsumer.as_asgi(), "/ws/twilio/")
     # the socket opened before the shutdown began; its start arrives after

@@ -32,10 +32,10 @@ from tests.telephony.conftest import (
     BETA_NUMBER,
     CALLER,
     first_assistant,
+    ringing_call_token,
 )
 from tests.telephony.test_calls_api import status_callback
 from tests.telephony.test_phone_number_admin import URL, admin_of, form
-from voice import tokens
 from voice.protocol import CloseCode
 
 US_CALLEE = "+14155550123"
@@ -233,18 +233,7 @@ def _start_message(sid: str, token: str) -> str:
 async def test_a_stream_refused_for_a_foreign_call_sid_leaves_the_token_to_the_real_stream(alpha, alpha_number):
     sid = "CA" + "e1" * 16
 
-    def ring() -> str:
-        do_start_inbound_call(number=alpha_number, call_sid=sid, caller=CALLER)
-        token, _ = tokens.issue_call_token(
-            phone_number_id=alpha_number.pk,
-            organization_id=alpha.organization.pk,
-            assistant_id=alpha_number.assistant_id,
-            call_sid=sid,
-            caller=CALLER,
-        )
-        return token
-
-    token = await sync_to_async(ring)()
+    token = await sync_to_async(ringing_call_token)(alpha_number, sid)
     intruder = WebsocketCommunicator(TwilioMediaConsumer.as_asgi(), "/ws/twilio/")
     assert (await intruder.connect())[0]
     await intruder.send_to(text_data=_start_message("CA" + "f0" * 16, token))
