@@ -409,7 +409,10 @@ def test_the_widget_keeps_the_visitor_the_server_minted_and_a_site_vouches_for_i
     with _host_site() as site, _browser(None) as page:
         _embedded(daphne_server, alpha, site)
         bodies: list[dict] = []
-        page.on("request", lambda r: r.url.endswith("/widget/session") and bodies.append(json.loads(r.post_data)))
+        page.on(
+            "request",
+            lambda r: r.method == "POST" and "/widget/session" in r.url and bodies.append(json.loads(r.post_data)),
+        )
         for _ in range(2):  # the second visit: the same browser after a reload
             frames = _record_socket(page)
             page.goto(site.origin)
