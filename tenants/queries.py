@@ -152,5 +152,5 @@ def admins_of(organizations: Iterable[Organization]) -> dict[int, list[str]]:
     with connection.cursor() as cursor:
         cursor.execute(" UNION ALL ".join(parts) + " ORDER BY 2", [o.pk for o in organizations])
         for organization_id, username, email in cursor.fetchall():
-            found[organization_id].append(f"{username} <{email}>" if email else username)
+            found[organization_id].append(f"{username} <{email}>" if email and email != username else username)
     return found
