@@ -681,10 +681,9 @@ def tenant_usage(request: HttpRequest) -> HttpResponse:
                 messages.info(request, f"Your request for {change.plan.name} was sent to platform staff.")
         return redirect(request.path)
     overview = tenant_overview(request.tenant)
-    preview = None
-    if subscription is not None and form.fields["plan"].queryset.exists():
-        choice = form.fields["plan"].queryset.first()
-        preview = plan_change_preview(subscription, choice) if choice else None
+    plans = list(form.fields["plan"].queryset)
+    # Each plan on offer with what switching now would do to this month's invoice (nothing is saved).
+    offers = [(plan, plan_change_preview(subscription, plan)) for plan in plans] if subscription else []
     context = {
         **tenant_admin.each_context(request),
         "title": "Usage and billing",
@@ -692,8 +691,8 @@ def tenant_usage(request: HttpRequest) -> HttpResponse:
         "meter": meter(overview.used_percent),
         "charts": _charts(overview.daily),
         "form": form,
-        "plans": list(form.fields["plan"].queryset),
-        "preview": preview,
+        "plans": plans,
+        "offers": offers,
     }
     return TemplateResponse(request, "admin/billing/tenant_usage.html", context)
 

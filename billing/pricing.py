@@ -249,9 +249,11 @@ def allowance_note(segments: Sequence[Segment], start: datetime, end: datetime, 
         return f"{head}; no plan is in force this period, so no minutes are included."
     plans = list(dict.fromkeys(segment.terms.name for segment in inside))
     if len(plans) > 1:
+        shares = [whole(allowance([s], start, end).minutes) for s in inside]
+        shares[-1] = included - sum(shares[:-1])  # the parts add up to the total shown
         parts = " + ".join(
-            f"{whole(allowance([s], start, end).minutes):,} under {s.terms.name} from the {ordinal(s.start.day)}"
-            for s in inside
+            f"{share:,} under {s.terms.name} from the {ordinal(s.start.day)}"
+            for share, s in zip(shares, inside, strict=True)
         )
         return f"{head}; the plan changed this period, so {included:,} minutes are included ({parts}) {until}."
     if inside[0].start <= start and inside[-1].end >= end:

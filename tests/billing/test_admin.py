@@ -51,7 +51,7 @@ def invoiced(alpha, beta, starter):
 def test_the_staff_dashboard_shows_money_usage_and_charts(staff_client, invoiced):
     page = staff_client.get("/admin/billing/").content.decode()
 
-    assert '>$98.00</a>' in page and 'id="mrr"' in page  # two Starter subscriptions
+    assert ">$98.00</a>" in page and 'id="mrr"' in page  # two Starter subscriptions
     paying = "/admin/billing/organizations/?period=this_month&amp;sort=mrr&amp;status=paying"
     assert f'id="arpa" href="{paying}">$49.00<' in page
     assert 'id="cost" href="/admin/billing/organizations/?period=this_month&amp;sort=cost">$0.00<' in page

@@ -270,6 +270,9 @@ def test_every_figure_links_to_what_makes_it_up(staff_client, two_customers):
     assert f'href="{drill}"' in margins
     detail = staff_client.get(drill).content.decode()
     assert f"organization__id__exact={alpha.organization.pk}" in detail and 'id="usage-by-metric"' in detail
+    events = f"/admin/billing/usageevent/?organization__id__exact={alpha.organization.pk}"
+    listed = staff_client.get(f"{events}&occurred_at__gte=2026-08-01&occurred_at__lt=2026-09-01")
+    assert listed.status_code == 200 and "?e=1" not in listed.get("Location", "")
     assert staff_client.get("/admin/billing/organizations/999999/").status_code == 404
 
 
@@ -287,7 +290,7 @@ def test_the_organization_list_shows_plan_mrr_usage_admins_and_a_link_into_their
 
     assert "Starter · Active" in page and "$49.00" in page
     assert alpha.admin_email in page and beta.admin_email in page
-    assert f'href="http://{alpha.host}:' in page and "/admin/\" target=\"_blank\"" in page
+    assert f'href="http://{alpha.host}:' in page and '/admin/" target="_blank"' in page
     assert f'href="/admin/billing/organizations/{alpha.organization.pk}/">7' in page
     assert 'id="organization-account"' in detail and "Change plan…" in detail and alpha.admin_email in detail
 
