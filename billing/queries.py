@@ -9,7 +9,7 @@ from datetime import UTC, date, datetime, timedelta
 from decimal import ROUND_HALF_UP, Decimal
 
 from django.conf import settings
-from django.db.models import Count, Q, Sum
+from django.db.models import Count, DecimalField, Q, Sum, Value
 from django.db.models.functions import TruncDate
 from django.utils import timezone
 
@@ -245,12 +245,16 @@ class LiveUsage:
     events: int
 
 
-def live_usage(start: datetime, end: datetime, organization_ids: Iterable[int] | None = None) -> dict[int, LiveUsage]:
+def live_usage(
+    start: datetime, end: datetime, organization_ids: Iterable[int] | None = None, *, with_cost: bool = True
+) -> dict[int, LiveUsage]:
     """Every page's usage figures, live: the daily roll-up for days known complete, plus the raw events
     since the last roll-up (an index range of a day or two). Each event is counted once: the split is
     ``RollupState.complete_before``, and the roll-up only moves it forward once those days are in.
 
     ``start`` and ``end`` are cut to whole UTC days on the roll-up side; spans used by the pages are days.
+    ``with_cost=False`` (the quota, on every session start): the raw part reads only the
+    ``usage_org_time`` index (metric, channel, quantity), and cost stays 0.
     """
     split = rollup_complete_before()
     split = start if split is None else min(max(split, start), end)
@@ -274,9 +278,10 @@ def live_usage(start: datetime, end: datetime, organization_ids: Iterable[int] |
             events[organization_id] = events.get(organization_id, 0) + (n or 0)
     if end > split:
         raw = scoped(UsageEvent.objects.filter(occurred_at__gte=split, occurred_at__lt=end))
+        spent_sum = Sum("cost") if with_cost else Value(None, output_field=DecimalField())
         for organization_id, metric, channel, quantity, spent, n in (
             raw.values_list("organization_id", "metric", "channel")
-            .annotate(q=Sum("quantity"), c=Sum("cost"), n=Count("id"))
+            .annotate(q=Sum("quantity"), c=spent_sum, n=Count("*"))
             .values_list("organization_id", "metric", "channel", "q", "c", "n")
         ):
             rows.setdefault(organization_id, []).append((metric, channel, quantity))
@@ -292,7 +297,7 @@ def live_usage(start: datetime, end: datetime, organization_ids: Iterable[int] |
 
 def period_usage(organization_id: int, period: Period) -> UsageTotals:
     """Usage that counts against the plan, live: complete roll-up days, plus raw events since."""
-    found = live_usage(period.starts_at, period.ends_at, [organization_id]).get(organization_id)
+    found = live_usage(period.starts_at, period.ends_at, [organization_id], with_cost=False).get(organization_id)
     return found.totals if found else UsageTotals()
 
 
