@@ -140,7 +140,8 @@ def admins_of(organizations: Iterable[Organization]) -> dict[int, list[str]]:
     One ``UNION ALL`` query over the organizations' schemas (quoted names from our own rows), not a
     search-path switch per organization: the platform's organization list shows a page of them.
     """
-    organizations = [o for o in organizations if o.schema_name and o.schema_name != "public"]
+    # Only ready organizations: one being opened may not have its schema (and tables) yet.
+    organizations = [o for o in organizations if o.is_ready and o.schema_name and o.schema_name != "public"]
     if not organizations:
         return {}
     parts = [

@@ -335,3 +335,36 @@ def test_a_tenant_cannot_pick_a_retired_or_made_up_plan(alpha, starter, growth):
         assert client.post("/admin/billing/", {"plan": plan}).status_code == 200  # the form's error, no change
     assert Subscription.objects.get(organization=alpha.organization).plan == starter
     assert not PlanChangeRequest.objects.exists()
+
+
+@pytest.mark.django_db
+def test_the_new_staff_pages_are_for_staff_only_and_not_on_tenant_hosts(alpha, starter):
+    subscription = subscribe(alpha.organization, starter, at=timezone.now() - timedelta(days=3))
+    get_user_model().objects.create_user("visitor", password=PASSWORD)
+    visitor = Client(HTTP_HOST="localhost")
+    visitor.login(username="visitor", password=PASSWORD)
+    urls = [
+        "/admin/billing/?format=csv",
+        f"/admin/billing/organizations/{alpha.organization.pk}/",
+        f"/admin/billing/subscription/{subscription.pk}/change-plan/",
+        "/admin/billing/planchangerequest/",
+    ]
+    for url in urls:
+        assert Client(HTTP_HOST="localhost").get(url).status_code == 302, url  # to the login page
+        assert visitor.get(url).status_code == 302, url
+        on_tenant_host = _tenant_client(alpha).get(url)
+        if url.startswith("/admin/billing/?"):  # there: the tenant's own usage page, never the export
+            assert on_tenant_host["Content-Type"].startswith("text/html")
+        else:
+            assert on_tenant_host.status_code == 404, url  # the tenant's own admin has no such page
+    assert visitor.post(urls[2], {"plan": starter.pk, "confirm": "yes"}).status_code == 302
+    assert Subscription.objects.get(pk=subscription.pk).plan == starter
+
+
+@pytest.mark.django_db
+def test_an_organization_still_opening_does_not_break_the_list(staff_client, alpha):
+    Organization.objects.create(name="Opening", slug="opening", schema_name="t_opening", is_ready=False)
+
+    page = staff_client.get("/admin/tenants/organization/")
+
+    assert page.status_code == 200 and "Opening" in page.content.decode()
