@@ -368,3 +368,25 @@ def test_an_organization_still_opening_does_not_break_the_list(staff_client, alp
     page = staff_client.get("/admin/tenants/organization/")
 
     assert page.status_code == 200 and "Opening" in page.content.decode()
+
+
+def test_charts_have_legible_labels_and_round_ticks():
+    import re
+
+    from billing.charts import bar_chart, nice_ticks
+    from billing.templatetags.billing_format import format_money, minutes
+
+    svg = str(bar_chart([f"{d:02d} Sep" for d in range(1, 31)], {"Minutes": [18.2] + [0] * 29}, title="Minutes"))
+
+    sizes = [int(size) for size in re.findall(r'font-size="(\d+)"', svg)]
+    assert sizes and min(sizes) >= 12  # and the SVG never shrinks below 11/12 of its width:
+    assert "min-width:586px" in svg
+    ticks = re.findall(r'text-anchor="end">([^<]+)<', svg)
+    assert ticks == ["0", "5", "10", "15", "20"]  # not 0 / 9.12 / 18
+    assert nice_ticks(9.12) == [0, 2.5, 5, 7.5, 10] and nice_ticks(0) == [0, 1]
+    assert (format_money(Decimal("1234.5")), format_money(Decimal("-3.2")), format_money(7, "SEK")) == (
+        "$1,234.50",
+        "−$3.20",
+        "SEK 7.00",
+    )
+    assert (minutes(Decimal("0.189")), minutes(Decimal("395.124")), minutes(0)) == ("under 1", "395", "0")
