@@ -37,3 +37,13 @@ def minutes(value: Decimal | int | float | None) -> str:
     if 0 < amount < Decimal("0.5"):
         return "under 1"
     return f"{int(amount.quantize(Decimal(1), rounding=ROUND_HALF_UP)):,}"
+
+
+@register.filter
+def unit_price(value: Decimal | int | float | None, currency: str | None = None) -> str:
+    """A price per unit with the places it needs, 2 to 4: $0.003 per 1,000 tokens is not "$0.00"."""
+    if value is None or value == "":
+        return "—"
+    exponent = Decimal(str(value)).normalize().as_tuple().exponent
+    places = min(4, max(2, -exponent if isinstance(exponent, int) else 2))
+    return format_money(value, currency, places)

@@ -374,7 +374,7 @@ def test_charts_have_legible_labels_and_round_ticks():
     import re
 
     from billing.charts import bar_chart, nice_ticks
-    from billing.templatetags.billing_format import format_money, minutes
+    from billing.templatetags.billing_format import format_money, minutes, unit_price
 
     svg = str(bar_chart([f"{d:02d} Sep" for d in range(1, 31)], {"Minutes": [18.2] + [0] * 29}, title="Minutes"))
 
@@ -388,5 +388,10 @@ def test_charts_have_legible_labels_and_round_ticks():
         "$1,234.50",
         "−$3.20",
         "SEK 7.00",
+    )
+    assert (unit_price(Decimal("0.0030")), unit_price(Decimal("0.12")), unit_price(Decimal("0.00001"))) == (
+        "$0.003",
+        "$0.12",
+        "$0.0000",
     )
     assert (minutes(Decimal("0.189")), minutes(Decimal("395.124")), minutes(0)) == ("under 1", "395", "0")

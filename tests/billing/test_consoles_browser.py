@@ -10,8 +10,8 @@ import pytest
 from django.contrib.auth import get_user_model
 from django.utils import timezone
 
-from billing.models import Subscription
-from tests.billing.conftest import add_event, add_voice_minutes, make_plan, subscribe
+from billing.models import Plan, Subscription
+from tests.billing.conftest import add_event, add_voice_minutes, subscribe
 from tests.conftest import PASSWORD
 from tests.widget.test_widget_browser import _browser, _orm_beside_playwright, _screenshot  # noqa: F401
 
@@ -42,8 +42,7 @@ def _log_in(page, base: str, username: str) -> None:
 
 def test_staff_walk_from_the_overview_to_an_organizations_usage_and_a_plan_change(daphne_server, alpha, beta):
     get_user_model().objects.create_user("ops", password=PASSWORD, is_staff=True, is_superuser=True)
-    starter = make_plan(name="Starter", self_service=True)
-    growth = make_plan(name="Growth", monthly_fee=299, included_minutes=4000)
+    starter, growth = Plan.objects.get(slug="starter"), Plan.objects.get(slug="growth")  # as setup_platform seeds them
     subscription = subscribe(alpha.organization, starter, at=timezone.now() - timedelta(days=40))
     subscribe(
         beta.organization,
