@@ -6,6 +6,7 @@ from django.contrib import admin
 from django.contrib.auth.models import AbstractBaseUser
 
 from aura.workflows.organizations import open_organization
+from billing.admin import OrganizationAccountColumns
 from core.admin_sites import platform_admin
 from tenants.actions import NewOrganization
 from tenants.admin import OrganizationAdmin
@@ -13,6 +14,8 @@ from tenants.models import Organization
 
 
 @admin.register(Organization, site=platform_admin)
-class PlatformOrganizationAdmin(OrganizationAdmin):
+class PlatformOrganizationAdmin(OrganizationAccountColumns, OrganizationAdmin):
+    """Organizations with their account (billing's columns: plan, MRR, usage, admins, tenant admin link)."""
+
     def open_organization(self, new: NewOrganization, *, acting_user: AbstractBaseUser) -> Organization:
         return open_organization(new, acting_user=acting_user)

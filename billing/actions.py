@@ -30,6 +30,8 @@ from billing.models import (
     InvoiceStatus,
     Metric,
     Plan,
+    PlanChangeRequest,
+    PlanChangeStatus,
     PlanPeriod,
     ProviderPrice,
     RollupState,
@@ -336,12 +338,18 @@ def do_subscribe(organization: Organization, *, plan: Plan | None = None, at: da
 def do_change_plan(subscription: Subscription, plan: Plan, *, at: datetime | None = None) -> Subscription:
     """Switch plans at ``at`` (now by default): the current plan period ends there, the new one begins.
 
-    Invoices prorate by these periods (billing.pricing). A change back-dated into a finalized month is refused.
+    Invoices prorate by these periods (billing.pricing; the preview is ``billing.queries.plan_change_preview``).
+    A change to a paid plan ends a running trial at ``at``: the subscription is then active and pays from
+    that moment, never "active" with a trial end still ahead. A change to a free plan leaves a trial as it is.
+    A change back-dated into a finalized month, or of a cancelled subscription, is refused.
+    Used by staff (platform admin) and by a tenant's self-service request alike.
     """
     at = at or timezone.now()
     subscription = Subscription.objects.select_for_update().get(pk=subscription.pk)
     if subscription.plan_id == plan.pk:
         return subscription
+    if subscription.status == SubscriptionStatus.CANCELLED:
+        raise ValidationError("The subscription is cancelled: re-activate it before changing its plan.")
     _refuse_change_in_finalized_month(subscription.organization_id, at)
     current = subscription.periods.filter(ends_at__isnull=True).order_by("-starts_at").first()
     if current is not None and at <= current.starts_at:
@@ -351,8 +359,62 @@ def do_change_plan(subscription: Subscription, plan: Plan, *, at: datetime | Non
         current.save(update_fields=["ends_at"])
     PlanPeriod.objects.create(subscription=subscription, plan=plan, starts_at=at)
     subscription.plan = plan
-    subscription.save(update_fields=["plan", "updated_at"])
+    fields = ["plan", "updated_at"]
+    in_trial = subscription.status == SubscriptionStatus.TRIAL or (
+        subscription.trial_ends_at is not None and subscription.trial_ends_at > at
+    )
+    if in_trial and plan.monthly_fee > 0:
+        subscription.trial_ends_at = at  # the paid plan's fee starts now
+        fields.append("trial_ends_at")
+        if subscription.status == SubscriptionStatus.TRIAL:
+            subscription.status = SubscriptionStatus.ACTIVE
+            fields.append("status")
+    subscription.save(update_fields=fields)
+    PlanChangeRequest.objects.filter(
+        organization_id=subscription.organization_id, status=PlanChangeStatus.PENDING, plan=plan
+    ).update(status=PlanChangeStatus.APPLIED, decided_at=at)
     return subscription
+
+
+@transaction.atomic
+def do_request_plan_change(organization: Organization, plan: Plan, *, requested_by: str) -> PlanChangeRequest:
+    """A tenant's admins ask for ``plan``. A self-service plan is applied at once (``do_change_plan``);
+    another waits for staff. A newer request replaces a pending one."""
+    if not plan.is_active:
+        raise ValidationError("That plan is not offered.")
+    subscription = Subscription.objects.select_for_update().filter(organization=organization).first()
+    if subscription is None:
+        raise ValidationError("Your organization has no subscription yet: platform staff set its first plan.")
+    if subscription.plan_id == plan.pk:
+        raise ValidationError(f"You are already on {plan.name}.")
+    now = timezone.now()
+    PlanChangeRequest.objects.filter(organization=organization, status=PlanChangeStatus.PENDING).update(
+        status=PlanChangeStatus.WITHDRAWN, decided_at=now
+    )
+    request = PlanChangeRequest.objects.create(
+        organization=organization, plan=plan, requested_by=requested_by[:200], requested_at=now
+    )
+    if plan.self_service:
+        do_change_plan(subscription, plan, at=now)
+        request.status, request.decided_by, request.decided_at = PlanChangeStatus.APPLIED, "self-service", now
+        request.save(update_fields=["status", "decided_by", "decided_at"])
+    return request
+
+
+@transaction.atomic
+def do_decide_plan_change(request: PlanChangeRequest, *, approve: bool, decided_by: str) -> PlanChangeRequest:
+    """Staff approve (the plan changes now) or decline a pending request."""
+    request = PlanChangeRequest.objects.select_for_update().get(pk=request.pk)
+    if request.status != PlanChangeStatus.PENDING:
+        raise ValidationError(f"This request is already {request.get_status_display().lower()}.")
+    now = timezone.now()
+    if approve:
+        subscription = Subscription.objects.get(organization_id=request.organization_id)
+        do_change_plan(subscription, request.plan, at=now)
+    request.status = PlanChangeStatus.APPLIED if approve else PlanChangeStatus.DECLINED
+    request.decided_by, request.decided_at = decided_by[:200], now
+    request.save(update_fields=["status", "decided_by", "decided_at"])
+    return request
 
 
 @transaction.atomic
@@ -425,6 +487,7 @@ def do_seed_catalog() -> dict[str, int]:
                     "cap": seed.cap,
                     "phone_inbound_per_minute": seed.phone_inbound_per_minute,
                     "phone_outbound_per_minute": seed.phone_outbound_per_minute,
+                    "self_service": seed.self_service,
                 },
             )
             created["plans"] += made

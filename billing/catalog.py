@@ -91,6 +91,7 @@ class SeedPlan:
     cap: str
     phone_inbound_per_minute: Decimal = Decimal(0)
     phone_outbound_per_minute: Decimal = Decimal(0)
+    self_service: bool = False  # a tenant may switch to it without staff approval
 
 
 SEED_PLANS: list[SeedPlan] = [
@@ -107,6 +108,7 @@ SEED_PLANS: list[SeedPlan] = [
         CapKind.SOFT,
         phone_inbound_per_minute=Decimal("0.03"),
         phone_outbound_per_minute=Decimal("0.04"),
+        self_service=True,
     ),
     SeedPlan(
         "growth",

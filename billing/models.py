@@ -152,6 +152,11 @@ class Plan(models.Model):
     max_concurrent_sessions = models.PositiveIntegerField(default=5, help_text="0: no limit.")
     cap = models.CharField(max_length=8, choices=CapKind.choices, default=CapKind.SOFT)
     is_active = models.BooleanField(default=True, help_text="Offered to new subscriptions.")
+    self_service = models.BooleanField(
+        default=False,
+        help_text="A tenant's admins may switch to this plan themselves; for other plans their request "
+        "waits for staff approval.",
+    )
 
     class Meta:
         ordering = ["monthly_fee", "name"]
@@ -199,6 +204,36 @@ class PlanPeriod(models.Model):
 
     def __str__(self) -> str:
         return f"{self.plan} from {self.starts_at:%Y-%m-%d %H:%M}"
+
+
+class PlanChangeStatus(models.TextChoices):
+    PENDING = "pending", "Waiting for staff"
+    APPLIED = "applied", "Applied"
+    DECLINED = "declined", "Declined"
+    WITHDRAWN = "withdrawn", "Replaced by a newer request"
+
+
+class PlanChangeRequest(models.Model):
+    """A tenant's admins ask for another plan. Self-service plans apply at once; others wait for staff."""
+
+    organization = models.ForeignKey(Organization, on_delete=models.CASCADE, related_name="+")
+    plan = models.ForeignKey(Plan, on_delete=models.PROTECT, related_name="+")
+    status = models.CharField(max_length=12, choices=PlanChangeStatus.choices, default=PlanChangeStatus.PENDING)
+    requested_by = models.CharField(max_length=200)
+    requested_at = models.DateTimeField(default=timezone.now)
+    decided_by = models.CharField(max_length=200, blank=True)
+    decided_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-requested_at"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["organization"], condition=models.Q(status="pending"), name="plan_request_one_pending"
+            )
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.organization}: {self.plan} ({self.status})"
 
 
 class UsageTotal(models.Model):

@@ -222,3 +222,99 @@ def _span(start: datetime, end: datetime, *, whole: bool) -> str:
         return "whole month"
     days = Decimal((end - start).total_seconds()) / 86400
     return f"{start:%d %b %H:%M} – {end:%d %b %H:%M} UTC ({_number(days.quantize(CENT))} days)"
+
+
+# ------------------------------------------------------------------ what people read
+def whole(value: Decimal) -> int:
+    """A number of minutes as people read it: whole, rounded half up."""
+    return int(value.quantize(Decimal(1), rounding=ROUND_HALF_UP))
+
+
+def ordinal(day: int) -> str:
+    suffix = "th" if 11 <= day % 100 <= 13 else {1: "st", 2: "nd", 3: "rd"}.get(day % 10, "th")
+    return f"{day}{suffix}"
+
+
+def allowance_note(segments: Sequence[Segment], start: datetime, end: datetime, *, plan_minutes: int) -> str:
+    """One line saying where this period's included minutes come from, in whole minutes.
+
+    "Your plan includes 500 minutes a month; this period started on the 12th, so 395 minutes are
+    included until the 1st." A full month says only the first half; a change of plan names each part.
+    """
+    inside = clip(segments, start, end)
+    included = whole(allowance(inside, start, end).minutes)
+    head = f"Your plan includes {plan_minutes:,} minutes a month"
+    until = f"until the {ordinal(end.day)}"
+    if not inside:
+        return f"{head}; no plan is in force this period, so no minutes are included."
+    plans = list(dict.fromkeys(segment.terms.name for segment in inside))
+    if len(plans) > 1:
+        shares = [whole(allowance([s], start, end).minutes) for s in inside]
+        shares[-1] = included - sum(shares[:-1])  # the parts add up to the total shown
+        parts = " + ".join(
+            f"{share:,} under {s.terms.name} from the {ordinal(s.start.day)}"
+            for share, s in zip(shares, inside, strict=True)
+        )
+        return f"{head}; the plan changed this period, so {included:,} minutes are included ({parts}) {until}."
+    if inside[0].start <= start and inside[-1].end >= end:
+        return f"{head}."
+    if inside[0].start > start:
+        return (
+            f"{head}; this period started on the {ordinal(inside[0].start.day)}, "
+            f"so {included:,} minutes are included {until}."
+        )
+    return f"{head}; the plan ends on the {ordinal(inside[-1].end.day)}, so {included:,} minutes are included."
+
+
+@dataclass(frozen=True, slots=True)
+class PlanChangePreview:
+    """What a plan change does to this period's bill, shown before it is saved.
+
+    ``remaining`` is the share of the period after the change (0 to 1). The old plan's fee for that
+    share is credited (nothing while a trial runs: no fee was due), the new plan's is charged.
+    """
+
+    old_name: str
+    new_name: str
+    old_fee: Decimal
+    new_fee: Decimal
+    at: datetime
+    period_end: datetime
+    remaining: Decimal
+    credit: Decimal
+    charge: Decimal
+    ends_trial: bool
+
+    @property
+    def net(self) -> Decimal:
+        return self.charge - self.credit
+
+
+def preview_plan_change(
+    old: PlanTerms,
+    new: PlanTerms,
+    *,
+    at: datetime,
+    period_start: datetime,
+    period_end: datetime,
+    in_trial: bool,
+) -> PlanChangePreview:
+    """Proration of a change at ``at``, by the same rule as the invoice (share of the period's seconds)."""
+    if not period_start <= at < period_end:
+        raise ValueError("the change must fall inside the period")
+    remaining = Decimal((period_end - at).total_seconds()) / Decimal((period_end - period_start).total_seconds())
+    ends_trial = in_trial and new.monthly_fee > 0
+    credit = Decimal("0.00") if in_trial else money(old.monthly_fee * remaining)
+    charge = Decimal("0.00") if in_trial and not ends_trial else money(new.monthly_fee * remaining)
+    return PlanChangePreview(
+        old_name=old.name,
+        new_name=new.name,
+        old_fee=old.monthly_fee,
+        new_fee=new.monthly_fee,
+        at=at,
+        period_end=period_end,
+        remaining=remaining.quantize(Decimal("0.0001"), rounding=ROUND_HALF_UP),
+        credit=credit,
+        charge=charge,
+        ends_trial=ends_trial,
+    )

@@ -9,7 +9,7 @@ from datetime import UTC, date, datetime, timedelta
 from decimal import ROUND_HALF_UP, Decimal
 
 from django.conf import settings
-from django.db.models import Q, Sum
+from django.db.models import Count, DecimalField, Q, Sum, Value
 from django.db.models.functions import TruncDate
 from django.utils import timezone
 
@@ -19,6 +19,7 @@ from billing.models import (
     DailyUsage,
     Metric,
     MonthlyUsage,
+    Plan,
     PlanPeriod,
     ProviderPrice,
     RollupState,
@@ -27,7 +28,15 @@ from billing.models import (
     UsageEvent,
 )
 from billing.periods import Period, midnight
-from billing.pricing import Allowance, PlanTerms, Segment, UsageTotals, allowance
+from billing.pricing import (
+    Allowance,
+    PlanChangePreview,
+    PlanTerms,
+    Segment,
+    UsageTotals,
+    allowance,
+    preview_plan_change,
+)
 
 ROLLUP_STATE = "usage"
 VOICE_METRICS = (Metric.AUDIO_IN_SECONDS, Metric.AUDIO_OUT_SECONDS)
@@ -227,31 +236,69 @@ def rollup_complete_before() -> datetime | None:
     return midnight(day) if day else None
 
 
-def period_usage(organization_id: int, period: Period) -> UsageTotals:
-    """Usage that counts against the plan, live: complete roll-up days, plus raw events since."""
-    start, end = period.starts_at, period.ends_at
+@dataclass(frozen=True, slots=True)
+class LiveUsage:
+    """One organization's usage over a span: what counts against the plan, what it cost us, how many events."""
+
+    totals: UsageTotals
+    cost: Decimal
+    events: int
+
+
+def live_usage(
+    start: datetime, end: datetime, organization_ids: Iterable[int] | None = None, *, with_cost: bool = True
+) -> dict[int, LiveUsage]:
+    """Every page's usage figures, live: the daily roll-up for days known complete, plus the raw events
+    since the last roll-up (an index range of a day or two). Each event is counted once: the split is
+    ``RollupState.complete_before``, and the roll-up only moves it forward once those days are in.
+
+    ``start`` and ``end`` are cut to whole UTC days on the roll-up side; spans used by the pages are days.
+    ``with_cost=False`` (the quota, on every session start): the raw part reads only the
+    ``usage_org_time`` index (metric, channel, quantity), and cost stays 0.
+    """
     split = rollup_complete_before()
     split = start if split is None else min(max(split, start), end)
-    rows: list[tuple[str, str, Decimal]] = []
+    wanted = None if organization_ids is None else list(organization_ids)
+    rows: dict[int, list[tuple[str, str, Decimal]]] = {}
+    cost: dict[int, Decimal] = {}
+    events: dict[int, int] = {}
+
+    def scoped(queryset):  # noqa: ANN001, ANN202 - a QuerySet of either table
+        return queryset if wanted is None else queryset.filter(organization_id__in=wanted)
+
     if split > start:
-        rows += (
-            DailyUsage.objects.filter(
-                organization_id=organization_id, day__gte=start.date(), day__lt=split.date(), **_counting()
-            )
-            .values_list("metric", "channel")
-            .annotate(total=Sum("quantity"))
-            .values_list("metric", "channel", "total")
-        )
+        rolled = scoped(DailyUsage.objects.filter(day__gte=start.date(), day__lt=split.date()))
+        for organization_id, metric, channel, quantity, spent, n in (
+            rolled.values_list("organization_id", "metric", "channel")
+            .annotate(q=Sum("quantity"), c=Sum("cost"), n=Sum("events"))
+            .values_list("organization_id", "metric", "channel", "q", "c", "n")
+        ):
+            rows.setdefault(organization_id, []).append((metric, channel, quantity))
+            cost[organization_id] = cost.get(organization_id, Decimal(0)) + (spent or 0)
+            events[organization_id] = events.get(organization_id, 0) + (n or 0)
     if end > split:
-        rows += (
-            UsageEvent.objects.filter(
-                organization_id=organization_id, occurred_at__gte=split, occurred_at__lt=end, **_counting()
-            )
-            .values_list("metric", "channel")
-            .annotate(total=Sum("quantity"))
-            .values_list("metric", "channel", "total")
+        raw = scoped(UsageEvent.objects.filter(occurred_at__gte=split, occurred_at__lt=end))
+        spent_sum = Sum("cost") if with_cost else Value(None, output_field=DecimalField())
+        for organization_id, metric, channel, quantity, spent, n in (
+            raw.values_list("organization_id", "metric", "channel")
+            .annotate(q=Sum("quantity"), c=spent_sum, n=Count("*"))
+            .values_list("organization_id", "metric", "channel", "q", "c", "n")
+        ):
+            rows.setdefault(organization_id, []).append((metric, channel, quantity))
+            cost[organization_id] = cost.get(organization_id, Decimal(0)) + (spent or 0)
+            events[organization_id] = events.get(organization_id, 0) + n
+    return {
+        organization_id: LiveUsage(
+            totals_from_rows(found), cost.get(organization_id, Decimal(0)), events[organization_id]
         )
-    return totals_from_rows(rows)
+        for organization_id, found in rows.items()
+    }
+
+
+def period_usage(organization_id: int, period: Period) -> UsageTotals:
+    """Usage that counts against the plan, live: complete roll-up days, plus raw events since."""
+    found = live_usage(period.starts_at, period.ends_at, [organization_id], with_cost=False).get(organization_id)
+    return found.totals if found else UsageTotals()
 
 
 def _counting() -> dict[str, object]:
@@ -384,28 +431,27 @@ def grace_period() -> timedelta:
 
 # ------------------------------------------------------------------ usage by day (the API's usage report)
 def daily_usage(
-    organization_id: int, first: date, last: date, metrics: Iterable[str] | None = None
+    organization_id: int | None, first: date, last: date, metrics: Iterable[str] | None = None
 ) -> list[tuple[date, str, Decimal]]:
     """(day, metric, quantity) for each day in [first, last] with usage, channels added up, oldest first.
 
     Complete days come from the daily roll-up; days after the last complete roll-up from the raw events,
-    so today's usage shows up at once.
+    so today's usage shows up at once. ``organization_id`` None: every organization (the staff charts).
     """
     split_at = rollup_complete_before()
     end = last + timedelta(days=1)
     split = min(max(split_at.date() if split_at else first, first), end)
-    metric_filter = {"metric__in": list(metrics)} if metrics else {}
+    metric_filter: dict[str, object] = {"metric__in": list(metrics)} if metrics else {}
+    if organization_id is not None:
+        metric_filter["organization_id"] = organization_id
     found: dict[tuple[date, str], Decimal] = {}
     if split > first:
-        rolled = DailyUsage.objects.filter(
-            organization_id=organization_id, day__gte=first, day__lt=split, **metric_filter
-        ).values_list("day", "metric")
+        rolled = DailyUsage.objects.filter(day__gte=first, day__lt=split, **metric_filter).values_list("day", "metric")
         for day, metric, total in rolled.annotate(total=Sum("quantity")).values_list("day", "metric", "total"):
             found[(day, metric)] = total
     if end > split:
         raw = (
             UsageEvent.objects.filter(
-                organization_id=organization_id,
                 occurred_at__gte=midnight(split),
                 occurred_at__lt=midnight(end),
                 **metric_filter,
@@ -416,3 +462,25 @@ def daily_usage(
         for day, metric, total in raw.annotate(total=Sum("quantity")).values_list("day", "metric", "total"):
             found[(day, metric)] = found.get((day, metric), Decimal(0)) + total
     return [(day, metric, quantity) for (day, metric), quantity in sorted(found.items())]
+
+
+# ------------------------------------------------------------------ a plan change, before it is saved
+def plan_terms(plan: Plan) -> PlanTerms:
+    return _terms(*(getattr(plan, name) for name in _PLAN_FIELDS))
+
+
+def plan_change_preview(subscription: Subscription, plan: Plan, *, at: datetime | None = None) -> PlanChangePreview:
+    """Old and new price and this month's proration of switching ``subscription`` to ``plan`` at ``at``."""
+    at = at or timezone.now()
+    period = Period.month_of(at)
+    in_trial = subscription.status == SubscriptionStatus.TRIAL or (
+        subscription.trial_ends_at is not None and subscription.trial_ends_at > at
+    )
+    return preview_plan_change(
+        plan_terms(subscription.plan),
+        plan_terms(plan),
+        at=at,
+        period_start=period.starts_at,
+        period_end=period.ends_at,
+        in_trial=in_trial,
+    )

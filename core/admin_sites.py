@@ -8,12 +8,13 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Any
 
 from django.contrib import admin
 from django.contrib.auth.admin import GroupAdmin, UserAdmin
 from django.contrib.auth.models import Group, User
 from django.http import HttpRequest, HttpResponse
-from django.urls import URLPattern, path
+from django.urls import URLPattern, path, reverse
 
 
 @dataclass(frozen=True)
@@ -43,12 +44,41 @@ class _PagesMixin:
         context["staff_pages"] = self.staff_pages
         return context
 
+    pages_section = ""  # when set: the titled pages are a section of the index and the sidebar, first
+
+    def get_app_list(self, request: HttpRequest, app_label: str | None = None) -> list[dict[str, Any]]:
+        apps = super().get_app_list(request, app_label)
+        pages = [page for page in self.staff_pages if page.title]
+        if not self.pages_section or app_label is not None or not pages or not request.user.is_staff:
+            return apps
+        links = [
+            {
+                "name": page.title,
+                "object_name": page.name,
+                "admin_url": reverse(f"{self.name}:{page.name}"),
+                "add_url": None,
+                "view_only": True,
+                "perms": {"view": True},
+            }
+            for page in pages
+        ]
+        section = {
+            "name": self.pages_section,
+            # A shared app's label: django-tenants' app list greys out labels it does not know.
+            "app_label": "billing",
+            "app_url": links[0]["admin_url"],
+            "has_module_perms": True,
+            "models": links,
+        }
+        return [section, *apps]
+
 
 class PlatformAdminSite(_PagesMixin, admin.AdminSite):
     site_header = "AURA platform"
     site_title = "AURA platform admin"
     index_title = "Platform administration"
     index_template = "admin/platform_index.html"
+    pages_section = "Dashboards"
     site_url = None  # no "View site": the platform host has no site of its own to view
 
     def __init__(self, name: str) -> None:

@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from typing import TypeVar
 
 from django.conf import settings
+from django.db import connection
 
 from core.crypto import DecryptionError, decrypt
 from tenants.cache import (
@@ -137,3 +138,26 @@ def cached_api_key_by_prefix(prefix: str) -> ApiKey | None:
 
 def api_keys_of(organization: Organization) -> list[ApiKey]:
     return list(ApiKey.objects.filter(organization=organization).order_by("-created_at"))
+
+
+def admins_of(organizations: Iterable[Organization]) -> dict[int, list[str]]:
+    """Each organization's admins (active staff users of its own schema), as "username <e-mail>".
+
+    One ``UNION ALL`` query over the organizations' schemas (quoted names from our own rows), not a
+    search-path switch per organization: the platform's organization list shows a page of them.
+    """
+    # Only ready organizations: one being opened may not have its schema (and tables) yet.
+    organizations = [o for o in organizations if o.is_ready and o.schema_name and o.schema_name != "public"]
+    if not organizations:
+        return {}
+    parts = [
+        f"SELECT %s::bigint, username, email FROM {connection.ops.quote_name(o.schema_name)}.auth_user "
+        "WHERE is_active AND (is_staff OR is_superuser)"
+        for o in organizations
+    ]
+    found: dict[int, list[str]] = {o.pk: [] for o in organizations}
+    with connection.cursor() as cursor:
+        cursor.execute(" UNION ALL ".join(parts) + " ORDER BY 2", [o.pk for o in organizations])
+        for organization_id, username, email in cursor.fetchall():
+            found[organization_id].append(f"{username} <{email}>" if email and email != username else username)
+    return found

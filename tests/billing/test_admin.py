@@ -51,13 +51,16 @@ def invoiced(alpha, beta, starter):
 def test_the_staff_dashboard_shows_money_usage_and_charts(staff_client, invoiced):
     page = staff_client.get("/admin/billing/").content.decode()
 
-    assert 'id="mrr">98.00<' in page  # two Starter subscriptions
-    assert 'id="cost">0.00<' in page  # 2 × $0.0006, rounded to the cent
+    assert ">$98.00</a>" in page and 'id="mrr"' in page  # two Starter subscriptions
+    paying = "/admin/billing/organizations/?period=this_month&amp;sort=mrr&amp;status=paying"
+    assert f'id="arpa" href="{paying}">$49.00<' in page
+    assert 'id="cost" href="/admin/billing/organizations/?period=this_month&amp;sort=cost">$0.00<' in page
     assert "<svg" in page and "Revenue and provider cost by month" in page
     assert "Visitor audio (s) per day" in page  # usage by metric over time
     assert 'id="top-organizations"' in page and "Alpha" in page and "Beta" in page
     assert 'id="near-cap"' in page and 'id="invoices-by-status"' in page
     assert 'id="active-sessions">0<' in page
+    assert 'id="trials-ending"' in page and 'id="churned-organizations"' in page and 'id="export-csv"' in page
 
 
 @pytest.mark.django_db
@@ -100,7 +103,8 @@ def test_a_tenant_admin_sees_its_own_usage_plan_and_invoices_only(alpha, beta, i
     assert "Your plan: Starter" in page and "<svg" in page
     assert invoiced["alpha"].number in page
     assert invoiced["beta"].number not in page
-    assert 'id="used-minutes">350.000<' in page  # alpha's minutes this month (beta used 25)
+    assert 'id="used-minutes">350<' in page  # alpha's minutes this month (beta used 25), whole minutes
+    assert "No usage yet" not in page
 
     own = client.get(f"/admin/billing/invoices/{invoiced['alpha'].pk}/")
     assert own.status_code == 200 and invoiced["alpha"].number in own.content.decode()
@@ -117,29 +121,35 @@ def test_another_tenants_admin_cannot_log_in_to_read_its_billing(alpha, beta, in
 
 
 @pytest.mark.django_db
-def test_staff_change_a_plan_in_the_admin_and_the_history_is_kept(staff_client, alpha, starter, growth):
+def test_staff_change_a_plan_after_seeing_its_price_and_proration(staff_client, alpha, starter, growth):
     subscription = subscribe(alpha.organization, starter, at=timezone.now() - timedelta(days=3))
+    url = f"/admin/billing/subscription/{subscription.pk}/change-plan/"
 
-    response = staff_client.post(
-        f"/admin/billing/subscription/{subscription.pk}/change/",
-        {
-            "plan": growth.pk,
-            "status": "active",
-            "trial_ends_at_0": "",
-            "trial_ends_at_1": "",
-            "periods-TOTAL_FORMS": "1",
-            "periods-INITIAL_FORMS": "1",
-            "periods-MIN_NUM_FORMS": "0",
-            "periods-MAX_NUM_FORMS": "1000",
-            "periods-0-id": PlanPeriod.objects.get(subscription=subscription).pk,
-            "periods-0-subscription": subscription.pk,
-        },
-    )
+    form = staff_client.get(f"/admin/billing/subscription/{subscription.pk}/change/").content.decode()
+    assert 'name="plan"' not in form and f'href="{url}"' in form  # no bare dropdown on the subscription
+    preview = staff_client.post(url, {"plan": growth.pk}).content.decode()
+    assert 'id="plan-change-preview"' in preview and 'id="new-price">$299.00 a month' in preview
+    assert 'id="old-price">$49.00 a month' in preview and 'id="credit">−$' in preview
+    assert Subscription.objects.get(pk=subscription.pk).plan == starter  # nothing saved before the confirm
+
+    response = staff_client.post(url, {"plan": growth.pk, "confirm": "yes"})
 
     assert response.status_code == 302, response.content.decode()[:2000]
     assert Subscription.objects.get(pk=subscription.pk).plan == growth
     history = list(PlanPeriod.objects.filter(subscription=subscription).order_by("starts_at"))
     assert [(p.plan, p.ends_at is None) for p in history] == [(starter, False), (growth, True)]
+
+
+@pytest.mark.django_db
+def test_a_made_up_plan_or_subscription_is_refused_on_the_change_page(staff_client, alpha, starter):
+    subscription = subscribe(alpha.organization, starter, at=timezone.now() - timedelta(days=3))
+    url = f"/admin/billing/subscription/{subscription.pk}/change-plan/"
+
+    assert staff_client.post(url, {"plan": 999999, "confirm": "yes"}).status_code == 200  # the form's error
+    assert staff_client.post(url, {"plan": starter.pk, "confirm": "yes"}).status_code == 200  # not its own plan
+    assert staff_client.get("/admin/billing/subscription/999999/change-plan/").status_code == 404
+    assert Client(HTTP_HOST="localhost").post(url, {"plan": starter.pk}).status_code == 302  # to the login
+    assert Subscription.objects.get(pk=subscription.pk).plan == starter
 
 
 @pytest.mark.django_db
