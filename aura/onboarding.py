@@ -16,7 +16,8 @@ from django.urls import reverse
 from conversations.models import Conversation
 from knowledge.models import Document
 from telephony.models import PhoneNumber
-from tenants.models import WidgetKey
+from tenants.hosts import domain_for_slug, origin_of
+from tenants.models import WidgetKey, normalize_origin
 from voice.actions import default_greeting
 from voice.admin import embed_snippet
 from voice.models import Assistant
@@ -46,10 +47,12 @@ def onboarding_steps(organization_name: str) -> tuple[list[Step], WidgetKey | No
         assistant.instructions.strip() != fresh.instructions or assistant.greeting not in default_greetings
     )
     keys = list(WidgetKey.objects.filter(organization_id=connection.tenant.pk, is_active=True).order_by("pk"))
-    with_site = next((key for key in keys if key.allowed_origins), None)
+    own = normalize_origin(origin_of(domain_for_slug(connection.tenant.slug)))  # this admin's host: not a site
+    sites = {key.pk: [o for o in key.allowed_origins if normalize_origin(o) != own] for key in keys}
+    with_site = next((key for key in keys if sites[key.pk]), None)
     key = with_site or (keys[0] if keys else None)
     if with_site:
-        key_state = f"“{with_site.name}” is allowed on {', '.join(with_site.allowed_origins)}."
+        key_state = f"“{with_site.name}” is allowed on {', '.join(sites[with_site.pk])}."
     elif key:
         key_state = f"Your widget key “{key.name}” is ready and waiting for its site: add your website's address."
     else:
