@@ -8,6 +8,7 @@ composition root and is registered on the tenant admin's index (``core.admin_sit
 from __future__ import annotations
 
 from dataclasses import dataclass
+from urllib.parse import urlsplit
 
 from django.db import connection
 from django.http import HttpRequest
@@ -16,7 +17,7 @@ from django.urls import reverse
 from conversations.models import Conversation
 from knowledge.models import Document
 from telephony.models import PhoneNumber
-from tenants.hosts import domain_for_slug, origin_of
+from tenants.hosts import domain_for_slug
 from tenants.models import WidgetKey, normalize_origin
 from voice.actions import default_greeting
 from voice.admin import embed_snippet
@@ -47,8 +48,8 @@ def onboarding_steps(organization_name: str) -> tuple[list[Step], WidgetKey | No
         assistant.instructions.strip() != fresh.instructions or assistant.greeting not in default_greetings
     )
     keys = list(WidgetKey.objects.filter(organization_id=connection.tenant.pk, is_active=True).order_by("pk"))
-    own = normalize_origin(origin_of(domain_for_slug(connection.tenant.slug)))  # this admin's host: not a site
-    sites = {key.pk: [o for o in key.allowed_origins if normalize_origin(o) != own] for key in keys}
+    own = domain_for_slug(connection.tenant.slug)  # this admin's host (any port): not the organization's site
+    sites = {key.pk: [o for o in key.allowed_origins if urlsplit(normalize_origin(o)).hostname != own] for key in keys}
     with_site = next((key for key in keys if sites[key.pk]), None)
     key = with_site or (keys[0] if keys else None)
     if with_site:

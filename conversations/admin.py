@@ -104,8 +104,7 @@ class ConversationAdmin(admin.ModelAdmin):
         "assistant",
         "channel",
         "visitor",
-        "status",
-        "end_reason",
+        "state",
         "turn_count",
         "tools_used",
         "feeling",
@@ -189,6 +188,13 @@ class ConversationAdmin(admin.ModelAdmin):
     def visitor(self, obj: Conversation) -> str:
         """Long visitor ids are cut short in the list (the full id on hover), so the columns after stay on screen."""
         return format_html('<span class="aura-truncate" title="{}">{}</span>', obj.visitor_id, obj.visitor_id)
+
+    @admin.display(description="Status", ordering="status")
+    def state(self, obj: Conversation) -> str:
+        """Status and why it ended, in one column (the list stays narrow enough to show every column)."""
+        if obj.end_reason:
+            return format_html("{}<br><small>{}</small>", obj.get_status_display(), obj.get_end_reason_display())
+        return obj.get_status_display()
 
     @admin.display(description="Tools")
     def tools_used(self, obj: Conversation) -> str:

@@ -49,9 +49,8 @@ class AssistantAdmin(admin.ModelAdmin):
         "knowledge_in_use",
         "speech_detector_status",
         "voice_sample",
-        "try_it",
     )
-    change_form_template = "admin/voice/assistant/change_form.html"
+    change_form_template = "admin/aura_change_form.html"
     formfield_overrides = {models.URLField: {"assume_scheme": "https"}}
     fieldsets = (
         (
@@ -73,7 +72,6 @@ class AssistantAdmin(admin.ModelAdmin):
                 "with the “Search the knowledge base” tool.",
             },
         ),
-        ("Try it", {"fields": ("try_it",)}),
         (
             "Advanced: chat model and routing",
             {
@@ -181,6 +179,8 @@ class AssistantAdmin(admin.ModelAdmin):
         self, request: HttpRequest, object_id: str | None = None, form_url: str = "", extra_context: dict | None = None
     ) -> HttpResponse:
         extra = {**(extra_context or {}), "aura_offerings": assistant_offerings()}
+        if object_id and (assistant := self.get_object(request, object_id)) is not None:
+            extra |= {"aura_try_it": self.try_it(assistant), "aura_try_it_title": "Try it"}
         return super().changeform_view(request, object_id, form_url, extra)
 
     def render_change_form(
@@ -204,7 +204,6 @@ class AssistantAdmin(admin.ModelAdmin):
             reverse("tenant_admin:voice_assistant_voice_sample"),
         )
 
-    @admin.display(description="Talk to it")
     def try_it(self, obj: Assistant) -> str:
         """The widget itself, talking to this assistant through one of its active widget keys."""
         if not obj.pk:
@@ -328,7 +327,8 @@ class WidgetKeyAdmin(admin.ModelAdmin):
 
     form = WidgetKeyForm
     list_display = ("name", "key", "is_active", "origins_list", "created_at")
-    readonly_fields = ("key", "embed_snippet", "live_preview", "identity_verification")
+    readonly_fields = ("key", "embed_snippet", "identity_verification")
+    change_form_template = "admin/aura_change_form.html"  # the live preview after the form
     fields = (
         "name",
         "key",
@@ -339,7 +339,6 @@ class WidgetKeyAdmin(admin.ModelAdmin):
         "accent_color",
         "placement",
         "embed_snippet",
-        "live_preview",
         "identity_verification",
     )
     actions = ["rotate_identity_secret"]
@@ -402,7 +401,14 @@ class WidgetKeyAdmin(admin.ModelAdmin):
             return "Save the key to get its snippet."
         return embed_snippet(obj)
 
-    @admin.display(description="Live preview")
+    def changeform_view(
+        self, request: HttpRequest, object_id: str | None = None, form_url: str = "", extra_context: dict | None = None
+    ) -> HttpResponse:
+        extra = dict(extra_context or {})
+        if object_id and (key := self.get_object(request, object_id)) is not None:
+            extra |= {"aura_try_it": self.live_preview(key), "aura_try_it_title": "Live preview"}
+        return super().changeform_view(request, object_id, form_url, extra)
+
     def live_preview(self, obj: WidgetKey) -> str:
         """The real widget on this page: it works here when this admin's own origin is allowed."""
         if not obj.pk:
