@@ -11,7 +11,18 @@ from django.utils.html import format_html
 from tenants.models import WidgetKey, clean_origin
 from voice.actions import seal_provider_key
 from voice.models import Assistant, BuiltinTool, HttpTool, ProviderKey
-from voice.offerings import CAPABILITIES, CHAT, OPEN, PROVIDER_LABELS, STT, TTS, VOICES, voice_choices, voice_refusal
+from voice.offerings import (
+    CAPABILITIES,
+    CHAT,
+    FALLBACK_FIELDS,
+    OFFERING_FIELDS,
+    OPEN,
+    PROVIDER_FIELDS,
+    PROVIDER_LABELS,
+    VOICES,
+    offering_errors,
+    voice_choices,
+)
 
 FALLBACK_SLOTS = 3  # the router tries at most this many others after the primary
 
@@ -288,24 +299,17 @@ class AssistantForm(forms.ModelForm):
             "tts_model": forms.TextInput(attrs={"list": "aura-models-tts", "autocomplete": "off"}),
         }
 
-    PROVIDER_FIELDS = {
-        CHAT: ("llm_provider", "llm_model"),
-        STT: ("stt_provider", "stt_model"),
-        TTS: ("tts_provider", "tts_model"),
-    }
-    FALLBACK_FIELDS = {CHAT: "llm_fallbacks", STT: "stt_fallbacks", TTS: "tts_fallbacks"}
-
     def __init__(self, *args: object, **kwargs: object) -> None:
         super().__init__(*args, **kwargs)
         instance = self.instance
-        for capability, (provider_field, _) in self.PROVIDER_FIELDS.items():
+        for capability, (provider_field, _) in PROVIDER_FIELDS.items():
             if provider_field in self.fields:
                 choices = CAPABILITIES[capability].provider_choices()
                 current = getattr(instance, provider_field, "")
                 if current and current not in dict(choices):  # stored before this check: shown, refused on save
                     choices.append((current, PROVIDER_LABELS.get(current, current)))
                 self.fields[provider_field].choices = choices
-        for capability, name in self.FALLBACK_FIELDS.items():
+        for capability, name in FALLBACK_FIELDS.items():
             if name in self.fields:
                 self.fields[name].set_choices(_candidate_choices(capability, getattr(instance, name, None) or []))
         if "smart_strong_llm" in self.fields:
@@ -322,28 +326,8 @@ class AssistantForm(forms.ModelForm):
 
     def clean(self) -> dict[str, object]:
         cleaned = super().clean()
-        for capability, (provider_field, model_field) in self.PROVIDER_FIELDS.items():
-            provider, model = cleaned.get(provider_field), cleaned.get(model_field)
-            if provider is None or model is None:
-                continue
-            refusal = CAPABILITIES[capability].refusal(provider, model)
-            if refusal and provider not in CAPABILITIES[capability].models:
-                self.add_error(provider_field, refusal)
-            elif refusal:
-                self.add_error(model_field, refusal)
-        for capability, name in self.FALLBACK_FIELDS.items():
-            for candidate in cleaned.get(name) or []:
-                provider, _, model = candidate.partition(":")
-                if refusal := CAPABILITIES[capability].refusal(provider, model):
-                    self.add_error(name, f"{candidate}: {refusal}")
-        strong = cleaned.get("smart_strong_llm") or ""
-        if strong:
-            provider, _, model = strong.partition(":")
-            if refusal := CAPABILITIES[CHAT].refusal(provider, model):
-                self.add_error("smart_strong_llm", refusal)
-        voice, tts_provider = cleaned.get("voice"), cleaned.get("tts_provider")
-        if voice is not None and tts_provider and (refusal := voice_refusal(tts_provider, voice)):
-            self.add_error("voice", refusal)
+        for name, refusal in offering_errors({name: cleaned.get(name) for name in OFFERING_FIELDS}).items():
+            self.add_error(name, refusal)
         if OPEN in (cleaned.get("llm_provider"), cleaned.get("stt_provider"), cleaned.get("tts_provider")) and not (
             cleaned.get("openai_compatible_base_url") or self.instance.openai_compatible_base_url
         ):

@@ -124,3 +124,50 @@ def voice_refusal(tts_provider: str, voice: str) -> str | None:
 def voice_choices() -> list[tuple[str, list[tuple[str, str]]]]:
     """Voices grouped by provider, each option's value prefixed by nothing (a voice is a name)."""
     return [(PROVIDER_LABELS[provider], list(voices)) for provider, voices in VOICES.items()]
+
+
+PROVIDER_FIELDS: dict[str, tuple[str, str]] = {
+    CHAT: ("llm_provider", "llm_model"),
+    STT: ("stt_provider", "stt_model"),
+    TTS: ("tts_provider", "tts_model"),
+}
+FALLBACK_FIELDS: dict[str, str] = {CHAT: "llm_fallbacks", STT: "stt_fallbacks", TTS: "tts_fallbacks"}
+OFFERING_FIELDS = (
+    *(name for pair in PROVIDER_FIELDS.values() for name in pair),
+    *FALLBACK_FIELDS.values(),
+    "voice",
+    "smart_strong_llm",
+)
+
+
+def offering_errors(values: dict[str, object], touched: set[str] | None = None) -> dict[str, str]:
+    """Field → why an assistant's providers, models, voice or fallbacks are not offered (the admin's form
+    and the API both ask). ``touched``: only the capabilities whose fields these are (a partial update
+    leaves a stored choice alone); a value of None (not given, or already refused) is skipped."""
+
+    def checks(*names: str) -> bool:
+        return (touched is None or bool(touched.intersection(names))) and all(
+            values.get(name) is not None for name in names
+        )
+
+    errors: dict[str, str] = {}
+    for capability, (provider_field, model_field) in PROVIDER_FIELDS.items():
+        if checks(provider_field, model_field):
+            provider, model = str(values[provider_field]), str(values[model_field])
+            if refusal := CAPABILITIES[capability].refusal(provider, model):
+                errors[provider_field if provider not in CAPABILITIES[capability].models else model_field] = refusal
+    voice_checked = checks("tts_provider", "voice") and "tts_provider" not in errors
+    if voice_checked and (refusal := voice_refusal(str(values["tts_provider"]), str(values["voice"]))):
+        errors["voice"] = refusal
+    for capability, name in FALLBACK_FIELDS.items():
+        if checks(name) and isinstance(values[name], list):
+            for candidate in values[name]:
+                provider, _, model = str(candidate).partition(":")
+                if refusal := CAPABILITIES[capability].refusal(provider, model):
+                    errors[name] = f"{candidate}: {refusal}"
+                    break
+    if checks("smart_strong_llm") and values["smart_strong_llm"]:
+        provider, _, model = str(values["smart_strong_llm"]).partition(":")
+        if refusal := CAPABILITIES[CHAT].refusal(provider, model):
+            errors["smart_strong_llm"] = refusal
+    return errors
