@@ -166,7 +166,7 @@ class OrganizationSettingsForm(forms.ModelForm):
         widget=WeeklyHoursWidget,
         required=False,
         label="Opening hours",
-        help_text="Leave a day empty when you are closed. 24-hour times; a second range is for a break at midday.",
+        help_text="Leave a day empty when you are closed; the second range is for a break at midday.",
     )
 
     class Meta:

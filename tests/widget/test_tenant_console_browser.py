@@ -82,6 +82,14 @@ def test_a_new_organization_goes_from_the_checklist_to_a_first_conversation(daph
         assert not page.locator("#id_end_silence_ms").is_visible()  # turn-taking: collapsed
         page.fill("#id_greeting", "Hi! Crumb Bakery here. Looking for bread or a cake?")
         page.fill("#id_instructions", "You answer for Crumb Bakery. Be warm and brief.")
+        # Voices and models follow the chosen provider (the server checks them again on save).
+        page.select_option("#id_tts_provider", "openai")
+        voices = page.locator("#id_voice option").evaluate_all("all => all.map(o => o.value)")
+        assert "coral" in voices and len(voices) == 11
+        assert page.input_value("#id_tts_model") == "gpt-4o-mini-tts"
+        assert "local" not in page.locator("#id_tts_provider option").evaluate_all("all => all.map(o => o.value)")
+        page.select_option("#id_tts_provider", "simulated")
+        assert page.input_value("#id_voice") == "alloy" and page.input_value("#id_tts_model") == "simulated-tts"
         page.click(".aura-voice-sample")
         status = page.locator(".aura-voice-sample-status")
         _wait(lambda: status.inner_text() in ("Playing…", "Played."), page=page)
@@ -137,7 +145,19 @@ def test_a_new_organization_goes_from_the_checklist_to_a_first_conversation(daph
         assert re.search(r"3 of 4 done", page.locator("#aura-onboarding .progress").inner_text())
         _accessible(page, "tenant home, three steps done")
 
-        # 6. The conversations list stays on screen: a long visitor id is cut, whole on hover.
+        # 6. Opening hours day by day, and a searchable time zone.
+        page.goto(admin + "settings/")
+        page.fill("input[name=business_hours_sat_0_opens]", "10:00")
+        page.fill("input[name=business_hours_sat_0_closes]", "14:00")
+        page.fill("#id_time_zone", "Europe/Paris")
+        _accessible(page, "organization settings")
+        _screenshot(page, "organization-settings")
+        page.click("input[type=submit]")
+        page.wait_for_selector(".messagelist .success")
+        organization.refresh_from_db()
+        assert organization.business_hours["sat"] == [["10:00", "14:00"]] and organization.time_zone == "Europe/Paris"
+
+        # 7. The conversations list stays on screen: a long visitor id is cut, whole on hover.
         page.set_viewport_size({"width": 1366, "height": 768})  # the commonest laptop screen
         page.goto(admin + "conversations/conversation/")
         visitor = page.locator("td.field-visitor .aura-truncate").first
