@@ -171,3 +171,12 @@ def test_a_new_organization_goes_from_the_checklist_to_a_first_conversation(daph
         )
         _accessible(page, "conversations list")
         _screenshot(page, "tenant-conversations")
+
+        # 8. The transcript wraps inside the page.
+        page.set_viewport_size({"width": 1000, "height": 720})
+        page.click("#result_list tbody th a, #result_list tbody td.field-started_at a")
+        transcript = page.locator("table.aura-transcript")
+        assert transcript.evaluate(
+            "t => t.getBoundingClientRect().right <= t.closest('fieldset').getBoundingClientRect().right"
+        )
+        _accessible(page, "conversation transcript")
