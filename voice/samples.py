@@ -7,7 +7,10 @@ import io
 import wave
 from dataclasses import replace
 
-from voice.offerings import CAPABILITIES, TTS, voice_refusal
+from django.conf import settings
+
+from core.netguard import UnsafeURLError, check_url
+from voice.offerings import CAPABILITIES, OPEN, TTS, voice_refusal
 from voice.providers.registry import RoutingConfig, speech_for
 from voice.queries import tenant_provider_keys
 from voice.router.candidates import Candidate
@@ -21,6 +24,15 @@ def voice_sample(*, provider: str, model: str, voice: str, speed: str, base_url:
     """WAV bytes of the sample sentence, or why there is none (in words, for the form)."""
     if refusal := CAPABILITIES[TTS].refusal(provider, model) or voice_refusal(provider, voice):
         return refusal
+    if base_url := base_url.strip() if provider == OPEN else "":
+        try:  # the same guard as the assistant's saved URL: the sample must not reach what a save could not
+            check_url(
+                base_url,
+                allow_private=settings.AURA_PROVIDER_URLS_ALLOW_PRIVATE,
+                allow_loopback=settings.AURA_PROVIDER_URLS_ALLOW_LOOPBACK,
+            )
+        except UnsafeURLError as exc:
+            return f"The server URL is refused: {exc}"
     try:
         rate = min(4.0, max(0.25, float(speed)))
     except ValueError:

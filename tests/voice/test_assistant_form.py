@@ -129,6 +129,14 @@ def test_the_voice_sample_plays_the_chosen_voice(alpha, alpha_admin):  # noqa: F
     assert refused.status_code == 400 and "has no voice" in refused.content.decode()
     refused = alpha_admin.get(url, {"provider": "local", "model": "pocketsphinx-en-us", "voice": "alloy"})
     assert refused.status_code == 400
+    metadata = {
+        "provider": "openai_compatible",
+        "model": "any",
+        "voice": "alloy",
+        "base_url": "http://169.254.169.254/v1",
+    }
+    refused = alpha_admin.get(url, metadata)  # no sample fetched from where a save would not be allowed
+    assert refused.status_code == 400 and "The server URL is refused" in refused.content.decode()
     anonymous = Client(HTTP_HOST=alpha.host).get(url, {"provider": "simulated", "model": "simulated-tts"})
     assert anonymous.status_code == 302 and "/admin/login/" in anonymous["Location"]
 
