@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import time
 from datetime import UTC, datetime
+from urllib.parse import urlsplit
 
 from django.conf import settings
 from django.contrib import admin, messages
@@ -181,7 +182,7 @@ class AssistantAdmin(admin.ModelAdmin):
         extra = {**(extra_context or {}), "aura_offerings": assistant_offerings()}
         if object_id and (assistant := self.get_object(request, object_id)) is not None:
             extra |= {"aura_try_it": self.try_it(assistant), "aura_try_it_title": "Try it"}
-        return super().changeform_view(request, object_id, form_url, extra)
+        return allow_widget(super().changeform_view(request, object_id, form_url, extra), sample=True)
 
     def render_change_form(
         self,
@@ -407,7 +408,7 @@ class WidgetKeyAdmin(admin.ModelAdmin):
         extra = dict(extra_context or {})
         if object_id and (key := self.get_object(request, object_id)) is not None:
             extra |= {"aura_try_it": self.live_preview(key), "aura_try_it_title": "Live preview"}
-        return super().changeform_view(request, object_id, form_url, extra)
+        return allow_widget(super().changeform_view(request, object_id, form_url, extra))
 
     def live_preview(self, obj: WidgetKey) -> str:
         """The real widget on this page: it works here when this admin's own origin is allowed."""
@@ -422,6 +423,20 @@ class WidgetKeyAdmin(admin.ModelAdmin):
 
 def widget_script_url() -> str:
     return settings.AURA_PLATFORM_URL + static("aura/widget.js")  # the widget talks to the platform host
+
+
+def allow_widget(response: HttpResponse, *, sample: bool = False) -> HttpResponse:
+    """Let this admin page (on the organization's host) run the widget, which comes from and talks to the
+    platform's host (script, POST /widget/session, its WebSocket), and play a voice sample (a blob: URL):
+    additions to the Content-Security-Policy for this response only (django-csp reads ``_csp_update``)."""
+    platform = urlsplit(settings.AURA_PLATFORM_URL)
+    origin = f"{platform.scheme}://{platform.netloc}"
+    socket = f"{'wss' if platform.scheme == 'https' else 'ws'}://{platform.netloc}"
+    update = {"script-src": [origin], "connect-src": [origin, socket]}
+    if sample:
+        update["media-src"] = ["blob:"]
+    response._csp_update = update  # type: ignore[attr-defined]  # noqa: SLF001 - django-csp's per-response hook
+    return response
 
 
 def embed_snippet(key: WidgetKey) -> str:

@@ -146,3 +146,15 @@ def test_every_offered_chat_model_is_one_the_router_can_price():
 
     assert set(CAPABILITIES[CHAT].candidates()) == set(CHAT_MODELS)
     assert CAPABILITIES[TTS].refusal("openai", "tts-1") is None
+
+
+def test_the_try_it_page_lets_the_widget_reach_the_platform_under_the_csp(alpha, alpha_admin, settings):  # noqa: F811
+    """The widget comes from, and talks to, the platform's host: this page's policy adds exactly that."""
+    settings.AURA_PLATFORM_URL = "https://aura.example.com"
+    assistant = _assistant(alpha)
+    response = alpha_admin.get(f"/admin/voice/assistant/{assistant.pk}/change/")
+    assert response._csp_update == {
+        "script-src": ["https://aura.example.com"],
+        "connect-src": ["https://aura.example.com", "wss://aura.example.com"],
+        "media-src": ["blob:"],
+    }
