@@ -103,9 +103,8 @@ class ConversationAdmin(admin.ModelAdmin):
         "started_at",
         "assistant",
         "channel",
-        "visitor_id",
-        "status",
-        "end_reason",
+        "visitor",
+        "state",
         "turn_count",
         "tools_used",
         "feeling",
@@ -185,6 +184,18 @@ class ConversationAdmin(admin.ModelAdmin):
     def turn_count(self, obj: Conversation) -> int:
         return obj.turn_total  # type: ignore[attr-defined]
 
+    @admin.display(description="Visitor", ordering="visitor_id")
+    def visitor(self, obj: Conversation) -> str:
+        """Long visitor ids are cut short in the list (the full id on hover), so the columns after stay on screen."""
+        return format_html('<span class="aura-truncate" title="{}">{}</span>', obj.visitor_id, obj.visitor_id)
+
+    @admin.display(description="Status", ordering="status")
+    def state(self, obj: Conversation) -> str:
+        """Status and why it ended, in one column (the list stays narrow enough to show every column)."""
+        if obj.end_reason:
+            return format_html("{}<br><small>{}</small>", obj.get_status_display(), obj.get_end_reason_display())
+        return obj.get_status_display()
+
     @admin.display(description="Tools")
     def tools_used(self, obj: Conversation) -> str:
         return ", ".join(sorted(set(obj.tool_calls.values_list("name", flat=True)))) or "—"
@@ -199,7 +210,7 @@ class ConversationAdmin(admin.ModelAdmin):
         for turn in obj.turns.all():
             rows.append(
                 format_html(
-                    '<tr><td>{}</td><td><strong>{}</strong>{}</td><td>{}{}{}</td><td style="white-space:nowrap">{}</td>'
+                    '<tr><td>{}</td><td><strong>{}</strong>{}</td><td>{}{}{}</td><td class="aura-nowrap">{}</td>'
                     "<td>{}</td></tr>",
                     turn.index,
                     turn.get_role_display(),

@@ -95,6 +95,15 @@ class TenantAdminSite(_PagesMixin, admin.AdminSite):
     def __init__(self, name: str) -> None:
         super().__init__(name)
         self.staff_pages: list[StaffPage] = []  # the tenant's own pages (usage and billing)
+        # What the home page shows above the apps (the onboarding checklist): each callable returns
+        # template context for the index; the composition root registers them (it may read every app).
+        self.index_panels: list[Callable[[HttpRequest], dict[str, object]]] = []
+
+    def index(self, request: HttpRequest, extra_context: dict[str, object] | None = None) -> HttpResponse:
+        context: dict[str, object] = {}
+        for panel in self.index_panels:
+            context.update(panel(request))
+        return super().index(request, {**context, **(extra_context or {})})
 
     def each_context(self, request: HttpRequest) -> dict[str, object]:
         context = super().each_context(request)

@@ -15,7 +15,7 @@ from django.template.response import TemplateResponse
 
 from core.admin_sites import StaffPage, platform_admin, tenant_admin
 from tenants.actions import NewOrganization, do_create_api_key, do_revoke_api_key, do_rotate_api_key
-from tenants.forms import ApiKeyCreationForm, OrganizationCreationForm, OrganizationSettingsForm
+from tenants.forms import ApiKeyCreationForm, OrganizationCreationForm, OrganizationSettingsForm, time_zone_datalist
 from tenants.models import ApiKey, Domain, Organization, WidgetKey
 
 
@@ -193,7 +193,12 @@ def organization_settings(request: HttpRequest) -> HttpResponse:
         form.save()
         messages.success(request, "Settings saved. New conversations use them.")
         return redirect(request.path)
-    context = {**tenant_admin.each_context(request), "title": "Organization settings", "form": form}
+    context = {
+        **tenant_admin.each_context(request),
+        "title": "Organization settings",
+        "form": form,
+        "time_zones": time_zone_datalist(),
+    }
     return TemplateResponse(request, "admin/tenants/organization_settings.html", context)
 
 

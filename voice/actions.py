@@ -6,7 +6,7 @@ from django.conf import settings
 from django.db import transaction
 
 from core.crypto import encrypt, mask, reencrypt
-from voice.models import Assistant, HttpTool, ProviderKey, RouterPolicy, same_destination
+from voice.models import Assistant, BuiltinTool, HttpTool, ProviderKey, RouterPolicy, same_destination
 
 
 def default_providers() -> dict[str, object]:
@@ -32,12 +32,22 @@ def default_providers() -> dict[str, object]:
 
 @transaction.atomic
 def do_create_default_assistant(*, organization_name: str) -> Assistant:
+    """A new organization's first assistant: it answers opening-hours questions and searches the knowledge
+    base from the start (both harmless with nothing set up: default hours, an empty base)."""
     return Assistant.objects.create(
         name=f"{organization_name} assistant",
-        greeting=f"Hello, thanks for reaching {organization_name}. How can I help?",
+        greeting=default_greeting(organization_name),
         is_default=True,
+        tools=[tool.value for tool in DEFAULT_TOOLS],
         **default_providers(),
     )
+
+
+DEFAULT_TOOLS = (BuiltinTool.BUSINESS_HOURS, BuiltinTool.SEARCH_KNOWLEDGE)
+
+
+def default_greeting(organization_name: str) -> str:
+    return f"Hello, thanks for reaching {organization_name}. How can I help?"
 
 
 def do_set_provider_key(*, provider: str, api_key: str) -> ProviderKey:

@@ -4,16 +4,18 @@ from __future__ import annotations
 
 import time
 from datetime import UTC, datetime
+from urllib.parse import urlsplit
 
 from django.conf import settings
 from django.contrib import admin, messages
+from django.core.exceptions import PermissionDenied
 from django.db import models
 from django.db.models import Q, QuerySet
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import redirect
 from django.template.response import TemplateResponse
 from django.templatetags.static import static
-from django.urls import reverse
+from django.urls import URLPattern, path, reverse
 from django.utils.html import format_html, format_html_join
 from redis.exceptions import RedisError
 
@@ -23,10 +25,11 @@ from tenants.appearance import MIN_TEXT_CONTRAST, text_on
 from tenants.embed import embed_tag
 from tenants.models import WidgetKey
 from voice.actions import do_save_http_tool
-from voice.forms import AssistantForm, HttpToolForm, ProviderKeyForm, WidgetKeyForm
+from voice.forms import AssistantForm, HttpToolForm, ProviderKeyForm, WidgetKeyForm, assistant_offerings
 from voice.models import Assistant, HttpTool, ProviderKey, SpeechDetector
-from voice.queries import describe_routing, routing_config_without_keys, speech_detector_problem
+from voice.queries import assistant_widget_key, describe_routing, routing_config_without_keys, speech_detector_problem
 from voice.router.health import reset_shared_health, shared_health
+from voice.samples import voice_sample
 
 
 @admin.register(Assistant, site=tenant_admin)
@@ -42,37 +45,39 @@ class AssistantAdmin(admin.ModelAdmin):
         "updated_at",
     )
     search_fields = ("name",)
-    readonly_fields = ("routing_rules", "http_tools_in_use", "knowledge_in_use", "speech_detector_status")
+    readonly_fields = (
+        "routing_rules",
+        "http_tools_in_use",
+        "knowledge_in_use",
+        "speech_detector_status",
+        "voice_sample",
+    )
+    change_form_template = "admin/aura_change_form.html"
     formfield_overrides = {models.URLField: {"assume_scheme": "https"}}
     fieldsets = (
         (
             None,
-            {"fields": ("name", "is_default", "language", "instructions", "greeting")},
+            {
+                "fields": ("name", "greeting", "instructions", "language", "is_default"),
+                "description": "What visitors hear first, and how the assistant answers.",
+            },
         ),
         (
-            "Tools, knowledge and memory",
+            "Voice",
+            {"fields": ("tts_provider", "tts_model", "voice", "voice_sample", "speech_speed")},
+        ),
+        (
+            "Tools and knowledge",
             {
-                "fields": ("tools", "http_tools_in_use", "knowledge_in_use", "remember_visitors", "recent_turns"),
+                "fields": ("tools", "http_tools_in_use", "knowledge_in_use", "remember_visitors"),
                 "description": "Tools let the assistant act during a conversation; the knowledge base is searched "
-                "with the “Search the knowledge base” tool. Older turns beyond the recent ones are summarised.",
+                "with the “Search the knowledge base” tool.",
             },
         ),
         (
-            "Speech",
+            "Advanced: chat model and routing",
             {
-                "fields": (
-                    "stt_provider",
-                    "stt_model",
-                    "tts_provider",
-                    "tts_model",
-                    "voice",
-                    "speech_speed",
-                )
-            },
-        ),
-        (
-            "Language model and routing",
-            {
+                "classes": ("collapse",),
                 "fields": (
                     "llm_provider",
                     "llm_model",
@@ -85,18 +90,29 @@ class AssistantAdmin(admin.ModelAdmin):
                     "llm_first_token_timeout_ms",
                     "openai_compatible_base_url",
                 ),
-                "description": 'Models are written "provider:model", e.g. "openai:gpt-4o-mini" or '
-                '"xai:grok-3-mini". An attempt that has not started answering within the time-to-first-token '
-                "bound is abandoned for the next model; nothing is retried once the visitor heard the start.",
+                "description": "Which model writes the replies, and what the router does when it is down or slow. "
+                "An attempt that has not started answering in time is abandoned for the next model; nothing is "
+                "retried once the visitor heard the start.",
             },
         ),
         (
-            "Speech failover",
-            {"fields": ("stt_fallbacks", "stt_timeout_ms", "tts_fallbacks", "tts_first_byte_timeout_ms")},
+            "Advanced: speech recognition and failover",
+            {
+                "classes": ("collapse",),
+                "fields": (
+                    "stt_provider",
+                    "stt_model",
+                    "stt_fallbacks",
+                    "stt_timeout_ms",
+                    "tts_fallbacks",
+                    "tts_first_byte_timeout_ms",
+                ),
+            },
         ),
         (
-            "Turn-taking",
+            "Advanced: turn-taking",
             {
+                "classes": ("collapse",),
                 "fields": (
                     "speech_detector",
                     "speech_detector_status",
@@ -112,22 +128,62 @@ class AssistantAdmin(admin.ModelAdmin):
                     "idle_timeout_s",
                     "max_session_s",
                 ),
-                "description": "How the assistant decides that the visitor started or finished speaking. With "
-                "semantic end of turn, a pause of the shortest silence is transcribed: a complete question or "
-                "answer is answered then, an unfinished sentence waits up to the longest wait, anything else "
-                "ends after the end silence.",
+                "description": "How the assistant decides that the visitor started or finished speaking. Listening "
+                "for unfinished sentences transcribes a short pause: a complete question is answered then, an "
+                "unfinished sentence waits up to the longest wait, anything else ends after the end silence.",
             },
         ),
         (
-            "Emotion and intent",
+            "Advanced: memory, emotion and intent",
             {
-                "fields": ("intents", "understand_with_model", "escalate_upset_visitors", "voice_follows_emotion"),
-                "description": "Each visitor turn gets an intent and an emotion (neutral, positive, frustrated, "
-                "angry, confused), stored on the turn and filterable under Conversations. Escalating sends an upset "
-                "visitor's turn to the smart policy's strong model and has the assistant offer a human.",
+                "classes": ("collapse",),
+                "fields": (
+                    "recent_turns",
+                    "intents",
+                    "understand_with_model",
+                    "escalate_upset_visitors",
+                    "voice_follows_emotion",
+                ),
+                "description": "Older turns beyond the recent ones are summarised. Each visitor turn gets an intent "
+                "and an emotion (neutral, positive, frustrated, angry, confused), stored on the turn and filterable "
+                "under Conversations. Escalating sends an upset visitor's turn to the smart policy's strong model "
+                "and has the assistant offer a human.",
             },
         ),
     )
+
+    def get_urls(self) -> list[URLPattern]:
+        sample = path(
+            "voice-sample/",
+            self.admin_site.admin_view(self.voice_sample_view),
+            name="voice_assistant_voice_sample",
+        )
+        return [sample, *super().get_urls()]
+
+    def voice_sample_view(self, request: HttpRequest) -> HttpResponse:
+        """A sentence spoken by the provider, model and voice the form shows (not yet saved), as WAV."""
+        if not self.has_view_or_change_permission(request):
+            raise PermissionDenied
+        sample = voice_sample(
+            provider=request.GET.get("provider", ""),
+            model=request.GET.get("model", ""),
+            voice=request.GET.get("voice", ""),
+            speed=request.GET.get("speed", "1"),
+            base_url=request.GET.get("base_url", ""),
+        )
+        if isinstance(sample, str):
+            return HttpResponse(sample, status=400, content_type="text/plain; charset=utf-8")
+        response = HttpResponse(sample, content_type="audio/wav")
+        response["Cache-Control"] = "no-store"
+        return response
+
+    def changeform_view(
+        self, request: HttpRequest, object_id: str | None = None, form_url: str = "", extra_context: dict | None = None
+    ) -> HttpResponse:
+        extra = {**(extra_context or {}), "aura_offerings": assistant_offerings()}
+        if object_id and (assistant := self.get_object(request, object_id)) is not None:
+            extra |= {"aura_try_it": self.try_it(assistant), "aura_try_it_title": "Try it"}
+        return allow_widget(super().changeform_view(request, object_id, form_url, extra), sample=True)
 
     def render_change_form(
         self,
@@ -141,6 +197,33 @@ class AssistantAdmin(admin.ModelAdmin):
         if request.method == "GET" and obj is not None and (problem := speech_detector_problem(obj.speech_detector)):
             messages.warning(request, problem)
         return super().render_change_form(request, context, add, change, form_url, obj)
+
+    @admin.display(description="Sample")
+    def voice_sample(self, obj: Assistant) -> str:
+        return format_html(
+            '<button type="button" class="button aura-voice-sample" data-url="{}">▶ Play a sample</button> '
+            '<span class="aura-voice-sample-status" role="status"></span>',
+            reverse("tenant_admin:voice_assistant_voice_sample"),
+        )
+
+    def try_it(self, obj: Assistant) -> str:
+        """The widget itself, talking to this assistant through one of its active widget keys."""
+        if not obj.pk:
+            return "Save the assistant to try it here."
+        key = assistant_widget_key(obj.pk)
+        if key is None:
+            return format_html(
+                'No active widget key talks to this assistant yet: <a href="{}">add a widget key</a> for it, '
+                "then try it here.",
+                reverse("tenant_admin:tenants_widgetkey_add"),
+            )
+        return format_html(
+            "<p>The real widget, as visitors will have it, talking to this assistant (saved settings) through the "
+            'widget key <a href="{}">{}</a>. Conversations started here are listed under Conversations.</p>{}',
+            reverse("tenant_admin:tenants_widgetkey_change", args=[key.pk]),
+            key.name,
+            widget_preview(key),
+        )
 
     @admin.display(description="Speech detector in use")
     def speech_detector_status(self, obj: Assistant) -> str:
@@ -266,7 +349,8 @@ class WidgetKeyAdmin(admin.ModelAdmin):
 
     form = WidgetKeyForm
     list_display = ("name", "key", "is_active", "origins_list", "created_at")
-    readonly_fields = ("key", "embed_snippet", "live_preview", "identity_verification")
+    readonly_fields = ("key", "embed_snippet", "identity_verification")
+    change_form_template = "admin/aura_change_form.html"  # the live preview after the form
     fields = (
         "name",
         "key",
@@ -277,7 +361,6 @@ class WidgetKeyAdmin(admin.ModelAdmin):
         "accent_color",
         "placement",
         "embed_snippet",
-        "live_preview",
         "identity_verification",
     )
     actions = ["rotate_identity_secret"]
@@ -338,23 +421,67 @@ class WidgetKeyAdmin(admin.ModelAdmin):
     def embed_snippet(self, obj: WidgetKey) -> str:
         if not obj.pk:
             return "Save the key to get its snippet."
-        return format_html("<code>{}</code>", embed_tag(obj, settings.AURA_PLATFORM_URL + static("aura/widget.js")))
+        return embed_snippet(obj)
 
-    @admin.display(description="Live preview")
+    def changeform_view(
+        self, request: HttpRequest, object_id: str | None = None, form_url: str = "", extra_context: dict | None = None
+    ) -> HttpResponse:
+        extra = dict(extra_context or {})
+        if object_id and (key := self.get_object(request, object_id)) is not None:
+            extra |= {"aura_try_it": self.live_preview(key), "aura_try_it_title": "Live preview"}
+        return allow_widget(super().changeform_view(request, object_id, form_url, extra))
+
     def live_preview(self, obj: WidgetKey) -> str:
         """The real widget on this page: it works here when this admin's own origin is allowed."""
         if not obj.pk:
             return "Save the key to try it here."
         return format_html(
             "<p>The real widget, talking to this key's assistant, as it will look. It works on this page "
-            "whatever the allowed origins: your organization's own address may always use its keys.</p>"
-            '<aura-voice-widget key="{}" placement="inline"{} accent="{}"></aura-voice-widget>'
-            '<script src="{}" async></script>',
-            obj.key,
-            format_html(' title="{}"', obj.title) if obj.title else "",  # empty: the assistant's name, as on a site
-            obj.accent_color,
-            settings.AURA_PLATFORM_URL + static("aura/widget.js"),  # the widget talks to the platform host
+            "whatever the allowed origins: your organization's own address may always use its keys.</p>{}",
+            widget_preview(obj),
         )
+
+
+def widget_script_url() -> str:
+    return settings.AURA_PLATFORM_URL + static("aura/widget.js")  # the widget talks to the platform host
+
+
+def allow_widget(response: HttpResponse, *, sample: bool = False) -> HttpResponse:
+    """Let this admin page (on the organization's host) run the widget, which comes from and talks to the
+    platform's host (script, POST /widget/session, its WebSocket), and play a voice sample (a blob: URL):
+    additions to the Content-Security-Policy for this response only (django-csp reads ``_csp_update``)."""
+    platform = urlsplit(settings.AURA_PLATFORM_URL)
+    origin = f"{platform.scheme}://{platform.netloc}"
+    socket = f"{'wss' if platform.scheme == 'https' else 'ws'}://{platform.netloc}"
+    update = {"script-src": [origin], "connect-src": [origin, socket]}
+    if sample:
+        update["media-src"] = ["blob:"]
+    response._csp_update = update  # type: ignore[attr-defined]  # noqa: SLF001 - django-csp's per-response hook
+    return response
+
+
+def embed_snippet(key: WidgetKey) -> str:
+    """The tag to paste, whole (never wrapped inside an attribute), with a button that copies it."""
+    return format_html(
+        '<div class="aura-snippet"><code id="aura-embed-{}">{}</code>'
+        '<button type="button" class="button aura-copy" data-copy="aura-embed-{}">Copy</button>'
+        '<span class="aura-copy-status" role="status"></span></div>',
+        key.pk,
+        embed_tag(key, widget_script_url()),
+        key.pk,
+    )
+
+
+def widget_preview(key: WidgetKey) -> str:
+    """The real widget, inline on an admin page (the organization's own host may always use its keys)."""
+    return format_html(
+        '<aura-voice-widget key="{}" placement="inline"{} accent="{}"></aura-voice-widget>'
+        '<script src="{}" async></script>',
+        key.key,
+        format_html(' title="{}"', key.title) if key.title else "",  # empty: the assistant's name, as on a site
+        key.accent_color,
+        widget_script_url(),
+    )
 
 
 def provider_health_page(request: HttpRequest) -> HttpResponse:

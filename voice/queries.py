@@ -6,6 +6,7 @@ import logging
 from dataclasses import dataclass, replace
 
 from core.crypto import DecryptionError, Secret, decrypt
+from tenants.models import WidgetKey
 from voice.audio.vad import SILERO, TurnConfig, semantic_silences_ordered
 from voice.models import Assistant, ProviderKey
 from voice.providers.registry import RoutingConfig
@@ -193,3 +194,14 @@ def assistant_exists(assistant_id: int) -> bool:
 
 def default_assistant_id() -> int | None:
     return Assistant.objects.filter(is_default=True).values_list("pk", flat=True).first()
+
+
+def assistant_widget_key(assistant_id: int) -> WidgetKey | None:
+    """The current organization's first active widget key bound to the assistant (its "Try it" panel)."""
+    from django.db import connection
+
+    return (
+        WidgetKey.objects.filter(organization_id=connection.tenant.pk, assistant_id=assistant_id, is_active=True)
+        .order_by("pk")
+        .first()
+    )

@@ -85,6 +85,8 @@ ROOT_URLCONF = "aura.urls_tenant"
 TENANT_BASE_SCHEMA = "tenant_template"
 TENANT_CREATION_FAKES_MIGRATIONS = True
 TENANT_LIMIT_SET_CALLS = True
+# django-tenants paints tenant apps green in the admin's app list; both admins share one theme (static/admin/aura.css).
+TENANT_COLOR_ADMIN_APPS = False
 # migrate_schemas skips tenants whose migrations are all applied (one query over every schema).
 GET_EXECUTOR_FUNCTION = "tenants.schema_migrations.get_executor"
 DATABASE_ROUTERS = ("django_tenants.routers.TenantSyncRouter",)

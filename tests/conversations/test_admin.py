@@ -159,11 +159,27 @@ def test_assistant_tools_are_checkboxes_and_http_tools_are_validated(alpha, alph
         assert not HttpTool.objects.filter(name="order_status").exists()
 
 
+def weekly_hours(hours: dict[str, list[list[str]]]) -> dict[str, str]:
+    """Opening hours as the weekly editor posts them: one opens/closes pair of inputs a range."""
+    return {
+        f"business_hours_{day}_{index}_{end}": time
+        for day, ranges in hours.items()
+        for index, pair in enumerate(ranges)
+        for end, time in zip(("opens", "closes"), pair, strict=True)
+    }
+
+
 def test_the_organization_settings_page_validates_and_saves(alpha, alpha_admin):
     page = "/admin/settings/"
     assert "Opening hours" in alpha_admin.get(page).content.decode()
     bad = alpha_admin.post(
-        page, {"time_zone": "Mars/Olympus", "business_hours": '{"mon": [["18:00", "09:00"]]}', "retention_days": "0"}
+        page,
+        {
+            "time_zone": "Mars/Olympus",
+            "business_hours_mon_0_opens": "18:00",
+            "business_hours_mon_0_closes": "09:00",
+            "retention_days": "0",
+        },
     ).content.decode()
     assert "is not a time zone" in bad and "closes before it opens" in bad
     hours = {"mon": [["09:00", "17:00"]], "sat": [["10:00", "14:00"]]}
@@ -171,7 +187,7 @@ def test_the_organization_settings_page_validates_and_saves(alpha, alpha_admin):
         page,
         {
             "time_zone": "Europe/Paris",
-            "business_hours": json.dumps(hours),
+            **weekly_hours(hours),
             "redact_personal_data": "on",
             "retention_days": "30",
         },

@@ -9,6 +9,8 @@ from django.forms.models import model_to_dict
 from voice.admin import AssistantAdmin
 from voice.models import Assistant
 
+FALLBACKS = ("llm_fallbacks", "stt_fallbacks", "tts_fallbacks")
+
 
 def assistant_form_data(assistant: Assistant, **changes: object) -> dict[str, object]:
     """Every field of the assistant's admin form as the browser posts it (JSON fields as JSON text)."""
@@ -23,6 +25,9 @@ def assistant_form_data(assistant: Assistant, **changes: object) -> dict[str, ob
                 data[name] = "on"
         elif name == "tools":
             data[name] = value  # checkboxes: one value per ticked tool
+        elif name in FALLBACKS:
+            for slot, candidate in enumerate(value):  # one select per place in the order
+                data[f"{name}_{slot}"] = candidate
         elif isinstance(value, list):
             data[name] = json.dumps(value)
         elif value is None:

@@ -266,25 +266,27 @@ def test_the_assistant_page_shows_the_routing_rules_in_words(alpha, alpha_admin)
 
 @pytest.mark.django_db
 @pytest.mark.parametrize(
-    ("field", "posted", "message"),
+    ("field", "posted_as", "posted"),
     [
-        ("llm_fallbacks", '["gpt-4o"]', '"gpt-4o" is not "provider:model", e.g. "openai:gpt-4o-mini".'),
-        ("llm_fallbacks", '["acme:x"]', '"acme:x": unknown provider "acme"'),
-        ("llm_fallbacks", '"openai:gpt-4o"', 'Enter a list such as ["xai:grok-3-mini", "openai:gpt-4o-mini"].'),
-        ("stt_fallbacks", '["openai:whisper", 5]', '5 is not a text such as "openai:gpt-4o-mini".'),
-        ("smart_strong_llm", "gpt-4o", '"gpt-4o" is not "provider:model", e.g. "openai:gpt-4o-mini".'),
+        ("llm_fallbacks", "llm_fallbacks_0", "gpt-4o"),  # not "provider:model"
+        ("llm_fallbacks", "llm_fallbacks_1", "acme:x"),  # no such provider
+        ("llm_fallbacks", "llm_fallbacks_0", "openai:gpt-5-imaginary"),  # a model OpenAI does not offer
+        ("stt_fallbacks", "stt_fallbacks_0", "openai:gpt-4o-mini"),  # a chat model is no speech-to-text
+        ("tts_fallbacks", "tts_fallbacks_0", "local:pocketsphinx-en-us"),  # speech-to-text is no voice
+        ("smart_strong_llm", "smart_strong_llm", "gpt-4o"),
     ],
 )
-def test_the_admin_rejects_a_bad_model_reference(alpha, alpha_admin, field, posted, message):
+def test_the_admin_refuses_a_model_it_does_not_offer(alpha, alpha_admin, field, posted_as, posted):
+    """Fallbacks and the strong model are chosen from what the providers offer; a hand-made post is refused."""
     with tenant_context(alpha.organization):
         assistant = Assistant.objects.get()
-    data = {**assistant_form_data(assistant, router_policy=RouterPolicy.SMART), field: posted}
+    data = {**assistant_form_data(assistant, router_policy=RouterPolicy.SMART), posted_as: posted}
 
     response = alpha_admin.post(f"/admin/voice/assistant/{assistant.pk}/change/", data)
 
     page = response.content.decode()
     assert response.status_code == 200  # the form again, with the error; the routing rules do not crash it
-    assert escape(message) in page
+    assert escape(f"Select a valid choice. {posted} is not one of the available choices.") in page
     with tenant_context(alpha.organization):
         unchanged = Assistant.objects.get()
     assert getattr(unchanged, field) == getattr(assistant, field)

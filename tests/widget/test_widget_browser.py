@@ -171,12 +171,12 @@ def _screenshot(page, name: str) -> None:
     page.screenshot(path=str(DOCS / f"{name}.png"), animations="disabled", caret="hide")
 
 
-def _assert_accessible(page, state: str) -> None:
+def _assert_accessible(page, state: str, context: str | None = "aura-voice-widget") -> None:
     """axe-core (bundled by axe-playwright-python: nothing is fetched) finds no serious or critical
-    violation in the widget, its Shadow DOM included."""
+    violation in the widget, its Shadow DOM included (``context=None``: the whole page)."""
     from axe_playwright_python.sync_playwright import Axe
 
-    results = Axe().run(page, context="aura-voice-widget").response
+    results = Axe().run(page, context=context).response
     assert results["testEngine"]["name"] == "axe-core"
     serious = [
         (violation["id"], violation["impact"], [node["target"] for node in violation["nodes"]])

@@ -13,6 +13,7 @@ from voice.models import (
     BuiltinTool,
     HttpTool,
 )
+from voice.offerings import OFFERING_FIELDS, offering_errors
 
 
 def _model_refs() -> serializers.ListField:
@@ -109,6 +110,21 @@ class AssistantSerializer(serializers.ModelSerializer):
         read_only_fields = ("id", "created_at", "updated_at")
         validators = []  # one default assistant: do_save_assistant moves the mark instead of refusing
         extra_kwargs = {"is_default": {"validators": []}}
+
+    def validate(self, attrs: dict[str, object]) -> dict[str, object]:
+        """What the providers offer, as the admin's form checks it: the capabilities a request touches."""
+        current = self.instance
+
+        def value(name: str) -> object:
+            return attrs[name] if name in attrs else getattr(current, name, None) or ""
+
+        errors = offering_errors(
+            {name: value(name) for name in OFFERING_FIELDS},
+            touched=set(attrs),
+        )
+        if errors:
+            raise serializers.ValidationError(errors)
+        return attrs
 
 
 TOOL_FIELDS = (

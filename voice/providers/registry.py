@@ -162,6 +162,11 @@ def _speech_to_text(candidate: Candidate, config: RoutingConfig) -> SpeechToText
     return f"{candidate.provider} speech-to-text is reached as an OpenAI-compatible server (set its base URL)"
 
 
+def speech_for(candidate: Candidate, config: RoutingConfig) -> TextToSpeech | str:
+    """One text-to-speech provider, outside the router (a voice sample), or why it cannot run here."""
+    return _speech(candidate, config)
+
+
 def _speech(candidate: Candidate, config: RoutingConfig) -> TextToSpeech | str:
     if candidate.provider == "simulated":
         return SimulatedSpeech(simulated_latency(), use_espeak=settings.AURA_SIMULATED_TTS_VOICE == "espeak")
