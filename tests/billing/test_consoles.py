@@ -252,8 +252,10 @@ def test_the_csv_export_has_one_row_per_organization_and_no_spreadsheet_formulas
     ],
 )
 def test_a_bad_period_is_a_404_not_an_error(staff_client, query):
-    assert staff_client.get(f"/admin/billing/?{query}").status_code == 404
-    assert staff_client.get(f"/admin/billing/organizations/?{query}").status_code == 404
+    # A NUL anywhere in a query is refused before any view by the bad-input middleware (400).
+    expected = 400 if "%00" in query else 404
+    assert staff_client.get(f"/admin/billing/?{query}").status_code == expected
+    assert staff_client.get(f"/admin/billing/organizations/?{query}").status_code == expected
 
 
 @pytest.mark.django_db
