@@ -11,7 +11,7 @@ import dataclasses
 import logging
 import time
 from collections.abc import Awaitable, Callable, Coroutine
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Protocol
 from zoneinfo import ZoneInfo
@@ -30,6 +30,7 @@ from voice.metrics import (
     VISITOR_EMOTIONS,
     VISITOR_INTENTS,
 )
+from voice.parts.admission import Admission, Quota
 from voice.pipeline.input import AudioInput
 from voice.pipeline.reply import Reply, ReplyPipeline
 from voice.pipeline.turn_end import BYTES_PER_MS, Heard, Spent, TurnEnd, transcribe
@@ -71,12 +72,7 @@ from voice.understanding import (
 logger = logging.getLogger(__name__)
 
 IDLE_REMINDER = "Are you still there? I'm here if you need anything."
-QUOTA_GOODBYE = "I'm sorry, this assistant has reached its usage limit for now, so I have to stop here. Goodbye!"
 PROFILE_TIMEOUT_S = 15.0
-MESSAGES_PER_S = 100.0
-MESSAGE_BURST = 200.0
-MAX_DROPPED_MESSAGES = 400
-MAX_PROTOCOL_ERRORS = 50
 PLAYED_TOLERANCE_MS = 40.0
 STOP_TIMEOUT_S = 2.0
 UNCANCELLED_ECHO_BARGE_IN_MS = 600
@@ -108,23 +104,6 @@ class _ActiveReply:
     history_index: int | None = None
     interrupted: bool = False
     heard_sent: str | None = None  # the text of the last response.heard: it is not sent again unchanged
-
-
-@dataclass(slots=True)
-class _Bucket:
-    """Token bucket over incoming messages: floods are dropped, sustained floods end the session."""
-
-    tokens: float = MESSAGE_BURST
-    updated: float = field(default_factory=time.monotonic)
-
-    def take(self) -> bool:
-        now = time.monotonic()
-        self.tokens = min(MESSAGE_BURST, self.tokens + (now - self.updated) * MESSAGES_PER_S)
-        self.updated = now
-        if self.tokens < 1:
-            return False
-        self.tokens -= 1
-        return True
 
 
 def _now() -> datetime:
@@ -159,8 +138,10 @@ class VoiceSession:
         # A session that lasts one request (the REST API's) leaves summaries to a Celery worker, so the
         # request never waits for one.
         self.summaries_in_worker = summaries_in_worker
-        self.quota = quota  # the plan's limits, looked at between turns (billing.sessions)
-        self.quota_task: asyncio.Task[None] | None = None
+        self.admission = Admission(send_event=transport.send_event, end=self.end)
+        self.quota = Quota(
+            quota, say_until_heard=self._say_until_heard, end=self.end, ended=lambda: self.ended, name=conversation_id
+        )
         self.started = False
         self.text_only = False
         self.input: AudioInput | None = None
@@ -191,10 +172,6 @@ class VoiceSession:
         self.last_activity = self.opened_at
         self.reminded = False
         self.ended = False
-        self.bucket = _Bucket()
-        self.dropped = 0
-        self.protocol_errors = 0
-        self.last_rate_warning = 0.0
         self.timer: asyncio.Task[None] | None = None
         self._pending_sends: set[asyncio.Task[None]] = set()
         self._launching = asyncio.Lock()
@@ -275,28 +252,10 @@ class VoiceSession:
             self._played(response_id, played_ms)
 
     async def _admit(self) -> bool:
-        if self.ended:
-            return False
-        if self.bucket.take():
-            return True
-        self.dropped += 1
-        if self.dropped > MAX_DROPPED_MESSAGES:
-            await self.end(EndReason.PROTOCOL_ABUSE, CloseCode.PROTOCOL_ABUSE)
-            return False
-        now = time.monotonic()
-        if now - self.last_rate_warning > 1.0:
-            self.last_rate_warning = now
-            await self.transport.send_event(
-                ProtocolError(ErrorCode.RATE_LIMITED, "too many messages; some were dropped").as_event()
-            )
-        return False
+        return not self.ended and await self.admission.admit()
 
     async def _refuse(self, error: ProtocolError) -> None:
-        self.protocol_errors += 1
-        if self.protocol_errors > MAX_PROTOCOL_ERRORS:
-            await self.end(EndReason.PROTOCOL_ABUSE, CloseCode.PROTOCOL_ABUSE)
-            return
-        await self.transport.send_event(error.as_event())
+        await self.admission.refuse(error)
 
     # ---------------------------------------------------------------- session life
     async def _start(self, start: SessionStart) -> None:
@@ -408,7 +367,7 @@ class VoiceSession:
             return
         self.ended = True
         SESSIONS_TOTAL.labels(reason).inc()
-        for task in (self.turn_task, self.timer, self.quota_task, self.ending_task):
+        for task in (self.turn_task, self.timer, self.quota.task, self.ending_task):
             if task and not task.done() and task is not asyncio.current_task():
                 task.cancel()
         if self.active and not self.active.task.done():
@@ -423,8 +382,7 @@ class VoiceSession:
                 await self.transport.send_event({"type": "session.ended", "reason": reason})
         if self.started and not keep_conversation:
             self.recorder.end(reason)
-        if self.quota is not None:
-            await self.quota.release()
+        await self.quota.release()
         if notify:
             with contextlib.suppress(Exception):
                 await self.transport.close(int(code))
@@ -746,8 +704,7 @@ class VoiceSession:
         return reply
 
     async def _reply_with_chat(self, detected_at: float, *, endpoint_ms: float | None, stt_ms: float | None) -> None:
-        if self.quota is not None and self.quota.exhausted:  # a turn boundary past the hard cap: no more replies
-            self._end_for_quota()
+        if not self.quota.allows_reply():  # a turn boundary past the hard cap: no more replies
             return
         reply = self._new_reply(detected_at=detected_at, endpoint_ms=endpoint_ms, stt_ms=stt_ms)
         messages = compose(
@@ -860,8 +817,7 @@ class VoiceSession:
                 total_ms=metrics["total_ms"],
             )
         )
-        if self.quota is not None:
-            self.quota.check_after(active.turn_id)
+        self.quota.check_after(active.turn_id)
         self.last_activity = time.monotonic()
 
     def _delivered(self, reply: Reply) -> str:
@@ -871,19 +827,14 @@ class VoiceSession:
             return reply.text
         return reply.timeline.heard(reply.audio_sent_ms)
 
-    def _end_for_quota(self) -> None:
-        if self.quota_task is None and not self.ended:
-            self.quota_task = asyncio.create_task(self._say_goodbye_for_quota(), name=f"quota:{self.conversation_id}")
-
-    async def _say_goodbye_for_quota(self) -> None:
-        """Say why the conversation stops, let it be heard, then end with reason ``quota`` (close 4029)."""
-        await self._reply_with_text(QUOTA_GOODBYE)
+    async def _say_until_heard(self, text: str) -> None:
+        """Say something and wait until the listener has heard it to its end."""
+        await self._reply_with_text(text)
         active = self.active
         if active is not None:
             await asyncio.wait({active.task})
             if (playback_end := active.reply.playback_end()) is not None:
                 await asyncio.sleep(max(0.0, playback_end - time.monotonic()))
-        await self.end(EndReason.QUOTA, CloseCode.QUOTA)
 
     async def _reply_failed(self) -> None:
         await self.transport.send_event(
@@ -1015,8 +966,7 @@ class VoiceSession:
             active.turn_id = self.recorder.turn(
                 self._assistant_turn(reply, heard=heard, interrupted=True, played_ms=played_ms)
             )
-            if self.quota is not None:
-                self.quota.check_after(active.turn_id)
+            self.quota.check_after(active.turn_id)
         else:
             self.recorder.heard(
                 active.turn_id,
