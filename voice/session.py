@@ -17,7 +17,7 @@ from typing import Protocol
 from zoneinfo import ZoneInfo
 
 from billing.sessions import SessionQuota
-from conversations.actions import TurnRecord, do_record_summary, do_record_turn_understanding, do_remember_visitor
+from conversations.actions import TurnRecord, do_record_summary, do_remember_visitor
 from conversations.models import Channel, Delivery, EndReason, Role
 from conversations.queries import visitor_profile
 from voice.audio.vad import SpeechPaused, SpeechStarted, SpeechStopped, TurnConfig
@@ -26,11 +26,9 @@ from voice.metrics import (
     BARGE_INS,
     SESSIONS_TOTAL,
     TURN_STAGE,
-    UNDERSTANDING_MODEL_CALLS,
-    VISITOR_EMOTIONS,
-    VISITOR_INTENTS,
 )
 from voice.parts.admission import Admission, Quota
+from voice.parts.understanding import TurnUnderstanding
 from voice.pipeline.input import AudioInput
 from voice.pipeline.reply import Reply, ReplyPipeline
 from voice.pipeline.turn_end import BYTES_PER_MS, Heard, Spent, TurnEnd, transcribe
@@ -54,17 +52,11 @@ from voice.providers.base import ChatMessage, ProviderError
 from voice.providers.registry import SessionProviders
 from voice.queries import AssistantSnapshot
 from voice.recorder import ConversationRecorder
-from voice.tasks import queue_summary, queue_understanding
+from voice.tasks import queue_summary
 from voice.text.emotion import UPSET
-from voice.text.intent import IntentMatcher
 from voice.tools.base import ToolBox, ToolContext
 from voice.tools.registry import assistant_tools
 from voice.understanding import (
-    MODEL,
-    Understanding,
-    intent_kind,
-    understand,
-    understand_with_model,
     upset_hint,
     voice_style,
 )
@@ -76,7 +68,6 @@ PROFILE_TIMEOUT_S = 15.0
 PLAYED_TOLERANCE_MS = 40.0
 STOP_TIMEOUT_S = 2.0
 UNCANCELLED_ECHO_BARGE_IN_MS = 600
-UNDERSTANDING_TIMEOUT_S = 10.0
 KEPT_REPLIES = 8
 
 
@@ -156,10 +147,15 @@ class VoiceSession:
         self.forgotten = False
         self.visitor_spoke = False
         self.tools: ToolBox | None = None
-        # Emotion and intent of visitor turns (voice.understanding): fast tier inline, slow one in the background.
-        self.matcher = IntentMatcher(assistant.intents, assistant.tools)
-        self.visitor_emotion = ""  # of the visitor's last turn
-        self.understanding_tasks: set[asyncio.Task[None]] = set()
+        self.understanding = TurnUnderstanding(
+            assistant,
+            chat=providers.chat,
+            recorder=recorder,
+            history=self.history,
+            in_worker=summaries_in_worker,
+            ended=lambda: self.ended,
+            name=conversation_id,
+        )
         self.ending_reason = ""  # set by the end_conversation tool: the session ends once the reply is heard
         self.ending_task: asyncio.Task[None] | None = None
         # the call is being (or was) put through to the transfer number: its stream ending is the transfer
@@ -391,8 +387,7 @@ class VoiceSession:
                 _, pending = await asyncio.wait({self.summary_task}, timeout=PROFILE_TIMEOUT_S)
                 for task in pending:
                     task.cancel()
-            if self.understanding_tasks:  # bounded by UNDERSTANDING_TIMEOUT_S each
-                await asyncio.wait(set(self.understanding_tasks))
+            await self.understanding.settle()
             if not keep_conversation:
                 await self._remember_visitor()
         await self.recorder.close()
@@ -560,7 +555,7 @@ class VoiceSession:
         await self.transport.send_event({"type": "transcript.final", "text": text, "input": "voice"})
         if not text:
             return
-        understood = self._understand(text)
+        understood = self.understanding.now(text)
         index = self._remember(ChatMessage(role="user", content=text, emotion=understood.emotion))
         self.visitor_spoke = True
         turn_id = self.recorder.turn(
@@ -582,7 +577,7 @@ class VoiceSession:
                 route=_visitor_route(heard, spent, fresh_ms),
             )
         )
-        self._understand_later(text, understood, turn_id, index)
+        self.understanding.later(text, understood, turn_id, index)
         if self.turn_task is not asyncio.current_task() or (self.input and self.input.detector.in_speech):
             return  # the visitor is speaking again: answer the whole thought when they stop
         await self._reply_with_chat(detected_at, endpoint_ms=endpoint_ms, stt_ms=stt_ms)
@@ -596,7 +591,7 @@ class VoiceSession:
         await self.interrupt("text_input")
         detected_at = time.monotonic()
         await self.transport.send_event({"type": "transcript.final", "text": text, "input": input_mode})
-        understood = self._understand(text)
+        understood = self.understanding.now(text)
         index = self._remember(ChatMessage(role="user", content=text, emotion=understood.emotion))
         self.visitor_spoke = True
         turn_id = self.recorder.turn(
@@ -611,7 +606,7 @@ class VoiceSession:
                 understood_by=understood.source,
             )
         )
-        self._understand_later(text, understood, turn_id, index)
+        self.understanding.later(text, understood, turn_id, index)
         await self._reply_with_chat(detected_at, endpoint_ms=None, stt_ms=None)
 
     # ---------------------------------------------------------------- REST API (voice.api.conversations)
@@ -621,56 +616,6 @@ class VoiceSession:
         if not self.started:
             raise ProtocolError(ErrorCode.NOT_STARTED, "send session.start first")
         await self._typed(text.strip())
-
-    # ---------------------------------------------------------------- emotion and intent
-    def _understand(self, text: str) -> Understanding:
-        """The fast tier (µs), on the way to the reply: the router and the reply use it at once."""
-        understood = understand(text, self.matcher)
-        self.visitor_emotion = understood.emotion
-        VISITOR_EMOTIONS.labels(understood.emotion, understood.source).inc()
-        VISITOR_INTENTS.labels(intent_kind(understood.intent, frozenset(self.assistant.tools))).inc()
-        return understood
-
-    def _understand_later(
-        self, text: str, fast: Understanding, turn_id: asyncio.Future[int], history_index: int
-    ) -> None:
-        """The slow tier, when the fast one is unsure and the assistant allows it: never on the reply's path."""
-        if not (fast.unsure and self.assistant.understand_with_model) or self.ended:
-            return
-        if self.summaries_in_worker:  # a session of one request (REST API): a worker does it, the request never waits
-            self.recorder.after_turn(turn_id, queue_understanding)
-            return
-        task = asyncio.create_task(
-            self._ask_model(text, fast, turn_id, history_index), name=f"understanding:{self.conversation_id}"
-        )
-        self.understanding_tasks.add(task)
-        task.add_done_callback(self.understanding_tasks.discard)
-
-    async def _ask_model(
-        self, text: str, fast: Understanding, turn_id: asyncio.Future[int], history_index: int
-    ) -> None:
-        try:
-            async with asyncio.timeout(UNDERSTANDING_TIMEOUT_S):
-                understood, use = await understand_with_model(self.providers.chat, text, self.matcher, fast)
-        except (TimeoutError, ProviderError) as exc:
-            UNDERSTANDING_MODEL_CALLS.labels("failed").inc()
-            logger.info("conversation %s: the turn keeps the rules' labels: %s", self.conversation_id, exc)
-            return
-        UNDERSTANDING_MODEL_CALLS.labels("ok").inc()
-        if understood.source == MODEL:  # a relabelled turn counts again, under the model's tier
-            VISITOR_EMOTIONS.labels(understood.emotion, MODEL).inc()
-        if history_index < len(self.history) and self.history[history_index].content == text:
-            self.history[history_index] = dataclasses.replace(self.history[history_index], emotion=understood.emotion)
-            if not any(m.role == "user" for m in self.history[history_index + 1 :]):
-                self.visitor_emotion = understood.emotion  # still the visitor's last word: later replies use it
-        self.recorder.after_turn(
-            turn_id,
-            do_record_turn_understanding,
-            emotion=understood.emotion,
-            intent=understood.intent,
-            understood_by=understood.source,
-            **use.as_kwargs(),
-        )
 
     def _background(self, coroutine: Coroutine[object, object, None]) -> None:
         """Fire-and-forget a send from synchronous code, keeping a reference until it is done."""
@@ -689,7 +634,9 @@ class VoiceSession:
     def _new_reply(
         self, *, detected_at: float | None = None, endpoint_ms: float | None = None, stt_ms: float | None = None
     ) -> Reply:
-        style, pace = voice_style(self.visitor_emotion) if self.assistant.voice_follows_emotion else ("", 1.0)
+        style, pace = (
+            voice_style(self.understanding.visitor_emotion) if self.assistant.voice_follows_emotion else ("", 1.0)
+        )
         reply = Reply(
             id=self.next_reply_id,
             voice=self.assistant.voice,
@@ -724,9 +671,9 @@ class VoiceSession:
         tenant = self.recorder.tenant
         local = datetime.now(ZoneInfo(tenant.time_zone))
         lines = [f"It is now {local:%A %d %B %Y, %H:%M} ({tenant.time_zone})."]
-        if self.assistant.escalate_upset_visitors and self.visitor_emotion in UPSET:
+        if self.assistant.escalate_upset_visitors and self.understanding.visitor_emotion in UPSET:
             can_hand_off = self.tools is not None and "handoff" in self.tools.tools
-            lines.append(upset_hint(self.visitor_emotion, can_hand_off=can_hand_off))
+            lines.append(upset_hint(self.understanding.visitor_emotion, can_hand_off=can_hand_off))
         if self.tools:
             lines.append(
                 "Use your tools when they help. If a tool reports an error, tell the visitor briefly and go on."
