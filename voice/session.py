@@ -17,17 +17,16 @@ from typing import Protocol
 from zoneinfo import ZoneInfo
 
 from billing.sessions import SessionQuota
-from conversations.actions import TurnRecord, do_record_summary, do_remember_visitor
+from conversations.actions import TurnRecord
 from conversations.models import Channel, Delivery, EndReason, Role
-from conversations.queries import visitor_profile
 from voice.audio.vad import SpeechPaused, SpeechStarted, SpeechStopped, TurnConfig
-from voice.memory import SUMMARY_BATCH, Profile, compose, learn_profile, summarize, welcome_back
 from voice.metrics import (
     BARGE_INS,
     SESSIONS_TOTAL,
     TURN_STAGE,
 )
 from voice.parts.admission import Admission, Quota
+from voice.parts.memory import SessionMemory
 from voice.parts.understanding import TurnUnderstanding
 from voice.pipeline.input import AudioInput
 from voice.pipeline.reply import Reply, ReplyPipeline
@@ -52,7 +51,6 @@ from voice.providers.base import ChatMessage, ProviderError
 from voice.providers.registry import SessionProviders
 from voice.queries import AssistantSnapshot
 from voice.recorder import ConversationRecorder
-from voice.tasks import queue_summary
 from voice.text.emotion import UPSET
 from voice.tools.base import ToolBox, ToolContext
 from voice.tools.registry import assistant_tools
@@ -64,7 +62,6 @@ from voice.understanding import (
 logger = logging.getLogger(__name__)
 
 IDLE_REMINDER = "Are you still there? I'm here if you need anything."
-PROFILE_TIMEOUT_S = 15.0
 PLAYED_TOLERANCE_MS = 40.0
 STOP_TIMEOUT_S = 2.0
 UNCANCELLED_ECHO_BARGE_IN_MS = 600
@@ -126,9 +123,6 @@ class VoiceSession:
         self.recorder = recorder
         self.resumed = resumed
         self.call = call  # a phone call: channel "phone", the caller's number and call SID are stored
-        # A session that lasts one request (the REST API's) leaves summaries to a Celery worker, so the
-        # request never waits for one.
-        self.summaries_in_worker = summaries_in_worker
         self.admission = Admission(send_event=transport.send_event, end=self.end)
         self.quota = Quota(
             quota, say_until_heard=self._say_until_heard, end=self.end, ended=lambda: self.ended, name=conversation_id
@@ -137,21 +131,20 @@ class VoiceSession:
         self.text_only = False
         self.input: AudioInput | None = None
         self.turn_end: TurnEnd | None = None  # semantic end of turn, when the assistant has it on
-        self.history: list[ChatMessage] = []  # what was said and heard; the model sees memory.compose() of it
-        # Memory (voice.memory): a running summary of the history before `summarized`, and the visitor's profile.
-        self.summary = ""
-        self.summarized = 0  # messages of self.history the summary covers
-        self.history_offset = 0  # the conversation's messages before self.history[0] (a resume: in the summary)
-        self.summary_task: asyncio.Task[None] | None = None
-        self.profile: Profile | None = None
-        self.forgotten = False
-        self.visitor_spoke = False
+        self.memory = SessionMemory(
+            assistant,
+            chat=providers.chat,
+            recorder=recorder,
+            conversation_id=conversation_id,
+            visitor_id=visitor_id,
+            in_worker=summaries_in_worker,
+        )
         self.tools: ToolBox | None = None
         self.understanding = TurnUnderstanding(
             assistant,
             chat=providers.chat,
             recorder=recorder,
-            history=self.history,
+            history=self.memory.history,
             in_worker=summaries_in_worker,
             ended=lambda: self.ended,
             name=conversation_id,
@@ -171,6 +164,11 @@ class VoiceSession:
         self.timer: asyncio.Task[None] | None = None
         self._pending_sends: set[asyncio.Task[None]] = set()
         self._launching = asyncio.Lock()
+
+    @property
+    def history(self) -> list[ChatMessage]:
+        """What was said and heard in this conversation (the model sees a composition of it)."""
+        return self.memory.history
 
     # ---------------------------------------------------------------- incoming
     async def handle_text(self, raw: str) -> None:
@@ -268,11 +266,7 @@ class VoiceSession:
                     self.providers.stt, self.input.detector, self.input.config, language=self.assistant.language
                 )
         if self.resumed:
-            # The same conversation on a new connection: the model continues from what was said and heard.
-            history = await self.recorder.resume()
-            self.summary, self.history_offset = history.summary, history.first
-            for role, text in history.messages:
-                self._remember(ChatMessage(role=role, content=text))
+            await self.memory.resume()
         else:
             self.recorder.start(
                 assistant_id=self.assistant.id,
@@ -298,7 +292,7 @@ class VoiceSession:
                 "resumed": self.resumed,
                 "simulated": providers.simulated,
                 "tools": sorted(self.tools.tools) if self.tools else [],
-                "remembered": self.profile is not None and not self.profile.is_empty,
+                "remembered": self.memory.remembered,
                 "providers": {
                     "stt": f"{providers.stt.provider}/{providers.stt.model}",
                     "llm": f"{providers.chat.provider}/{providers.chat.model}",
@@ -322,12 +316,8 @@ class VoiceSession:
     async def _prepare_memory_and_tools(self) -> str:
         """Read what is remembered of the visitor and set up the tools; returns the greeting to speak."""
         assistant, tenant = self.assistant, self.recorder.tenant
-        remembering = assistant.remember_visitors and bool(self.visitor_id)
-        if remembering:
-            row = await self.recorder.call(visitor_profile, visitor_id=self.visitor_id)
-            if row is not None:
-                self.profile = Profile(name=row.name, preferences=row.preferences, open_requests=row.open_requests)
-        tools = assistant_tools(assistant.tools, assistant.http_tools, can_forget_visitor=remembering)
+        await self.memory.recall_visitor()
+        tools = assistant_tools(assistant.tools, assistant.http_tools, can_forget_visitor=self.memory.remembering)
         if tools:
             context = ToolContext(
                 conversation_id=self.conversation_id,
@@ -336,15 +326,13 @@ class VoiceSession:
                 time_zone=tenant.time_zone,
                 business_hours=tenant.business_hours,
                 run_db=self.recorder.call,
-                transcript=lambda: [(m.role, m.content) for m in self.history],
+                transcript=lambda: [(m.role, m.content) for m in self.memory.history],
                 end_conversation=self._end_after_reply,
-                forget_visitor=self._forget_visitor,
+                forget_visitor=self.memory.forget_visitor,
                 transfer_call=self._transfer_after_reply if self.call and self.call.transfer else None,
             )
             self.tools = ToolBox(tools, context)
-        if self.profile is not None and assistant.greeting:
-            return welcome_back(self.profile, assistant.greeting)
-        return assistant.greeting
+        return self.memory.greeting()
 
     def _turn_config(self, echo_cancellation: str) -> TurnConfig:
         """Without echo cancellation the reply leaks into the microphone: demand more speech to barge in."""
@@ -383,37 +371,9 @@ class VoiceSession:
             with contextlib.suppress(Exception):
                 await self.transport.close(int(code))
         if self.started:  # after the close: the visitor never waits for memory
-            if self.summary_task and not self.summary_task.done():
-                _, pending = await asyncio.wait({self.summary_task}, timeout=PROFILE_TIMEOUT_S)
-                for task in pending:
-                    task.cancel()
-            await self.understanding.settle()
-            if not keep_conversation:
-                await self._remember_visitor()
+            await self.understanding.settle()  # bounded by UNDERSTANDING_TIMEOUT_S each
+            await self.memory.finish(learn=not keep_conversation)
         await self.recorder.close()
-
-    async def _remember_visitor(self) -> None:
-        if not (self.assistant.remember_visitors and self.visitor_id and self.visitor_spoke) or self.forgotten:
-            return
-        try:
-            async with asyncio.timeout(PROFILE_TIMEOUT_S):
-                profile, use = await learn_profile(self.providers.chat, self.profile or Profile(), self.history)
-        except (TimeoutError, ProviderError) as exc:
-            logger.warning("conversation %s: the visitor's profile was not updated: %s", self.conversation_id, exc)
-            return
-        self.recorder.call(
-            do_remember_visitor,
-            visitor_id=self.visitor_id,
-            conversation_id=self.conversation_id,
-            name=profile.name,
-            preferences=profile.preferences,
-            open_requests=profile.open_requests,
-            **use.as_kwargs(),
-        )
-
-    def _forget_visitor(self) -> None:
-        self.forgotten = True
-        self.profile = None
 
     def _end_after_reply(self, reason: str) -> None:
         self.ending_reason = reason
@@ -436,35 +396,6 @@ class VoiceSession:
                 self.transferring = False
                 reason = EndReason.ERROR
         await self.end(reason, CloseCode.NORMAL)
-
-    def _summarize_older_turns(self) -> None:
-        """Summarise what has slid out of the recent window, in the background; replies never wait for it."""
-        older = len(self.history) - self.assistant.recent_turns
-        if older - self.summarized < SUMMARY_BATCH or (self.summary_task and not self.summary_task.done()):
-            return
-        if self.summaries_in_worker:
-            self.summarized = older  # queued once for these messages; the worker reads them from the database
-            self.recorder.call(queue_summary, conversation_id=self.conversation_id)
-            return
-        turns = self.history[self.summarized : older]
-        self.summary_task = asyncio.create_task(self._summarize(turns, older), name=f"summary:{self.conversation_id}")
-
-    async def _summarize(self, turns: list[ChatMessage], through: int) -> None:
-        try:
-            summary, use = await summarize(self.providers.chat, self.summary, turns)
-        except ProviderError as exc:
-            logger.warning("conversation %s: summary postponed: %s", self.conversation_id, exc)
-            return
-        if not summary:
-            return
-        self.summary, self.summarized = summary, through
-        self.recorder.call(
-            do_record_summary,
-            conversation_id=self.conversation_id,
-            summary=summary,
-            through_index=self.history_offset + through,
-            **use.as_kwargs(),
-        )
 
     async def _watch_time(self) -> None:
         while not self.ended:
@@ -556,8 +487,7 @@ class VoiceSession:
         if not text:
             return
         understood = self.understanding.now(text)
-        index = self._remember(ChatMessage(role="user", content=text, emotion=understood.emotion))
-        self.visitor_spoke = True
+        index = self.memory.remember(ChatMessage(role="user", content=text, emotion=understood.emotion))
         turn_id = self.recorder.turn(
             TurnRecord(
                 role=Role.VISITOR,
@@ -592,8 +522,7 @@ class VoiceSession:
         detected_at = time.monotonic()
         await self.transport.send_event({"type": "transcript.final", "text": text, "input": input_mode})
         understood = self.understanding.now(text)
-        index = self._remember(ChatMessage(role="user", content=text, emotion=understood.emotion))
-        self.visitor_spoke = True
+        index = self.memory.remember(ChatMessage(role="user", content=text, emotion=understood.emotion))
         turn_id = self.recorder.turn(
             TurnRecord(
                 role=Role.VISITOR,
@@ -626,10 +555,6 @@ class VoiceSession:
         self._pending_sends.add(task)
         task.add_done_callback(self._pending_sends.discard)
 
-    def _remember(self, message: ChatMessage) -> int:
-        self.history.append(message)
-        return len(self.history) - 1
-
     # ---------------------------------------------------------------- replies
     def _new_reply(
         self, *, detected_at: float | None = None, endpoint_ms: float | None = None, stt_ms: float | None = None
@@ -654,15 +579,7 @@ class VoiceSession:
         if not self.quota.allows_reply():  # a turn boundary past the hard cap: no more replies
             return
         reply = self._new_reply(detected_at=detected_at, endpoint_ms=endpoint_ms, stt_ms=stt_ms)
-        messages = compose(
-            self.assistant.instructions,
-            self.history,
-            recent_turns=self.assistant.recent_turns,
-            summarized=self.summarized,
-            summary=self.summary,
-            profile=None if self.forgotten else self.profile,
-            context=self._situation(),
-        )
+        messages = self.memory.messages(context=self._situation())
         pipeline = self._pipeline(reply)
         await self._launch(reply, lambda: pipeline.run_from_chat(self.providers.chat, messages, self.tools))
 
@@ -749,12 +666,12 @@ class VoiceSession:
             return  # nothing was said: no turn, no history entry
         heard = self._delivered(reply)
         if heard:
-            active.history_index = self._remember(ChatMessage(role="assistant", content=heard))
+            active.history_index = self.memory.remember(ChatMessage(role="assistant", content=heard))
         if failed or not heard:
             self.ending_reason = ""
         if self.ending_reason and self.ending_task is None:
             self.ending_task = asyncio.create_task(self._end_once_heard(active), name=f"ending:{self.conversation_id}")
-        self._summarize_older_turns()
+        self.memory.summarize_older_turns()
         active.turn_id = self.recorder.turn(
             self._assistant_turn(
                 reply,
@@ -906,9 +823,9 @@ class VoiceSession:
         reply = active.reply
         heard = reply.timeline.heard(played_ms) if not reply.text_only else reply.text
         if active.history_index is None:
-            active.history_index = self._remember(ChatMessage(role="assistant", content=heard))
+            active.history_index = self.memory.remember(ChatMessage(role="assistant", content=heard))
         else:
-            self.history[active.history_index] = ChatMessage(role="assistant", content=heard)
+            self.memory.replace(active.history_index, ChatMessage(role="assistant", content=heard))
         if active.turn_id is None:
             active.turn_id = self.recorder.turn(
                 self._assistant_turn(reply, heard=heard, interrupted=True, played_ms=played_ms)
