@@ -14,7 +14,7 @@ from voice.queries import AssistantSnapshot
 from voice.recorder import ConversationRecorder
 from voice.tasks import queue_summary
 
-logger = logging.getLogger(__name__)
+logger = logging.getLogger("voice.session")  # the session's log lines keep their logger name
 
 PROFILE_TIMEOUT_S = 15.0
 

@@ -23,7 +23,7 @@ from voice.text.emotion import UPSET
 from voice.tools.base import ToolBox
 from voice.understanding import upset_hint, voice_style
 
-logger = logging.getLogger(__name__)
+logger = logging.getLogger("voice.session")  # the session's log lines keep their logger name
 
 STOP_TIMEOUT_S = 2.0
 

@@ -14,7 +14,7 @@ from voice.parts.heard import SpokenReply
 from voice.protocol import CloseCode
 from voice.queries import AssistantSnapshot
 
-logger = logging.getLogger(__name__)
+logger = logging.getLogger("voice.session")  # the session's log lines keep their logger name
 
 IDLE_REMINDER = "Are you still there? I'm here if you need anything."
 

@@ -26,7 +26,7 @@ from voice.providers.base import ChatMessage, ProviderError, SpeechToText
 from voice.queries import AssistantSnapshot
 from voice.recorder import ConversationRecorder
 
-logger = logging.getLogger(__name__)
+logger = logging.getLogger("voice.session")  # the session's log lines keep their logger name
 
 UNCANCELLED_ECHO_BARGE_IN_MS = 600
 

@@ -17,7 +17,7 @@ from voice.tasks import queue_understanding
 from voice.text.intent import IntentMatcher
 from voice.understanding import MODEL, Understanding, intent_kind, understand, understand_with_model
 
-logger = logging.getLogger(__name__)
+logger = logging.getLogger("voice.session")  # the session's log lines keep their logger name
 
 UNDERSTANDING_TIMEOUT_S = 10.0
 
