@@ -91,8 +91,8 @@ def test_outgoing_audio_names_its_response():
 def test_the_protocol_doc_states_the_limits_the_session_applies_and_one_close_code_table():
     from pathlib import Path
 
+    from voice.parts.admission import MAX_DROPPED_MESSAGES, MAX_PROTOCOL_ERRORS, MESSAGE_BURST, MESSAGES_PER_S
     from voice.protocol import CloseCode
-    from voice.session import MAX_DROPPED_MESSAGES, MAX_PROTOCOL_ERRORS, MESSAGE_BURST, MESSAGES_PER_S
 
     doc = (Path(__file__).resolve().parents[2] / "docs" / "websocket-protocol.md").read_text()
     assert f"a bucket of {MESSAGE_BURST:.0f} that refills at {MESSAGES_PER_S:.0f} per" in doc

@@ -9,11 +9,12 @@ import pytest
 
 from conversations.actions import TurnRecord
 from voice.audio.vad import TurnConfig
+from voice.parts.timers import IDLE_REMINDER
 from voice.protocol import CloseCode
 from voice.providers.registry import RoutingConfig, SessionProviders
 from voice.providers.simulated import SimulatedChat, SimulatedLatency, SimulatedSpeech, SimulatedSpeechToText
 from voice.queries import AssistantSnapshot
-from voice.session import IDLE_REMINDER, VoiceSession
+from voice.session import VoiceSession
 
 FAST = SimulatedLatency(
     stt_ms=1, llm_first_token_ms=1, llm_tokens_per_s=1000, tts_first_byte_ms=1, tts_realtime_factor=1000
@@ -161,7 +162,7 @@ async def test_without_echo_cancellation_barging_in_takes_more_speech(echo, barg
     session, _, _ = _session()
     await session.handle_text(f'{{"type": "session.start", "sample_rate": 16000, "echo_cancellation": "{echo}"}}')
 
-    assert session.input.detector.config.barge_in_min_ms == barge_in_min_ms
+    assert session.turns.input.detector.config.barge_in_min_ms == barge_in_min_ms
     await session.end("visitor_ended", CloseCode.NORMAL)
 
 
@@ -171,7 +172,7 @@ async def test_the_assistant_ends_after_its_goodbye_unless_the_visitor_cuts_it_s
     await session.handle_text('{"type": "session.start", "sample_rate": 16000}')
     await session.handle_text('{"type": "input.text", "text": "goodbye"}')
     await _until(lambda: any(e["type"] == "response.done" for e in transport.events))
-    assert session.ending_task is not None and session._assistant_audible(), "the goodbye is still playing"
+    assert session.ending.task is not None and session.replies.audible(), "the goodbye is still playing"
 
     if interrupted:
         await session.interrupt("barge_in")

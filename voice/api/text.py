@@ -192,7 +192,7 @@ async def finish(tenant: Organization, *, conversation_id: str, assistant_id: in
         return
     session = _session(tenant, conversation_id, visitor_id, assistant, _Collector(lambda event: None), None)
     await _start(session)
-    session.visitor_spoke = any(message.role == "user" for message in session.history)
+    session.memory.visitor_spoke = any(message.role == "user" for message in session.history)
     await session.end(EndReason.VISITOR_ENDED, CloseCode.NORMAL, notify=False)
 
 

@@ -6,5 +6,6 @@ Visitor audio, per WebSocket frame, synchronously (microseconds each):
 A reply, per turn, as async stages joined by queues and cancelled together on interruption:
     speech-to-text → chat model → sentence aggregation → text-to-speech → paced audio out  (reply.py)
 
-VoiceSession (voice/session.py) wires the two: turn events start and interrupt replies.
+VoiceSession (voice/session.py) wires the two through its parts (voice/parts/): the turn part feeds
+frames to AudioInput and answers turns; the replies part runs and interrupts ReplyPipelines.
 """

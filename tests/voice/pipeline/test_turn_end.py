@@ -123,8 +123,8 @@ async def test_speculations_per_turn_are_capped_then_the_usual_silence_applies()
 def test_a_fresh_transcript_after_a_failed_speculation_is_recorded_as_such():
     """Review 16, finding 9: a turn transcribed afresh stored no verdict, so `speculative: true` was the only
     value a test could see. Now the route says what happened, and counts every request and its audio."""
+    from voice.parts.turns import visitor_route as _visitor_route
     from voice.pipeline.turn_end import Heard, Spent
-    from voice.session import _visitor_route
 
     fresh = _visitor_route(Heard(text="my name is anna"), Spent(requests=1, audio_ms=900, verdict=""), 2400)
     assert fresh["turn_end"] == {"verdict": "none", "speculative": False, "stt_requests": 2}
