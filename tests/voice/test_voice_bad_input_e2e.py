@@ -120,7 +120,8 @@ async def test_a_flood_is_cut_off_without_harming_other_sessions_or_stored_turns
 
     assert flooder.first("error", code="rate_limited") is not None
     assert code == 4400
-    assert "sunday" in done["text"].lower()
+    # Answered (a new organization's assistant has the business-hours tool on, so the answer is the hours).
+    assert "open" in done["text"].lower()
 
     def stored():
         with tenant_context(alpha.organization):
