@@ -3,12 +3,15 @@ layer). An app above the one with the hook registers itself instead (telephony i
 
 from __future__ import annotations
 
+from aura.workflows.visitors import forget_visitor
 from billing.actions import ThresholdReached, on_usage_threshold_reached
+from conversations.visitors import forget_visitors_with
 from webhooks.actions import do_emit_event
 
 
 def connect() -> None:
     on_usage_threshold_reached(emit_usage_threshold_reached)
+    forget_visitors_with(forget_visitor)
 
 
 def emit_usage_threshold_reached(reached: ThresholdReached) -> None:

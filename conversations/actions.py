@@ -5,7 +5,6 @@ from __future__ import annotations
 import io
 import uuid
 import wave
-from collections.abc import Callable
 from dataclasses import dataclass, field, fields
 from datetime import datetime, timedelta
 from typing import Any
@@ -232,38 +231,32 @@ def do_request_handoff(*, conversation_id: uuid.UUID | str, reason: str, contact
 
 
 # ---------------------------------------------------------------- memory
-# Apps above this one keep a visitor's data of their own (telephony: the numbers of their calls). Each
-# registers ``forget(organization_id=…, conversation_ids=[…])`` (in its AppConfig.ready); forgetting a
-# visitor calls every one, in the same transaction.
-VisitorDataForgetter = Callable[..., object]
-_VISITOR_DATA: list[VisitorDataForgetter] = []
-
-
-def also_forget_visitor_data(forget: VisitorDataForgetter) -> None:
-    """Register ``forget(*, organization_id, conversation_ids)`` to run whenever a visitor is forgotten."""
-    if forget not in _VISITOR_DATA:
-        _VISITOR_DATA.append(forget)
+@dataclass(frozen=True, slots=True)
+class ForgottenVisitor:
+    profiles: int  # profiles deleted (0 or 1)
+    conversation_ids: list[uuid.UUID | str]  # the visitor's conversations (other apps forget their part of them)
+    recordings: int  # recorded turns whose audio was deleted
 
 
 @transaction.atomic
-def do_forget_visitor(*, visitor_id: str, conversation_id: uuid.UUID | str | None = None) -> int:
-    """The visitor asked to be forgotten: their profile goes, and the conversation they asked in (if any)
-    is marked so that nothing is learnt from it later, on any connection. What other apps registered
-    forgets its part too (``also_forget_visitor_data``: phone calls keep no number, first message or
-    metadata). Returns the profiles deleted."""
+def do_forget_visitor(*, visitor_id: str, conversation_id: uuid.UUID | str | None = None) -> ForgottenVisitor:
+    """This schema's part of forgetting a visitor (``aura.workflows.visitors.forget_visitor`` does the
+    rest): their profile goes, the conversation they asked in (if any) is marked so that nothing is learnt
+    from it later, on any connection, and the recordings of their speech in their conversations are
+    deleted (the files once the transaction commits)."""
     if conversation_id is not None:
         Conversation.objects.filter(pk=conversation_id).update(visitor_forgotten=True)
     theirs = list(Conversation.objects.filter(visitor_id=visitor_id).values_list("pk", flat=True)) if visitor_id else []
-    if (organization_id := getattr(connection.tenant, "pk", None)) is not None:
-        for forget in _VISITOR_DATA:
-            forget(
-                organization_id=organization_id,
-                conversation_ids=[*theirs, *([conversation_id] if conversation_id is not None else [])],
-            )
-    if not visitor_id:
-        return 0
-    deleted, _ = VisitorProfile.objects.filter(visitor_id=visitor_id).delete()
-    return deleted
+    conversation_ids = [
+        *theirs,
+        *([conversation_id] if conversation_id is not None and conversation_id not in theirs else []),
+    ]
+    recorded = Turn.objects.filter(conversation_id__in=conversation_ids).exclude(audio="")
+    audio = list(recorded.values_list("audio", flat=True))
+    recordings = recorded.update(audio="")
+    transaction.on_commit(lambda names=audio: _delete_files(names))
+    profiles = VisitorProfile.objects.filter(visitor_id=visitor_id).delete()[0] if visitor_id else 0
+    return ForgottenVisitor(profiles=profiles, conversation_ids=conversation_ids, recordings=recordings)
 
 
 @transaction.atomic

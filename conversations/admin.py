@@ -29,6 +29,7 @@ from conversations.models import (
     VisitorProfile,
 )
 from conversations.queries import emotion_summary, intents_seen, with_emotion, with_feeling, with_intent
+from conversations.visitors import forget_visitor_everywhere
 from core.admin_sites import tenant_admin
 
 
@@ -242,6 +243,13 @@ class ConversationAdmin(admin.ModelAdmin):
 
     def has_add_permission(self, request: HttpRequest) -> bool:
         return False
+
+    def delete_model(self, request: HttpRequest, obj: VisitorProfile) -> None:
+        forget_visitor_everywhere(visitor_id=obj.visitor_id)  # recordings and phone calls too, not just the row
+
+    def delete_queryset(self, request: HttpRequest, queryset: QuerySet[VisitorProfile]) -> None:
+        for visitor_id in queryset.values_list("visitor_id", flat=True):
+            forget_visitor_everywhere(visitor_id=visitor_id)
 
     def has_change_permission(self, request: HttpRequest, obj: Conversation | None = None) -> bool:
         return False

@@ -11,6 +11,8 @@ namespaces that keep one channel's visitors from being taken for another's.
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 MAX_VISITOR_ID_CHARS = 128
 ANONYMOUS_PREFIX = "anon:"
 
@@ -43,3 +45,24 @@ def check_visitor_id(value: object, *, chosen_by_client: bool = True) -> str:
 
 def is_anonymous(visitor_id: str) -> bool:
     return visitor_id.startswith(ANONYMOUS_PREFIX)
+
+
+# Forgetting a visitor spans apps (their conversations and recordings here, their phone calls in
+# telephony), so the whole of it is one workflow above the apps: ``aura.workflows.visitors.forget_visitor``.
+# The doors a visitor asks through sit below it (the voice session's tool, the API's visitor-profile
+# delete): they call ``forget_visitor_everywhere``, which the composition root connects to that workflow
+# at start-up (``aura.wiring``).
+VisitorForgetting = Callable[..., object]
+_FORGETTING: list[VisitorForgetting] = []
+
+
+def forget_visitors_with(forget: VisitorForgetting) -> None:
+    """Connect ``forget(*, visitor_id, conversation_id)``: the one way a visitor is forgotten."""
+    _FORGETTING[:] = [forget]
+
+
+def forget_visitor_everywhere(*, visitor_id: str, conversation_id: object = None) -> None:
+    """Forget the visitor in every app (in the current tenant's schema) through the connected workflow."""
+    if not _FORGETTING:
+        raise RuntimeError("nothing forgets visitors: aura.wiring.connect() was not run")
+    _FORGETTING[0](visitor_id=visitor_id, conversation_id=conversation_id)

@@ -6,10 +6,7 @@ class TelephonyConfig(AppConfig):
     verbose_name = "Phone"
 
     def ready(self) -> None:
-        from conversations.actions import also_forget_visitor_data
-        from telephony.actions import do_forget_calls
         from telephony.queries import forget_cached_numbers_of
         from tenants.cache import also_forget_with_organization
 
         also_forget_with_organization(forget_cached_numbers_of)
-        also_forget_visitor_data(do_forget_calls)

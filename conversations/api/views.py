@@ -21,7 +21,6 @@ from conversations import exports
 from conversations.actions import (
     do_delete_conversations,
     do_delete_lead,
-    do_forget_visitor,
     do_resolve_handoff,
 )
 from conversations.api.serializers import (
@@ -37,6 +36,7 @@ from conversations.api.serializers import (
 )
 from conversations.models import Conversation, Handoff, Lead, Status, Turn, VisitorProfile
 from conversations.queries import with_emotion, with_intent
+from conversations.visitors import forget_visitor_everywhere
 from core.api.errors import Conflict
 from tenants.api.base import UUID_ID, ApiViewMixin
 from tenants.models import ApiScope, Organization
@@ -192,4 +192,4 @@ class VisitorProfileViewSet(
     read_scope = ApiScope.WRITE
 
     def perform_destroy(self, instance: VisitorProfile) -> None:
-        do_forget_visitor(visitor_id=instance.visitor_id)
+        forget_visitor_everywhere(visitor_id=instance.visitor_id)

@@ -10,7 +10,8 @@ from django.utils import timezone
 from django_tenants.utils import tenant_context
 
 from aura.tasks import apply_retention
-from conversations.actions import do_forget_visitor, do_start_conversation
+from aura.workflows.visitors import forget_visitor
+from conversations.actions import do_start_conversation
 from telephony.models import Call, Direction
 from tenants.models import Organization
 from tests.telephony.conftest import ALPHA_NUMBER, BETA_NUMBER, CALLER, first_assistant
@@ -56,7 +57,7 @@ def test_a_forgotten_caller_leaves_no_number_or_metadata_on_their_calls(alpha, a
     kept = call_of(alpha_number, "CA-other", caller=OTHER_CALLER, conversation_id=someone_else.pk)
 
     with tenant_context(alpha.organization):
-        do_forget_visitor(visitor_id=visitor, conversation_id=theirs.pk)
+        forget_visitor(visitor_id=visitor, conversation_id=theirs.pk)
 
     forgotten.refresh_from_db()
     kept.refresh_from_db()

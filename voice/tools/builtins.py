@@ -11,6 +11,7 @@ from django.core.exceptions import ValidationError
 from django.core.validators import validate_email
 
 from conversations import actions
+from conversations.visitors import forget_visitor_everywhere
 from tenants.models import WEEKDAYS
 from voice.tools.base import Tool, ToolContext, ToolResult
 
@@ -192,7 +193,7 @@ class ForgetVisitor(Tool):
 
     async def run(self, arguments: dict[str, object], context: ToolContext) -> ToolResult:
         await context.run_db(
-            actions.do_forget_visitor, visitor_id=context.visitor_id, conversation_id=context.conversation_id
+            forget_visitor_everywhere, visitor_id=context.visitor_id, conversation_id=context.conversation_id
         )
         context.forget_visitor()
         return _result({"forgotten": True, "summary": "Done: I have forgotten what I knew about you."})
