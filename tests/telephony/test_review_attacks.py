@@ -1,0 +1,21 @@
+"""Review attacks on the phone doors as a tenant's integrator (or a hostile key holder) would send them."""
+
+from __future__ import annotations
+
+import pytest
+
+from telephony.models import Call
+from tests.telephony.conftest import ALPHA_NUMBER
+from tests.telephony.test_toll_fraud import US_CALLEE, caller_api, free_slots  # noqa: F401 - fixtures
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize("literal", ["NaN", "Infinity", "-Infinity", "1e999"])
+def test_a_non_finite_number_in_call_metadata_is_a_400_and_no_call(caller_api, rest, free_slots, literal):  # noqa: F811
+    # Python's json reads NaN/Infinity (and 1e999 as inf); PostgreSQL's json refuses them: a 500 after the call.
+    raw = f'{{"from": "{ALPHA_NUMBER}", "to": "{US_CALLEE}", "metadata": {{"x": {literal}}}}}'
+
+    response = caller_api.post("/api/v1/calls/", raw, content_type="application/json")
+
+    assert response.status_code == 400, response.content[:300]
+    assert not Call.objects.exists() and not rest.requests
