@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+
 import pytest
 
 from tenants.actions import do_rotate_widget_identity_secret
@@ -21,3 +23,31 @@ def test_a_non_ascii_identity_hash_is_an_anonymous_visitor_or_a_400_never_a_500(
     assert answered == status, answer
     if status == 200:
         assert answer["identity"] == "anonymous"
+
+
+live = pytest.mark.django_db(transaction=True)
+
+
+@live
+@pytest.mark.parametrize("text", ["hello\x00world", "hello \ud800 world"])
+def test_nul_or_a_lone_surrogate_in_input_text_is_an_error_event_and_the_session_goes_on(alpha, text):
+    from asgiref.sync import async_to_sync
+
+    from tests.voice.test_visitor_identity import _start
+
+    status, answer = _widget_session(alpha)
+    assert status == 200, answer
+
+    async def run() -> tuple[dict, dict, int | None]:
+        socket, _ = await _start(answer, alpha.origin)
+        await socket.send('{"type": "input.text", "text": %s}' % json.dumps(text))
+        refused = await socket.next("error")
+        await socket.send({"type": "input.text", "text": "What are your opening hours?"})
+        answered = await socket.next("response.done", timeout=20)
+        return refused, answered, await socket.end()
+
+    refused, answered, closed = async_to_sync(run)()
+
+    assert refused["code"] == "invalid_event", refused
+    assert answered["type"] == "response.done"
+    assert closed == 1000
