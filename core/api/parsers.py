@@ -1,7 +1,8 @@
 """JSON bodies read one way at every door (the API's parser, the widget's session endpoint): at most
 DATA_UPLOAD_MAX_MEMORY_SIZE bytes (413), UTF-8, nested at most MAX_JSON_DEPTH deep (checked before parsing:
 Python's json raises RecursionError on deep input), only strings PostgreSQL can store (no NUL characters,
-no lone surrogates), and only finite numbers (no NaN, Infinity, nor 1e999). Every failure is a ``BadInputError`` with a message for people, never a 500."""
+no lone surrogates), and only finite numbers (no NaN, Infinity, nor 1e999). Every failure is a
+``BadInputError`` with a message for people, never a 500."""
 
 from __future__ import annotations
 

@@ -40,7 +40,7 @@ def test_nul_or_a_lone_surrogate_in_input_text_is_an_error_event_and_the_session
 
     async def run() -> tuple[dict, dict, int | None]:
         socket, _ = await _start(answer, alpha.origin)
-        await socket.send('{"type": "input.text", "text": %s}' % json.dumps(text))
+        await socket.send(f'{{"type": "input.text", "text": {json.dumps(text)}}}')
         refused = await socket.next("error")
         await socket.send({"type": "input.text", "text": "What are your opening hours?"})
         answered = await socket.next("response.done", timeout=20)
