@@ -8,18 +8,20 @@ import json
 
 import pytest
 
+from core.api.parsers import BadInputError, check_strings
 from tests.outbound import http_server
 from tests.voice.tools.test_http_tool import _box, _tool, loopback_allowed  # noqa: F401 - fixture
 from voice.providers.base import ToolCall
 
 
 def _storable(value: object) -> bool:
+    """What PostgreSQL's text and jsonb take: no NUL character, no lone surrogate, no NaN or Infinity."""
     try:
-        text = json.dumps(value, allow_nan=False, ensure_ascii=False)
-        text.encode("utf-8")
-    except (ValueError, UnicodeEncodeError):
+        json.dumps(value, allow_nan=False)
+        check_strings(value)
+    except (ValueError, BadInputError):
         return False
-    return "\x00" not in text and "\\u0000" not in text
+    return True
 
 
 @pytest.mark.parametrize(
