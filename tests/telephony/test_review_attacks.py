@@ -6,6 +6,7 @@ import pytest
 
 from telephony.models import Call
 from tests.telephony.conftest import ALPHA_NUMBER
+from tests.telephony.test_calls_api import status_callback
 from tests.telephony.test_toll_fraud import US_CALLEE, caller_api, free_slots  # noqa: F401 - fixtures
 
 
@@ -19,3 +20,16 @@ def test_a_non_finite_number_in_call_metadata_is_a_400_and_no_call(caller_api, r
 
     assert response.status_code == 400, response.content[:300]
     assert not Call.objects.exists() and not rest.requests
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize("duration", ["²", "٤٢", "4²", "-1", "1e3", " 42"])
+def test_a_signed_status_callback_with_a_strange_duration_is_not_a_500(caller_api, rest, free_slots, duration):  # noqa: F811
+    # A tenant on its own Twilio account signs its own callbacks: str.isdigit() is True for "²" and "٤٢",
+    # which int() then refuses.
+    sid = caller_api.post("/api/v1/calls/", {"from": ALPHA_NUMBER, "to": US_CALLEE}, format="json").json()["sid"]
+
+    response = status_callback(sid, "completed", CallDuration=duration)
+
+    assert response.status_code == 204
+    assert Call.objects.get(call_sid=sid).status == "completed"
