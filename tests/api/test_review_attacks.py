@@ -38,3 +38,11 @@ def test_a_hostile_upload_file_name_is_a_4xx_or_stored_safely(alpha_api, filenam
     if response.status_code == 201:
         name = response.json()["original_name"]
         assert "\x00" not in name and "/" not in name and len(name) <= 255
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize("limit", ["%C2%B2", "1%C2%B2", "%D9%A4"])
+def test_a_non_ascii_digit_page_size_is_a_400(alpha_api, limit):
+    response = alpha_api.get(f"/api/v1/tools/?limit={limit}")
+
+    assert response.status_code == 400, response.content[:300]

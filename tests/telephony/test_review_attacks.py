@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import urllib.parse
+
 import pytest
+from django.test import Client
 
 from telephony.models import Call
 from tests.telephony.conftest import ALPHA_NUMBER
@@ -33,3 +36,19 @@ def test_a_signed_status_callback_with_a_strange_duration_is_not_a_500(caller_ap
 
     assert response.status_code == 204
     assert Call.objects.get(call_sid=sid).status == "completed"
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize("path", ["/telephony/twilio/status", "/telephony/twilio/voice"])
+@pytest.mark.parametrize("call_id", ["%C2%B2", "1%C2%B2", "%D9%A4"])
+def test_a_non_ascii_digit_call_id_is_no_500_before_the_signature_check(alpha, alpha_number, path, call_id):
+    # Anyone can post to Twilio's webhooks; "²".isdigit() is True and int("²") raises.
+    response = Client().post(
+        f"{path}?call={call_id}",
+        urllib.parse.urlencode({"CallSid": "CA" + "7" * 32, "Direction": "outbound-api", "To": ALPHA_NUMBER}),
+        content_type="application/x-www-form-urlencoded",
+        HTTP_HOST="localhost",
+        HTTP_X_TWILIO_SIGNATURE="forged",
+    )
+
+    assert response.status_code == 403
