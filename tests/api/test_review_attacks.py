@@ -46,3 +46,10 @@ def test_a_non_ascii_digit_page_size_is_a_400(alpha_api, limit):
     response = alpha_api.get(f"/api/v1/tools/?limit={limit}")
 
     assert response.status_code == 400, response.content[:300]
+
+
+@pytest.mark.django_db
+def test_a_non_ascii_digit_content_length_is_a_400(alpha_api):
+    response = alpha_api.post("/api/v1/tools/", b"{}", content_type="application/json", CONTENT_LENGTH="²")
+
+    assert response.status_code == 400
