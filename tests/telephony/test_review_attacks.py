@@ -52,3 +52,14 @@ def test_a_non_ascii_digit_call_id_is_no_500_before_the_signature_check(alpha, a
     )
 
     assert response.status_code == 403
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize("to", ["+1٤١٥٥٥٥٠١٢٣", "+１４１５５５５０１２３", "+1४१५५५५०१२३"])
+def test_digits_of_other_scripts_are_no_number_to_dial(caller_api, rest, free_slots, to):  # noqa: F811
+    # E.164's \d matched them and the destination check read them as ASCII digits, but Twilio was handed
+    # the string as typed: what is dialled must be what was checked.
+    response = caller_api.post("/api/v1/calls/", {"from": ALPHA_NUMBER, "to": to}, format="json")
+
+    assert response.status_code == 400, response.content[:200]
+    assert not rest.requests and not Call.objects.exists()
