@@ -91,12 +91,9 @@ class BadInputMiddleware:
         limit = settings.DATA_UPLOAD_MAX_MEMORY_SIZE
         content_type = request.content_type or ""
         declared = request.META.get("CONTENT_LENGTH") or "0"
-        if (
-            limit is not None
-            and not content_type.startswith("multipart/")
-            and (not declared.isdigit() or int(declared) > limit)
-        ):
-            raise too_large() if declared.isdigit() else BadInputError("Content-Length must be a number.")
+        numeric = declared.isascii() and declared.isdigit()  # "²".isdigit() is True, and int() refuses it
+        if limit is not None and not content_type.startswith("multipart/") and (not numeric or int(declared) > limit):
+            raise too_large() if numeric else BadInputError("Content-Length must be a number.")
         if "\x00" in request.path_info:
             raise BadInputError("The path may not contain NUL characters.", code="invalid_request")
         _check_fields(request.GET, "query string")

@@ -181,8 +181,10 @@ def check_address(address_text: str, host: str, *, allow_private: bool = True, a
         return address
     if address.is_loopback or address.is_link_local or address.is_unspecified or address.is_multicast:
         raise UnsafeURLError(f"{host} resolves to {address}, which this platform does not call.")
-    if address.is_reserved or (not allow_private and (address.is_private or not address.is_global)):
-        # not global: also shared address space (100.64.0.0/10, carrier-grade NAT and some clouds' metadata)
+    site_local = isinstance(address, ipaddress.IPv6Address) and address.is_site_local
+    if address.is_reserved or (not allow_private and (address.is_private or not address.is_global or site_local)):
+        # not global: also shared address space (100.64.0.0/10, carrier-grade NAT and some clouds' metadata);
+        # site-local fec0::/10 (deprecated, still routed on old networks) is a private network too
         raise UnsafeURLError(f"{host} resolves to {address}, a private address.")
     return address
 

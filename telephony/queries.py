@@ -93,7 +93,7 @@ def placed_call(call_sid: str, call_id: str) -> Call | None:
     id its webhook URLs carry, while that row still waits for a SID."""
     if call_sid and (call := call_by_sid(call_sid)) is not None:
         return call
-    if not call_id.isdigit() or len(call_id) > 18:
+    if not (call_id.isascii() and call_id.isdigit()) or len(call_id) > 18:
         return None
     return (
         Call.objects.select_related("organization", "phone_number")

@@ -131,7 +131,7 @@ def twilio_status(request: HttpRequest) -> HttpResponse:
     do_update_call_status(
         call_sid=call_sid,
         status=request.POST.get("CallStatus", "")[:16],
-        duration_s=int(duration) if duration.isdigit() and len(duration) < 9 else None,
+        duration_s=int(duration) if duration.isascii() and duration.isdigit() and len(duration) < 9 else None,
     )
     return HttpResponse(status=204)
 

@@ -8,6 +8,7 @@ import struct
 from dataclasses import dataclass
 
 from conversations.visitors import InvalidVisitorIdError, check_visitor_id
+from core.api.parsers import BadInputError, check_text
 
 PROTOCOL = "aura.voice.v1"
 OUTPUT_SAMPLE_RATE = 24000
@@ -150,6 +151,10 @@ def _parse_input_text(data: dict[str, object]) -> InputText:
     text = data.get("text")
     if not isinstance(text, str) or not text.strip() or len(text) > MAX_TEXT_CHARS:
         raise ProtocolError(ErrorCode.INVALID_EVENT, "text must be 1–2000 characters", event="input.text")
+    try:  # what PostgreSQL cannot store would be answered, then lost from the conversation
+        check_text(text, "text")
+    except BadInputError as bad:
+        raise ProtocolError(ErrorCode.INVALID_EVENT, bad.message, event="input.text") from None
     return InputText(text=text.strip())
 
 

@@ -186,8 +186,8 @@ def identity_hash(secret: str, visitor_id: str) -> str:
 
 def identity_verified(secret: str, visitor_id: str, visitor_hash: object) -> bool:
     """True when ``visitor_hash`` is the identity hash of ``visitor_id`` under ``secret`` (constant time)."""
-    if not secret or not isinstance(visitor_hash, str) or len(visitor_hash) != 64:
-        return False
+    if not secret or not isinstance(visitor_hash, str) or len(visitor_hash) != 64 or not visitor_hash.isascii():
+        return False  # compare_digest refuses non-ASCII text (TypeError): such a hash is simply wrong
     return hmac.compare_digest(identity_hash(secret, visitor_id), visitor_hash.lower())
 
 

@@ -1,11 +1,13 @@
 """JSON bodies read one way at every door (the API's parser, the widget's session endpoint): at most
 DATA_UPLOAD_MAX_MEMORY_SIZE bytes (413), UTF-8, nested at most MAX_JSON_DEPTH deep (checked before parsing:
-Python's json raises RecursionError on deep input), and only strings PostgreSQL can store (no NUL characters,
-no lone surrogates). Every failure is a ``BadInputError`` with a message for people, never a 500."""
+Python's json raises RecursionError on deep input), only strings PostgreSQL can store (no NUL characters,
+no lone surrogates), and only finite numbers (no NaN, Infinity, nor 1e999). Every failure is a
+``BadInputError`` with a message for people, never a 500."""
 
 from __future__ import annotations
 
 import json
+import math
 import re
 
 import numpy as np
@@ -78,6 +80,17 @@ def check_text(value: str, path: str = "") -> None:
         raise BadInputError(f"{where} must be valid Unicode (no lone surrogates).") from None
 
 
+def _finite(text: str) -> float:
+    number = float(text)
+    if not math.isfinite(number):  # 1e999: PostgreSQL's json could not store the inf it becomes
+        raise ValueError(f"{text[:40]} is out of range for a number")
+    return number
+
+
+def _no_constant(name: str) -> float:
+    raise ValueError(f"{name} is not JSON")  # Python's json reads NaN and Infinity; nothing else does
+
+
 def parse_json(raw: bytes) -> object:
     """The JSON document in ``raw``, checked as this module says; raises BadInputError."""
     limit = settings.DATA_UPLOAD_MAX_MEMORY_SIZE
@@ -86,7 +99,7 @@ def parse_json(raw: bytes) -> object:
     if not nesting_within(raw):
         raise BadInputError(f"JSON may nest arrays and objects at most {MAX_JSON_DEPTH} deep.")
     try:
-        data = json.loads(raw.decode("utf-8"))
+        data = json.loads(raw.decode("utf-8"), parse_float=_finite, parse_constant=_no_constant)
     except UnicodeDecodeError:
         raise BadInputError("The body must be UTF-8.") from None
     except (ValueError, RecursionError) as exc:

@@ -119,7 +119,9 @@ class ToolBox:
             except Exception:  # a broken tool must never end the turn: the model is told instead
                 logger.exception("tool %s failed in %s", call.name, self.context.conversation_id)
                 result = ToolResult.error(f"{call.name} failed unexpectedly")
-        content = result.content
+        # Stored with the turn: a NUL or a lone surrogate (a tool's server can answer either) would make
+        # PostgreSQL refuse the whole turn, its usage events included.
+        content = result.content.replace("\x00", "\ufffd").encode("utf-8", "replace").decode("utf-8")
         if len(content) > MAX_RESULT_CHARS:
             content = content[:MAX_RESULT_CHARS] + " …[truncated]"
         return ToolRun(
