@@ -15,6 +15,8 @@ from collections.abc import Callable
 
 MAX_VISITOR_ID_CHARS = 128
 ANONYMOUS_PREFIX = "anon:"
+PHONE_PREFIX = "phone:"  # callers: a keyed hash of their number (telephony.queries.caller_visitor_id)
+RESERVED_PREFIXES = (ANONYMOUS_PREFIX, PHONE_PREFIX)  # namespaces only the platform mints ids in
 
 
 class InvalidVisitorIdError(ValueError):
@@ -26,7 +28,8 @@ def check_visitor_id(value: object, *, chosen_by_client: bool = True) -> str:
 
     The rule: a string of 1–128 characters, every one printable (``str.isprintable``: no NUL or other
     control character, no line separator, no lone surrogate). An id chosen by a client (not minted by the
-    platform) may not start with ``anon:``, the namespace of the platform's anonymous widget visitors.
+    platform) may not start with ``anon:`` or ``phone:``, the namespaces of the platform's anonymous widget
+    visitors and of callers.
     """
     if not isinstance(value, str):
         raise InvalidVisitorIdError("visitor_id must be a string.")
@@ -38,8 +41,8 @@ def check_visitor_id(value: object, *, chosen_by_client: bool = True) -> str:
         raise InvalidVisitorIdError(
             "visitor_id must be printable characters only (no control characters, NUL or lone surrogates)."
         )
-    if chosen_by_client and value.startswith(ANONYMOUS_PREFIX):
-        raise InvalidVisitorIdError(f'visitor_id must not start with "{ANONYMOUS_PREFIX}": it is reserved.')
+    if chosen_by_client and (reserved := next((p for p in RESERVED_PREFIXES if value.startswith(p)), None)):
+        raise InvalidVisitorIdError(f'visitor_id must not start with "{reserved}": it is reserved.')
     return value
 
 

@@ -6,6 +6,7 @@ from dataclasses import dataclass
 
 from django.conf import settings
 
+from conversations.visitors import PHONE_PREFIX
 from core.crypto import Secret, decrypt
 from telephony.cache import _number_cache_key, forget_cached_number
 from telephony.models import PENDING_SID_PREFIX, Call, PhoneNumber
@@ -136,4 +137,4 @@ def caller_visitor_id(caller: str) -> str:
 
     if not caller:
         return ""
-    return "phone:" + salted_hmac("aura.telephony.caller", caller, algorithm="sha256").hexdigest()[:32]
+    return PHONE_PREFIX + salted_hmac("aura.telephony.caller", caller, algorithm="sha256").hexdigest()[:32]

@@ -304,8 +304,9 @@ def test_a_bad_visitor_id_at_the_widget_door_is_a_400(alpha, case):
 
 @pytest.mark.django_db
 def test_the_anonymous_namespace_and_bad_credentials_are_refused_at_the_widget_door(alpha):
-    status, answer = _widget_session(alpha, visitor_id="anon:someone-elses")
-    assert status == 400 and answer["error"]["code"] == "invalid_visitor_id"
+    for reserved in ("anon:someone-elses", "phone:" + "a" * 32):  # the platform's own namespaces
+        status, answer = _widget_session(alpha, visitor_id=reserved)
+        assert status == 400 and answer["error"]["code"] == "invalid_visitor_id", reserved
     for field in ("visitor_hash", "visitor_token", "resume", "resume_token"):
         status, answer = _widget_session(alpha, **{field: {"nested": True}})
         assert status == 400 and answer["error"]["code"] == "invalid_request", field
@@ -336,7 +337,9 @@ def test_a_bad_visitor_id_in_session_start_is_an_error_event_and_the_session_goe
 
 
 @pytest.mark.parametrize(
-    "visitor_id", ["crm\u00004711", "x" * 129, "anon:someone", "crm\n4711"], ids=["NUL", "long", "anon", "newline"]
+    "visitor_id",
+    ["crm\u00004711", "x" * 129, "anon:someone", "phone:" + "a" * 32, "crm\n4711"],
+    ids=["NUL", "long", "anon", "phone", "newline"],
 )
 @pytest.mark.django_db
 def test_the_api_refuses_the_same_bad_visitor_ids(alpha, visitor_id):
