@@ -9,7 +9,7 @@ from django.db import models
 from telephony.destinations import validate_countries
 from tenants.models import Organization
 
-E164 = r"^\+[1-9]\d{6,14}$"
+E164 = r"^\+[1-9][0-9]{6,14}$"  # ASCII digits only (a bare \d takes any script's digits)
 e164_validator = RegexValidator(E164, "Enter the number in E.164 form, such as +14155550123.", code="invalid_e164")
 account_sid_validator = RegexValidator(
     r"^AC[0-9a-fA-F]{32}$", "A Twilio account SID starts with AC and has 34 characters.", code="invalid_sid"

@@ -63,3 +63,15 @@ def test_digits_of_other_scripts_are_no_number_to_dial(caller_api, rest, free_sl
 
     assert response.status_code == 400, response.content[:200]
     assert not rest.requests and not Call.objects.exists()
+
+
+def test_a_number_in_another_scripts_digits_is_refused_by_the_model_too():
+    """Numbers and transfer targets typed in the admins go through the model's validator: ASCII digits only,
+    so what is checked is what Twilio dials."""
+    from django.core.exceptions import ValidationError
+
+    from telephony.models import e164_validator
+
+    e164_validator("+14155550123")
+    with pytest.raises(ValidationError):
+        e164_validator("+1٤١٥٥٥٥٠١٢٣")
