@@ -106,8 +106,15 @@ def _current(policy: PolicySource) -> Policy:
 # --- checks ------------------------------------------------------------------------------------------
 
 
-def check_url(url: str, *, allow_private: bool = True, allow_loopback: bool = False) -> None:
-    """Raise UnsafeURLError when ``url`` is not http(s) or any address its host resolves to is refused."""
+def check_url(
+    url: str, *, allow_private: bool = True, allow_loopback: bool = False, policy: PolicySource | None = None
+) -> None:
+    """Raise UnsafeURLError when ``url`` is not http(s) or any address its host resolves to is refused.
+    With ``policy`` (``provider_policy``, ``tool_policy``, ``webhook_policy``), the same rule a connection
+    of that kind is held to, read now: a save is checked as the call will be."""
+    if policy is not None:
+        current = policy() if callable(policy) else policy
+        allow_private, allow_loopback = current.allow_private, current.allow_loopback
     resolve_checked(url, allow_private=allow_private, allow_loopback=allow_loopback)
 
 

@@ -82,7 +82,9 @@ def _server_writes_settle_before_flush(request: pytest.FixtureRequest) -> Iterat
         return
     request.getfixturevalue("transactional_db")  # set up first, so torn down (flushed) after this waits
     yield
-    deadline = time.monotonic() + 5
+    # Quiet for 300 ms in a row, not one quiet look: a session's last writes come in bursts (its end,
+    # then usage, then a summary), and one snapshot between two of them let the flush deadlock.
+    deadline, quiet_since = time.monotonic() + 5, None
     while time.monotonic() < deadline:
         with connection.cursor() as cursor:
             cursor.execute(
@@ -90,7 +92,9 @@ def _server_writes_settle_before_flush(request: pytest.FixtureRequest) -> Iterat
                 "AND pid <> pg_backend_pid() AND state NOT IN ('idle')"
             )
             (busy,) = cursor.fetchone()
-        if not busy:
+        now = time.monotonic()
+        quiet_since = None if busy else (quiet_since or now)
+        if quiet_since is not None and now - quiet_since >= 0.3:
             return
         time.sleep(0.05)
 

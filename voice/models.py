@@ -6,12 +6,11 @@ import re
 import secrets
 from urllib.parse import urlsplit
 
-from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.core.validators import MaxValueValidator, MinValueValidator, RegexValidator
 from django.db import models
 
-from core.netguard import UnsafeURLError, check_url
+from core.netguard import UnsafeURLError, check_url, provider_policy, tool_policy
 from voice.audio.vad import SILERO, SPEECH_THRESHOLD_RANGE, WEBRTCVAD, semantic_silences_ordered
 
 
@@ -297,11 +296,7 @@ class Assistant(models.Model):
             )
         if self.openai_compatible_base_url:
             try:
-                check_url(
-                    self.openai_compatible_base_url,
-                    allow_private=settings.AURA_PROVIDER_URLS_ALLOW_PRIVATE,
-                    allow_loopback=settings.AURA_PROVIDER_URLS_ALLOW_LOOPBACK,
-                )
+                check_url(self.openai_compatible_base_url, policy=provider_policy)
             except UnsafeURLError as exc:
                 raise ValidationError({"openai_compatible_base_url": str(exc)}) from None
 
@@ -435,10 +430,6 @@ class HttpTool(models.Model):
             raise ValidationError({"name": "That name belongs to a built-in tool."})
         if self.url:
             try:
-                check_url(
-                    self.url,
-                    allow_private=settings.AURA_TOOL_URLS_ALLOW_PRIVATE,
-                    allow_loopback=settings.AURA_TOOL_URLS_ALLOW_LOOPBACK,
-                )
+                check_url(self.url, policy=tool_policy)
             except UnsafeURLError as exc:
                 raise ValidationError({"url": str(exc)}) from None

@@ -7,9 +7,7 @@ import io
 import wave
 from dataclasses import replace
 
-from django.conf import settings
-
-from core.netguard import UnsafeURLError, check_url
+from core.netguard import UnsafeURLError, check_url, provider_policy
 from voice.offerings import CAPABILITIES, OPEN, TTS, voice_refusal
 from voice.providers.registry import RoutingConfig, speech_for
 from voice.queries import tenant_provider_keys
@@ -26,11 +24,7 @@ def voice_sample(*, provider: str, model: str, voice: str, speed: str, base_url:
         return refusal
     if base_url := base_url.strip() if provider == OPEN else "":
         try:  # the same guard as the assistant's saved URL: the sample must not reach what a save could not
-            check_url(
-                base_url,
-                allow_private=settings.AURA_PROVIDER_URLS_ALLOW_PRIVATE,
-                allow_loopback=settings.AURA_PROVIDER_URLS_ALLOW_LOOPBACK,
-            )
+            check_url(base_url, policy=provider_policy)
         except UnsafeURLError as exc:
             return f"The server URL is refused: {exc}"
     try:

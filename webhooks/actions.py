@@ -43,11 +43,7 @@ MAX_ATTEMPTS = len(RETRY_DELAYS_S) + 1
 def check_webhook_url(url: str) -> None:
     """The SSRF guard, as at delivery time (raises ValidationError for forms and the API)."""
     try:
-        check_url(
-            url,
-            allow_private=settings.AURA_WEBHOOK_URLS_ALLOW_PRIVATE,
-            allow_loopback=settings.AURA_WEBHOOK_URLS_ALLOW_LOOPBACK,
-        )
+        check_url(url, policy=webhook_policy)
     except UnsafeURLError as exc:
         raise ValidationError({"url": str(exc)}, code="unsafe_url") from None
 

@@ -3,13 +3,7 @@
 
 from __future__ import annotations
 
-import logging
-
-from django.core.cache import caches
-from django.db import transaction
-from redis.exceptions import RedisError
-
-logger = logging.getLogger(__name__)
+from tenants.cache import forget_platform_cached
 
 
 def subscriptions_key(organization_id: int) -> str:
@@ -17,11 +11,4 @@ def subscriptions_key(organization_id: int) -> str:
 
 
 def forget_subscriptions(organization_id: int) -> None:
-    def forget() -> None:
-        try:
-            caches["platform"].delete(subscriptions_key(organization_id))
-        except RedisError as exc:
-            logger.warning("platform cache unavailable: %s", exc)
-
-    forget()
-    transaction.on_commit(forget)
+    forget_platform_cached(subscriptions_key(organization_id))

@@ -39,8 +39,12 @@ def post(
     timeout_s: float,
     policy: netguard.PolicySource = netguard.webhook_policy,
 ) -> PostResult:
-    """POST ``body``; connecting, sending and waiting for the answer are each bounded by ``timeout_s``."""
+    """POST ``body``; the whole attempt (connecting, sending, the answer's head and the part of its body
+    that is kept) must be over within ``timeout_s``, or it is a timeout whatever the status."""
     started = time.monotonic()
+
+    def late() -> bool:
+        return time.monotonic() - started > timeout_s
 
     def done(status: int | None = None, response: bytes = b"", error: str = "") -> PostResult:
         text = response[:RESPONSE_BODY_LIMIT].decode("utf-8", errors="replace").replace("\x00", "")
@@ -52,10 +56,12 @@ def post(
             client.stream("POST", url, content=body, headers={**headers, "Accept-Encoding": "identity"}) as response,
         ):
             received = b""
-            for chunk in response.iter_raw():
+            for chunk in response.iter_raw():  # each read is bounded by timeout_s; a slow drip by the whole
                 received += chunk
-                if len(received) >= RESPONSE_BODY_LIMIT:
+                if len(received) >= RESPONSE_BODY_LIMIT or late():
                     break
+            if late():
+                return done(error=f"no answer within {timeout_s:g} s")
             return done(response.status_code, received)
     except RedirectRefusedError as exc:
         return done(exc.status_code, error=f"redirect to {exc.location} not followed")

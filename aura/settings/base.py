@@ -413,7 +413,7 @@ AURA_API_AUTH_FAILURES_PER_CLIENT_PER_MINUTE = env_int("AURA_API_AUTH_FAILURES_P
 # refused too unless allowed.
 AURA_WEBHOOK_URLS_ALLOW_PRIVATE = env_bool("AURA_WEBHOOK_URLS_ALLOW_PRIVATE", False)
 AURA_WEBHOOK_URLS_ALLOW_LOOPBACK = env_bool("AURA_WEBHOOK_URLS_ALLOW_LOOPBACK", AURA_ENV == "development")
-AURA_WEBHOOK_TIMEOUT_S = env_float("AURA_WEBHOOK_TIMEOUT_S", 10.0)  # each of connect, send, wait for the answer
+AURA_WEBHOOK_TIMEOUT_S = env_float("AURA_WEBHOOK_TIMEOUT_S", 10.0)  # the whole attempt: connect, send, the answer
 
 # Phone calls (telephony, docs/telephony.md): the platform's Twilio account, used for numbers whose
 # organization brings none, and the REST API's base URL (tests point it at a local fake).

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import re
 
 from rest_framework import serializers
 
@@ -42,16 +41,11 @@ class CallSerializer(serializers.ModelSerializer):
         return data
 
 
-_E164_ASCII = re.compile(E164, re.ASCII)
-
-
 class NewCallSerializer(serializers.Serializer):
     """``from``: one of the organization's numbers; ``to``: who to call (E.164)."""
 
-    # ASCII digits only: \d also matches other scripts' digits, which the destination check would read as
-    # ASCII while Twilio was handed the string as typed.
-    locals()["from"] = serializers.RegexField(_E164_ASCII, max_length=16, help_text="One of your numbers, E.164.")
-    to = serializers.RegexField(_E164_ASCII, max_length=16, help_text="The number to call, E.164.")
+    locals()["from"] = serializers.RegexField(E164, max_length=16, help_text="One of your numbers, E.164.")
+    to = serializers.RegexField(E164, max_length=16, help_text="The number to call, E.164.")
     first_message = serializers.CharField(
         required=False, allow_blank=True, max_length=1000, help_text="What the assistant says first."
     )

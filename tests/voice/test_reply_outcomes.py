@@ -11,8 +11,8 @@ from collections.abc import AsyncIterator, Sequence
 
 import pytest
 
-from tests.voice.test_session_timers import FAST, FakeRecorder, FakeTransport
-from voice.audio.vad import TurnConfig
+from tests.voice.test_session_timers import FAST, FakeRecorder, FakeTransport, _until
+from tests.voice.test_session_timers import _session as timers_session
 from voice.protocol import CloseCode
 from voice.providers.base import (
     ChatEvent,
@@ -25,9 +25,7 @@ from voice.providers.base import (
     ToolSpec,
     Usage,
 )
-from voice.providers.registry import RoutingConfig, SessionProviders
-from voice.providers.simulated import SimulatedChat, SimulatedSpeech, SimulatedSpeechToText
-from voice.queries import AssistantSnapshot
+from voice.providers.simulated import SimulatedSpeech
 from voice.session import VoiceSession
 
 
@@ -71,42 +69,7 @@ class HeardRecorder(FakeRecorder):
 
 
 def _session(*, chat: ChatModel | None = None, tts: TextToSpeech | None = None):
-    assistant = AssistantSnapshot(
-        id=1,
-        name="Test",
-        instructions="Be brief.",
-        greeting="",
-        language="en",
-        voice="alloy",
-        speech_speed=1.0,
-        turn=TurnConfig(),
-        idle_timeout_s=600,
-        max_session_s=600,
-        routing=RoutingConfig(llm=(), stt=(), tts=()),
-    )
-    providers = SessionProviders(
-        stt=SimulatedSpeechToText(FAST),
-        chat=chat or SimulatedChat(FAST),
-        tts=tts or SimulatedSpeech(FAST, use_espeak=False),
-    )
-    transport, recorder = FakeTransport(), HeardRecorder()
-    session = VoiceSession(
-        conversation_id="c1",
-        visitor_id="",
-        origin="https://shop.example",
-        assistant=assistant,
-        providers=providers,
-        transport=transport,
-        recorder=recorder,
-    )
-    return session, transport, recorder
-
-
-async def _until(predicate, timeout: float = 10.0):
-    async with asyncio.timeout(timeout):
-        while not (found := predicate()):
-            await asyncio.sleep(0.02)
-    return found
+    return timers_session(600, speech_speed=1.0, chat=chat, tts=tts, recorder=HeardRecorder())
 
 
 def _of(transport: FakeTransport, kind: str, **fields) -> list[dict]:

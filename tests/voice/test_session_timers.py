@@ -70,8 +70,17 @@ class FakeRecorder:
 
 
 def _session(
-    idle_timeout_s: int = 1, max_session_s: int = 600, greeting: str = "", tools: tuple[str, ...] = ()
+    idle_timeout_s: int = 1,
+    max_session_s: int = 600,
+    greeting: str = "",
+    tools: tuple[str, ...] = (),
+    *,
+    speech_speed: float = 4.0,
+    chat: object = None,
+    tts: object = None,
+    recorder: FakeRecorder | None = None,
 ) -> tuple[VoiceSession, FakeTransport, FakeRecorder]:
+    """A session on simulated providers (or the ``chat`` / ``tts`` given) with fakes for transport and recorder."""
     assistant = AssistantSnapshot(
         id=1,
         name="Test",
@@ -79,7 +88,7 @@ def _session(
         greeting=greeting,
         language="en",
         voice="alloy",
-        speech_speed=4.0,
+        speech_speed=speech_speed,
         turn=TurnConfig(),
         idle_timeout_s=idle_timeout_s,
         max_session_s=max_session_s,
@@ -87,9 +96,11 @@ def _session(
         tools=tools,
     )
     providers = SessionProviders(
-        stt=SimulatedSpeechToText(FAST), chat=SimulatedChat(FAST), tts=SimulatedSpeech(FAST, use_espeak=False)
+        stt=SimulatedSpeechToText(FAST),
+        chat=chat or SimulatedChat(FAST),
+        tts=tts or SimulatedSpeech(FAST, use_espeak=False),
     )
-    transport, recorder = FakeTransport(), FakeRecorder()
+    transport, recorder = FakeTransport(), recorder or FakeRecorder()
     session = VoiceSession(
         conversation_id="c1",
         visitor_id="",
@@ -102,10 +113,12 @@ def _session(
     return session, transport, recorder
 
 
-async def _until(predicate, timeout: float = 10.0) -> None:
+async def _until(predicate, timeout: float = 10.0):
+    """Wait until ``predicate()`` is truthy; returns what it returned."""
     async with asyncio.timeout(timeout):
-        while not predicate():
-            await asyncio.sleep(0.05)
+        while not (found := predicate()):
+            await asyncio.sleep(0.02)
+    return found
 
 
 async def test_an_idle_visitor_is_reminded_once_then_the_session_ends():

@@ -203,7 +203,6 @@ class Replies:
                 ).as_event()
             )
         done = metrics(reply)
-        first_audio_ms = (reply.first_audio_at - reply.turn_detected_at) * 1000 if reply.first_audio_at else None
         await self.send_event({"type": "response.audio.done", "response_id": reply.id, "audio_ms": done["audio_ms"]})
         await self.send_event(
             {
@@ -221,7 +220,7 @@ class Replies:
             return
         heard = self.settlement.remember_delivered(active)
         self.after_reply(active, "" if failed else heard)
-        self.settlement.record_finished(active, heard, first_audio_ms=first_audio_ms, total_ms=done["total_ms"])
+        self.settlement.record_finished(active, heard, first_audio_ms=done["first_audio_ms"], total_ms=done["total_ms"])
 
 
 def situation(assistant: AssistantSnapshot, *, time_zone: str, visitor_emotion: str, tools: ToolBox | None) -> str:

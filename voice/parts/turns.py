@@ -145,6 +145,7 @@ class VisitorTurns:
             return
         understood = self.understanding.now(text)
         index = self.memory.remember(ChatMessage(role="user", content=text, emotion=understood.emotion))
+        stt_provider, stt_model = heard.served_by(stt)
         turn_id = self.recorder.turn(
             TurnRecord(
                 role=Role.VISITOR,
@@ -159,8 +160,8 @@ class VisitorTurns:
                 endpoint_delay_ms=endpoint_ms,
                 stt_ms=stt_ms,
                 audio_ms=event.speech_ms,
-                provider=heard.served_by(stt)[0],
-                model=heard.served_by(stt)[1],
+                provider=stt_provider,
+                model=stt_model,
                 route=visitor_route(heard, spent, fresh_ms),
             )
         )

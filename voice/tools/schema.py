@@ -3,13 +3,12 @@
 from __future__ import annotations
 
 import json
-import math
 
 from jsonschema import Draft202012Validator
 from jsonschema.exceptions import SchemaError as _JsonSchemaError
 from jsonschema.exceptions import ValidationError as _JsonValidationError
 
-from core.api.parsers import BadInputError, check_strings
+from core.api.parsers import BadInputError, parse_json
 
 MAX_SCHEMA_BYTES = 8 * 1024
 
@@ -37,34 +36,19 @@ def check_parameters_schema(schema: object) -> None:
 
 
 def parse_arguments(raw: str, schema: dict[str, object]) -> dict[str, object]:
-    """The model's JSON arguments, checked against the tool's schema; ArgumentsError says what is wrong."""
+    """The model's JSON arguments, checked against the tool's schema; ArgumentsError says what is wrong.
+    They are read as every JSON door reads (``core.api.parsers.parse_json``: depth, NaN and Infinity,
+    NUL and lone surrogates refused), since they are stored with the turn and PostgreSQL refuses those."""
     try:
-        arguments = json.loads(raw or "{}", parse_constant=_no_constant, parse_float=_finite)
-    except json.JSONDecodeError as exc:
-        raise ArgumentsError(f"the arguments are not valid JSON ({exc.msg})") from None
-    except (ValueError, RecursionError) as exc:
-        raise ArgumentsError(f"the arguments are not valid JSON ({str(exc)[:100]})") from None
+        arguments = parse_json((raw or "{}").encode("utf-8", errors="surrogatepass"))
+    except BadInputError as bad:
+        raise ArgumentsError(f"the arguments are not valid JSON ({bad.message})") from None
     if not isinstance(arguments, dict):
         raise ArgumentsError("the arguments must be a JSON object")
-    try:  # stored with the turn: PostgreSQL refuses NUL and lone surrogates (and the turn would be lost)
-        check_strings(arguments)
-    except BadInputError as bad:
-        raise ArgumentsError(bad.message) from None
     errors = sorted(Draft202012Validator(schema).iter_errors(arguments), key=lambda e: list(e.path))
     if errors:
         raise ArgumentsError("; ".join(_describe(error) for error in errors[:5]))
     return arguments
-
-
-def _finite(text: str) -> float:
-    number = float(text)
-    if not math.isfinite(number):
-        raise ValueError(f"{text[:40]} is out of range for a number")
-    return number
-
-
-def _no_constant(name: str) -> float:
-    raise ValueError(f"{name} is not a JSON number")
 
 
 def _describe(error: _JsonValidationError) -> str:
