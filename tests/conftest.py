@@ -82,7 +82,7 @@ def _server_writes_settle_before_flush(request: pytest.FixtureRequest) -> Iterat
         return
     request.getfixturevalue("transactional_db")  # set up first, so torn down (flushed) after this waits
     yield
-    # Quiet for 300 ms in a row, not one quiet look: a session's last writes come in bursts (its end,
+    # Quiet for 150 ms in a row, not one quiet look: a session's last writes come in bursts (its end,
     # then usage, then a summary), and one snapshot between two of them let the flush deadlock.
     deadline, quiet_since = time.monotonic() + 5, None
     while time.monotonic() < deadline:
@@ -94,7 +94,7 @@ def _server_writes_settle_before_flush(request: pytest.FixtureRequest) -> Iterat
             (busy,) = cursor.fetchone()
         now = time.monotonic()
         quiet_since = None if busy else (quiet_since or now)
-        if quiet_since is not None and now - quiet_since >= 0.3:
+        if quiet_since is not None and now - quiet_since >= 0.15:
             return
         time.sleep(0.05)
 
