@@ -8,9 +8,12 @@ from datetime import datetime
 from decimal import Decimal
 
 import pytest
+from django.contrib.auth import get_user_model
+from django.test import Client
 
 from billing.models import CapKind, Plan, PlanPeriod, Subscription, SubscriptionStatus, UsageEvent
 from tenants.models import Organization
+from tests.conftest import PASSWORD
 
 _slugs = itertools.count(1)
 
@@ -94,3 +97,19 @@ def growth(db) -> Plan:
         overage_per_1k_tokens=Decimal("0.003"),
         max_concurrent_sessions=25,
     )
+
+
+@pytest.fixture
+def staff_client(db) -> Client:
+    """A platform staff member (superuser) logged in on the platform host."""
+    get_user_model().objects.create_user("ops", password=PASSWORD, is_staff=True, is_superuser=True)
+    client = Client(HTTP_HOST="localhost")
+    assert client.login(username="ops", password=PASSWORD)
+    return client
+
+
+def tenant_admin_client(tenant) -> Client:
+    """The tenant's first admin, logged in on the tenant's host."""
+    client = Client(HTTP_HOST=tenant.host)
+    client.post("/admin/login/", {"username": tenant.admin_email, "password": PASSWORD})
+    return client

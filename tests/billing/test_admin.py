@@ -14,23 +14,10 @@ from billing.actions import do_draft_invoices, do_rollup_usage
 from billing.models import Invoice, PlanPeriod, ProviderPrice, Subscription, UsageEvent
 from billing.periods import Period
 from tests.billing.conftest import add_event, add_voice_minutes, subscribe
+from tests.billing.conftest import tenant_admin_client as _tenant_client
 from tests.conftest import PASSWORD
 
 AUG = Period(date(2026, 8, 1), date(2026, 9, 1))
-
-
-@pytest.fixture
-def staff_client(db) -> Client:
-    get_user_model().objects.create_user("ops", password=PASSWORD, is_staff=True, is_superuser=True)
-    client = Client(HTTP_HOST="localhost")
-    assert client.login(username="ops", password=PASSWORD)
-    return client
-
-
-def _tenant_client(tenant) -> Client:
-    client = Client(HTTP_HOST=tenant.host)
-    client.post("/admin/login/", {"username": tenant.admin_email, "password": PASSWORD})
-    return client
 
 
 @pytest.fixture

@@ -21,6 +21,7 @@ from billing.pricing import PlanTerms, Segment, allowance_note, preview_plan_cha
 from billing.queries import live_usage
 from tenants.models import Organization
 from tests.billing.conftest import add_event, add_voice_minutes, make_plan, subscribe
+from tests.billing.conftest import tenant_admin_client as _tenant_client
 from tests.conftest import PASSWORD
 
 SEP = ReportPeriod("this_month", date(2026, 9, 1), date(2026, 10, 1))
@@ -28,20 +29,6 @@ SEP = ReportPeriod("this_month", date(2026, 9, 1), date(2026, 10, 1))
 
 def _at(day: int, hour: int = 12, month: int = 9) -> datetime:
     return datetime(2026, month, day, hour, tzinfo=UTC)
-
-
-@pytest.fixture
-def staff_client(db) -> Client:
-    get_user_model().objects.create_user("ops", password=PASSWORD, is_staff=True, is_superuser=True)
-    client = Client(HTTP_HOST="localhost")
-    assert client.login(username="ops", password=PASSWORD)
-    return client
-
-
-def _tenant_client(tenant) -> Client:
-    client = Client(HTTP_HOST=tenant.host)
-    client.post("/admin/login/", {"username": tenant.admin_email, "password": PASSWORD})
-    return client
 
 
 # ------------------------------------------------------------------ live usage
