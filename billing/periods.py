@@ -6,19 +6,12 @@ from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta
 
 
-@dataclass(frozen=True, slots=True)
-class Period:
-    """[start, end) in days; ``end`` is the first day of the next month."""
+class _Days:
+    """Whole UTC days [start, end): their bounds as instants and their count (shared by the periods below)."""
 
+    __slots__ = ()
     start: date
     end: date
-
-    @classmethod
-    def month_of(cls, day: date | datetime) -> Period:
-        if isinstance(day, datetime):
-            day = day.astimezone(UTC).date()
-        start = day.replace(day=1)
-        return cls(start, next_month(start))
 
     @property
     def starts_at(self) -> datetime:
@@ -31,6 +24,21 @@ class Period:
     @property
     def days(self) -> int:
         return (self.end - self.start).days
+
+
+@dataclass(frozen=True, slots=True)
+class Period(_Days):
+    """[start, end) in days; ``end`` is the first day of the next month."""
+
+    start: date
+    end: date
+
+    @classmethod
+    def month_of(cls, day: date | datetime) -> Period:
+        if isinstance(day, datetime):
+            day = day.astimezone(UTC).date()
+        start = day.replace(day=1)
+        return cls(start, next_month(start))
 
     def previous(self) -> Period:
         return Period.month_of(self.start - timedelta(days=1))
@@ -67,24 +75,12 @@ MAX_REPORT_DAYS = 366 * 2
 
 
 @dataclass(frozen=True, slots=True)
-class ReportPeriod:
+class ReportPeriod(_Days):
     """The days [start, end) a staff report covers, chosen with the overview's period picker."""
 
     key: str
     start: date
     end: date
-
-    @property
-    def starts_at(self) -> datetime:
-        return midnight(self.start)
-
-    @property
-    def ends_at(self) -> datetime:
-        return midnight(self.end)
-
-    @property
-    def days(self) -> int:
-        return (self.end - self.start).days
 
     @property
     def last_day(self) -> date:
