@@ -294,6 +294,18 @@ def do_record_summary(*, conversation_id: uuid.UUID | str, summary: str, through
     _record_memory_usage(conversation_id, f"summary:{conversation_id}:{through_index}", model_use)
 
 
+@transaction.atomic
+def do_record_unheard_reply(*, conversation_id: uuid.UUID | str, reply_key: str, **model_use: Any) -> None:
+    """The tokens of a reply started before the visitor's turn ended and thrown away because they went on
+    speaking: billed like any model call, never a turn (nothing of it was said). ``reply_key`` names the
+    reply within the conversation, so recording it again counts once."""
+    _record_memory_usage(conversation_id, f"{UNHEARD_REPLY_KEY}{conversation_id}:{reply_key}", model_use)
+
+
+# Usage events of unheard replies have keys starting "model:" + this (bench.voice's wasted tokens).
+UNHEARD_REPLY_KEY = "preemptive:"
+
+
 def _record_memory_usage(conversation_id: uuid.UUID | str, key: str, model_use: dict[str, Any]) -> None:
     if not (model_use.get("input_tokens") or model_use.get("output_tokens")):
         return

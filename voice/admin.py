@@ -123,6 +123,7 @@ class AssistantAdmin(admin.ModelAdmin):
                     "max_utterance_ms",
                     "barge_in_min_ms",
                     "semantic_turn_end",
+                    "preemptive_replies",
                     "turn_min_silence_ms",
                     "turn_max_silence_ms",
                     "idle_timeout_s",

@@ -269,6 +269,7 @@ class AssistantForm(forms.ModelForm):
             "max_utterance_ms": "Longest turn (ms)",
             "barge_in_min_ms": "Speech needed to interrupt (ms)",
             "semantic_turn_end": "Listen for unfinished sentences",
+            "preemptive_replies": "Start answering during the pause",
             "turn_min_silence_ms": "Shortest pause before answering (ms)",
             "turn_max_silence_ms": "Longest wait for an unfinished sentence (ms)",
             "idle_timeout_s": "End a silent conversation after (s)",

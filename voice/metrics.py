@@ -41,6 +41,9 @@ TURN_END_VERDICTS = Counter("aura_turn_end_verdicts_total", "Verdicts on the wor
 TURN_END_SPECULATIONS = Counter(
     "aura_turn_end_speculations_total", "Speculative transcripts taken at a pause, by outcome", ["outcome"]
 )
+# Replies started during a pause, before the turn ended (voice.parts.replies): started, released when the
+# turn ended there, dropped when the visitor went on (their tokens are billed, nothing was sent).
+PREEMPTIVE_REPLIES = Counter("aura_preemptive_replies_total", "Replies started before the turn ended", ["outcome"])
 
 # Each visitor turn's emotion and intent (voice.understanding). Intents are tenant-named: counted by kind
 # (a built-in tool's name, "configured" for the assistant's own, "none"), so the labels stay bounded.

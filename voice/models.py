@@ -209,6 +209,12 @@ class Assistant(models.Model):
         "sentence (“a table for…”, “um”, a number being read out) waits longer, a complete question is answered "
         "sooner.",
     )
+    preemptive_replies = models.BooleanField(
+        default=True,
+        help_text="Start the reply during the visitor's pause, before the turn is confirmed: its audio is held and "
+        "released the instant the turn ends, or thrown away unheard if the visitor goes on speaking (its tokens "
+        "are still billed).",
+    )
     turn_min_silence_ms = models.PositiveIntegerField(
         default=300,
         validators=[MinValueValidator(100), MaxValueValidator(1500)],

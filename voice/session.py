@@ -20,11 +20,13 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import uuid
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Protocol
 
 from billing.sessions import SessionQuota
+from conversations.actions import do_record_unheard_reply
 from conversations.models import Channel, EndReason
 from voice.metrics import SESSIONS_TOTAL
 from voice.parts.admission import Admission, Quota
@@ -34,6 +36,7 @@ from voice.parts.replies import Replies, situation
 from voice.parts.timers import Ending, Timers
 from voice.parts.turns import VisitorTurns
 from voice.parts.understanding import TurnUnderstanding
+from voice.pipeline.reply import Reply
 from voice.protocol import (
     MAX_FRAME_BYTES,
     OUTPUT_FORMAT,
@@ -50,7 +53,7 @@ from voice.protocol import (
     check_audio_frame,
     parse_client_event,
 )
-from voice.providers.base import ChatMessage
+from voice.providers.base import ChatMessage, estimate_tokens
 from voice.providers.registry import SessionProviders
 from voice.queries import AssistantSnapshot
 from voice.recorder import ConversationRecorder
@@ -144,6 +147,7 @@ class VoiceSession:
             on_cut=self.ending.cancel,
             ended=ended,
             name=name,
+            unheard=self._unheard,
         )
         self.turns = VisitorTurns(
             assistant,
@@ -157,6 +161,8 @@ class VoiceSession:
             interrupt=self.replies.interrupt,
             answer=self._answer,
             name=name,
+            pause_heard=self._pause_heard if assistant.preemptive_replies else None,
+            resumed=self.replies.discard,
         )
 
     # ---------------------------------------------------------------- what the transports read
@@ -252,18 +258,51 @@ class VoiceSession:
         return not self.ended and await self.admission.admit()
 
     # ---------------------------------------------------------------- the wiring between parts
-    async def _answer(self, detected_at: float, endpoint_ms: float | None, stt_ms: float | None) -> None:
-        """A visitor's turn was stored: answer it, unless the quota says the session must end."""
+    async def _answer(
+        self, detected_at: float, endpoint_ms: float | None, stt_ms: float | None, pause: int | None = None
+    ) -> None:
+        """A visitor's turn was stored: answer it, unless the quota says the session must end. A turn heard
+        during its pause may have its reply ready (preemptive): it is released, not asked for again."""
         if not self.quota.allows_reply():  # a turn boundary past the hard cap: no more replies
+            self.replies.discard()
             return
-        context = situation(
+        if pause is not None and await self.replies.release(
+            pause, detected_at=detected_at, endpoint_ms=endpoint_ms, stt_ms=stt_ms
+        ):
+            return
+        messages = self.memory.messages(context=self._situation())
+        await self.replies.chat(messages, self.tools, detected_at=detected_at, endpoint_ms=endpoint_ms, stt_ms=stt_ms)
+
+    def _pause_heard(self, text: str, pause: int) -> None:
+        """The visitor paused and their words so far are known: the reply starts now, held until the turn
+        ends there (voice.parts.replies, preemptive replies)."""
+        if self.ended or not self.quota.allows_reply():
+            return
+        said = ChatMessage(role="user", content=text, emotion=self.understanding.peek(text).emotion)
+        messages = self.memory.messages(context=self._situation(), pending=said)
+        self.replies.prepare(messages, self.tools, pause=pause)
+
+    def _unheard(self, reply: Reply, prompt_tokens: int) -> None:
+        """A preemptive reply was thrown away: its tokens are billed (estimated when its usage never came)."""
+        produced = bool(reply.llm_rounds)
+        chosen = reply.llm_route.chosen if reply.llm_route else None
+        self.recorder.call(
+            do_record_unheard_reply,
+            conversation_id=self.conversation_id,
+            reply_key=uuid.uuid4().hex,
+            llm_provider=chosen.provider if chosen else self.providers.chat.provider,
+            llm_model=chosen.model if chosen else self.providers.chat.model,
+            input_tokens=reply.input_tokens if produced else prompt_tokens,
+            output_tokens=reply.output_tokens if produced else (estimate_tokens(reply.text) if reply.text else 0),
+        )
+
+    def _situation(self) -> str:
+        return situation(
             self.assistant,
             time_zone=self.recorder.tenant.time_zone,
             visitor_emotion=self.understanding.visitor_emotion,
             tools=self.tools,
         )
-        messages = self.memory.messages(context=context)
-        await self.replies.chat(messages, self.tools, detected_at=detected_at, endpoint_ms=endpoint_ms, stt_ms=stt_ms)
 
     def _after_reply(self, spoken: SpokenReply | None, said: str) -> None:
         """A reply ended: an ending it asked for goes ahead if it was heard; older turns get summarised."""

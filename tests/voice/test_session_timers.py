@@ -78,25 +78,29 @@ def _session(
     speech_speed: float = 4.0,
     chat: object = None,
     tts: object = None,
+    stt: object = None,
     recorder: FakeRecorder | None = None,
+    **assistant: object,
 ) -> tuple[VoiceSession, FakeTransport, FakeRecorder]:
-    """A session on simulated providers (or the ``chat`` / ``tts`` given) with fakes for transport and recorder."""
-    assistant = AssistantSnapshot(
-        id=1,
-        name="Test",
-        instructions="Be brief.",
-        greeting=greeting,
-        language="en",
-        voice="alloy",
-        speech_speed=speech_speed,
-        turn=TurnConfig(),
-        idle_timeout_s=idle_timeout_s,
-        max_session_s=max_session_s,
-        routing=RoutingConfig(llm=(), stt=(), tts=()),
-        tools=tools,
-    )
+    """A session on simulated providers (or the ``chat`` / ``tts`` / ``stt`` given) with fakes for transport and
+    recorder; ``assistant``: settings of the AssistantSnapshot."""
+    snapshot = {
+        "id": 1,
+        "name": "Test",
+        "instructions": "Be brief.",
+        "greeting": greeting,
+        "language": "en",
+        "voice": "alloy",
+        "speech_speed": speech_speed,
+        "turn": TurnConfig(),
+        "idle_timeout_s": idle_timeout_s,
+        "max_session_s": max_session_s,
+        "routing": RoutingConfig(llm=(), stt=(), tts=()),
+        "tools": tools,
+    }
+    assistant_snapshot = AssistantSnapshot(**{**snapshot, **assistant})  # type: ignore[arg-type]
     providers = SessionProviders(
-        stt=SimulatedSpeechToText(FAST),
+        stt=stt or SimulatedSpeechToText(FAST),
         chat=chat or SimulatedChat(FAST),
         tts=tts or SimulatedSpeech(FAST, use_espeak=False),
     )
@@ -105,7 +109,7 @@ def _session(
         conversation_id="c1",
         visitor_id="",
         origin="https://shop.example",
-        assistant=assistant,
+        assistant=assistant_snapshot,
         providers=providers,
         transport=transport,
         recorder=recorder,

@@ -62,6 +62,7 @@ ASSISTANT_FIELDS = (
     "max_utterance_ms",
     "barge_in_min_ms",
     "semantic_turn_end",
+    "preemptive_replies",
     "turn_min_silence_ms",
     "turn_max_silence_ms",
     "idle_timeout_s",

@@ -45,6 +45,10 @@ class TurnConfig:
     semantic: bool = False
     min_silence_ms: int = 300
     max_silence_ms: int = 2000
+    # Preemptive replies (voice.parts.turns): without semantic end of turn, a SpeechPaused event at
+    # pause_ms of silence lets the reply start before the turn ends; the turn still ends at
+    # end_silence_ms (nothing is held open). 0: no pause event.
+    pause_ms: int = 0
 
     def __post_init__(self) -> None:
         if self.aggressiveness not in (0, 1, 2, 3):
@@ -57,7 +61,7 @@ class TurnConfig:
         for name in ("start_ms", "end_silence_ms"):
             if getattr(self, name) < FRAME_MS:
                 raise ValueError(f"{name} must be at least {FRAME_MS} ms")
-        for name in ("pre_roll_ms", "barge_in_min_ms"):
+        for name in ("pre_roll_ms", "barge_in_min_ms", "pause_ms"):
             if getattr(self, name) < 0:
                 raise ValueError(f"{name} must not be negative")
         if self.max_utterance_ms <= self.pre_roll_ms + self.start_ms:
@@ -76,6 +80,15 @@ def semantic_silences_ordered(min_silence_ms: int, end_silence_ms: int, max_sile
     return min_silence_ms >= FRAME_MS and _frames(min_silence_ms) < _frames(end_silence_ms) <= _frames(max_silence_ms)
 
 
+def pause_frames(config: TurnConfig) -> int:
+    """Frames of silence after which a SpeechPaused is sent: semantic end of turn's min_silence_ms, else
+    pause_ms when it comes before the end of the turn; 0 for none."""
+    if config.semantic:
+        return _frames(config.min_silence_ms)
+    frames = _frames(config.pause_ms) if config.pause_ms else 0
+    return frames if 0 < frames < _frames(config.end_silence_ms) else 0
+
+
 @dataclass(frozen=True, slots=True)
 class SpeechStarted:
     """The visitor started speaking; `pre_roll` is all audio of the turn so far."""
@@ -87,8 +100,10 @@ class SpeechStarted:
 
 @dataclass(frozen=True, slots=True)
 class SpeechPaused:
-    """Semantic end of turn: min_silence_ms of silence. `utterance` is the turn so far, as SpeechStopped
-    would carry it; `last_voiced` (frame index of the last voiced frame) tells whether speech came since."""
+    """A pause in the visitor's speech: min_silence_ms of silence with semantic end of turn (the turn is
+    held open until its verdict), else pause_ms (preemptive replies; the turn ends at end_silence_ms as
+    always). `utterance` is the turn so far, as SpeechStopped would carry it; `last_voiced` (frame index of
+    the last voiced frame) tells whether speech came since."""
 
     utterance: bytes = field(repr=False)
     frame_index: int
@@ -158,8 +173,8 @@ class TurnDetector:
         "_last_voiced",
         "_max_bytes",
         "_max_silence_frames",
-        "_min_silence_frames",
         "_pause_end_frames",
+        "_pause_frames",
         "_ring",
         "_speech_end",
         "_speech_offset",
@@ -186,7 +201,7 @@ class TurnDetector:
         start_frames = _frames(config.start_ms)
         self._start_voiced = ceil(start_frames * START_RATIO)
         self._end_frames = _frames(config.end_silence_ms)
-        self._min_silence_frames = _frames(config.min_silence_ms) if config.semantic else 0
+        self._pause_frames = pause_frames(config)
         self._max_silence_frames = _frames(config.max_silence_ms)
         self._keep_frames = _frames(TRAILING_SILENCE_MS)
         self._barge_in_frames = _frames(config.barge_in_min_ms)
@@ -218,6 +233,15 @@ class TurnDetector:
         self._speech_end = 0
         self._last_voiced = 0
         self._verdict: tuple[int, int] | None = None
+
+    @property
+    def silence_ms(self) -> int:
+        """How long the turn in progress has been silent since its last voiced frame."""
+        return self._unvoiced_run * FRAME_MS
+
+    def utterance_since(self, offset: int) -> bytes:
+        """The turn in progress's audio from byte ``offset`` on (pre-roll, speech and silence, untrimmed)."""
+        return bytes(self._utterance[offset:])
 
     @property
     def last_voiced(self) -> int:
@@ -309,9 +333,9 @@ class TurnDetector:
         ended = self._unvoiced_run >= pause_end
         if ended or capped:
             return self._stop(capped and not ended)
-        if self._min_silence_frames and self._unvoiced_run == self._min_silence_frames:
-            # Hold the turn open until the verdict (decide), at most max_silence_ms.
-            self._pause_end_frames = self._max_silence_frames
+        if self._pause_frames and self._unvoiced_run == self._pause_frames:
+            if self.config.semantic:  # hold the turn open until the verdict (decide), at most max_silence_ms
+                self._pause_end_frames = self._max_silence_frames
             return SpeechPaused(self._trimmed(), self._frame_index, self._last_voiced)
         return None
 

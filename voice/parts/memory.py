@@ -87,11 +87,12 @@ class SessionMemory:
         self.forgotten = True
         self.profile = None
 
-    def messages(self, *, context: str) -> list[ChatMessage]:
-        """What the chat model is given for the next reply."""
+    def messages(self, *, context: str, pending: ChatMessage | None = None) -> list[ChatMessage]:
+        """What the chat model is given for the next reply; ``pending``: a visitor's message not remembered
+        yet (a reply started during the pause, before the turn is the visitor's: voice.parts.replies)."""
         return compose(
             self.assistant.instructions,
-            self.history,
+            self.history if pending is None else [*self.history, pending],
             recent_turns=self.assistant.recent_turns,
             summarized=self.summarized,
             summary=self.summary,

@@ -1,6 +1,12 @@
 """The assistant's replies: one at a time, each a ReplyPipeline (voice.pipeline.reply) whose events and
 audio go straight to the transport. A new reply supersedes the one playing; a barge-in, a typed message
-or the client's cancel stops it, and the listener keeps only what they heard (voice.parts.heard)."""
+or the client's cancel stops it, and the listener keeps only what they heard (voice.parts.heard).
+
+A reply may start before the visitor's turn has ended (*preemptive*, ``prepare``): at a pause whose
+transcript is known, the chat model, the first clause and its speech are produced while the silence
+lasts, with nothing sent. When the turn ends at that pause, ``release`` sends it from that instant; if
+the visitor speaks again (or anything else replies first), ``discard`` cancels it: nothing of it is sent,
+stored or spoken, and its tokens are billed as a reply nobody heard. One held reply at a time."""
 
 from __future__ import annotations
 
@@ -8,15 +14,16 @@ import asyncio
 import logging
 import time
 from collections.abc import Awaitable, Callable, Sequence
+from dataclasses import dataclass, field
 from datetime import datetime
 from zoneinfo import ZoneInfo
 
-from voice.metrics import BARGE_INS, TURN_STAGE
+from voice.metrics import BARGE_INS, PREEMPTIVE_REPLIES, TURN_STAGE
 from voice.parts.admission import SendEvent
 from voice.parts.heard import Settlement, SpokenReply
 from voice.pipeline.reply import Reply, ReplyPipeline, SendAudio
 from voice.protocol import ErrorCode, ProtocolError
-from voice.providers.base import ChatMessage, ProviderError
+from voice.providers.base import ChatMessage, ProviderError, estimate_tokens
 from voice.providers.registry import SessionProviders
 from voice.queries import AssistantSnapshot
 from voice.text.emotion import UPSET
@@ -30,6 +37,26 @@ STOP_TIMEOUT_S = 2.0
 # Told once a reply ended, with what reached the listener ("" when nothing did, or it failed); None: the
 # reply said nothing at all.
 AfterReply = Callable[[SpokenReply | None, str], None]
+# Told of a preemptive reply thrown away: the reply and its prompt's estimated tokens (billed as unheard).
+Unheard = Callable[[Reply, int], None]
+
+
+@dataclass(slots=True)
+class HeldReply:
+    """A preemptive reply: produced, not yet sent (its events wait in ``events``)."""
+
+    reply: Reply
+    pause: int  # the pause (its last voiced frame) whose transcript it answers
+    prompt_tokens: int
+    task: asyncio.Task[None] | None = None
+    events: list[dict[str, object]] = field(default_factory=list)
+    released: bool = False
+
+    async def send_or_keep(self, send_event: SendEvent, event: dict[str, object]) -> None:
+        if self.released:
+            await send_event(event)
+        else:
+            self.events.append(event)
 
 
 class Replies:
@@ -46,13 +73,16 @@ class Replies:
         on_cut: Callable[[], None],
         ended: Callable[[], bool],
         name: str,
+        unheard: Unheard | None = None,
     ) -> None:
         self.assistant, self.providers = assistant, providers
+        self.unheard = unheard
         self.send_event, self.send_audio = send_event, send_audio
         self.settlement, self.visitor_emotion = settlement, visitor_emotion
         self.after_reply, self.on_cut, self.ended, self.name = after_reply, on_cut, ended, name
         self.text_only = False
         self.active: SpokenReply | None = None
+        self.held: HeldReply | None = None  # a preemptive reply waiting for its turn to end
         self.next_reply_id = 1
         self._launching = asyncio.Lock()
 
@@ -67,12 +97,14 @@ class Replies:
         stt_ms: float | None,
     ) -> None:
         """Answer the visitor: the chat model's reply, spoken as it comes."""
+        self.discard()
         reply = self._new(detected_at=detected_at, endpoint_ms=endpoint_ms, stt_ms=stt_ms)
         pipeline = self._pipeline(reply)
         await self._launch(reply, lambda: pipeline.run_from_chat(self.providers.chat, messages, tools))
 
     async def say(self, text: str) -> None:
         """Say a fixed text (a greeting, a reminder)."""
+        self.discard()
         reply = self._new()
         await self._launch(reply, lambda: self._pipeline(reply).run_from_text(text))
 
@@ -84,6 +116,71 @@ class Replies:
             await asyncio.wait({active.task})
             if (playback_end := active.reply.playback_end()) is not None:
                 await asyncio.sleep(max(0.0, playback_end - time.monotonic()))
+
+    # ---------------------------------------------------------------- before the turn ends (preemptive)
+    def prepare(self, messages: Sequence[ChatMessage], tools: ToolBox | None, *, pause: int) -> None:
+        """Start the reply to the turn so far during its pause (``pause``: its last voiced frame), held until
+        ``release`` for the same pause. Not while another reply is produced or heard."""
+        self.discard()
+        if self.ended() or self.producing() or self.audible():
+            return
+        reply = self._new(advance=False)  # its id is taken when it is released
+        reply.hold = asyncio.Event()
+        held = HeldReply(reply, pause, prompt_tokens=sum(estimate_tokens(m.content) for m in messages))
+
+        async def send_event(event: dict[str, object]) -> None:
+            await held.send_or_keep(self.send_event, event)
+
+        pipeline = ReplyPipeline(reply, tts=self.providers.tts, send_event=send_event, send_audio=self.send_audio)
+        held.task = asyncio.create_task(
+            self._run(reply, lambda: pipeline.run_from_chat(self.providers.chat, messages, tools), send_event),
+            name=f"preemptive-reply:{self.name}",
+        )
+        self.held = held
+        PREEMPTIVE_REPLIES.labels("started").inc()
+
+    async def release(self, pause: int, *, detected_at: float, endpoint_ms: float | None, stt_ms: float | None) -> bool:
+        """The turn ended at ``pause``: send its held reply from now on. False when there is none to send
+        (none was started, it was for another pause, or it failed: the caller replies afresh)."""
+        held = self.held
+        if held is None or held.pause != pause or held.reply.failed:
+            self.discard()
+            return False
+        async with self._launching:
+            if self.held is not held:  # thrown away while the lock was taken
+                return False
+            await self.interrupt("superseded")
+            if self.ended():
+                self.discard()
+                return True
+            self.held = None
+            reply = held.reply
+            self.next_reply_id = reply.id + 1
+            reply.turn_detected_at, reply.endpoint_ms, reply.stt_ms = detected_at, endpoint_ms, stt_ms
+            await self.send_event({"type": "response.started", "response_id": reply.id})
+            while held.events:  # what it said while held, in order; nothing can slip in before the flag is set
+                await self.send_event(held.events.pop(0))
+            held.released = True
+            assert held.task is not None
+            assert reply.hold is not None
+            active = SpokenReply(reply=reply, task=held.task)
+            self.active = active
+            self.settlement.keep(active)
+            reply.hold.set()
+        PREEMPTIVE_REPLIES.labels("released").inc()
+        return True
+
+    def discard(self) -> None:
+        """Throw away the held reply, if any: nothing of it was sent; its tokens are billed as unheard."""
+        held, self.held = self.held, None
+        if held is None:
+            return
+        held.reply.stopped = True
+        if held.task is not None:
+            held.task.cancel()
+        PREEMPTIVE_REPLIES.labels("dropped").inc()
+        if self.unheard is not None:
+            self.unheard(held.reply, held.prompt_tokens)
 
     # ---------------------------------------------------------------- what is going on
     def producing(self) -> bool:
@@ -149,7 +246,12 @@ class Replies:
 
     # ---------------------------------------------------------------- one reply's life
     def _new(
-        self, *, detected_at: float | None = None, endpoint_ms: float | None = None, stt_ms: float | None = None
+        self,
+        *,
+        detected_at: float | None = None,
+        endpoint_ms: float | None = None,
+        stt_ms: float | None = None,
+        advance: bool = True,
     ) -> Reply:
         follows = self.assistant.voice_follows_emotion
         style, pace = voice_style(self.visitor_emotion()) if follows else ("", 1.0)
@@ -163,7 +265,8 @@ class Replies:
             endpoint_ms=endpoint_ms,
             stt_ms=stt_ms,
         )
-        self.next_reply_id += 1
+        if advance:
+            self.next_reply_id += 1
         return reply
 
     def _pipeline(self, reply: Reply) -> ReplyPipeline:
@@ -177,12 +280,12 @@ class Replies:
             if self.ended():
                 return
             await self.send_event({"type": "response.started", "response_id": reply.id})
-            task = asyncio.create_task(self._run(reply, stages))
+            task = asyncio.create_task(self._run(reply, stages, self.send_event))
             active = SpokenReply(reply=reply, task=task)
             self.active = active
             self.settlement.keep(active)
 
-    async def _run(self, reply: Reply, stages: Callable[[], Awaitable[None]]) -> None:
+    async def _run(self, reply: Reply, stages: Callable[[], Awaitable[None]], send_event: SendEvent) -> None:
         failed = False
         try:
             await stages()  # created here, so a reply cancelled before it starts leaves no coroutine behind
@@ -197,14 +300,17 @@ class Replies:
             failed = True
         if failed:
             reply.failed = True
-            await self.send_event(
+        if reply.hold is not None:  # a preemptive reply ends once it was released (or is thrown away first)
+            await reply.hold.wait()
+        if failed:
+            await send_event(
                 ProtocolError(
                     ErrorCode.REPLY_FAILED, "Sorry, I could not answer just now. Please try again."
                 ).as_event()
             )
         done = metrics(reply)
-        await self.send_event({"type": "response.audio.done", "response_id": reply.id, "audio_ms": done["audio_ms"]})
-        await self.send_event(
+        await send_event({"type": "response.audio.done", "response_id": reply.id, "audio_ms": done["audio_ms"]})
+        await send_event(
             {
                 "type": "response.done",
                 "response_id": reply.id,
@@ -250,9 +356,15 @@ _STAGES = {
 }
 
 
-def metrics(reply: Reply) -> dict[str, float | None]:
-    """The timings and counts of ``response.done`` (docs/websocket-protocol.md), in milliseconds."""
+def metrics(reply: Reply) -> dict[str, float | bool | None]:
+    """The timings and counts of ``response.done`` (docs/websocket-protocol.md), in milliseconds. A reply
+    started before the turn ended (preemptive) says so, and how long its first audio was ready before."""
     first_audio_ms = (reply.first_audio_at - reply.turn_detected_at) * 1000 if reply.first_audio_at else None
+    preemptive: dict[str, float | bool | None] = {}
+    if reply.hold is not None:
+        ready = reply.ready_at
+        before_ms = (reply.turn_detected_at - ready) * 1000 if ready is not None else 0.0
+        preemptive = {"preemptive": True, "ready_before_turn_end_ms": _round(max(0.0, before_ms))}
     return {
         "endpoint_ms": _round(reply.endpoint_ms),
         "stt_ms": _round(reply.stt_ms),
@@ -265,6 +377,7 @@ def metrics(reply: Reply) -> dict[str, float | None]:
         "output_tokens": reply.output_tokens,
         "tts_characters": reply.tts_characters,
         "audio_ms": _round(reply.audio_sent_ms),
+        **preemptive,
     }
 
 

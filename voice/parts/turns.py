@@ -20,7 +20,8 @@ from voice.parts.memory import SessionMemory
 from voice.parts.timers import Timers
 from voice.parts.understanding import TurnUnderstanding
 from voice.pipeline.input import AudioInput
-from voice.pipeline.turn_end import BYTES_PER_MS, Heard, Spent, TurnEnd, transcribe
+from voice.pipeline.transcription import COMMIT_AFTER_MS, TurnTranscription
+from voice.pipeline.turn_end import Heard, Spent, TurnEnd
 from voice.protocol import ErrorCode, ProtocolError
 from voice.providers.base import ChatMessage, ProviderError, SpeechToText
 from voice.queries import AssistantSnapshot
@@ -30,8 +31,12 @@ logger = logging.getLogger("voice.session")  # the session's log lines keep thei
 
 UNCANCELLED_ECHO_BARGE_IN_MS = 600
 
-# Ask for a reply to the turn just stored: when its end was detected, and what hearing it took.
-Answer = Callable[[float, float | None, float | None], Awaitable[None]]
+# Ask for a reply to the turn just stored: when its end was detected, what hearing it took, and the pause
+# (its last voiced frame) whose transcript it is when it was heard during a pause (a reply may have
+# started then: voice.parts.replies' preemptive replies), else None.
+Answer = Callable[[float, float | None, float | None, int | None], Awaitable[None]]
+# A transcript of the turn so far, during the pause after its last voiced frame.
+PauseHeard = Callable[[str, int], None]
 
 
 class VisitorTurns:
@@ -49,19 +54,29 @@ class VisitorTurns:
         interrupt: Callable[[str], Awaitable[None]],
         answer: Answer,
         name: str,
+        pause_heard: PauseHeard | None = None,
+        resumed: Callable[[], None] | None = None,
     ) -> None:
         self.assistant, self.stt, self.send_event, self.recorder = assistant, stt, send_event, recorder
         self.understanding, self.memory, self.timers = understanding, memory, timers
         self.assistant_audible, self.interrupt, self.answer, self.name = assistant_audible, interrupt, answer, name
+        self.pause_heard, self.resumed = pause_heard, resumed
         self.input: AudioInput | None = None  # None: a text-only session
-        self.turn_end: TurnEnd | None = None  # semantic end of turn, when the assistant has it on
+        self.turn_end: TurnEnd | None = None  # what happens at pauses (semantic end of turn, preemptive replies)
+        self.transcription: TurnTranscription | None = None  # the turn in progress's (from speech start)
         self.task: asyncio.Task[None] | None = None  # the spoken turn being heard and answered
 
     def listen(self, sample_rate: int, echo_cancellation: str) -> None:
         """Take audio from now on: at the client's sample rate, with its echo cancellation."""
         self.input = AudioInput(sample_rate, self._turn_config(echo_cancellation))
-        if self.input.config.semantic:
-            self.turn_end = TurnEnd(self.stt, self.input.detector, self.input.config, language=self.assistant.language)
+        self.turn_end = TurnEnd(
+            self.stt,
+            self.input.detector,
+            self.input.config,
+            language=self.assistant.language,
+            on_heard=self._pause_heard if self.pause_heard is not None else None,
+            on_dropped=self.resumed,
+        )
 
     def in_speech(self) -> bool:
         return self.input is not None and self.input.detector.in_speech
@@ -72,25 +87,39 @@ class VisitorTurns:
     async def close(self) -> None:
         if self.turn_end is not None:
             await self.turn_end.close()
+        transcription, self.transcription = self.transcription, None
+        if transcription is not None:
+            await transcription.ended()
 
     # ---------------------------------------------------------------- spoken
     async def hear(self, frame: bytes) -> None:
         """One frame of the visitor's audio: input → speech detection → the turn's events."""
         assert self.input is not None
-        self.input.detector.assistant_speaking = self.assistant_audible()
+        assert self.turn_end is not None
+        detector = self.input.detector
+        detector.assistant_speaking = self.assistant_audible()
         for event in await self.input.listen(frame):
             if isinstance(event, SpeechStarted):
                 await self._speech_started(event)
             elif isinstance(event, SpeechPaused):
-                if self.turn_end is not None:
-                    self.turn_end.paused(event)
+                if self.transcription is not None:
+                    await self.transcription.feed(event.utterance)  # the commit covers the pause
+                    self.turn_end.transcription = self.transcription
+                self.turn_end.paused(event)
             elif isinstance(event, SpeechStopped):
                 await self._speech_stopped(event)
-        if self.turn_end is not None:
-            self.turn_end.check()
+        transcription = self.transcription
+        if transcription is not None and transcription.streaming and detector.in_speech:
+            await transcription.feed_more(detector.utterance_since(transcription.fed))  # every frame of the turn
+            if detector.silence_ms >= COMMIT_AFTER_MS:
+                transcription.commit(detector.last_voiced)
+        self.turn_end.check()
 
     async def _speech_started(self, event: SpeechStarted) -> None:
         self.timers.visitor_active()
+        self.transcription = await TurnTranscription.begin(
+            self.stt, language=self.assistant.language, pre_roll=event.pre_roll
+        )
         await self.send_event(
             {"type": "speech.started", "audio_ms": event.frame_index * 20, "barge_in": event.during_assistant_speech}
         )
@@ -104,32 +133,39 @@ class VisitorTurns:
             {"type": "speech.stopped", "audio_ms": event.frame_index * 20, "speech_ms": event.speech_ms}
         )
         previous = self.task
-        speculation = self.turn_end.take(event) if self.turn_end is not None else None
-        spent = self.turn_end.spent() if self.turn_end is not None else None
-        self.task = asyncio.create_task(self._answer_speech(event, endpoint_ms, previous, speculation, spent))
+        assert self.turn_end is not None
+        speculation = self.turn_end.take(event)
+        spent = self.turn_end.spent()
+        transcription, self.transcription = self.transcription, None
+        if transcription is None:  # a turn always starts with SpeechStarted; never without a transcription
+            transcription = TurnTranscription(self.stt, language=self.assistant.language)
+        self.task = asyncio.create_task(
+            self._answer_speech(event, endpoint_ms, previous, transcription, speculation, spent)
+        )
 
     async def _answer_speech(
         self,
         event: SpeechStopped,
         endpoint_ms: float | None,
         previous: asyncio.Task[None] | None,
-        speculation: asyncio.Task[Heard] | None = None,
-        spent: Spent | None = None,
+        transcription: TurnTranscription,
+        speculation: asyncio.Task[Heard] | None,
+        spent: Spent,
     ) -> None:
-        """`spent`: the turn's speculative transcripts (semantic end of turn), billed with the turn."""
+        """`spent`: the turn's speculative transcripts at its pauses, billed with the turn."""
         detected_at, started_at = time.monotonic(), datetime.now(UTC)
         if previous is not None and not previous.done():
             await asyncio.gather(previous, return_exceptions=True)  # the earlier utterance is stored first
         stt = self.stt
+        fresh_ms = 0
         try:
-            # Semantic end of turn: the transcript taken at the pause is this turn's (no new speech since).
+            # The transcript taken at the pause is this turn's (no new speech since).
             heard = await TurnEnd.result(speculation) if speculation is not None else None
-            fresh_ms = 0
             if heard is None:
-                fresh_ms = len(event.utterance) // BYTES_PER_MS
-                heard = await transcribe(
-                    stt, event.utterance, language=self.assistant.language, on_partial=self._send_partial
+                text, route, fresh_ms = await transcription.heard(
+                    event.utterance, ended_at=event.last_voiced, on_partial=self._send_partial
                 )
+                heard = Heard(text=text, route=route)
         except ProviderError as exc:
             logger.warning("speech-to-text failed in %s: %s", self.name, exc)
             await self.send_event(
@@ -138,6 +174,8 @@ class VisitorTurns:
                 ).as_event()
             )
             return
+        finally:
+            fresh_ms += await transcription.ended()  # a streamed turn's audio, billed once
         text = heard.text
         stt_ms = (time.monotonic() - detected_at) * 1000
         await self.send_event({"type": "transcript.final", "text": text, "input": "voice"})
@@ -167,11 +205,19 @@ class VisitorTurns:
         )
         self.understanding.later(text, understood, turn_id, index)
         if self.task is not asyncio.current_task() or self.in_speech():
+            if self.resumed is not None:
+                self.resumed()  # a reply started at the pause answers only part of the thought
             return  # the visitor is speaking again: answer the whole thought when they stop
-        await self.answer(detected_at, endpoint_ms, stt_ms)
+        await self.answer(detected_at, endpoint_ms, stt_ms, event.last_voiced if heard.speculative else None)
 
     async def _send_partial(self, text: str) -> None:
         await self.send_event({"type": "transcript.partial", "text": text})
+
+    def _pause_heard(self, heard: Heard, last_voiced: int) -> None:
+        """A transcript during a pause: the session may start the reply (held until the turn ends)."""
+        assert self.pause_heard is not None
+        if self.task is None or self.task.done():  # the previous turn is answered: nothing else to wait for
+            self.pause_heard(heard.text, last_voiced)
 
     def _turn_config(self, echo_cancellation: str) -> TurnConfig:
         """Without echo cancellation the reply leaks into the microphone: demand more speech to barge in."""
@@ -201,7 +247,7 @@ class VisitorTurns:
             )
         )
         self.understanding.later(text, understood, turn_id, index)
-        await self.answer(detected_at, None, None)
+        await self.answer(detected_at, None, None, None)
 
 
 def visitor_route(heard: Heard, spent: Spent | None, fresh_ms: int) -> dict[str, object]:
@@ -209,7 +255,7 @@ def visitor_route(heard: Heard, spent: Spent | None, fresh_ms: int) -> dict[str,
     and with semantic end of turn its verdict, whether the speculative transcript was used, and the requests."""
     route: dict[str, object] = {"stt": heard.route.as_dict()} if heard.route else {}
     route["stt_audio_ms"] = fresh_ms + (spent.audio_ms if spent is not None else 0)
-    if spent is not None:
+    if spent is not None and (spent.requests or heard.speculative):
         route["turn_end"] = {
             "verdict": heard.verdict or spent.verdict or "none",
             "speculative": heard.speculative,

@@ -50,6 +50,10 @@ class TurnUnderstanding:
         VISITOR_INTENTS.labels(intent_kind(understood.intent, frozenset(self.assistant.tools))).inc()
         return understood
 
+    def peek(self, text: str) -> Understanding:
+        """The fast tier's reading of words not yet a turn (a pause's transcript): nothing counted or kept."""
+        return understand(text, self.matcher)
+
     def later(self, text: str, fast: Understanding, turn_id: asyncio.Future[int], history_index: int) -> None:
         """The slow tier, when the fast one is unsure and the assistant allows it: never on the reply's path."""
         if not (fast.unsure and self.assistant.understand_with_model) or self.ended():

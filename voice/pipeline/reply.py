@@ -4,6 +4,9 @@
 
 Each stage has one job. They run as one task group; interrupting the reply marks it stopped (the
 audio stage checks that right before every send) and cancels all of them.
+
+A reply may be *held* (a preemptive reply, started before the visitor's turn ended: voice.parts.replies):
+its stages run, but its first audio and its tool calls wait until ``Reply.hold`` is set.
 """
 
 from __future__ import annotations
@@ -84,6 +87,9 @@ class Reply:
     llm_route: RouteLog | None = None  # how the chat model was chosen (None for fixed text)
     tts_route: RouteLog | None = None  # the first sentence's, or a later one that needed a failover
     stopped: bool = False  # set when the reply is interrupted: from then on not one more frame is sent
+    # A preemptive reply: produced before the turn ended, sent from the moment this is set (None: not held).
+    hold: asyncio.Event | None = None
+    ready_at: float | None = None  # when a held reply's first audio was ready to go
 
     def route_record(self) -> dict[str, object]:
         routes = {"llm": self.llm_route, "tts": self.tts_route}
@@ -180,6 +186,8 @@ class ReplyPipeline:
         Each run is recorded as it finishes, so a reply interrupted meanwhile still stores what its
         tools did; the calls still running are cancelled with it."""
         runs: dict[int, ToolRun] = {}
+        if self.reply.hold is not None:  # a tool may act (book, hand off, end): never before the turn is the visitor's
+            await self.reply.hold.wait()
 
         async def run(index: int, call: ToolCall) -> None:
             runs[index] = result = await tools.run(call, round_=round_)
@@ -310,6 +318,9 @@ class ReplyPipeline:
     async def _play(self) -> None:
         reply, chunks = self.reply, self._chunks
         pcm = await chunks.get()
+        if reply.hold is not None and not reply.hold.is_set():
+            reply.ready_at = time.monotonic() if pcm is not _END else None
+            await reply.hold.wait()
         while pcm is not _END:
             if reply.first_audio_at is None:
                 reply.first_audio_at = time.monotonic()

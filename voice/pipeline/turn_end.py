@@ -1,18 +1,20 @@
-"""Semantic end of turn: a speculative transcript at a short pause, judged by the rules of
-``voice.text.turn_end``, sets how much more silence ends the turn.
+"""What happens at a pause in the visitor's speech: the turn so far is transcribed in the background
+(a streaming provider's commit, else one request to the speech-to-text provider, off the event loop), and
 
-At ``min_silence_ms`` of silence the detector reports a ``SpeechPaused``; the speech so far is
-transcribed in the background (the speech-to-text provider runs off the event loop), and the verdict
-tells the detector to end the turn after ``min_silence_ms`` (complete), ``end_silence_ms`` (unsure)
-or ``max_silence_ms`` (unfinished). If the visitor speaks again, the speculation is dropped. If the
-turn ends with no speech after the pause, its transcript *is* the turn's transcript: one request to the
-speech-to-text provider, already done or under way when the turn ends, never a second one.
+- with semantic end of turn, the verdict of ``voice.text.turn_end``'s rules tells the detector to end the
+  turn after ``min_silence_ms`` (complete), ``end_silence_ms`` (unsure) or ``max_silence_ms`` (unfinished);
+- with preemptive replies, ``on_heard`` is told the transcript while the pause lasts, so the reply can
+  start before the turn ends (voice.parts.turns); ``on_dropped`` when the visitor speaks again.
 
-Each speculation sends the whole utterance so far, and a provider bills every request, dropped or not:
+If the visitor speaks again, the speculation is dropped. If the turn ends with no speech after the pause,
+its transcript *is* the turn's transcript: one request to the speech-to-text provider, already done or
+under way when the turn ends, never a second one.
+
+A batch speculation sends the whole utterance so far, and a provider bills every request, dropped or not:
 ``spent`` tells the session how many requests the turn's speculations made and how much audio they
 sent (billed as the turn's speech-to-text seconds), and the last verdict, used or not. At most
 ``MAX_SPECULATIONS_PER_TURN`` a turn; past that, a pause gets the usual end-of-turn silence without a
-transcript.
+transcript. (A streamed turn's audio is sent once, whatever its pauses: voice.pipeline.transcription.)
 """
 
 from __future__ import annotations
@@ -26,13 +28,13 @@ from dataclasses import dataclass
 
 from voice.audio.vad import SpeechPaused, SpeechStopped, TurnConfig, TurnDetector
 from voice.metrics import TURN_END_SPECULATIONS, TURN_END_VERDICTS
+from voice.pipeline.transcription import BYTES_PER_MS, TurnTranscription, transcribe_once
 from voice.providers.base import ProviderError, RouteLog, SpeechToText
 from voice.text.turn_end import judge, silence_for
 
 logger = logging.getLogger(__name__)
 
 MAX_SPECULATIONS_PER_TURN = 4
-BYTES_PER_MS = 32  # 16 kHz, 16-bit mono
 
 
 @dataclass(frozen=True, slots=True)
@@ -66,23 +68,30 @@ async def transcribe(
     language: str,
     on_partial: Callable[[str], Awaitable[None]] | None = None,
 ) -> Heard:
-    """The final transcript of 16 kHz speech, with the route the router took for this call (from the
-    transcripts themselves: the shared router's last_route may be an overlapping call's). Raises ProviderError."""
-    text, route = "", None
-    async for transcript in stt.transcribe(pcm, 16000, language=language):
-        route = transcript.route or route
-        if transcript.final:
-            text = transcript.text.strip()
-        elif on_partial is not None:
-            await on_partial(transcript.text)
+    """The final transcript of 16 kHz speech, with the route the router took for this call. Raises ProviderError."""
+    text, route = await transcribe_once(stt, pcm, language=language, on_partial=on_partial)
     return Heard(text=text, route=route)
 
 
 class TurnEnd:
-    """One voice session's semantic end of turn (one pending speculation at a time)."""
+    """One voice session's pauses (one pending speculation at a time)."""
 
-    def __init__(self, stt: SpeechToText, detector: TurnDetector, config: TurnConfig, *, language: str) -> None:
+    def __init__(
+        self,
+        stt: SpeechToText,
+        detector: TurnDetector,
+        config: TurnConfig,
+        *,
+        language: str,
+        transcription: TurnTranscription | None = None,
+        on_heard: Callable[[Heard, int], None] | None = None,
+        on_dropped: Callable[[], None] | None = None,
+    ) -> None:
         self.stt, self.detector, self.config, self.language = stt, detector, config, language
+        # The turn in progress's transcription (the session sets it when speech starts); without one, a
+        # pause is transcribed in one request.
+        self.transcription = transcription or TurnTranscription(stt, language=language)
+        self.on_heard, self.on_dropped = on_heard, on_dropped
         self._task: asyncio.Task[Heard] | None = None
         self._last_voiced = -1  # the pause the task is about
         self._speculations = 0  # requests made for the turn in progress
@@ -94,11 +103,14 @@ class TurnEnd:
         self._last_voiced = event.last_voiced
         if self._speculations >= MAX_SPECULATIONS_PER_TURN:
             TURN_END_SPECULATIONS.labels("capped").inc()
-            self.detector.decide(self.config.end_silence_ms, event.last_voiced)
+            if self.config.semantic:
+                self.detector.decide(self.config.end_silence_ms, event.last_voiced)
             return
         self._speculations += 1
-        self._sent_ms += len(event.utterance) // BYTES_PER_MS
-        self._task = asyncio.create_task(self._speculate(event), name="turn-end")
+        transcription = self.transcription
+        if transcription.commit(event.last_voiced) is None:  # not streamed: a request sends the utterance so far
+            self._sent_ms += len(event.utterance) // BYTES_PER_MS
+        self._task = asyncio.create_task(self._speculate(event, transcription), name="turn-end")
 
     def spent(self) -> Spent:
         """The requests and audio (ms) the speculations of the turn just ended sent to speech-to-text, used
@@ -120,6 +132,8 @@ class TurnEnd:
                 self._verdict = self._task.result().verdict
             TURN_END_SPECULATIONS.labels(outcome).inc()
             self._task = None
+            if self.on_dropped is not None:
+                self.on_dropped()
 
     def take(self, stopped: SpeechStopped) -> asyncio.Task[Heard] | None:
         """The speculation for this turn's speech, when the turn ended with no speech after the pause."""
@@ -152,33 +166,45 @@ class TurnEnd:
             task.cancel()
             with contextlib.suppress(asyncio.CancelledError, ProviderError):
                 await task
+        if self.on_dropped is not None:
+            self.on_dropped()
 
-    async def _speculate(self, event: SpeechPaused) -> Heard:
+    async def _speculate(self, event: SpeechPaused, transcription: TurnTranscription) -> Heard:
         started = time.monotonic()
         config = self.config
         try:
-            heard = await transcribe(self.stt, event.utterance, language=self.language)
+            text, route, _ = await transcription.heard(event.utterance)
         except ProviderError as exc:
             logger.info("speculative transcript failed (%s): the usual end-of-turn silence applies", exc)
-            self.detector.decide(config.end_silence_ms, event.last_voiced)
+            if config.semantic:
+                self.detector.decide(config.end_silence_ms, event.last_voiced)
             raise
-        verdict = judge(heard.text)
-        TURN_END_VERDICTS.labels(verdict).inc()
-        silence = silence_for(
-            verdict,
-            min_silence_ms=config.min_silence_ms,
-            end_silence_ms=config.end_silence_ms,
-            max_silence_ms=config.max_silence_ms,
-        )
-        self.detector.decide(silence, event.last_voiced)
-        logger.debug(
-            "pause verdict %s on %r after %.0f ms: the turn ends after %s ms of silence",
-            verdict,
-            heard.text,
-            (time.monotonic() - started) * 1000,
-            silence,
-        )
-        return Heard(text=heard.text, route=heard.route, verdict=str(verdict), speculative=True)
+        verdict = ""
+        if config.semantic:
+            verdict = judge(text)
+            TURN_END_VERDICTS.labels(verdict).inc()
+            silence = silence_for(
+                verdict,
+                min_silence_ms=config.min_silence_ms,
+                end_silence_ms=config.end_silence_ms,
+                max_silence_ms=config.max_silence_ms,
+            )
+            self.detector.decide(silence, event.last_voiced)
+            logger.debug(
+                "pause verdict %s on %r after %.0f ms: the turn ends after %s ms of silence",
+                verdict,
+                text,
+                (time.monotonic() - started) * 1000,
+                silence,
+            )
+        heard = Heard(text=text, route=route, verdict=str(verdict), speculative=True)
+        # Still the same pause (no speech since): a reply may start now (preemptive replies).
+        if self.on_heard is not None and text and self.detector.last_voiced == event.last_voiced:
+            try:
+                self.on_heard(heard, event.last_voiced)
+            except Exception:  # the reply's start is not the transcript's concern: the turn goes on
+                logger.exception("starting a reply at a pause failed")
+        return heard
 
 
 __all__ = ["Heard", "Spent", "TurnEnd", "transcribe"]

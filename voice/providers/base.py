@@ -44,6 +44,11 @@ class ChatMessage:
     emotion: str = ""  # a visitor's message: how they sounded (voice.understanding); never sent to a model
 
 
+def estimate_tokens(text: str) -> int:
+    """About how many tokens a text is (four characters a token): for calls whose usage never arrived."""
+    return max(1, -(-len(text) // 4))
+
+
 @dataclass(frozen=True, slots=True)
 class ToolSpec:
     name: str
@@ -126,6 +131,24 @@ class ChatModel(ABC):
         """Yield text deltas and tool calls as they arrive, then one Usage."""
 
 
+class TranscriptionStream(ABC):
+    """One visitor turn's audio, sent to the provider as it is spoken."""
+
+    appended_ms: int = 0  # audio appended so far (billed as speech-to-text seconds)
+
+    @abstractmethod
+    async def append(self, pcm: bytes) -> None:
+        """16 kHz 16-bit mono PCM, any length; buffers, never waits on the network for long."""
+
+    @abstractmethod
+    async def commit(self) -> Transcript:
+        """The final transcript of the audio appended since the last commit. Raises ProviderError."""
+
+    @abstractmethod
+    async def close(self) -> None:
+        """Release the connection; idempotent."""
+
+
 class SpeechToText(ABC):
     provider: str
     model: str
@@ -133,6 +156,10 @@ class SpeechToText(ABC):
     @abstractmethod
     def transcribe(self, pcm: bytes, sample_rate: int, *, language: str) -> AsyncIterator[Transcript]:
         """Yield partial transcripts where the provider streams them, then exactly one final one."""
+
+    def open_stream(self, *, language: str) -> TranscriptionStream | None:
+        """A stream that transcribes while the visitor speaks, for providers that can; None for the others."""
+        return None
 
 
 class TextToSpeech(ABC):

@@ -9,7 +9,6 @@ from __future__ import annotations
 import asyncio
 import io
 import json
-import math
 import re
 import shutil
 import wave
@@ -28,6 +27,7 @@ from voice.providers.base import (
     ToolSpec,
     Transcript,
     Usage,
+    estimate_tokens,
 )
 from voice.understanding import simulated_answer as simulated_understanding
 
@@ -177,10 +177,6 @@ async def _sleep_until(deadline: float) -> None:
         await asyncio.sleep(delay)
 
 
-def _estimate_tokens(text: str) -> int:
-    return max(1, math.ceil(len(text) / 4))
-
-
 class SimulatedChat(ChatModel):
     provider = SIMULATED
     model = "simulated-chat"
@@ -203,7 +199,7 @@ class SimulatedChat(ChatModel):
         if call is not None:
             await _sleep_until(first_token_at)
             yield call
-            yield Usage(input_tokens=sum(_estimate_tokens(m.content) for m in messages), output_tokens=10)
+            yield Usage(input_tokens=sum(estimate_tokens(m.content) for m in messages), output_tokens=10)
             return
         if memory_task is not None:
             reply = memory_task
@@ -217,7 +213,7 @@ class SimulatedChat(ChatModel):
             await _sleep_until(first_token_at + index * gap_s)
             yield TextDelta(word if index == 0 else " " + word)
         yield Usage(
-            input_tokens=sum(_estimate_tokens(m.content) for m in messages), output_tokens=_estimate_tokens(reply)
+            input_tokens=sum(estimate_tokens(m.content) for m in messages), output_tokens=estimate_tokens(reply)
         )
 
 

@@ -1,0 +1,263 @@
+"""Preemptive replies: the reply starts during the visitor's pause and is released the instant the turn
+ends there, or thrown away, unsent and unstored, when the visitor goes on speaking. Streaming
+speech-to-text gives the pause its transcript. A fake transport and recorder; audio fed frame by frame."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from collections.abc import AsyncIterator, Sequence
+
+from conversations.actions import do_record_unheard_reply
+from tests.voice.audio.test_vad import silence, speech_only
+from tests.voice.test_session_timers import FAST, FakeRecorder, FakeTransport, _session, _until
+from voice.audio.vad import TurnConfig
+from voice.providers.base import (
+    ChatEvent,
+    ChatMessage,
+    ChatModel,
+    ErrorKind,
+    ProviderError,
+    SpeechToText,
+    TextDelta,
+    ToolCall,
+    ToolSpec,
+    Transcript,
+    TranscriptionStream,
+    Usage,
+)
+from voice.providers.simulated import SimulatedChat
+from voice.queries import PREEMPTIVE_PAUSE_MS
+
+CHUNK = 1280  # 40 ms at 16 kHz, as the widget sends
+
+
+class Recorder(FakeRecorder):
+    """Also keeps the calls a session makes (usage of unheard replies among them)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.calls: list[tuple[object, dict]] = []
+
+    def call(self, fn, /, **kwargs) -> asyncio.Future:
+        self.calls.append((fn, kwargs))
+        return super().call(fn, **kwargs)
+
+    def unheard(self) -> list[dict]:
+        return [kwargs for fn, kwargs in self.calls if fn is do_record_unheard_reply]
+
+
+class Stream(TranscriptionStream):
+    def __init__(self, owner: StreamingSpeechToText) -> None:
+        self.owner, self.appended_ms, self.pending = owner, 0, 0
+        self.closed = False
+
+    async def append(self, pcm: bytes) -> None:
+        self.appended_ms += len(pcm) // 32
+        self.pending += len(pcm)
+
+    async def commit(self) -> Transcript:
+        self.owner.commits += 1
+        if self.owner.fail_commits:
+            raise ProviderError(ErrorKind.UNAVAILABLE, "stream closed by the provider")
+        pending, self.pending = self.pending, 0
+        return Transcript(self.owner.words.pop(0) if self.owner.words else f"[{pending} bytes]", final=True)
+
+    async def close(self) -> None:
+        self.closed = True
+
+
+class StreamingSpeechToText(SpeechToText):
+    """Streams: each commit is the next of ``words``. Batch requests are counted (they should be rare)."""
+
+    provider, model = "scripted", "scripted-stream"
+
+    def __init__(self, *words: str, fail_commits: bool = False) -> None:
+        self.words, self.fail_commits = list(words), fail_commits
+        self.commits = self.batch_requests = 0
+        self.streams: list[Stream] = []
+
+    def open_stream(self, *, language: str) -> TranscriptionStream | None:
+        self.streams.append(Stream(self))
+        return self.streams[-1]
+
+    async def transcribe(self, pcm: bytes, sample_rate: int, *, language: str) -> AsyncIterator[Transcript]:
+        self.batch_requests += 1
+        yield Transcript("hello, the batch request heard this", final=True)
+
+
+class WatchedChat(SimulatedChat):
+    """The simulated model, noting what each call was asked and whether it ran to its end."""
+
+    def __init__(self) -> None:
+        super().__init__(FAST)
+        self.asked: list[str] = []
+        self.finished = 0
+
+    async def stream(
+        self, messages: Sequence[ChatMessage], *, tools: Sequence[ToolSpec] = ()
+    ) -> AsyncIterator[ChatEvent]:
+        self.asked.append(messages[-1].content)
+        async for event in super().stream(messages, tools=tools):
+            yield event
+        self.finished += 1
+
+
+class BookingChat(ChatModel):
+    """Asks for the booking tool first, then answers."""
+
+    provider, model = "scripted", "booking"
+
+    async def stream(
+        self, messages: Sequence[ChatMessage], *, tools: Sequence[ToolSpec] = ()
+    ) -> AsyncIterator[ChatEvent]:
+        if tools and messages[-1].role != "tool":
+            yield ToolCall(id="call_1", name=tools[0].name, arguments="{}")
+        else:
+            yield TextDelta("Booked. See you then.")
+        yield Usage(input_tokens=50, output_tokens=5)
+
+
+def _preemptive_session(stt: SpeechToText, chat: ChatModel | None = None, **assistant):
+    settings = {"turn": TurnConfig(pause_ms=PREEMPTIVE_PAUSE_MS), "preemptive_replies": True, **assistant}
+    return _session(600, speech_speed=4.0, chat=chat or WatchedChat(), stt=stt, recorder=Recorder(), **settings)
+
+
+async def _start(session) -> None:
+    await session.handle_text(json.dumps({"type": "session.start", "sample_rate": 16000}))
+
+
+async def _feed(session, pcm: bytes) -> None:
+    for offset in range(0, len(pcm), CHUNK):
+        await session.handle_audio(pcm[offset : offset + CHUNK])
+        await asyncio.sleep(0)
+
+
+async def _held_ready(session) -> None:
+    """Until the reply started at the pause has its first audio ready (held, nothing sent)."""
+    await _until(lambda: session.replies.held is not None and session.replies.held.reply.ready_at is not None)
+
+
+def _of(transport: FakeTransport, kind: str) -> list[dict]:
+    return [e for e in transport.events if e["type"] == kind]
+
+
+async def test_a_reply_started_in_the_pause_is_released_when_the_turn_ends_there():
+    stt, chat = StreamingSpeechToText("what are your opening hours"), WatchedChat()
+    session, transport, recorder = _preemptive_session(stt, chat)
+    await _start(session)
+
+    # the visitor speaks, then pauses: the reply starts during the pause, and nothing of it is sent
+    await _feed(session, silence(300) + speech_only("hours") + silence(PREEMPTIVE_PAUSE_MS + 40))
+    await _held_ready(session)
+    assert chat.asked == ["what are your opening hours"]
+    assert _of(transport, "speech.stopped") == []
+    assert _of(transport, "response.started") == [] and transport.audio_frames == 0
+
+    # the silence goes on to the end of the turn: the held reply goes out at once, as reply 1
+    await _feed(session, silence(700))
+    done = await _until(lambda: _of(transport, "response.done"))
+    assert [e["response_id"] for e in _of(transport, "response.started")] == [1]
+    assert done[0]["status"] == "completed"
+    assert done[0]["metrics"]["preemptive"] is True
+    assert done[0]["metrics"]["ready_before_turn_end_ms"] > 0  # its audio waited for the turn, not the reverse
+    assert transport.audio_frames > 0
+    assert chat.asked == ["what are your opening hours"]  # one model call for the turn: none afresh
+
+    # events in the client's order: the turn's end, its transcript, then the reply
+    kinds = [e["type"] for e in transport.events]
+    assert kinds.index("speech.stopped") < kinds.index("transcript.final") < kinds.index("response.started")
+    assert kinds.index("response.started") < kinds.index("response.text.delta") < kinds.index("response.done")
+
+    # the turn's transcript came from the stream (one commit, at the pause); its audio is billed once
+    visitor = [t for t in recorder.turns if t.role == "visitor"]
+    assert [t.text for t in visitor] == ["what are your opening hours"]
+    assert stt.commits == 1 and stt.batch_requests == 0
+    assert visitor[0].route["stt_audio_ms"] == stt.streams[0].appended_ms > 0
+    assert stt.streams[0].closed
+    assert [t.text for t in recorder.turns if t.role == "assistant"] == [done[0]["text"]]
+    assert recorder.unheard() == []
+    await session.end("visitor_ended", 1000)
+
+
+async def test_a_visitor_who_goes_on_after_the_pause_never_hears_the_reply_started_there():
+    # each commit's words: the fixture has a comma pause (160 ms), committed after 100 ms of silence
+    stt, chat = StreamingSpeechToText("I would like", "to book a table", "for two people", "tonight"), WatchedChat()
+    session, transport, recorder = _preemptive_session(stt, chat)
+    await _start(session)
+
+    await _feed(session, silence(300) + speech_only("booking") + silence(PREEMPTIVE_PAUSE_MS + 40))
+    await _held_ready(session)
+    await _feed(session, speech_only("booking") + silence(800))  # goes on speaking, then the turn ends
+    done = await _until(lambda: _of(transport, "response.done"))
+
+    # one reply reached the client, numbered 1, answering the whole thought
+    assert [e["response_id"] for e in _of(transport, "response.started")] == [1]
+    assert [e["response_id"] for e in done] == [1]
+    assert "metrics" in done[0] and done[0]["metrics"].get("preemptive") is True
+    whole = "I would like to book a table for two people tonight"
+    assert chat.asked == ["I would like to book a table", whole]  # no reply started at the comma's pause
+    assert [t.text for t in recorder.turns if t.role == "visitor"] == [whole]
+    assert len([t for t in recorder.turns if t.role == "assistant"]) == 1
+    # the reply thrown away is billed (estimated: its usage never came), and never stored or sent
+    (unheard,) = recorder.unheard()
+    assert unheard["input_tokens"] > 0 and unheard["llm_provider"] == "simulated"
+    deltas = "".join(e["delta"] for e in _of(transport, "response.text.delta"))
+    assert deltas == done[0]["text"]
+    await session.end("visitor_ended", 1000)
+
+
+async def test_a_tool_call_waits_for_the_turn_and_a_thrown_away_reply_never_runs_it():
+    stt = StreamingSpeechToText("book a table", "for two please")
+    session, transport, recorder = _preemptive_session(stt, BookingChat(), tools=("capture_lead",))
+    await _start(session)
+    runs: list[str] = []
+    assert session.tools is not None
+    real_run = session.tools.run
+
+    async def run(call, *, round_):
+        runs.append(call.name)
+        return await real_run(call, round_=round_)
+
+    session.tools.run = run  # type: ignore[method-assign]
+
+    await _feed(session, silence(300) + speech_only("booking") + silence(PREEMPTIVE_PAUSE_MS + 40))
+    await _until(lambda: session.replies.held is not None and session.replies.held.reply.llm_rounds)
+    await asyncio.sleep(0.05)
+    assert runs == []  # the model asked for the tool; it waits for the turn to be the visitor's
+
+    await _feed(session, speech_only("booking") + silence(800))  # the visitor goes on: that reply is gone
+    await _until(lambda: _of(transport, "response.done"))
+    assert runs == ["capture_lead"]  # once: for the reply the visitor hears
+    assert [e["name"] for e in _of(transport, "response.tool")] == ["capture_lead"]
+    (unheard,) = recorder.unheard()
+    assert (unheard["input_tokens"], unheard["output_tokens"]) == (50, 5)  # its usage had come: the real figures
+    await session.end("visitor_ended", 1000)
+
+
+async def test_a_stream_that_fails_gives_way_to_one_request_and_the_turn_is_answered():
+    stt = StreamingSpeechToText(fail_commits=True)
+    session, transport, recorder = _preemptive_session(stt)
+    await _start(session)
+
+    await _feed(session, silence(300) + speech_only("hours") + silence(1000))
+    await _until(lambda: _of(transport, "response.started"))
+    assert [t.text for t in recorder.turns if t.role == "visitor"] == ["hello, the batch request heard this"]
+    assert stt.batch_requests == 1
+    assert all(stream.closed for stream in stt.streams)
+    await session.end("visitor_ended", 1000)
+
+
+async def test_without_preemptive_replies_the_model_is_asked_only_once_the_turn_ended():
+    stt, chat = StreamingSpeechToText("what are your opening hours"), WatchedChat()
+    session, transport, _ = _preemptive_session(stt, chat, preemptive_replies=False)
+    await _start(session)
+
+    await _feed(session, silence(300) + speech_only("hours") + silence(PREEMPTIVE_PAUSE_MS + 40))
+    await asyncio.sleep(0.1)
+    assert chat.asked == [] and session.replies.held is None
+    await _feed(session, silence(700))
+    done = await _until(lambda: _of(transport, "response.done"))
+    assert "preemptive" not in done[0]["metrics"]
+    assert chat.asked == ["what are your opening hours"]
+    await session.end("visitor_ended", 1000)
