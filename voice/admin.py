@@ -131,7 +131,9 @@ class AssistantAdmin(admin.ModelAdmin):
                 ),
                 "description": "How the assistant decides that the visitor started or finished speaking. Listening "
                 "for unfinished sentences transcribes a short pause: a complete question is answered then, an "
-                "unfinished sentence waits up to the longest wait, anything else ends after the end silence.",
+                "unfinished sentence waits up to the longest wait, anything else ends after the end silence. Starting "
+                "to answer during the pause saves most of the end silence: the answer is ready when the turn ends, "
+                "and thrown away unheard if the visitor goes on.",
             },
         ),
         (

@@ -46,7 +46,8 @@ async def test_a_fixed_silence_cuts_an_unfinished_sentence_at_its_pause(daphne_s
 
     assert len(stopped) == 2  # "my name is" | "anna smith": the visitor was cut off
     assert turns[0].text.startswith("my name is")
-    assert "turn_end" not in turns[0].route
+    # no verdict held the turn open (a reply may have started at the pause: preemptive replies are on)
+    assert turns[0].route.get("turn_end", {}).get("verdict", "none") == "none"
 
 
 @pytest.mark.parametrize("detector", ["webrtcvad", "silero"])  # the pause comes from either speech detector

@@ -117,13 +117,13 @@ class VisitorTurns:
 
     async def _speech_started(self, event: SpeechStarted) -> None:
         self.timers.visitor_active()
-        self.transcription = await TurnTranscription.begin(
-            self.stt, language=self.assistant.language, pre_roll=event.pre_roll
-        )
         await self.send_event(
             {"type": "speech.started", "audio_ms": event.frame_index * 20, "barge_in": event.during_assistant_speech}
         )
-        await self.interrupt("barge_in")
+        await self.interrupt("barge_in")  # first: the visitor must hear the assistant stop at once
+        self.transcription = await TurnTranscription.begin(
+            self.stt, language=self.assistant.language, pre_roll=event.pre_roll
+        )
 
     async def _speech_stopped(self, event: SpeechStopped) -> None:
         assert self.input is not None
