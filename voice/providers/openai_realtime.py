@@ -287,6 +287,8 @@ class RealtimeTranscriptionStream(TranscriptionStream):
             self._fail(self._error(ErrorKind.UNAVAILABLE, f"the server closed the connection{_close_reason(ws)}"))
         except ConnectionClosed:
             self._fail(self._error(ErrorKind.UNAVAILABLE, f"the connection was lost{_close_reason(ws)}"))
+        except Exception as exc:  # noqa: BLE001 - whatever broke, a waiting commit must hear of it now
+            self._fail(self._error(ErrorKind.UNAVAILABLE, f"the stream broke: {type(exc).__name__}: {exc}"))
         finally:
             sender.cancel()
             with contextlib.suppress(BaseException):
@@ -436,10 +438,9 @@ def _describe(error: dict[str, Any]) -> str:
 
 
 def _close_reason(ws: ClientConnection) -> str:
-    frame = ws.close_rcvd
-    if frame is None:
+    if ws.close_code is None:
         return ""
-    return f" (code {frame.code}{': ' + frame.reason if frame.reason else ''})"
+    return f" (code {ws.close_code}{': ' + ws.close_reason if ws.close_reason else ''})"
 
 
 def _redact(text: str, secrets: Sequence[str]) -> str:

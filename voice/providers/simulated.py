@@ -7,6 +7,7 @@ provider whose own latency is known exactly, so the platform's overhead can be m
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import io
 import json
 import math
@@ -258,6 +259,7 @@ class SimulatedTranscriptionStream(TranscriptionStream):
         self._appended_bytes = 0
         self._committed_bytes = 0
         self._closed = False
+        self._closing = asyncio.Event()
 
     async def append(self, pcm: bytes) -> None:
         if self._closed:
@@ -270,13 +272,16 @@ class SimulatedTranscriptionStream(TranscriptionStream):
             raise ProviderError(ErrorKind.UNAVAILABLE, "simulated: the stream is closed", provider=SIMULATED)
         pending = self._appended_bytes - self._committed_bytes
         self._committed_bytes = self._appended_bytes
-        await _sleep_until(asyncio.get_running_loop().time() + self.latency.stt_stream_ms / 1000)
+        with contextlib.suppress(TimeoutError):  # the latency, cut short by close()
+            async with asyncio.timeout(self.latency.stt_stream_ms / 1000):
+                await self._closing.wait()
         if self._closed:
             raise ProviderError(ErrorKind.UNAVAILABLE, "simulated: the stream was closed", provider=SIMULATED)
         return Transcript(text=simulated_transcript(pending / 2 / STREAM_SAMPLE_RATE), final=True)
 
     async def close(self) -> None:
         self._closed = True
+        self._closing.set()
 
 
 class SimulatedSpeech(TextToSpeech):
