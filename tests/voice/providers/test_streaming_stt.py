@@ -204,7 +204,7 @@ def test_openai_transcription_models_of_the_gpt_4o_family_stream(settings, model
 
 
 def test_every_streaming_model_is_an_offered_one() -> None:
-    from voice.offerings import CAPABILITIES, STT, STREAMING_STT, streams_speech
+    from voice.offerings import CAPABILITIES, STREAMING_STT, STT, streams_speech
 
     for provider, models in STREAMING_STT.items():
         for model in models:
