@@ -34,7 +34,8 @@ Behaviour by the transcription model's name:
 anything else         normal
 ====================  ===========================================================================
 
-``FakeRealtimeServer(redirect_to=URL)`` answers every handshake with HTTP 307 to ``URL`` instead.
+``FakeRealtimeServer(redirect_to=URL)`` answers every handshake on ``/v1/realtime`` with HTTP 307 to
+``URL`` instead; paths under ``/internal/`` are served normally (a same-origin redirect's target).
 """
 
 from __future__ import annotations
@@ -274,10 +275,10 @@ class FakeRealtimeServer:
 
     def _process_request(self, connection: ServerConnection, request: Request) -> Response | None:
         self.handshakes += 1
-        if self.redirect_to:
+        if self.redirect_to and request.path.startswith("/v1/realtime"):
             headers = Headers({"Location": self.redirect_to, "Content-Length": "0"})
             return Response(HTTPStatus.TEMPORARY_REDIRECT, "Temporary Redirect", headers, b"")
-        if not request.path.startswith("/v1/realtime"):
+        if not request.path.startswith(("/v1/realtime", "/internal/")):  # /internal/: a redirect's target
             return connection.respond(HTTPStatus.NOT_FOUND, "Not found\n")
         return None
 

@@ -167,7 +167,10 @@ def _speech_to_text(candidate: Candidate, config: RoutingConfig) -> SpeechToText
             # The operator's own URL, trusted like the SDK's (a tenant's OpenAI-compatible server is not
             # assumed to speak the Realtime API: its failures would open the breaker of its batch path).
             key = _api_key("openai", config)
-            return OpenAIRealtimeSpeechToText(batch, api_key=key, base_url=settings.OPENAI_BASE_URL or None)
+            try:
+                return OpenAIRealtimeSpeechToText(batch, api_key=key, base_url=settings.OPENAI_BASE_URL or None)
+            except ValueError:  # a base URL without a WebSocket form: transcribe in batch only
+                return batch
         return batch
     return f"{candidate.provider} speech-to-text is reached as an OpenAI-compatible server (set its base URL)"
 

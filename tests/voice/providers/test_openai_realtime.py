@@ -273,6 +273,21 @@ async def test_a_redirect_is_not_followed() -> None:
         assert target.handshakes == 0
 
 
+async def test_a_redirect_on_the_same_host_is_not_followed_either() -> None:
+    with FakeRealtimeServer() as server:
+        server.redirect_to = f"ws://127.0.0.1:{server.port}/internal/realtime?intent=transcription"
+        stream = open_stream(server)
+        try:
+            await speak(stream, 300)
+            error = await failure_of(stream)
+        finally:
+            await stream.close()
+        assert error.kind == ErrorKind.BAD_REQUEST
+        assert "/internal/realtime" in str(error) and "not followed" in str(error)
+        assert server.handshakes == 1
+        assert server.sessions == []
+
+
 class _Batch(SpeechToText):
     provider, model = "openai", "gpt-4o-mini-transcribe"
 

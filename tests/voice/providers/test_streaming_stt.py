@@ -211,3 +211,15 @@ def test_every_streaming_model_is_an_offered_one() -> None:
             assert CAPABILITIES[STT].offers(provider, model)
     assert not streams_speech("openai", "whisper-1")
     assert not streams_speech("openai_compatible", "gpt-4o-transcribe")
+
+
+async def test_a_base_url_without_a_websocket_form_leaves_batch_transcription(settings) -> None:
+    from voice.providers.openai_api import OpenAISpeechToText
+
+    settings.OPENAI_API_KEY = "sk-test-platform-key"
+    settings.OPENAI_BASE_URL = "ftp://files.example/v1"
+    candidate = Candidate("openai", "gpt-4o-mini-transcribe")
+    stt = providers_for(RoutingConfig(llm=(), stt=(candidate,), tts=())).stt
+    assert isinstance(stt, RoutedSpeechToText)
+    assert isinstance(stt.models[candidate], OpenAISpeechToText)
+    assert stt.open_stream(language="en") is None
