@@ -225,12 +225,11 @@ class RealtimeTranscriptionStream(TranscriptionStream):
         if self._closed:
             return
         self._closed = True
-        self._fail(self._error(ErrorKind.UNAVAILABLE, "the stream was closed"))
+        self._fail(self._error(ErrorKind.UNAVAILABLE, "the stream was closed"), quiet=True)
         task, self._task = self._task, None
         if task is not None:
             task.cancel()
-            with contextlib.suppress(BaseException):
-                await task
+            await asyncio.wait({task})  # its end, whatever it was; a cancellation of close() itself still propagates
         ws, self._ws = self._ws, None
         if ws is not None:
             with contextlib.suppress(Exception):
@@ -291,8 +290,7 @@ class RealtimeTranscriptionStream(TranscriptionStream):
             self._fail(self._error(ErrorKind.UNAVAILABLE, f"the stream broke: {type(exc).__name__}: {exc}"))
         finally:
             sender.cancel()
-            with contextlib.suppress(BaseException):
-                await sender
+            await asyncio.wait({sender})
 
     async def _send(self, ws: ClientConnection) -> None:
         session: dict[str, Any] = {
@@ -402,11 +400,12 @@ class RealtimeTranscriptionStream(TranscriptionStream):
     def _error(self, kind: ErrorKind, text: str) -> ProviderError:
         return ProviderError(kind, _redact(f"{self.provider}: {text}", (self.api_key,)), provider=self.provider)
 
-    def _fail(self, failure: ProviderError) -> None:
+    def _fail(self, failure: ProviderError, *, quiet: bool = False) -> None:
         """The stream is done: every commit waiting fails with ``failure``, and so does every later one."""
         if self._failure is None:
             self._failure = failure
-            log.info("%s %s stream failed: %s", self.provider, self.model, failure)
+            if not quiet:
+                log.info("%s %s stream failed: %s", self.provider, self.model, failure)
         self._outbox.clear()
         self._outbox_audio_bytes = 0
         for piece in (*self._unnamed, *self._pieces.values()):
