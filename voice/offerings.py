@@ -104,6 +104,19 @@ CAPABILITIES: dict[str, Capability] = {
     ),
 }
 
+# Speech-to-text models that transcribe while the visitor speaks (``SpeechToText.open_stream``): OpenAI's
+# over a Realtime transcription session (voice.providers.openai_realtime), the simulated one by counting.
+# The others transcribe each utterance once it has ended.
+STREAMING_STT: dict[str, tuple[str, ...]] = {
+    "simulated": ("simulated-stt",),
+    "openai": ("gpt-4o-mini-transcribe", "gpt-4o-transcribe"),
+}
+
+
+def streams_speech(provider: str, model: str) -> bool:
+    return model in STREAMING_STT.get(provider, ())
+
+
 VOICES: dict[str, tuple[tuple[str, str], ...]] = {
     "simulated": SIMULATED_VOICES,
     "openai": OPENAI_VOICES,

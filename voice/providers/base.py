@@ -131,22 +131,36 @@ class ChatModel(ABC):
         """Yield text deltas and tool calls as they arrive, then one Usage."""
 
 
-class TranscriptionStream(ABC):
-    """One visitor turn's audio, sent to the provider as it is spoken."""
+STREAM_SAMPLE_RATE = 16000  # what a TranscriptionStream takes: the session's 16 kHz 16-bit mono frames
 
-    appended_ms: int = 0  # audio appended so far (billed as speech-to-text seconds)
+
+class TranscriptionStream(ABC):
+    """One visitor turn's audio, sent to the provider as it is spoken.
+
+    The session opens a stream when the visitor starts speaking (pre-roll included), appends every
+    frame while the turn lasts and commits at a pause and at the end of the turn: each commit answers
+    with the transcript of the audio appended since the previous one, so a turn's transcript is its
+    committed pieces joined. Whatever fails (the connection, a commit), the session falls back to
+    :meth:`SpeechToText.transcribe` of the whole utterance.
+    """
+
+    appended_ms: int = 0  # audio appended so far, in milliseconds (billed as speech-to-text seconds)
 
     @abstractmethod
     async def append(self, pcm: bytes) -> None:
-        """16 kHz 16-bit mono PCM, any length; buffers, never waits on the network for long."""
+        """Add 16 kHz 16-bit little-endian mono PCM, of any length (an odd trailing byte waits for its
+        pair). Buffers and returns at once: it never waits on the network for long. A stream that
+        cannot keep up (its bounded buffer is full) fails, and says so at the next commit."""
 
     @abstractmethod
     async def commit(self) -> Transcript:
-        """The final transcript of the audio appended since the last commit. Raises ProviderError."""
+        """The final transcript (``final=True``; ``route`` set when routed) of the audio appended since the
+        last commit; ``""`` when there was too little audio to transcribe. Raises ProviderError on any
+        failure, a timeout included (bounded: it never waits forever)."""
 
     @abstractmethod
     async def close(self) -> None:
-        """Release the connection; idempotent."""
+        """Release the connection. Idempotent; a commit still waiting fails with ProviderError."""
 
 
 class SpeechToText(ABC):
@@ -158,7 +172,10 @@ class SpeechToText(ABC):
         """Yield partial transcripts where the provider streams them, then exactly one final one."""
 
     def open_stream(self, *, language: str) -> TranscriptionStream | None:
-        """A stream that transcribes while the visitor speaks, for providers that can; None for the others."""
+        """A stream that transcribes while the visitor speaks, or None when this provider does not
+        stream (the default). Opening never waits: a provider that connects somewhere starts connecting
+        in the background (when called inside a running event loop), and a connection that fails shows
+        at the first commit. The caller closes the stream."""
         return None
 
 

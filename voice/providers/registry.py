@@ -10,6 +10,7 @@ from typing import TypeVar
 from django.conf import settings
 
 from core.crypto import Secret
+from voice.offerings import streams_speech
 from voice.providers import local
 from voice.providers.base import ChatModel, SpeechToText, TextToSpeech
 from voice.providers.simulated import SimulatedChat, SimulatedLatency, SimulatedSpeech, SimulatedSpeechToText
@@ -56,6 +57,7 @@ class SessionProviders:
 def simulated_latency() -> SimulatedLatency:
     return SimulatedLatency(
         stt_ms=settings.AURA_SIMULATED_STT_MS,
+        stt_stream_ms=settings.AURA_SIMULATED_STT_STREAM_MS,
         llm_first_token_ms=settings.AURA_SIMULATED_LLM_FIRST_TOKEN_MS,
         llm_tokens_per_s=settings.AURA_SIMULATED_LLM_TOKENS_PER_S,
         tts_first_byte_ms=settings.AURA_SIMULATED_TTS_FIRST_BYTE_MS,
@@ -158,7 +160,18 @@ def _speech_to_text(candidate: Candidate, config: RoutingConfig) -> SpeechToText
         client = _openai_client_for(candidate, config)
         if isinstance(client, str):
             return client
-        return OpenAISpeechToText(client, model=candidate.model, provider=candidate.provider)  # type: ignore[arg-type]
+        batch = OpenAISpeechToText(client, model=candidate.model, provider=candidate.provider)  # type: ignore[arg-type]
+        if candidate.provider == "openai" and streams_speech("openai", candidate.model):
+            from voice.providers.openai_realtime import OpenAIRealtimeSpeechToText
+
+            # The operator's own URL, trusted like the SDK's (a tenant's OpenAI-compatible server is not
+            # assumed to speak the Realtime API: its failures would open the breaker of its batch path).
+            key = _api_key("openai", config)
+            try:
+                return OpenAIRealtimeSpeechToText(batch, api_key=key, base_url=settings.OPENAI_BASE_URL or None)
+            except ValueError:  # a base URL without a WebSocket form: transcribe in batch only
+                return batch
+        return batch
     return f"{candidate.provider} speech-to-text is reached as an OpenAI-compatible server (set its base URL)"
 
 

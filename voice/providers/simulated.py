@@ -7,6 +7,7 @@ provider whose own latency is known exactly, so the platform's overhead can be m
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import io
 import json
 import re
@@ -17,15 +18,19 @@ from dataclasses import dataclass
 
 from voice.memory import names_said, simulated_answer
 from voice.providers.base import (
+    STREAM_SAMPLE_RATE,
     ChatEvent,
     ChatMessage,
     ChatModel,
+    ErrorKind,
+    ProviderError,
     SpeechToText,
     TextDelta,
     TextToSpeech,
     ToolCall,
     ToolSpec,
     Transcript,
+    TranscriptionStream,
     Usage,
     estimate_tokens,
 )
@@ -38,6 +43,7 @@ ESPEAK, TONE = "espeak", "tone"  # what the simulated voice sounds like
 @dataclass(frozen=True, slots=True)
 class SimulatedLatency:
     stt_ms: float = 150.0
+    stt_stream_ms: float = 60.0  # a streaming commit: the audio is already there, only the last words wait
     llm_first_token_ms: float = 300.0
     llm_tokens_per_s: float = 60.0
     tts_first_byte_ms: float = 120.0
@@ -229,7 +235,49 @@ class SimulatedSpeechToText(SpeechToText):
     async def transcribe(self, pcm: bytes, sample_rate: int, *, language: str) -> AsyncIterator[Transcript]:
         await _sleep_until(asyncio.get_running_loop().time() + self.latency.stt_ms / 1000)
         seconds = len(pcm) / 2 / sample_rate
-        yield Transcript(text=f"(simulated transcript of {seconds:.1f} seconds of speech)", final=True)
+        yield Transcript(text=simulated_transcript(seconds), final=True)
+
+    def open_stream(self, *, language: str) -> TranscriptionStream:
+        return SimulatedTranscriptionStream(self.latency)
+
+
+def simulated_transcript(seconds: float) -> str:
+    return f"(simulated transcript of {seconds:.1f} seconds of speech)"
+
+
+class SimulatedTranscriptionStream(TranscriptionStream):
+    """Counts the audio appended; each commit answers after ``stt_stream_ms`` with the batch provider's
+    text for the seconds committed. Holds no audio and no connection."""
+
+    def __init__(self, latency: SimulatedLatency) -> None:
+        self.latency = latency
+        self.appended_ms = 0
+        self._appended_bytes = 0
+        self._committed_bytes = 0
+        self._closed = False
+        self._closing = asyncio.Event()
+
+    async def append(self, pcm: bytes) -> None:
+        if self._closed:
+            return
+        self._appended_bytes += len(pcm)
+        self.appended_ms = self._appended_bytes // 32  # 16 kHz, 16-bit mono: 32 bytes a millisecond
+
+    async def commit(self) -> Transcript:
+        if self._closed:
+            raise ProviderError(ErrorKind.UNAVAILABLE, "simulated: the stream is closed", provider=SIMULATED)
+        pending = self._appended_bytes - self._committed_bytes
+        self._committed_bytes = self._appended_bytes
+        with contextlib.suppress(TimeoutError):  # the latency, cut short by close()
+            async with asyncio.timeout(self.latency.stt_stream_ms / 1000):
+                await self._closing.wait()
+        if self._closed:
+            raise ProviderError(ErrorKind.UNAVAILABLE, "simulated: the stream was closed", provider=SIMULATED)
+        return Transcript(text=simulated_transcript(pending / 2 / STREAM_SAMPLE_RATE), final=True)
+
+    async def close(self) -> None:
+        self._closed = True
+        self._closing.set()
 
 
 class SimulatedSpeech(TextToSpeech):

@@ -29,6 +29,7 @@ from voice.providers.base import (
     TextToSpeech,
     ToolSpec,
     Transcript,
+    TranscriptionStream,
 )
 from voice.router.candidates import Candidate
 from voice.router.health import ProviderHealth
@@ -223,6 +224,82 @@ class RoutedSpeechToText(_RoutedSpeech[SpeechToText], SpeechToText):
         yield replace(opened.first, route=log)  # this call's route: last_route may be another call's by now
         async for transcript in finish(opened, "stt", self.health, always_record=False):
             yield replace(transcript, route=log)
+
+    def open_stream(self, *, language: str) -> TranscriptionStream | None:
+        """The first healthy candidate's stream, if that candidate streams; else None (the batch path).
+
+        Only a candidate whose breaker is closed streams: opening cannot wait to claim a half-open
+        breaker's probe, which the batch path makes. A later candidate that streams is not used in the
+        first one's place: batch transcription would still go to the first, and the turn's words should
+        come from the model the tenant chose."""
+        self.health.refresh_soon()
+        decided = plan(FALLBACK, self.candidates, _NO_REQUEST, self.health)
+        skipped = [Attempt(c.provider, c.model, "skipped", why) for c, why in decided.skipped]
+        for candidate in decided.order:
+            if self.health.state(candidate) != "closed":
+                why = "half-open: the batch path probes it"
+                skipped.append(Attempt(candidate.provider, candidate.model, "skipped", why))
+                continue
+            stream = self.models[candidate].open_stream(language=language)
+            if stream is None:
+                return None
+            return RoutedTranscriptionStream(self, candidate, stream, reason=decided.reason, skipped=skipped)
+        return None
+
+
+class RoutedTranscriptionStream(TranscriptionStream):
+    """A candidate's stream, bounded and accounted like a batch call: each commit is one attempt (its
+    outcome in the metrics, its failure on the candidate's breaker, its route on the transcript)."""
+
+    def __init__(
+        self,
+        owner: RoutedSpeechToText,
+        candidate: Candidate,
+        stream: TranscriptionStream,
+        *,
+        reason: str,
+        skipped: Sequence[Attempt] = (),
+    ) -> None:
+        self.owner, self.candidate, self.stream = owner, candidate, stream
+        self.reason, self.skipped = reason, tuple(skipped)
+
+    @property
+    def appended_ms(self) -> int:  # type: ignore[override]  # the candidate's count, read through
+        return self.stream.appended_ms
+
+    async def append(self, pcm: bytes) -> None:
+        await self.stream.append(pcm)
+
+    async def commit(self) -> Transcript:
+        candidate, health, bound_s = self.candidate, self.owner.health, self.owner.bound_s
+        log = RouteLog("stt", FALLBACK, self.reason, attempts=[replace(a) for a in self.skipped])
+        started = time.monotonic()
+        try:
+            async with asyncio.timeout(bound_s):
+                transcript = await self.stream.commit()
+        except (TimeoutError, ProviderError) as exc:
+            kind, message, hold_s = _classify(exc, bound_s)
+            if isinstance(exc, TimeoutError):
+                message = f"no transcript within {bound_s * 1000:.0f} ms of the commit"
+                await self.stream.close()  # its later pieces could not be trusted
+            _note(log, "stt", Attempt(candidate.provider, candidate.model, kind, message))
+            _in_background(health.record_failure(candidate, f"{kind}: {message}", hold_open_s=hold_s))
+            self.owner.last_route = log
+            raise ProviderError(
+                ErrorKind(kind), message, provider=candidate.provider, retry_after_s=hold_s or None, route=log
+            ) from exc
+        elapsed_ms = (time.monotonic() - started) * 1000
+        attempt = Attempt(candidate.provider, candidate.model, "ok", first_token_ms=elapsed_ms)
+        _note(log, "stt", attempt)
+        log.chosen = attempt
+        PROVIDER_FIRST_TOKEN.labels("stt", candidate.provider, candidate.model).observe(elapsed_ms / 1000)
+        if health.get(candidate).failures or health.state(candidate) != "closed":
+            _in_background(health.record_success(candidate, None))
+        self.owner.last_route = log
+        return replace(transcript, final=True, route=log)
+
+    async def close(self) -> None:
+        await self.stream.close()
 
 
 class RoutedSpeech(_RoutedSpeech[TextToSpeech], TextToSpeech):
