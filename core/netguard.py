@@ -33,6 +33,7 @@ checked as every new connection is.
 
 from __future__ import annotations
 
+import functools
 import ipaddress
 import socket
 import ssl
@@ -89,25 +90,31 @@ TRUSTED = Policy(trusted=True)
 PolicySource = Policy | Callable[[], Policy]
 
 
+@functools.cache
+def _policy(allow_private: bool, allow_loopback: bool) -> Policy:
+    """One Policy object per pair of settings: a kept connection's check compares by identity first."""
+    return Policy(allow_private, allow_loopback)
+
+
 def provider_policy() -> Policy:
     """Tenants' OpenAI-compatible base URLs, as the settings say now."""
     from django.conf import settings
 
-    return Policy(settings.AURA_PROVIDER_URLS_ALLOW_PRIVATE, settings.AURA_PROVIDER_URLS_ALLOW_LOOPBACK)
+    return _policy(settings.AURA_PROVIDER_URLS_ALLOW_PRIVATE, settings.AURA_PROVIDER_URLS_ALLOW_LOOPBACK)
 
 
 def tool_policy() -> Policy:
     """Tenants' HTTP tools, as the settings say now."""
     from django.conf import settings
 
-    return Policy(settings.AURA_TOOL_URLS_ALLOW_PRIVATE, settings.AURA_TOOL_URLS_ALLOW_LOOPBACK)
+    return _policy(settings.AURA_TOOL_URLS_ALLOW_PRIVATE, settings.AURA_TOOL_URLS_ALLOW_LOOPBACK)
 
 
 def webhook_policy() -> Policy:
     """Tenants' webhook endpoints, as the settings say now."""
     from django.conf import settings
 
-    return Policy(settings.AURA_WEBHOOK_URLS_ALLOW_PRIVATE, settings.AURA_WEBHOOK_URLS_ALLOW_LOOPBACK)
+    return _policy(settings.AURA_WEBHOOK_URLS_ALLOW_PRIVATE, settings.AURA_WEBHOOK_URLS_ALLOW_LOOPBACK)
 
 
 def _current(policy: PolicySource) -> Policy:
@@ -241,7 +248,7 @@ class _Pin:
         if time.monotonic() - self._opened_at > MAX_CONNECTION_AGE_S:
             return True
         policy = _current(self._policy)
-        if policy == self._allowed_under:
+        if policy is self._allowed_under or policy == self._allowed_under:
             return False
         if not policy.trusted:
             try:
