@@ -150,14 +150,17 @@ class SentenceAggregator:
             return _ends_sentence(text, start, end)
         if marks[-1] not in _CLAUSE:
             return True  # "?", "!", "…", "?!", "...": a sentence ends
-        # A clause ends here ("e.g.," and "Yes...," too: the comma decides) if the piece is long enough.
-        if set(marks) <= _JOINERS:  # a hyphen or en dash is a break only when spaced, and not in "5 - 10"
+        # A clause ends here ("e.g.," and "Yes...," too: the comma decides) if the piece is long enough,
+        # but not between numbers ("May 5, 2025", "5 - 10", "1, 2, 3") ...
+        if text[:start].rstrip()[-1:].isdigit():
             following = text[end:].lstrip()
             if not following:
                 return None
-            before = text[:start].rstrip()
-            if start == 0 or not text[start - 1].isspace() or (before[-1:].isdigit() and following[0].isdigit()):
+            if following[0].isdigit():
                 return False
+        # ... and a hyphen or en dash only when spaced ("well-known", "pre- and post-war" are no break).
+        if set(marks) <= _JOINERS and (start == 0 or not text[start - 1].isspace()):
+            return False
         words, chars = _size(text[:end].strip())
         if self._first:
             return words >= self.first_clause_words and chars >= self.first_clause_chars

@@ -22,7 +22,7 @@ STREAMS = [
 VOCABULARY = [
     *["I", "we", "can", "help", "book", "a", "table", "the", "time", "for", "you", "and", "then"],
     *["Sure,", "Yes,", "well,", "tonight,", "today;", "note:", "—", "-", "–", "e.g.,", "i.e.", "Dr.", "Mr.", "etc."],
-    *["1,000", "9:30", "3.14", "10–12", "well-known", "pre-", "example.com", "U.S.", "a.m.", "No.", "5"],
+    *["1,000", "9:30", "3.14", "10–12", "well-known", "pre-", "example.com", "U.S.", "a.m.", "No.", "5", "5,", "7:"],
     *["Fine.", "Really?!", "Wow!", "So...", '"Go."', "(yes),", "OK?"],
 ]
 
@@ -98,6 +98,8 @@ def test_splits_into_speakable_pieces(text: str, expected: list[str]) -> None:
             ["A well-known pre- and post-theatre menu,", "open late."],
         ),
         ("Open 10–12 and 18–22 each day.", ["Open 10–12 and 18–22 each day."]),
+        ("Open Monday, May 5, 2025, at noon.", ["Open Monday, May 5, 2025,", "at noon."]),
+        ("Pick any of tables 12, 14, 16 or 18, please.", ["Pick any of tables 12, 14, 16 or 18,", "please."]),
         # a syllable-per-character script: each character is a word, as long as three letters
         ("谢谢你的耐心，我们马上开始。", ["谢谢你的耐心，", "我们马上开始。"]),
         ("好的，我们开始吧。", ["好的，我们开始吧。"]),
