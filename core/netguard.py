@@ -19,14 +19,26 @@ whose transport, for each connection,
   cannot move the connection elsewhere), and
 * refuses every redirect (:class:`RedirectRefusedError`), whatever the caller asked for: the OpenAI
   SDK follows redirects on its own, and a redirect is how a public URL reaches an internal one.
+
+Connections are kept open between requests (HTTP/1.1 keep-alive), so a client that is kept (one per
+process and provider configuration, as the OpenAI providers keep theirs) pays the
+TCP and TLS handshakes once, not at every turn. An idle connection stays in the pool for
+:data:`KEEPALIVE_EXPIRY_S` (longer than the gap between two turns of a conversation), and a kept
+connection is no loophole in the policy: before the pool hands out an idle connection, the address it
+is pinned to is checked against the policy of *now* (no DNS lookup; the policy object is compared
+first, so an unchanged policy costs nothing), and a connection the policy no longer allows, or older
+than :data:`MAX_CONNECTION_AGE_S`, is dropped, so the request connects anew and is resolved and
+checked as every new connection is.
 """
 
 from __future__ import annotations
 
+import functools
 import ipaddress
 import socket
 import ssl
 import threading
+import time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from typing import Any
@@ -78,25 +90,31 @@ TRUSTED = Policy(trusted=True)
 PolicySource = Policy | Callable[[], Policy]
 
 
+@functools.cache
+def _policy(allow_private: bool, allow_loopback: bool) -> Policy:
+    """One Policy object per pair of settings: a kept connection's check compares by identity first."""
+    return Policy(allow_private, allow_loopback)
+
+
 def provider_policy() -> Policy:
     """Tenants' OpenAI-compatible base URLs, as the settings say now."""
     from django.conf import settings
 
-    return Policy(settings.AURA_PROVIDER_URLS_ALLOW_PRIVATE, settings.AURA_PROVIDER_URLS_ALLOW_LOOPBACK)
+    return _policy(settings.AURA_PROVIDER_URLS_ALLOW_PRIVATE, settings.AURA_PROVIDER_URLS_ALLOW_LOOPBACK)
 
 
 def tool_policy() -> Policy:
     """Tenants' HTTP tools, as the settings say now."""
     from django.conf import settings
 
-    return Policy(settings.AURA_TOOL_URLS_ALLOW_PRIVATE, settings.AURA_TOOL_URLS_ALLOW_LOOPBACK)
+    return _policy(settings.AURA_TOOL_URLS_ALLOW_PRIVATE, settings.AURA_TOOL_URLS_ALLOW_LOOPBACK)
 
 
 def webhook_policy() -> Policy:
     """Tenants' webhook endpoints, as the settings say now."""
     from django.conf import settings
 
-    return Policy(settings.AURA_WEBHOOK_URLS_ALLOW_PRIVATE, settings.AURA_WEBHOOK_URLS_ALLOW_LOOPBACK)
+    return _policy(settings.AURA_WEBHOOK_URLS_ALLOW_PRIVATE, settings.AURA_WEBHOOK_URLS_ALLOW_LOOPBACK)
 
 
 def _current(policy: PolicySource) -> Policy:
@@ -199,6 +217,8 @@ def check_address(address_text: str, host: str, *, allow_private: bool = True, a
 # --- the outbound client -------------------------------------------------------------------------------
 
 MAX_ADDRESSES = 3  # addresses of one host name tried per connection
+KEEPALIVE_EXPIRY_S = 60.0  # an idle connection is kept this long: longer than a turn's gap, shorter than nginx's 75 s
+MAX_CONNECTION_AGE_S = 300.0  # then a new connection, so the host name is resolved and checked again
 _REDIRECT_STATUSES = frozenset({301, 302, 303, 307, 308})
 _ssl_context: ssl.SSLContext | None = None
 _ssl_lock = threading.Lock()
@@ -211,6 +231,97 @@ def _shared_ssl_context() -> ssl.SSLContext:
         if _ssl_context is None:
             _ssl_context = httpcore2.default_ssl_context()
         return _ssl_context
+
+
+class _Pin:
+    """Where one connection went, and whether it may still be reused: the address it was pinned to must
+    still be allowed by the policy, and the connection younger than :data:`MAX_CONNECTION_AGE_S`."""
+
+    __slots__ = ("_address", "_allowed_under", "_host", "_opened_at", "_policy")
+
+    def __init__(self, host: str, address: Address, policy: PolicySource, allowed_under: Policy) -> None:
+        self._host, self._address, self._policy = host, address, policy
+        self._allowed_under = allowed_under
+        self._opened_at = time.monotonic()
+
+    def retired(self) -> bool:
+        if time.monotonic() - self._opened_at > MAX_CONNECTION_AGE_S:
+            return True
+        policy = _current(self._policy)
+        if policy is self._allowed_under or policy == self._allowed_under:
+            return False
+        if not policy.trusted:
+            try:
+                check_address(
+                    str(self._address),
+                    self._host,
+                    allow_private=policy.allow_private,
+                    allow_loopback=policy.allow_loopback,
+                )
+            except UnsafeURLError:
+                return True
+        self._allowed_under = policy
+        return False
+
+
+class _PinnedAsyncStream(httpcore2.AsyncNetworkStream):
+    """A connection to a checked address. When the pool asks whether an idle connection is readable (the
+    sign of a connection the server closed), a retired one says yes: the pool drops it, never reuses it."""
+
+    __slots__ = ("_inner", "_pin")
+
+    def __init__(self, inner: httpcore2.AsyncNetworkStream, pin: _Pin) -> None:
+        self._inner, self._pin = inner, pin
+
+    async def read(self, max_bytes: int, timeout: float | None = None) -> bytes:  # noqa: ASYNC109
+        return await self._inner.read(max_bytes, timeout)
+
+    async def write(self, buffer: bytes, timeout: float | None = None) -> None:  # noqa: ASYNC109
+        await self._inner.write(buffer, timeout)
+
+    async def aclose(self) -> None:
+        await self._inner.aclose()
+
+    async def start_tls(
+        self,
+        ssl_context: ssl.SSLContext,
+        server_hostname: str | None = None,
+        timeout: float | None = None,  # noqa: ASYNC109
+    ) -> httpcore2.AsyncNetworkStream:
+        return _PinnedAsyncStream(await self._inner.start_tls(ssl_context, server_hostname, timeout), self._pin)
+
+    def get_extra_info(self, info: str) -> Any:
+        if info == "is_readable" and self._pin.retired():
+            return True
+        return self._inner.get_extra_info(info)
+
+
+class _PinnedStream(httpcore2.NetworkStream):
+    """The synchronous twin of :class:`_PinnedAsyncStream`."""
+
+    __slots__ = ("_inner", "_pin")
+
+    def __init__(self, inner: httpcore2.NetworkStream, pin: _Pin) -> None:
+        self._inner, self._pin = inner, pin
+
+    def read(self, max_bytes: int, timeout: float | None = None) -> bytes:
+        return self._inner.read(max_bytes, timeout)
+
+    def write(self, buffer: bytes, timeout: float | None = None) -> None:
+        self._inner.write(buffer, timeout)
+
+    def close(self) -> None:
+        self._inner.close()
+
+    def start_tls(
+        self, ssl_context: ssl.SSLContext, server_hostname: str | None = None, timeout: float | None = None
+    ) -> httpcore2.NetworkStream:
+        return _PinnedStream(self._inner.start_tls(ssl_context, server_hostname, timeout), self._pin)
+
+    def get_extra_info(self, info: str) -> Any:
+        if info == "is_readable" and self._pin.retired():
+            return True
+        return self._inner.get_extra_info(info)
 
 
 class _GuardedAsyncBackend(httpcore2.AsyncNetworkBackend):
@@ -231,9 +342,10 @@ class _GuardedAsyncBackend(httpcore2.AsyncNetworkBackend):
         failure: Exception = httpcore2.ConnectError(f"{host} has no address")
         for address in addresses[:MAX_ADDRESSES]:
             try:
-                return await self._inner.connect_tcp(
+                stream = await self._inner.connect_tcp(
                     str(address), port, timeout=timeout, local_address=local_address, socket_options=socket_options
                 )
+                return _PinnedAsyncStream(stream, _Pin(host, address, self._policy, policy))
             except (httpcore2.ConnectError, httpcore2.ConnectTimeout) as exc:
                 failure = exc
         raise failure
@@ -258,13 +370,15 @@ class _GuardedSyncBackend(httpcore2.NetworkBackend):
         local_address: str | None = None,
         socket_options: Iterable[Any] | None = None,
     ) -> httpcore2.NetworkStream:
-        addresses = resolve_host(host, port, _current(self._policy))
+        policy = _current(self._policy)
+        addresses = resolve_host(host, port, policy)
         failure: Exception = httpcore2.ConnectError(f"{host} has no address")
         for address in addresses[:MAX_ADDRESSES]:
             try:
-                return self._inner.connect_tcp(
+                stream = self._inner.connect_tcp(
                     str(address), port, timeout=timeout, local_address=local_address, socket_options=socket_options
                 )
+                return _PinnedStream(stream, _Pin(host, address, self._policy, policy))
             except (httpcore2.ConnectError, httpcore2.ConnectTimeout) as exc:
                 failure = exc
         raise failure
@@ -286,7 +400,9 @@ class GuardedAsyncTransport(httpx2.AsyncHTTPTransport):
 
     def __init__(self, policy: PolicySource, *, limits: httpx2.Limits | None = None) -> None:
         # Not super().__init__(): that would build a pool (and a TLS context) only to be replaced.
-        limits = limits or httpx2.Limits(max_connections=100, max_keepalive_connections=20, keepalive_expiry=30.0)
+        limits = limits or httpx2.Limits(
+            max_connections=100, max_keepalive_connections=20, keepalive_expiry=KEEPALIVE_EXPIRY_S
+        )
         self._pool = httpcore2.AsyncConnectionPool(
             ssl_context=_shared_ssl_context(),
             max_connections=limits.max_connections,
@@ -309,7 +425,9 @@ class GuardedTransport(httpx2.HTTPTransport):
     """The synchronous twin of :class:`GuardedAsyncTransport` (webhook deliveries run in Celery)."""
 
     def __init__(self, policy: PolicySource, *, limits: httpx2.Limits | None = None) -> None:
-        limits = limits or httpx2.Limits(max_connections=20, max_keepalive_connections=5, keepalive_expiry=30.0)
+        limits = limits or httpx2.Limits(
+            max_connections=20, max_keepalive_connections=5, keepalive_expiry=KEEPALIVE_EXPIRY_S
+        )
         self._pool = httpcore2.ConnectionPool(
             ssl_context=_shared_ssl_context(),
             max_connections=limits.max_connections,

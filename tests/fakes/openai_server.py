@@ -4,7 +4,8 @@ The SDK talks through ``httpx2``, which respx cannot intercept, so tests run the
 server instead. It uses only the standard library and works two ways:
 
 * in-process: ``with FakeOpenAIServer() as fake: ...`` starts it on a free loopback port in a background
-  thread; ``fake.base_url`` is ``http://127.0.0.1:PORT/v1`` and ``fake.requests`` the recorded requests;
+  thread; ``fake.base_url`` is ``http://127.0.0.1:PORT/v1``, ``fake.requests`` the recorded requests and
+  ``fake.connections`` the TCP connections accepted;
 * as a process: ``python -m tests.fakes.openai_server --port N`` prints ``ready <port>`` once listening,
   ``GET /_fake/requests`` returns the recorded requests as JSON and ``POST /_fake/reset`` clears them.
 
@@ -221,8 +222,14 @@ class _Server(ThreadingHTTPServer):
         self.token_delay_s = token_delay_s
         self.verbose = verbose
         self.records: list[RecordedRequest] = []
+        self.connections = 0  # TCP connections accepted
         self.lock = threading.Lock()
         self.stopping = threading.Event()
+
+    def process_request(self, request: Any, client_address: Any) -> None:
+        with self.lock:
+            self.connections += 1
+        super().process_request(request, client_address)
 
     def record(self, request: RecordedRequest) -> None:
         with self.lock:
@@ -807,9 +814,16 @@ class FakeOpenAIServer:
         """The recorded requests whose path ends with ``path`` (e.g. "/chat/completions")."""
         return [request for request in self.requests if request.path.split("?")[0].endswith(path)]
 
+    @property
+    def connections(self) -> int:
+        """TCP connections accepted since the start or the last reset (kept-alive ones count once)."""
+        with self._server.lock:
+            return self._server.connections
+
     def reset(self) -> None:
         with self._server.lock:
             self._server.records.clear()
+            self._server.connections = 0
 
     def start(self) -> Self:
         if self._thread is None:

@@ -75,6 +75,7 @@ class RecordedRequest:
     tools: tuple[RecordedTool, ...]
     authorization: str | None
     max_tokens: int | None
+    peer: str = ""  # the client's address and port ("ipv4:127.0.0.1:54321"): one per TCP connection
 
 
 @dataclass(frozen=True, slots=True)
@@ -131,6 +132,7 @@ def _record(method: str, request: chat_pb2.GetCompletionsRequest, context: grpc.
         tools=tools,
         authorization=authorization,
         max_tokens=request.max_tokens if request.HasField("max_tokens") else None,
+        peer=context.peer(),
     )
 
 

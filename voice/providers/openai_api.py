@@ -65,7 +65,11 @@ NO_KEY = "no-key"
 TTS_SAMPLE_RATE = 24000
 TTS_CHUNK_BYTES = 4800  # 100 ms of 24 kHz 16-bit mono
 _CLIENTS_PER_LOOP = 32
-_CONNECTION_LIMITS = httpx2.Limits(max_connections=1000, max_keepalive_connections=100)  # the SDK's own defaults
+# The SDK's own connection limit; every idle connection is kept for KEEPALIVE_EXPIRY_S (the SDK's default is
+# 5 s, shorter than the gap between two turns, so most turns paid a new TCP and TLS handshake).
+_CONNECTION_LIMITS = httpx2.Limits(
+    max_connections=1000, max_keepalive_connections=1000, keepalive_expiry=netguard.KEEPALIVE_EXPIRY_S
+)
 _MAX_MESSAGE_CHARS = 300
 
 # Failures of the SDK and of the HTTP stack under it (bodies read through ``with_streaming_response``
@@ -87,6 +91,27 @@ _clients_by_loop: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, OrderedDi
 )
 _clients_outside_loops: OrderedDict[_ClientKey, AsyncOpenAI] = OrderedDict()
 _clients_lock = threading.Lock()
+# One connection pool per event loop and outbound policy, under every key's and base URL's client: a key
+# is a header, not a connection, so a tenant's first turn reuses the connection another tenant warmed,
+# and a client dropped from the cache above leaves its connections to the next one.
+_http_by_loop: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, dict[object, httpx2.AsyncClient]] = (
+    weakref.WeakKeyDictionary()
+)
+_http_outside_loops: dict[object, httpx2.AsyncClient] = {}
+
+
+def _shared_http(loop: asyncio.AbstractEventLoop | None, policy: netguard.PolicySource) -> httpx2.AsyncClient:
+    """The pooled outbound HTTP client of this loop for this policy (call with ``_clients_lock`` held)."""
+    if loop is None:
+        pools = _http_outside_loops
+    else:
+        pools = _http_by_loop.get(loop)
+        if pools is None:
+            pools = _http_by_loop[loop] = {}
+    http = pools.get(policy)
+    if http is None:
+        http = pools[policy] = netguard.async_client(policy, timeout=CLIENT_TIMEOUT, limits=_CONNECTION_LIMITS)
+    return http
 
 
 def openai_client(
@@ -101,7 +126,9 @@ def openai_client(
 
     Clients are cached per process, up to 32 per event loop, least recently used first out. The cache is
     also keyed by the running event loop, because a client's pooled connections belong to the loop that
-    opened them; called outside a running loop, it returns a client shared by such callers. Timeouts:
+    opened them; called outside a running loop, it returns a client shared by such callers. All clients
+    of a loop and policy share one connection pool, whose idle connections are kept for
+    ``netguard.KEEPALIVE_EXPIRY_S``: a turn reuses the connection of the turn before. Timeouts:
     connect 3 s, read 20 s, write 10 s, pool 3 s; no SDK retries. An empty key (a keyless
     OpenAI-compatible server) is sent as ``no-key``.
     """
@@ -127,7 +154,7 @@ def openai_client(
             base_url=url,
             timeout=CLIENT_TIMEOUT,
             max_retries=0,
-            http_client=netguard.async_client(policy, timeout=CLIENT_TIMEOUT, limits=_CONNECTION_LIMITS),
+            http_client=_shared_http(loop, policy),
         )
         cache[key] = client
         while len(cache) > _CLIENTS_PER_LOOP:

@@ -11,6 +11,8 @@ Deliberate choices:
 
 * One client (one gRPC channel) per key, host and event loop: ``grpc.aio`` channels are bound to the loop
   that created them and fail on another one (tests run each test on its own loop; a server has one).
+  The channel is one HTTP/2 connection that every session's turns share, kept open between turns by the
+  SDK's keepalive pings (every 30 s, also without calls): a turn pays no TCP or TLS handshake.
 * No gRPC-level retries: the SDK's default channel options turn retries on (five attempts on
   UNAVAILABLE). The router decides about retries and must see the first failure at once.
 * Every call has a 30 s deadline (the SDK default is 27 minutes). The router bounds the time to the
