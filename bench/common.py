@@ -265,16 +265,21 @@ class ServerUsage:
 # -- how a reply's timing counts ------------------------------------------------------------------------
 
 
+# How much sooner than its configured latency a simulated provider's answer can be measured (the
+# server's clock starts a little after the provider's timer, and timers fire on a coarse grid).
+STT_EARLY_MS = 5.0
+
+
 def expected_stt_ms(measured_ms: float | None, configured: Iterable[float]) -> float:
     """The speech-to-text latency a reply waited for after the turn was detected: the largest configured
     latency (0: the transcript was already there, as semantic end of turn's speculative one; the
-    streaming commit; the batch request) not above what the server measured. A provider cannot answer
-    sooner than its configured latency, so a measured time below the batch latency was a faster path.
-    (A streaming commit later than the batch latency would count as a batch request: the server does not
-    say which path a transcript took.)"""
+    streaming commit; the batch request) not above what the server measured (+ ``STT_EARLY_MS``). A
+    provider cannot answer much sooner than its configured latency, so a measured time well below the
+    batch latency was a faster path. (A streaming commit later than the batch latency would count as a
+    batch request: the server does not say which path a transcript took.)"""
     if measured_ms is None:
         return 0.0
-    return max((latency for latency in (0.0, *configured) if latency <= measured_ms), default=0.0)
+    return max((latency for latency in (0.0, *configured) if latency <= measured_ms + STT_EARLY_MS), default=0.0)
 
 
 def reply_timing(
