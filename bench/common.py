@@ -179,12 +179,8 @@ def pinned_daphne(data_dir: Path, env: dict[str, str]) -> Iterator[tuple[str, in
     )
     os.sched_setaffinity(0, client_cores)
     # The database and Redis serve the server but must not share its core: move them to the clients'.
-    redis_port = os.environ["REDIS_URL"].rsplit(":", 1)[1].split("/")[0]
-    for process in psutil.process_iter(["name", "cmdline"]):
-        cmdline = " ".join(process.info["cmdline"] or [])
-        if (str(data_dir) in cmdline and "postgres" in cmdline) or (
-            "redis-server" in cmdline and redis_port in cmdline
-        ):
+    for processes in _services(data_dir).values():
+        for process in processes:
             with contextlib.suppress(psutil.Error):
                 process.cpu_affinity(sorted(client_cores))
     try:
@@ -204,6 +200,40 @@ def pinned_daphne(data_dir: Path, env: dict[str, str]) -> Iterator[tuple[str, in
             print("daphne did not stop within 15 s of SIGTERM; killed", file=sys.stderr)
             daphne.kill()
         os.sched_setaffinity(0, AFFINITY)
+
+
+def _services(data_dir: Path) -> dict[str, list[Any]]:
+    """The embedded PostgreSQL's processes (under ``data_dir``) and the Redis server of REDIS_URL."""
+    import psutil
+
+    redis_port = os.environ["REDIS_URL"].rsplit(":", 1)[1].split("/")[0]
+    found: dict[str, list[Any]] = {"postgresql": [], "redis": []}
+    for process in psutil.process_iter(["name", "cmdline"]):
+        cmdline = " ".join(process.info["cmdline"] or [])
+        if str(data_dir) in cmdline and "postgres" in cmdline:
+            found["postgresql"].append(process)
+        elif "redis-server" in cmdline and redis_port in cmdline:
+            found["redis"].append(process)
+    return found
+
+
+def observed_pinning(daphne_pid: int, data_dir: Path) -> dict[str, list[int] | None]:
+    """The cores each side may actually use during a run (None: the process was not found, e.g. a
+    PostgreSQL of DATABASE_URL elsewhere), as the run's record of ``machine_info``'s plan."""
+    import psutil
+
+    def cores(processes: list[Any]) -> list[int] | None:
+        seen: set[int] = set()
+        for process in processes:
+            with contextlib.suppress(psutil.Error):
+                seen.update(process.cpu_affinity())
+        return sorted(seen) or None
+
+    return {
+        "daphne": cores([psutil.Process(daphne_pid), *psutil.Process(daphne_pid).children(recursive=True)]),
+        "clients": sorted(os.sched_getaffinity(0)),
+        **{name: cores(processes) for name, processes in _services(data_dir).items()},
+    }
 
 
 def print_voice_figures(result: dict[str, Any]) -> None:

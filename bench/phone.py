@@ -50,6 +50,7 @@ from bench.common import (
     combine_runs,
     fresh_platform,
     machine_info,
+    observed_pinning,
     pinned_daphne,
     print_machine,
     print_runs,
@@ -333,8 +334,10 @@ def benchmark(calls: int, seconds: float, ramp: float, *, runs: int = 1, as_json
     for number in range(1, runs + 1):
         with pinned_daphne(ROOT / ".data" / "bench-phone", env) as (base_url, daphne_pid):
             result, run_samples = asyncio.run(run(args, base_url, daphne_pid))
+            result["pinning"] = observed_pinning(daphne_pid, ROOT / ".data" / "bench-phone")
         if runs > 1:
-            print(f"{'run':>22}: {number} of {runs} (load average at start {result['load_average_at_start']})")
+            print(f"{'run':>22}: {number} of {runs}, load average at start {result['load_average_at_start']}")
+        print(f"{'pinning seen':>22}: {result['pinning']}")
         print_voice_figures(result)
         print(f"{'voice_webhook_ms':>22}: {result['voice_webhook_ms']}")
         print(f"{'mu_law_us_per_frame':>22}: {result['mu_law_us_per_frame']}")

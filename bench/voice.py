@@ -57,6 +57,7 @@ from bench.common import (
     expected_stt_ms,
     fresh_platform,
     machine_info,
+    observed_pinning,
     pinned_daphne,
     print_machine,
     print_runs,
@@ -365,8 +366,10 @@ def main() -> int:
     for number in range(1, args.runs + 1):
         with pinned_daphne(ROOT / ".data" / "bench-voice", env) as (base_url, daphne_pid):
             result, run_samples = asyncio.run(run(args, base_url, key, origin, daphne_pid))
+            result["pinning"] = observed_pinning(daphne_pid, ROOT / ".data" / "bench-voice")
         if args.runs > 1:
-            print(f"{'run':>22}: {number} of {args.runs} (load average at start {result['load_average_at_start']})")
+            print(f"{'run':>22}: {number} of {args.runs}, load average at start {result['load_average_at_start']}")
+        print(f"{'pinning seen':>22}: {result['pinning']}")
         print_voice_figures(result)
         runs.append(result)
         samples.append(run_samples)
