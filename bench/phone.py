@@ -85,10 +85,11 @@ class Results(VoiceResults):
     webhook_ms: list[float] = field(default_factory=list)  # ringing → TwiML received (the voice webhook)
 
 
-def first_media_at(received: Iterable[tuple[float, dict]], reply: int) -> float | None:
-    """When the first ``media`` message of ``reply`` arrived: the server follows each chunk of media with a
-    mark naming its reply (``r<reply>:<ms>``), so it is the first media after the previous mark whose own
-    mark names the reply. None if no media of the reply came."""
+def first_media_by_reply(received: Iterable[tuple[float, dict]]) -> dict[int, float]:
+    """When the first ``media`` message of each reply arrived, in one pass over what the call received: the
+    server follows each chunk of media with a mark naming its reply (``r<reply>:<ms>``), so a reply's first
+    media is the first media after the previous mark (or ``clear``) that its own first mark follows."""
+    first: dict[int, float] = {}
     chunk_at: float | None = None
     for at, message in received:
         kind = message.get("event")
@@ -96,12 +97,13 @@ def first_media_at(received: Iterable[tuple[float, dict]], reply: int) -> float 
             if chunk_at is None:
                 chunk_at = at
         elif kind == "mark":
-            if chunk_at is not None and message["mark"]["name"].partition(":")[0] == f"r{reply}":
-                return chunk_at
+            reply = int(message["mark"]["name"].partition(":")[0][1:])
+            if chunk_at is not None:
+                first.setdefault(reply, chunk_at)
             chunk_at = None
         elif kind == "clear":
-            chunk_at = None  # media before a clear belongs to the cleared reply
-    return None
+            chunk_at = None  # media before a clear that no mark followed belongs to the cleared reply
+    return first
 
 
 def mu_law_us_per_frame() -> float:
@@ -275,8 +277,9 @@ async def run_call(
         results.stale += call.stale_media
         if call.close_code is None:
             await call.ws.close()
+        first_media = first_media_by_reply(call.received)
         for words_end, reply, kind in asked:
-            results.voice_to_voice(words_end, first_media_at(call.received, reply), kind)
+            results.voice_to_voice(words_end, first_media.get(reply), kind)
 
 
 async def run(args: argparse.Namespace, base_url: str, daphne_pid: int) -> tuple[dict[str, Any], Samples]:

@@ -25,7 +25,7 @@ from bench.common import (
     wasted_figures,
     wasted_pct,
 )
-from bench.phone import first_media_at
+from bench.phone import first_media_by_reply
 from bench.voice import LATENCY, STT_LATENCIES, Results, reply_provider_ms, stage_excess
 
 STT = (60.0, 150.0)  # streaming commit, batch request
@@ -134,10 +134,7 @@ def test_the_first_media_of_a_phone_reply_is_the_one_its_first_mark_follows():
         (7.01, _media()),
         (7.02, _mark("r3:0")),
     ]
-    assert first_media_at(received, 1) == 1.0
-    assert first_media_at(received, 2) == 5.0
-    assert first_media_at(received, 3) == 7.0
-    assert first_media_at(received, 4) is None
+    assert first_media_by_reply(received) == {1: 1.0, 2: 5.0, 3: 7.0}
 
 
 # -- wasted tokens ---------------------------------------------------------------------------------------------
