@@ -1,21 +1,35 @@
-"""What every benchmark shares: figures as p50/p95/max, and a fresh platform with one organization."""
+"""What every benchmark shares: figures as p50/p95/max, and a fresh platform with one organization.
+
+For the voice benchmarks (bench.voice, bench.phone) also: what the run ran on (``machine_info``), the
+daphne process pinned to one core (``pinned_daphne``), how each reply's timing is counted
+(``reply_timing``), the share of chat-model tokens thrown away (``wasted_pct``) and the figures of
+several runs in a row (``combine_runs``).
+"""
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import json
 import os
+import platform
 import shutil
 import statistics
 import subprocess
 import sys
 import time
 import urllib.request
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass, field
+from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
 ROOT = Path(__file__).resolve().parent.parent
+# The cores this process may use before any pinning: every run of ``--runs`` pins from these again.
+AFFINITY = frozenset(os.sched_getaffinity(0))
+# A dropped preemptive reply's tokens are billed under this key prefix (billing.actions.do_record_model_usage).
+PREEMPTIVE_KEY_PREFIX = "model:preemptive:"
 
 
 def summary(values: list[float], digits: int = 1, *, p99: bool = False) -> dict[str, float | None]:
@@ -68,10 +82,12 @@ def fresh_platform(name: str, **env: str) -> Any:
 
 
 def simulated_latency_env(latency: dict[str, float]) -> dict[str, str]:
-    """The server's simulated providers with fixed latencies (``stt_ms``, ``llm_first_token_ms``,
-    ``llm_tokens_per_s``, ``tts_first_byte_ms``) and a tone for a voice."""
+    """The server's simulated providers with fixed latencies (``stt_ms``, optional ``stt_stream_ms``: a
+    streaming transcript's commit, ``llm_first_token_ms``, ``llm_tokens_per_s``, ``tts_first_byte_ms``)
+    and a tone for a voice."""
     return {
         "AURA_SIMULATED_STT_MS": str(latency["stt_ms"]),
+        **({"AURA_SIMULATED_STT_STREAM_MS": str(latency["stt_stream_ms"])} if "stt_stream_ms" in latency else {}),
         "AURA_SIMULATED_LLM_FIRST_TOKEN_MS": str(latency["llm_first_token_ms"]),
         "AURA_SIMULATED_LLM_TOKENS_PER_S": str(latency["llm_tokens_per_s"]),
         "AURA_SIMULATED_TTS_FIRST_BYTE_MS": str(latency["tts_first_byte_ms"]),
@@ -80,10 +96,68 @@ def simulated_latency_env(latency: dict[str, float]) -> dict[str, str]:
     }
 
 
+def core_plan(cores: Iterable[int] = AFFINITY) -> tuple[int, list[int]]:
+    """The core daphne is pinned to (the lowest) and the cores of everything else (the rest, or the same
+    core on a one-core machine)."""
+    available = set(cores)
+    server_core = min(available)
+    return server_core, sorted(available - {server_core}) or [server_core]
+
+
+def cpu_model(cpuinfo: str | None = None) -> str:
+    """The processor's name from /proc/cpuinfo (``platform.processor()`` where there is none)."""
+    if cpuinfo is None:
+        try:
+            cpuinfo = Path("/proc/cpuinfo").read_text()
+        except OSError:
+            cpuinfo = ""
+    for line in cpuinfo.splitlines():
+        key, _, value = line.partition(":")
+        if key.strip() in ("model name", "Model", "Hardware") and value.strip():
+            return value.strip()
+    return platform.processor() or "unknown"
+
+
+def machine_info(latency: dict[str, float], end_silence_ms: int, **settings: object) -> dict[str, Any]:
+    """What a run ran on, for anyone who reruns it: cores, load, processor, the pinning, Python, and the
+    simulated providers' latencies and end-of-turn silence it was given."""
+    server_core, other_cores = core_plan()
+    return {
+        "cpu_count": os.cpu_count(),
+        "affinity": sorted(AFFINITY),
+        "load_average_at_start": [round(load, 2) for load in os.getloadavg()],
+        "cpu_model": cpu_model(),
+        "python": platform.python_version(),
+        "pinning": {"daphne": [server_core], "clients": other_cores, "postgresql": other_cores, "redis": other_cores},
+        "simulated_latency": latency,
+        "end_silence_ms": end_silence_ms,
+        **settings,
+    }
+
+
+def print_machine(info: dict[str, Any]) -> None:
+    pinning = info["pinning"]
+    print(
+        f"{'machine':>22}: {info['cpu_model']}, {info['cpu_count']} cores (this process may use "
+        f"{info['affinity']}), load average {' '.join(str(x) for x in info['load_average_at_start'])}, "
+        f"Python {info['python']}"
+    )
+    print(
+        f"{'pinning':>22}: daphne on core {pinning['daphne']}; clients {pinning['clients']}, "
+        f"PostgreSQL {pinning['postgresql']}, Redis {pinning['redis']}"
+    )
+    extra = {k: v for k, v in info.items() if k not in _MACHINE_PRINTED}
+    print(f"{'settings':>22}: {json.dumps(extra)}")
+
+
+_MACHINE_PRINTED = {"cpu_count", "affinity", "load_average_at_start", "cpu_model", "python", "pinning"}
+
+
 @contextlib.contextmanager
 def pinned_daphne(data_dir: Path, env: dict[str, str]) -> Iterator[tuple[str, int]]:
     """One daphne process (``aura.server``) pinned to one core, the caller (the clients), PostgreSQL and
-    Redis moved to the others; yields (base URL, daphne's pid) once /healthz answers."""
+    Redis moved to the others (``core_plan``); yields (base URL, daphne's pid) once /healthz answers.
+    The caller's own cores are given back afterwards, so the next run pins the same way."""
     import psutil
 
     from aura.embedded_services import free_port
@@ -92,8 +166,8 @@ def pinned_daphne(data_dir: Path, env: dict[str, str]) -> Iterator[tuple[str, in
     server_env = dict(os.environ)
     server_env.update(env)
     server_env["AURA_PLATFORM_URL"] = f"http://localhost:{port}"
-    cores = os.sched_getaffinity(0)
-    server_core, client_cores = min(cores), (cores - {min(cores)}) or cores
+    server_core, other_cores = core_plan()
+    client_cores = set(other_cores)
     log = (data_dir / "daphne.log").open("wb")
     server = [sys.executable, "-m", "aura.server", "-b", "127.0.0.1", "-p", str(port), "aura.asgi:application"]
     daphne = subprocess.Popen(
@@ -105,12 +179,8 @@ def pinned_daphne(data_dir: Path, env: dict[str, str]) -> Iterator[tuple[str, in
     )
     os.sched_setaffinity(0, client_cores)
     # The database and Redis serve the server but must not share its core: move them to the clients'.
-    redis_port = os.environ["REDIS_URL"].rsplit(":", 1)[1].split("/")[0]
-    for process in psutil.process_iter(["name", "cmdline"]):
-        cmdline = " ".join(process.info["cmdline"] or [])
-        if (str(data_dir) in cmdline and "postgres" in cmdline) or (
-            "redis-server" in cmdline and redis_port in cmdline
-        ):
+    for processes in _services(data_dir).values():
+        for process in processes:
             with contextlib.suppress(psutil.Error):
                 process.cpu_affinity(sorted(client_cores))
     try:
@@ -129,12 +199,52 @@ def pinned_daphne(data_dir: Path, env: dict[str, str]) -> Iterator[tuple[str, in
         except subprocess.TimeoutExpired:
             print("daphne did not stop within 15 s of SIGTERM; killed", file=sys.stderr)
             daphne.kill()
+        os.sched_setaffinity(0, AFFINITY)
+
+
+def _services(data_dir: Path) -> dict[str, list[Any]]:
+    """The embedded PostgreSQL's processes (under ``data_dir``) and the Redis server of REDIS_URL."""
+    import psutil
+
+    redis_port = os.environ["REDIS_URL"].rsplit(":", 1)[1].split("/")[0]
+    found: dict[str, list[Any]] = {"postgresql": [], "redis": []}
+    for process in psutil.process_iter(["name", "cmdline"]):
+        cmdline = " ".join(process.info["cmdline"] or [])
+        if str(data_dir) in cmdline and "postgres" in cmdline:
+            found["postgresql"].append(process)
+        elif "redis-server" in cmdline and redis_port in cmdline:
+            found["redis"].append(process)
+    return found
+
+
+def observed_pinning(daphne_pid: int, data_dir: Path) -> dict[str, list[int] | None]:
+    """The cores each side may actually use during a run (None: the process was not found, e.g. a
+    PostgreSQL of DATABASE_URL elsewhere), as the run's record of ``machine_info``'s plan."""
+    import psutil
+
+    def cores(processes: list[Any]) -> list[int] | None:
+        seen: set[int] = set()
+        for process in processes:
+            with contextlib.suppress(psutil.Error):
+                seen.update(process.cpu_affinity())
+        return sorted(seen) or None
+
+    return {
+        "daphne": cores([psutil.Process(daphne_pid), *psutil.Process(daphne_pid).children(recursive=True)]),
+        "clients": sorted(os.sched_getaffinity(0)),
+        **{name: cores(processes) for name, processes in _services(data_dir).items()},
+    }
 
 
 def print_voice_figures(result: dict[str, Any]) -> None:
     """The voice benchmarks' figures (bench.voice, bench.phone), one per line."""
-    for name in ("endpoint_delay_ms", "overhead_ms", "bargein_ms"):
+    for name in ("endpoint_delay_ms", "voice_to_voice_ms", "overhead_ms", "release_ms", "bargein_ms"):
         print(f"{name:>22}: {result[name]}")
+    tokens = result["llm_tokens"]
+    print(
+        f"{'wasted_llm_tokens_pct':>22}: {result['wasted_llm_tokens_pct']} "
+        f"({tokens['dropped_preemptive']} of {tokens['all']} chat-model tokens)"
+    )
     print(f"{'turns':>22}: {result['turns']}  stale chunks: {result['stale_audio_chunks']}  errors: {result['errors']}")
     for sample in result["error_samples"]:
         print(f"{'error':>22}: {sample}")
@@ -180,3 +290,174 @@ class ServerUsage:
             "server_cpu_share_of_one_core": round(self.cpu_ms / 1000 / self.elapsed_s, 3),
             "server_rss_mb": round(self.rss_peak_mb, 1),
         }
+
+
+# -- how a reply's timing counts ------------------------------------------------------------------------
+
+
+# How much sooner than its configured latency a simulated provider's answer can be measured (the
+# server's clock starts a little after the provider's timer, and timers fire on a coarse grid).
+STT_EARLY_MS = 5.0
+
+
+def expected_stt_ms(measured_ms: float | None, configured: Iterable[float]) -> float:
+    """The speech-to-text latency a reply waited for after the turn was detected: the largest configured
+    latency (0: the transcript was already there, as semantic end of turn's speculative one; the
+    streaming commit; the batch request) not above what the server measured (+ ``STT_EARLY_MS``). A
+    provider cannot answer much sooner than its configured latency, so a measured time well below the
+    batch latency was a faster path. (A streaming commit later than the batch latency would count as a
+    batch request: the server does not say which path a transcript took.)"""
+    if measured_ms is None:
+        return 0.0
+    return max((latency for latency in (0.0, *configured) if latency <= measured_ms + STT_EARLY_MS), default=0.0)
+
+
+def reply_timing(
+    metrics: dict[str, Any], *, reply_provider_ms: float, stt_latencies: Iterable[float]
+) -> tuple[str, float] | None:
+    """How a reply with audio counts: ``("overhead", ms)``, the server's own time beyond the providers', or
+    ``("release", ms)``, for a reply whose audio was ready before the turn ended. None without audio.
+
+    ``metrics`` are the reply's ``response.done`` metrics (``first_audio_ms`` from turn detection);
+    ``reply_provider_ms`` the simulated chat model's and voice's configured time to the first audio (first
+    token + the words of the first piece + text-to-speech first byte), without speech-to-text.
+
+    - An ordinary reply: first_audio_ms − the speech-to-text latency it waited for (``expected_stt_ms``)
+      − ``reply_provider_ms``.
+    - A preemptive reply (``preemptive``) whose audio was ready before the turn ended
+      (``ready_before_turn_end_ms`` > 0): its first_audio_ms is only how long releasing it took, reported
+      as ``release``; the providers worked during the pause, so there is no overhead to speak of.
+    - A preemptive reply that was not ready when the turn ended: overhead, counted from its own start.
+      With ``started_before_turn_end_ms`` in the metrics: first_audio_ms + that − ``reply_provider_ms``
+      (it started from a transcript). Without it, the excess of its own provider stages (first piece of
+      text and text-to-speech first byte, each timed from its own request) over their configured times:
+      a lower bound that leaves out the gaps between the stages.
+    """
+    first_audio_ms = metrics.get("first_audio_ms")
+    if first_audio_ms is None:
+        return None
+    if metrics.get("preemptive"):
+        if (metrics.get("ready_before_turn_end_ms") or 0) > 0:
+            return "release", float(first_audio_ms)
+        started = metrics.get("started_before_turn_end_ms")
+        if started is not None:
+            return "overhead", first_audio_ms + started - reply_provider_ms
+        own = [metrics.get("llm_first_sentence_ms"), metrics.get("tts_first_byte_ms")]
+        if None in own:
+            return None
+        return "overhead", sum(own) - reply_provider_ms
+    stt_ms = expected_stt_ms(metrics.get("stt_ms"), stt_latencies)
+    return "overhead", first_audio_ms - stt_ms - reply_provider_ms
+
+
+# -- chat-model tokens thrown away ------------------------------------------------------------------------
+
+
+def wasted_pct(events: Iterable[tuple[str, Decimal | float | int]]) -> tuple[float, int, int]:
+    """(percentage, dropped tokens, all tokens) of chat-model token events given as (idempotency key,
+    quantity): the tokens of preemptive replies dropped because the visitor went on speaking over all."""
+    dropped = total = Decimal(0)
+    for key, quantity in events:
+        total += Decimal(quantity)
+        if key.startswith(PREEMPTIVE_KEY_PREFIX):
+            dropped += Decimal(quantity)
+    pct = float(round(dropped / total * 100, 2)) if total else 0.0
+    return pct, int(dropped), int(total)
+
+
+def usage_mark() -> int:
+    """The newest usage event now: a run's events are the ones after it."""
+    from django.db.models import Max
+
+    from billing.models import UsageEvent
+
+    return UsageEvent.objects.aggregate(last=Max("pk"))["last"] or 0
+
+
+def llm_token_events(slug: str, after: int) -> list[tuple[str, Decimal]]:
+    """The chat-model token events (input and output) of the organization ``slug`` after ``usage_mark``."""
+    from billing.models import Metric, UsageEvent
+
+    return list(
+        UsageEvent.objects.filter(
+            organization__slug=slug,
+            metric__in=(Metric.LLM_INPUT_TOKENS, Metric.LLM_OUTPUT_TOKENS),
+            pk__gt=after,
+        ).values_list("idempotency_key", "quantity")
+    )
+
+
+def wasted_figures(slug: str, after: int) -> dict[str, Any]:
+    pct, dropped, total = wasted_pct(llm_token_events(slug, after))
+    return {"wasted_llm_tokens_pct": pct, "llm_tokens": {"dropped_preemptive": dropped, "all": total}}
+
+
+# -- several runs in a row ----------------------------------------------------------------------------------
+
+SAMPLED = ("endpoint_delay_ms", "voice_to_voice_ms", "overhead_ms", "release_ms", "bargein_ms")
+SPREAD = ("overhead_ms", "voice_to_voice_ms", "bargein_ms")
+COUNTED = ("turns", "stale_audio_chunks", "errors")
+
+
+@dataclass
+class Samples:
+    """One run's raw values, by figure name (``SAMPLED``)."""
+
+    values: dict[str, list[float]] = field(default_factory=lambda: {name: [] for name in SAMPLED})
+
+    def summaries(self) -> dict[str, dict[str, float | None]]:
+        return {name: summary(values) for name, values in self.values.items()}
+
+
+def combine_runs(runs: list[dict[str, Any]], samples: list[Samples]) -> dict[str, Any]:
+    """The figures of all runs together (each figure over every run's values; counts and tokens summed)
+    and each run's p50/p95 with the spread (min–max) of the runs' p95s."""
+    pooled = Samples()
+    for run in samples:
+        for name, values in run.values.items():
+            pooled.values[name].extend(values)
+    dropped = sum(run["llm_tokens"]["dropped_preemptive"] for run in runs)
+    total = sum(run["llm_tokens"]["all"] for run in runs)
+    spread: dict[str, Any] = {}
+    for name in SPREAD:
+        p95s = [run[name]["p95"] for run in runs if run[name]["p95"] is not None]
+        spread[name] = {
+            "p50": [run[name]["p50"] for run in runs],
+            "p95": [run[name]["p95"] for run in runs],
+            "p95_min": min(p95s, default=None),
+            "p95_max": max(p95s, default=None),
+        }
+    return {
+        **pooled.summaries(),
+        **{name: sum(run[name] for run in runs) for name in COUNTED},
+        "wasted_llm_tokens_pct": float(round(Decimal(dropped) / total * 100, 2)) if total else 0.0,
+        "llm_tokens": {"dropped_preemptive": dropped, "all": total},
+        "spread": spread,
+    }
+
+
+def print_runs(combined: dict[str, Any]) -> None:
+    """Each run's p50/p95 of the spread figures, and the spread of their p95s."""
+    spread = combined["spread"]
+    runs = len(spread[SPREAD[0]]["p95"])
+    print(f"{'runs':>22}: {runs}")
+    for name in SPREAD:
+        figures = " · ".join(f"{p50}/{p95}" for p50, p95 in zip(spread[name]["p50"], spread[name]["p95"], strict=True))
+        print(f"{name:>22}: p50/p95 per run {figures}; p95 spread {spread[name]['p95_min']}–{spread[name]['p95_max']}")
+    print(f"{'all runs':>22}: " + ", ".join(f"{name} {combined[name]}" for name in SPREAD))
+
+
+def runs_json(
+    settings: dict[str, Any], info: dict[str, Any], runs: list[dict[str, Any]], combined: dict[str, Any]
+) -> dict:
+    """The --json line: the settings and the figures of all runs together at the top level (as one run's
+    JSON had them; the server's CPU and memory figures are the mean of the runs'), ``machine``, and
+    ``runs``, each run's own figures."""
+    usage = ("server_cpu_ms_per_session_s", "server_cpu_share_of_one_core", "server_rss_mb")
+    return {
+        **settings,
+        **combined,
+        **{name: round(statistics.fmean(run[name] for run in runs), 3) for name in usage},
+        "machine": info,
+        "runs": runs,
+    }
