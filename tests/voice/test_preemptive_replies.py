@@ -161,6 +161,7 @@ async def test_a_reply_started_in_the_pause_is_released_when_the_turn_ends_there
     assert done[0]["status"] == "completed"
     assert done[0]["metrics"]["preemptive"] is True
     assert done[0]["metrics"]["ready_before_turn_end_ms"] > 0  # its audio waited for the turn, not the reverse
+    assert done[0]["metrics"]["started_before_turn_end_ms"] >= done[0]["metrics"]["ready_before_turn_end_ms"]
     assert transport.audio_frames > 0
     assert chat.asked == ["what are your opening hours"]  # one model call for the turn: none afresh
 
@@ -175,7 +176,9 @@ async def test_a_reply_started_in_the_pause_is_released_when_the_turn_ends_there
     assert stt.commits == 1 and stt.batch_requests == 0
     assert visitor[0].route["stt_audio_ms"] == stt.streams[0].appended_ms > 0
     assert stt.streams[0].closed
-    assert [t.text for t in recorder.turns if t.role == "assistant"] == [done[0]["text"]]
+    (stored,) = [t for t in recorder.turns if t.role == "assistant"]
+    assert stored.text == done[0]["text"]
+    assert stored.route["preemptive"] is True and stored.route["ready_before_turn_end_ms"] > 0  # for the phone
     assert recorder.unheard() == []
     await session.end("visitor_ended", 1000)
 

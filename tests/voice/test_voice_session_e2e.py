@@ -10,6 +10,7 @@ from django_tenants.utils import tenant_context
 
 from conversations.models import Conversation, Turn
 from tests.voice.client import VoiceClient, read_wav, request_session, silence
+from tests.voice.sessions import assistant_settings
 from tests.waiting import eventually
 
 pytestmark = [pytest.mark.e2e, pytest.mark.django_db(transaction=True)]
@@ -116,12 +117,14 @@ async def test_a_short_backchannel_does_not_interrupt(daphne_server, alpha):
 
 
 async def test_typing_instead_of_speaking(daphne_server, alpha):
-    client, conversation_id = await _open(daphne_server, alpha)
-    await client.start(48000)
+    # no tools: the simulated model answers from its canned replies, whatever knowledge earlier tests left
+    async with assistant_settings(alpha, tools=[]):
+        client, conversation_id = await _open(daphne_server, alpha)
+        await client.start(48000)
 
-    await client.send({"type": "input.text", "text": "Do you deliver, and what does it cost?"})
-    transcript = await client.wait_for("transcript.final", input="text")
-    done = await client.wait_for("response.done", response_id=2)
+        await client.send({"type": "input.text", "text": "Do you deliver, and what does it cost?"})
+        transcript = await client.wait_for("transcript.final", input="text")
+        done = await client.wait_for("response.done", response_id=2)
 
     assert transcript["text"] == "Do you deliver, and what does it cost?"
     assert "deliver" in done["text"].lower()

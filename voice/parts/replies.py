@@ -360,11 +360,6 @@ def metrics(reply: Reply) -> dict[str, float | bool | None]:
     """The timings and counts of ``response.done`` (docs/websocket-protocol.md), in milliseconds. A reply
     started before the turn ended (preemptive) says so, and how long its first audio was ready before."""
     first_audio_ms = (reply.first_audio_at - reply.turn_detected_at) * 1000 if reply.first_audio_at else None
-    preemptive: dict[str, float | bool | None] = {}
-    if reply.hold is not None:
-        ready = reply.ready_at
-        before_ms = (reply.turn_detected_at - ready) * 1000 if ready is not None else 0.0
-        preemptive = {"preemptive": True, "ready_before_turn_end_ms": _round(max(0.0, before_ms))}
     return {
         "endpoint_ms": _round(reply.endpoint_ms),
         "stt_ms": _round(reply.stt_ms),
@@ -377,7 +372,7 @@ def metrics(reply: Reply) -> dict[str, float | bool | None]:
         "output_tokens": reply.output_tokens,
         "tts_characters": reply.tts_characters,
         "audio_ms": _round(reply.audio_sent_ms),
-        **preemptive,
+        **reply.preemption(),
     }
 
 

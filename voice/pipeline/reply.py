@@ -96,7 +96,20 @@ class Reply:
         record: dict[str, object] = {name: route.as_dict() for name, route in routes.items() if route is not None}
         if len(self.llm_rounds) > 1:
             record["llm_rounds"] = self.llm_rounds
+        record.update(self.preemption())
         return record
+
+    def preemption(self) -> dict[str, float | bool]:
+        """For a reply started before the turn ended (held): that it was, how long before the turn's end it
+        started, and how long its first audio was ready before (0 when it was not ready yet). {} otherwise."""
+        if self.hold is None:
+            return {}
+        ready = (self.turn_detected_at - self.ready_at) * 1000 if self.ready_at is not None else 0.0
+        return {
+            "preemptive": True,
+            "started_before_turn_end_ms": round(max(0.0, (self.turn_detected_at - self.started_at) * 1000), 1),
+            "ready_before_turn_end_ms": round(max(0.0, ready), 1),
+        }
 
     def played_estimate_ms(self, now: float | None = None) -> float:
         """What the client has played by now, from the pacing: it plays from the first chunk on, in real time."""
