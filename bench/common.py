@@ -81,6 +81,15 @@ def fresh_platform(name: str, **env: str) -> Any:
     )
 
 
+ANSWERS = ("preemptive", "after-turn")  # --answer: start the reply in the pause (the default), or after the turn
+STT_MODES = ("streaming", "batch")  # --stt: the simulated speech-to-text streams (the default) or not
+
+
+def answer_and_stt_env(stt: str) -> dict[str, str]:
+    """The server's environment for ``--stt``: batch turns the simulated provider's streaming off."""
+    return {"AURA_SIMULATED_STT_STREAMING": "false"} if stt == "batch" else {}
+
+
 def simulated_latency_env(latency: dict[str, float]) -> dict[str, str]:
     """The server's simulated providers with fixed latencies (``stt_ms``, optional ``stt_stream_ms``: a
     streaming transcript's commit, ``llm_first_token_ms``, ``llm_tokens_per_s``, ``tts_first_byte_ms``)

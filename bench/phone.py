@@ -45,8 +45,11 @@ from pathlib import Path
 from typing import Any
 
 from bench.common import (
+    ANSWERS,
+    STT_MODES,
     Samples,
     ServerUsage,
+    answer_and_stt_env,
     combine_runs,
     fresh_platform,
     machine_info,
@@ -118,7 +121,7 @@ def mu_law_us_per_frame() -> float:
     return round(seconds / runs * 1e6, 2)
 
 
-def prepare() -> None:
+def prepare(*, preemptive: bool = True) -> None:
     organization = fresh_platform("phone")
     from django_tenants.utils import tenant_context
 
@@ -128,7 +131,10 @@ def prepare() -> None:
 
     with tenant_context(organization):
         Assistant.objects.update(
-            stt_provider="simulated", barge_in_min_ms=BARGE_IN_MIN_MS, end_silence_ms=END_SILENCE_MS
+            stt_provider="simulated",
+            barge_in_min_ms=BARGE_IN_MIN_MS,
+            end_silence_ms=END_SILENCE_MS,
+            preemptive_replies=preemptive,
         )
         assistant_id = Assistant.objects.order_by("pk").values_list("pk", flat=True).first()
     # No plan: no concurrent-session limit or cap.
@@ -316,7 +322,16 @@ async def run(args: argparse.Namespace, base_url: str, daphne_pid: int) -> tuple
     return result, results.samples
 
 
-def benchmark(calls: int, seconds: float, ramp: float, *, runs: int = 1, as_json: bool) -> int:
+def benchmark(
+    calls: int,
+    seconds: float,
+    ramp: float,
+    *,
+    runs: int = 1,
+    as_json: bool,
+    answer: str = "preemptive",
+    stt: str = "streaming",
+) -> int:
     """Run ``runs`` times in a row (a fresh server each time, one platform) and print; ``bench.voice
     --channel phone`` comes here too."""
     settings = {
@@ -326,11 +341,18 @@ def benchmark(calls: int, seconds: float, ramp: float, *, runs: int = 1, as_json
         "ramp_s": ramp,
         "frame_ms": 20,
         "barge_in_min_ms": BARGE_IN_MIN_MS,
+        "answer": answer,
+        "stt": stt,
     }
     info = machine_info(LATENCY, END_SILENCE_MS, **settings)
     print_machine(info)
-    prepare()
-    env = {**simulated_latency_env(LATENCY), "TWILIO_ACCOUNT_SID": ACCOUNT_SID, "TWILIO_AUTH_TOKEN": AUTH_TOKEN}
+    prepare(preemptive=answer == "preemptive")
+    env = {
+        **simulated_latency_env(LATENCY),
+        **answer_and_stt_env(stt),
+        "TWILIO_ACCOUNT_SID": ACCOUNT_SID,
+        "TWILIO_AUTH_TOKEN": AUTH_TOKEN,
+    }
     args = argparse.Namespace(calls=calls, seconds=seconds, ramp=ramp)
     results: list[dict[str, Any]] = []
     samples: list[Samples] = []
@@ -360,11 +382,15 @@ def main() -> int:
     parser.add_argument("--seconds", type=float, default=30)
     parser.add_argument("--ramp", type=float, default=10.0, help="seconds over which the calls arrive")
     parser.add_argument("--runs", type=int, default=1, help="run the whole measurement this many times in a row")
+    parser.add_argument("--answer", choices=ANSWERS, default="preemptive", help="when the reply starts")
+    parser.add_argument("--stt", choices=STT_MODES, default="streaming", help="simulated speech-to-text")
     parser.add_argument("--json", action="store_true")
     args = parser.parse_args()
     if args.runs < 1:
         parser.error("--runs must be at least 1")
-    return benchmark(args.calls, args.seconds, args.ramp, runs=args.runs, as_json=args.json)
+    return benchmark(
+        args.calls, args.seconds, args.ramp, runs=args.runs, as_json=args.json, answer=args.answer, stt=args.stt
+    )
 
 
 if __name__ == "__main__":

@@ -51,8 +51,11 @@ from pathlib import Path
 from typing import Any
 
 from bench.common import (
+    ANSWERS,
+    STT_MODES,
     Samples,
     ServerUsage,
+    answer_and_stt_env,
     combine_runs,
     expected_stt_ms,
     fresh_platform,
@@ -258,7 +261,7 @@ async def run_session(
             await client.close()
 
 
-def prepare(detector: str = "webrtcvad") -> tuple[str, str]:
+def prepare(detector: str = "webrtcvad", *, preemptive: bool = True) -> tuple[str, str]:
     # Every simulated visitor comes from 127.0.0.1: lift the per-IP and per-key session limits for the run.
     organization = fresh_platform(
         "voice",
@@ -266,12 +269,15 @@ def prepare(detector: str = "webrtcvad") -> tuple[str, str]:
         AURA_WIDGET_SESSIONS_PER_KEY_PER_MINUTE="100000",
     )
     origin = "http://bench.localhost"
-    return configure_organization(organization, origin, detector), origin
+    return configure_organization(organization, origin, detector, preemptive=preemptive), origin
 
 
-def configure_organization(organization: Any, origin: str, detector: str = "webrtcvad") -> str:
-    """The organization's assistants on simulated speech-to-text with the bench's turn settings, no plan
-    (so no concurrent-session limit or cap), its widget key allowing ``origin``; returns that key."""
+def configure_organization(
+    organization: Any, origin: str, detector: str = "webrtcvad", *, preemptive: bool = True
+) -> str:
+    """The organization's assistants on simulated speech-to-text with the bench's turn settings (replies
+    started in the pause unless ``preemptive`` is False), no plan (so no concurrent-session limit or cap),
+    its widget key allowing ``origin``; returns that key."""
     from django_tenants.utils import tenant_context
 
     from billing.models import Subscription
@@ -284,6 +290,7 @@ def configure_organization(organization: Any, origin: str, detector: str = "webr
             barge_in_min_ms=BARGE_IN_MIN_MS,
             end_silence_ms=END_SILENCE_MS,
             speech_detector=detector,
+            preemptive_replies=preemptive,
         )
     # No plan: no concurrent-session limit or cap (a new organization's trial allows 2 sessions at a time).
     Subscription.objects.filter(organization=organization).delete()
@@ -336,6 +343,8 @@ def main() -> int:
     parser.add_argument("--frame-ms", type=int, default=40, help="audio per message the clients send (the widget: 40)")
     parser.add_argument("--detector", choices=["webrtcvad", "silero"], default="webrtcvad", help="speech detector")
     parser.add_argument("--runs", type=int, default=1, help="run the whole measurement this many times in a row")
+    parser.add_argument("--answer", choices=ANSWERS, default="preemptive", help="when the reply starts")
+    parser.add_argument("--stt", choices=STT_MODES, default="streaming", help="simulated speech-to-text")
     parser.add_argument("--json", action="store_true")
     parser.add_argument(
         "--channel", choices=("widget", "phone"), default="widget", help="phone: bench.phone (sessions are calls)"
@@ -345,7 +354,15 @@ def main() -> int:
         parser.error("--runs must be at least 1")
     if args.channel == "phone":  # bench.phone builds on this module: it runs in its own process, not imported here
         phone = ["--calls", str(args.sessions), "--seconds", str(args.seconds), "--ramp", str(args.ramp)]
-        phone += ["--runs", str(args.runs), *(["--json"] if args.json else [])]
+        phone += [
+            "--runs",
+            str(args.runs),
+            "--answer",
+            args.answer,
+            "--stt",
+            args.stt,
+            *(["--json"] if args.json else []),
+        ]
         os.execv(sys.executable, [sys.executable, "-m", "bench.phone", *phone])
     settings = {
         "sessions": args.sessions,
@@ -354,11 +371,13 @@ def main() -> int:
         "ramp_s": args.ramp,
         "frame_ms": args.frame_ms,
         "barge_in_min_ms": BARGE_IN_MIN_MS,
+        "answer": args.answer,
+        "stt": args.stt,
     }
     info = machine_info(LATENCY, END_SILENCE_MS, **settings)
     print_machine(info)
-    key, origin = prepare(args.detector)
-    env = simulated_latency_env(LATENCY)
+    key, origin = prepare(args.detector, preemptive=args.answer == "preemptive")
+    env = {**simulated_latency_env(LATENCY), **answer_and_stt_env(args.stt)}
     if os.environ.get("BENCH_ASYNCIO_DEBUG"):
         env["PYTHONASYNCIODEBUG"] = "1"
     runs: list[dict[str, Any]] = []

@@ -459,6 +459,7 @@ AURA_BREAKER_COOLDOWN_S = env_float("AURA_BREAKER_COOLDOWN_S", 30.0)  # open thi
 # Simulated providers' own latencies (ms): the demo without keys, and load tests that subtract them.
 AURA_SIMULATED_STT_MS = env_float("AURA_SIMULATED_STT_MS", 150.0)
 AURA_SIMULATED_STT_STREAM_MS = env_float("AURA_SIMULATED_STT_STREAM_MS", 60.0)  # a streaming commit's answer
+AURA_SIMULATED_STT_STREAMING = env_bool("AURA_SIMULATED_STT_STREAMING", True)  # off: batch requests only
 AURA_SIMULATED_LLM_FIRST_TOKEN_MS = env_float("AURA_SIMULATED_LLM_FIRST_TOKEN_MS", 300.0)
 AURA_SIMULATED_LLM_TOKENS_PER_S = env_float("AURA_SIMULATED_LLM_TOKENS_PER_S", 60.0)
 AURA_SIMULATED_TTS_FIRST_BYTE_MS = env_float("AURA_SIMULATED_TTS_FIRST_BYTE_MS", 120.0)

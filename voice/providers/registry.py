@@ -58,6 +58,7 @@ def simulated_latency() -> SimulatedLatency:
     return SimulatedLatency(
         stt_ms=settings.AURA_SIMULATED_STT_MS,
         stt_stream_ms=settings.AURA_SIMULATED_STT_STREAM_MS,
+        stt_streams=settings.AURA_SIMULATED_STT_STREAMING,
         llm_first_token_ms=settings.AURA_SIMULATED_LLM_FIRST_TOKEN_MS,
         llm_tokens_per_s=settings.AURA_SIMULATED_LLM_TOKENS_PER_S,
         tts_first_byte_ms=settings.AURA_SIMULATED_TTS_FIRST_BYTE_MS,

@@ -44,6 +44,7 @@ ESPEAK, TONE = "espeak", "tone"  # what the simulated voice sounds like
 class SimulatedLatency:
     stt_ms: float = 150.0
     stt_stream_ms: float = 60.0  # a streaming commit: the audio is already there, only the last words wait
+    stt_streams: bool = True  # False: speech-to-text by batch requests only (as before streaming)
     llm_first_token_ms: float = 300.0
     llm_tokens_per_s: float = 60.0
     tts_first_byte_ms: float = 120.0
@@ -237,8 +238,8 @@ class SimulatedSpeechToText(SpeechToText):
         seconds = len(pcm) / 2 / sample_rate
         yield Transcript(text=simulated_transcript(seconds), final=True)
 
-    def open_stream(self, *, language: str) -> TranscriptionStream:
-        return SimulatedTranscriptionStream(self.latency)
+    def open_stream(self, *, language: str) -> TranscriptionStream | None:
+        return SimulatedTranscriptionStream(self.latency) if self.latency.stt_streams else None
 
 
 def simulated_transcript(seconds: float) -> str:
