@@ -87,6 +87,22 @@ BARGE_IN_MIN_MS = 250
 END_SILENCE_MS = 600
 
 
+def hesitant(pcm: bytes, rate: int, pause_ms: int) -> tuple[bytes, int]:
+    """The question with its longest pause between words stretched to ``pause_ms`` (a visitor who hesitates
+    mid-sentence: a reply started in that pause is thrown away when they go on)."""
+    import numpy as np
+
+    samples = np.frombuffer(pcm, dtype="<i2").astype(np.float32)
+    window = rate // 100
+    energy = np.sqrt(np.mean(samples[: len(samples) // window * window].reshape(-1, window) ** 2, axis=1))
+    loud = np.nonzero(energy > 300)[0]
+    gaps = np.diff(loud)
+    longest = int(np.argmax(gaps))
+    start, length_ms = int(loud[longest] + 1) * window * 2, int(gaps[longest] - 1) * 10
+    extra = bytes(max(0, pause_ms - length_ms) * rate // 1000 * 2)
+    return pcm[:start] + extra + pcm[start:], rate
+
+
 def speech_bounds_ms(pcm: bytes, rate: int) -> tuple[float, float]:
     """First and last 10 ms window with speech energy: where the words start and end in the WAV."""
     import numpy as np
@@ -307,6 +323,8 @@ async def run(
     from tests.voice.client import read_wav
 
     wavs = {name: read_wav(name) for name in (*QUESTIONS, "interrupt.wav")}
+    if args.hesitation_ms:
+        wavs.update({name: hesitant(*wavs[name], args.hesitation_ms) for name in QUESTIONS})
     results = Results()
     load = [round(x, 2) for x in os.getloadavg()]
     mark = await asyncio.to_thread(usage_mark)
@@ -345,6 +363,9 @@ def main() -> int:
     parser.add_argument("--runs", type=int, default=1, help="run the whole measurement this many times in a row")
     parser.add_argument("--answer", choices=ANSWERS, default="preemptive", help="when the reply starts")
     parser.add_argument("--stt", choices=STT_MODES, default="streaming", help="simulated speech-to-text")
+    parser.add_argument(
+        "--hesitation-ms", type=int, default=0, help="stretch each question's longest pause between words to this"
+    )
     parser.add_argument("--json", action="store_true")
     parser.add_argument(
         "--channel", choices=("widget", "phone"), default="widget", help="phone: bench.phone (sessions are calls)"
@@ -373,6 +394,7 @@ def main() -> int:
         "barge_in_min_ms": BARGE_IN_MIN_MS,
         "answer": args.answer,
         "stt": args.stt,
+        "hesitation_ms": args.hesitation_ms,
     }
     info = machine_info(LATENCY, END_SILENCE_MS, **settings)
     print_machine(info)

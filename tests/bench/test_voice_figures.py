@@ -246,3 +246,18 @@ def test_machine_info_names_cores_load_pinning_python_and_the_simulated_settings
     assert set(info["pinning"]) == {"daphne", "clients", "postgresql", "redis"}
     assert info["pinning"]["daphne"][0] in info["affinity"]
     assert (info["simulated_latency"], info["end_silence_ms"], info["sessions"]) == (LATENCY, 600, 5)
+
+
+def test_a_hesitant_question_has_its_longest_pause_stretched_and_nothing_else_changed():
+    from bench.voice import hesitant, speech_bounds_ms
+    from tests.voice.client import read_wav
+
+    pcm, rate = read_wav("booking.wav")
+    stretched, same_rate = hesitant(pcm, rate, 400)
+
+    start, end = speech_bounds_ms(pcm, rate)
+    assert same_rate == rate
+    assert speech_bounds_ms(stretched, rate) == (start, end + 230)  # its 170 ms comma pause is now 400 ms
+    assert len(stretched) == len(pcm) + 230 * 32  # 16 kHz, 16-bit: silence inserted, nothing else
+    assert stretched[:32000] == pcm[:32000] and stretched[-32000:] == pcm[-32000:]
+    assert hesitant(pcm, rate, 100)[0] == pcm  # a pause already longer than asked is left alone
