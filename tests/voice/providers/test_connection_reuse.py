@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import time
 import uuid
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator
 
 import httpcore2._async.http11 as http11
 import pytest
@@ -22,18 +22,6 @@ from voice.router.candidates import Candidate
 
 HELLO = [ChatMessage(role="user", content="hello")]
 TURN_GAP_S = 20.0  # the visitor listens to a reply and speaks again: longer than the SDK's 5 s keep-alive
-
-
-@pytest.fixture(scope="module")
-def fake_server() -> Iterator[FakeOpenAIServer]:
-    with FakeOpenAIServer() as server:
-        yield server
-
-
-@pytest.fixture
-def fake(fake_server: FakeOpenAIServer) -> FakeOpenAIServer:
-    fake_server.reset()
-    return fake_server
 
 
 @pytest.fixture

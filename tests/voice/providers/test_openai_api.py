@@ -11,7 +11,6 @@ import subprocess
 import sys
 import time
 import urllib.request
-from collections.abc import Iterator
 from pathlib import Path
 
 import httpx2
@@ -45,18 +44,6 @@ WEATHER = ToolSpec(
     parameters={"type": "object", "properties": {"city": {"type": "string"}}, "required": ["city"]},
 )
 TIME = ToolSpec(name="get_time", description="The time in a city.")
-
-
-@pytest.fixture(scope="module")
-def fake_server() -> Iterator[FakeOpenAIServer]:
-    with FakeOpenAIServer() as server:
-        yield server
-
-
-@pytest.fixture
-def fake(fake_server: FakeOpenAIServer) -> FakeOpenAIServer:
-    fake_server.reset()
-    return fake_server
 
 
 def chat(fake: FakeOpenAIServer, model: str = "gpt-4o-mini", key: str = KEY) -> OpenAIChat:

@@ -147,26 +147,22 @@ async def test_an_error_event_fails_the_commit_and_the_stream(fake: FakeRealtime
     assert KEY not in str(error)
 
 
-async def test_a_failed_transcription_fails_that_commit(fake: FakeRealtimeServer) -> None:
-    stream = open_stream(fake, model="fake-failed")
+@pytest.mark.parametrize(
+    ("model", "said"),
+    [
+        ("fake-failed", "transcription failed: Audio could not be decoded."),  # the transcription failed
+        ("fake-close", "1011"),  # the connection closed mid-commit
+    ],
+)
+async def test_a_commit_the_server_cannot_answer_fails(fake: FakeRealtimeServer, model: str, said: str) -> None:
+    stream = open_stream(fake, model=model)
     try:
         await speak(stream, 300)
         error = await failure_of(stream)
     finally:
         await stream.close()
     assert error.kind == ErrorKind.UNAVAILABLE
-    assert "transcription failed: Audio could not be decoded." in str(error)
-
-
-async def test_a_connection_closed_mid_commit_fails_it(fake: FakeRealtimeServer) -> None:
-    stream = open_stream(fake, model="fake-close")
-    try:
-        await speak(stream, 300)
-        error = await failure_of(stream)
-    finally:
-        await stream.close()
-    assert error.kind == ErrorKind.UNAVAILABLE
-    assert "1011" in str(error)
+    assert said in str(error)
 
 
 async def test_a_server_that_never_answers_fails_the_commit_at_its_timeout(fake: FakeRealtimeServer) -> None:
