@@ -81,6 +81,7 @@ class Window:
                     "n": len(pauses),
                     "total_ms": round(sum(pauses), 1),
                     "max_ms": round(max(pauses), 2) if pauses else 0.0,
+                    "total_cpu_ms": round(sum(self.gc_cpu_ms.get(generation, [])), 1),
                     "max_cpu_ms": round(self.gc_longest.get(generation, (0.0, 0))[0], 2),
                     "max_freed": self.gc_longest.get(generation, (0.0, 0))[1],
                 }

@@ -27,7 +27,14 @@ def test_window_summary_counts_late_wakeups_and_collections():
     assert summary["wakeups"] == 4
     assert summary["lag_ms"]["max"] == 30.0
     assert (summary["late_over_10ms"], summary["late_over_25ms"]) == (2, 1)
-    assert summary["gc"]["gen1"] == {"n": 2, "total_ms": 8.0, "max_ms": 5.0, "max_cpu_ms": 4.0, "max_freed": 321}
+    assert summary["gc"]["gen1"] == {
+        "n": 2,
+        "total_ms": 8.0,
+        "max_ms": 5.0,
+        "total_cpu_ms": 6.0,
+        "max_cpu_ms": 4.0,
+        "max_freed": 321,
+    }
     assert summary["gc"]["gen0"]["n"] == 0
     assert "stalls" not in summary and "imported" not in summary
 
