@@ -353,6 +353,8 @@ AURA_SHUTDOWN_GRACE_S = env_float("AURA_SHUTDOWN_GRACE_S", 25.0)
 AURA_GIL_SWITCH_INTERVAL_S = env_float("AURA_GIL_SWITCH_INTERVAL_S", 0.001)
 # Middle-generation garbage collections before a full one in the server (Python's default: 10).
 AURA_GC_FULL_AFTER = env_int("AURA_GC_FULL_AFTER", 100)
+# The server logs its event loop's lag, garbage collections and stall stacks this often (core/looplag.py); 0: off.
+AURA_LOOP_LAG_LOG_S = env_float("AURA_LOOP_LAG_LOG_S", 0.0)
 # Silero VAD's ONNX file (docs/architecture.md, speech detection); empty: the one the silero-vad package ships.
 AURA_SILERO_MODEL = env_str("AURA_SILERO_MODEL", "")
 AURA_WIDGET_SESSIONS_PER_IP_PER_MINUTE = env_int("AURA_WIDGET_SESSIONS_PER_IP_PER_MINUTE", 60)
