@@ -58,6 +58,8 @@ class Stream(TranscriptionStream):
 
     async def commit(self) -> Transcript:
         self.owner.commits += 1
+        if self.owner.gate is not None:  # the provider takes its time
+            await self.owner.gate.wait()
         if self.owner.fail_commits:
             raise ProviderError(ErrorKind.UNAVAILABLE, "stream closed by the provider")
         pending, self.pending = self.pending, 0
@@ -74,6 +76,7 @@ class StreamingSpeechToText(SpeechToText):
 
     def __init__(self, *words: str, fail_commits: bool = False) -> None:
         self.words, self.fail_commits = list(words), fail_commits
+        self.gate: asyncio.Event | None = None  # set: commits answer only once it is open
         self.commits = self.batch_requests = 0
         self.streams: list[Stream] = []
 
@@ -263,4 +266,27 @@ async def test_without_preemptive_replies_the_model_is_asked_only_once_the_turn_
     done = await _until(lambda: _of(transport, "response.done"))
     assert "preemptive" not in done[0]["metrics"]
     assert chat.asked == ["what are your opening hours"]
+    await session.end("visitor_ended", 1000)
+
+
+async def test_a_commit_still_under_way_when_the_visitor_goes_on_stays_part_of_the_turn():
+    # the pause's speculation waits for a slow commit; the visitor resumes before it answers: dropping the
+    # speculation must not cancel the commit, whose words are the start of the turn
+    stt, chat = StreamingSpeechToText("what are your", "opening hours"), WatchedChat()
+    stt.gate = asyncio.Event()
+    session, transport, recorder = _preemptive_session(stt, chat)
+    await _start(session)
+
+    await _feed(session, silence(300) + speech_only("hours") + silence(PREEMPTIVE_PAUSE_MS + 40))
+    await _until(lambda: stt.commits == 1)
+    await _feed(session, speech_only("hours"))  # goes on speaking while the commit is under way
+    stt.gate.set()
+    await _feed(session, silence(800))
+
+    await _until(lambda: _of(transport, "transcript.final"))
+    done = await _until(lambda: _of(transport, "response.done"))
+    assert [t.text for t in recorder.turns if t.role == "visitor"] == ["what are your opening hours"]
+    assert stt.batch_requests == 0  # both pieces came from the stream
+    assert done[0]["status"] == "completed"
+    assert chat.asked[-1] == "what are your opening hours"
     await session.end("visitor_ended", 1000)
