@@ -290,3 +290,19 @@ async def test_a_commit_still_under_way_when_the_visitor_goes_on_stays_part_of_t
     assert done[0]["status"] == "completed"
     assert chat.asked[-1] == "what are your opening hours"
     await session.end("visitor_ended", 1000)
+
+
+async def test_every_stream_is_closed_when_the_session_ends_while_a_turn_waits_for_the_one_before():
+    # turn 1's transcript is slow (its commit waits); turn 2 ends meanwhile and waits for turn 1 to be
+    # stored first; the visitor leaves then: no turn's stream (a WebSocket to the provider) stays open
+    stt = StreamingSpeechToText("what are your opening hours", "and tomorrow")
+    stt.gate = asyncio.Event()
+    session, _, _ = _preemptive_session(stt)
+    await _start(session)
+
+    await _feed(session, silence(300) + speech_only("hours") + silence(800))
+    await _feed(session, speech_only("hours") + silence(800))
+    await _until(lambda: len(stt.streams) == 2 and stt.commits >= 2)
+    await session.end("visitor_ended", 1000)
+    await asyncio.sleep(0.05)
+    assert [stream.closed for stream in stt.streams] == [True, True]

@@ -64,6 +64,9 @@ class VisitorTurns:
         self.input: AudioInput | None = None  # None: a text-only session
         self.turn_end: TurnEnd | None = None  # what happens at pauses (semantic end of turn, preemptive replies)
         self.transcription: TurnTranscription | None = None  # the turn in progress's (from speech start)
+        # Ended turns' transcriptions not closed yet (their answer is under way): closed by ``close`` too,
+        # even when the session ends before an answer ran its own ``finally``.
+        self._ending: set[TurnTranscription] = set()
         self.task: asyncio.Task[None] | None = None  # the spoken turn being heard and answered
 
     def listen(self, sample_rate: int, echo_cancellation: str) -> None:
@@ -88,8 +91,10 @@ class VisitorTurns:
         if self.turn_end is not None:
             await self.turn_end.close()
         transcription, self.transcription = self.transcription, None
-        if transcription is not None:
-            await transcription.ended()
+        ending, self._ending = self._ending, set()
+        for open_one in (transcription, *ending):
+            if open_one is not None:
+                await open_one.ended()
 
     # ---------------------------------------------------------------- spoken
     async def hear(self, frame: bytes) -> None:
@@ -139,6 +144,7 @@ class VisitorTurns:
         transcription, self.transcription = self.transcription, None
         if transcription is None:  # a turn always starts with SpeechStarted; never without a transcription
             transcription = TurnTranscription(self.stt, language=self.assistant.language)
+        self._ending.add(transcription)
         self.task = asyncio.create_task(
             self._answer_speech(event, endpoint_ms, previous, transcription, speculation, spent)
         )
@@ -176,6 +182,7 @@ class VisitorTurns:
             return
         finally:
             fresh_ms += await transcription.ended()  # a streamed turn's audio, billed once
+            self._ending.discard(transcription)
         text = heard.text
         stt_ms = (time.monotonic() - detected_at) * 1000
         await self.send_event({"type": "transcript.final", "text": text, "input": "voice"})
