@@ -130,9 +130,9 @@ async def _start(session) -> None:
     await session.handle_text(json.dumps({"type": "session.start", "sample_rate": 16000}))
 
 
-async def _feed(session, pcm: bytes) -> None:
-    for offset in range(0, len(pcm), CHUNK):
-        await session.handle_audio(pcm[offset : offset + CHUNK])
+async def _feed(session, pcm: bytes, chunk: int = CHUNK) -> None:
+    for offset in range(0, len(pcm), chunk):
+        await session.handle_audio(pcm[offset : offset + chunk])
         await asyncio.sleep(0)
 
 
@@ -306,3 +306,23 @@ async def test_every_stream_is_closed_when_the_session_ends_while_a_turn_waits_f
     await session.end("visitor_ended", 1000)
     await asyncio.sleep(0.05)
     assert [stream.closed for stream in stt.streams] == [True, True]
+
+
+async def test_turns_piling_up_unanswered_do_not_each_keep_a_stream_open():
+    # a client sending audio much faster than it is spoken ends turn after turn while the first one's
+    # transcript is still coming: each ended turn waits for the one before, and must not hold a connection
+    stt = StreamingSpeechToText()
+    stt.gate = asyncio.Event()
+    session, transport, recorder = _preemptive_session(stt)
+    await _start(session)
+
+    await _feed(session, silence(300))
+    for _ in range(6):
+        await _feed(session, speech_only("hours") + silence(800), chunk=16 * CHUNK)  # 640 ms a message
+    assert len(_of(transport, "speech.stopped")) == 6
+    assert sum(not stream.closed for stream in stt.streams) <= 3
+
+    stt.gate.set()  # the provider answers: every turn is heard and stored, in order
+    await _until(lambda: len([t for t in recorder.turns if t.role == "visitor"]) == 6)
+    assert all(stream.closed for stream in stt.streams)
+    await session.end("visitor_ended", 1000)

@@ -30,6 +30,10 @@ from voice.recorder import ConversationRecorder
 logger = logging.getLogger("voice.session")  # the session's log lines keep their logger name
 
 UNCANCELLED_ECHO_BARGE_IN_MS = 600
+# Ended turns still waiting for their answer (each waits for the one before) that may keep their stream
+# open: past that, a new turn is transcribed in one request at its end. A client sending audio faster
+# than it is spoken ends turns faster than they are answered; each must not hold a provider connection.
+MAX_WAITING_STREAMS = 2
 
 # Ask for a reply to the turn just stored: when its end was detected, what hearing it took, and the pause
 # (its last voiced frame) whose transcript it is when it was heard during a pause (a reply may have
@@ -126,9 +130,11 @@ class VisitorTurns:
             {"type": "speech.started", "audio_ms": event.frame_index * 20, "barge_in": event.during_assistant_speech}
         )
         await self.interrupt("barge_in")  # first: the visitor must hear the assistant stop at once
-        self.transcription = await TurnTranscription.begin(
-            self.stt, language=self.assistant.language, pre_roll=event.pre_roll
-        )
+        language = self.assistant.language
+        if sum(waiting.streaming for waiting in self._ending) >= MAX_WAITING_STREAMS:
+            self.transcription = TurnTranscription(self.stt, language=language)
+        else:
+            self.transcription = await TurnTranscription.begin(self.stt, language=language, pre_roll=event.pre_roll)
 
     async def _speech_stopped(self, event: SpeechStopped) -> None:
         assert self.input is not None
