@@ -28,6 +28,7 @@ from voice.providers.base import (
 )
 from voice.providers.simulated import SimulatedChat
 from voice.queries import PREEMPTIVE_PAUSE_MS
+from voice.understanding import voice_style
 
 CHUNK = 1280  # 40 ms at 16 kHz, as the widget sends
 
@@ -325,4 +326,38 @@ async def test_turns_piling_up_unanswered_do_not_each_keep_a_stream_open():
     stt.gate.set()  # the provider answers: every turn is heard and stored, in order
     await _until(lambda: len([t for t in recorder.turns if t.role == "visitor"]) == 6)
     assert all(stream.closed for stream in stt.streams)
+    await session.end("visitor_ended", 1000)
+
+
+class SystemWatchingChat(WatchedChat):
+    def __init__(self) -> None:
+        super().__init__()
+        self.systems: list[str] = []
+
+    async def stream(
+        self, messages: Sequence[ChatMessage], *, tools: Sequence[ToolSpec] = ()
+    ) -> AsyncIterator[ChatEvent]:
+        self.systems.append(messages[0].content)
+        async for event in super().stream(messages, tools=tools):
+            yield event
+
+
+async def test_a_reply_started_in_the_pause_hears_how_the_visitor_sounds_in_this_turn():
+    # an angry turn after a calm one: the reply started at the pause is told so, and sounds like it, as a
+    # reply asked for after the turn ended would be (not the mood of the turn before)
+    stt = StreamingSpeechToText("hello there", "this is ridiculous, I am furious")
+    chat = SystemWatchingChat()
+    session, transport, _ = _preemptive_session(stt, chat, escalate_upset_visitors=True, voice_follows_emotion=True)
+    await _start(session)
+    await _feed(session, silence(300) + speech_only("hours") + silence(1000))
+    await _until(lambda: _of(transport, "response.done"))
+
+    await _feed(session, speech_only("hours") + silence(PREEMPTIVE_PAUSE_MS + 40))
+    await _held_ready(session)
+    assert session.replies.held is not None
+    assert "The visitor sounds angry" in chat.systems[-1]
+    assert (session.replies.held.reply.style, session.replies.held.reply.speed) == (
+        voice_style("angry")[0],
+        4.0 * voice_style("angry")[1],
+    )
     await session.end("visitor_ended", 1000)

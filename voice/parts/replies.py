@@ -118,13 +118,16 @@ class Replies:
                 await asyncio.sleep(max(0.0, playback_end - time.monotonic()))
 
     # ---------------------------------------------------------------- before the turn ends (preemptive)
-    def prepare(self, messages: Sequence[ChatMessage], tools: ToolBox | None, *, pause: int) -> None:
+    def prepare(
+        self, messages: Sequence[ChatMessage], tools: ToolBox | None, *, pause: int, emotion: str | None = None
+    ) -> None:
         """Start the reply to the turn so far during its pause (``pause``: its last voiced frame), held until
-        ``release`` for the same pause. Not while another reply is produced or heard."""
+        ``release`` for the same pause; ``emotion``: how the visitor sounds in it (not yet their last turn's).
+        Not while another reply is produced or heard."""
         self.discard()
         if self.ended() or self.producing() or self.audible():
             return
-        reply = self._new(advance=False)  # its id is taken when it is released
+        reply = self._new(advance=False, emotion=emotion)  # its id is taken when it is released
         reply.hold = asyncio.Event()
         held = HeldReply(reply, pause, prompt_tokens=sum(estimate_tokens(m.content) for m in messages))
 
@@ -252,9 +255,10 @@ class Replies:
         endpoint_ms: float | None = None,
         stt_ms: float | None = None,
         advance: bool = True,
+        emotion: str | None = None,
     ) -> Reply:
         follows = self.assistant.voice_follows_emotion
-        style, pace = voice_style(self.visitor_emotion()) if follows else ("", 1.0)
+        style, pace = voice_style(self.visitor_emotion() if emotion is None else emotion) if follows else ("", 1.0)
         reply = Reply(
             id=self.next_reply_id,
             voice=self.assistant.voice,
