@@ -361,3 +361,63 @@ async def test_a_reply_started_in_the_pause_hears_how_the_visitor_sounds_in_this
         4.0 * voice_style("angry")[1],
     )
     await session.end("visitor_ended", 1000)
+
+
+async def test_a_held_reply_thrown_away_while_its_release_stops_another_reply_is_never_sent():
+    session, transport, _ = _preemptive_session(StreamingSpeechToText())
+    replies = session.replies
+
+    async def send_event(event: dict) -> None:  # a real socket's send may give the loop a turn
+        await asyncio.sleep(0)
+        await transport.send_event(event)
+
+    replies.send_event = send_event
+    await _start(session)
+
+    # a reply is being launched (a typed message's) when a pause's reply is prepared beside it
+    launching = asyncio.create_task(replies.say("Let me tell you all about our opening hours. " * 5))
+    await asyncio.sleep(0)
+    replies.prepare([ChatMessage(role="user", content="hours")], None, pause=7)
+    await launching
+    held = replies.held
+    assert held is not None and replies.producing()
+
+    # the turn ends at that pause; while the release stops the other reply, the visitor speaks again
+    release = asyncio.create_task(replies.release(7, detected_at=0.0, endpoint_ms=None, stt_ms=None))
+    await asyncio.sleep(0)
+    replies.discard()
+    assert await release is False
+    sent = {e.get("response_id") for e in transport.events if e["type"] in ("response.started", "response.text.delta")}
+    assert held.reply.id not in sent
+    assert replies.active is None or replies.active.reply is not held.reply
+    await session.end("visitor_ended", 1000)
+
+
+async def test_a_release_cancelled_by_the_session_end_leaves_no_reply_waiting_forever():
+    stt, chat = StreamingSpeechToText("what are your opening hours"), WatchedChat()
+    session, _, recorder = _preemptive_session(stt, chat)
+    replies = session.replies
+    real_send = replies.send_event
+
+    async def send_event(event: dict) -> None:  # a real socket's send may give the loop a turn
+        await asyncio.sleep(0)
+        await real_send(event)
+
+    await _start(session)
+    await _feed(session, silence(300) + speech_only("hours") + silence(PREEMPTIVE_PAUSE_MS + 40))
+    await _held_ready(session)
+    held = replies.held
+    assert held is not None and held.task is not None
+    replies.send_event = send_event
+
+    # the session ends (its answer task is cancelled) while the release is sending what the reply said
+    release = asyncio.create_task(replies.release(held.pause, detected_at=0.0, endpoint_ms=None, stt_ms=None))
+    await asyncio.sleep(0)
+    await asyncio.sleep(0)
+    assert replies.held is None and not held.released  # under way
+    release.cancel()
+    await asyncio.wait({release})
+    await asyncio.sleep(0.05)
+    assert held.task.done()  # not left waiting for a release that never comes
+    assert len(recorder.unheard()) == 1  # and its tokens are billed
+    await session.end("visitor_ended", 1000)

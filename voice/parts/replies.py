@@ -153,6 +153,8 @@ class Replies:
             if self.held is not held:  # thrown away while the lock was taken
                 return False
             await self.interrupt("superseded")
+            if self.held is not held:  # thrown away while the reply before it was stopped
+                return False
             if self.ended():
                 self.discard()
                 return True
@@ -160,9 +162,13 @@ class Replies:
             reply = held.reply
             self.next_reply_id = reply.id + 1
             reply.turn_detected_at, reply.endpoint_ms, reply.stt_ms = detected_at, endpoint_ms, stt_ms
-            await self.send_event({"type": "response.started", "response_id": reply.id})
-            while held.events:  # what it said while held, in order; nothing can slip in before the flag is set
-                await self.send_event(held.events.pop(0))
+            try:
+                await self.send_event({"type": "response.started", "response_id": reply.id})
+                while held.events:  # what it said while held, in order; nothing can slip in before the flag is set
+                    await self.send_event(held.events.pop(0))
+            except BaseException:  # cancelled (the session ends): its task must not wait for a release forever
+                self._drop(held)
+                raise
             held.released = True
             assert held.task is not None
             assert reply.hold is not None
@@ -176,8 +182,10 @@ class Replies:
     def discard(self) -> None:
         """Throw away the held reply, if any: nothing of it was sent; its tokens are billed as unheard."""
         held, self.held = self.held, None
-        if held is None:
-            return
+        if held is not None:
+            self._drop(held)
+
+    def _drop(self, held: HeldReply) -> None:
         held.reply.stopped = True
         if held.task is not None:
             held.task.cancel()
