@@ -421,3 +421,25 @@ async def test_a_release_cancelled_by_the_session_end_leaves_no_reply_waiting_fo
     assert held.task.done()  # not left waiting for a release that never comes
     assert len(recorder.unheard()) == 1  # and its tokens are billed
     await session.end("visitor_ended", 1000)
+
+
+async def test_no_stream_opens_for_speech_that_starts_as_the_session_ends():
+    # the visitor barges in; while the reply is being stopped (which waits), the session ends (its maximum
+    # length, the quota): the turn that was starting must not open a stream nobody will close
+    stt = StreamingSpeechToText()
+    session, _, _ = _preemptive_session(stt)
+    await _start(session)
+    real_interrupt = session.turns.interrupt
+
+    async def interrupt(reason: str) -> None:
+        await real_interrupt(reason)
+        await session.end("max_duration", 1000)  # what the timers' task does meanwhile
+
+    session.turns.interrupt = interrupt
+    pcm = silence(300) + speech_only("hours")
+    for offset in range(0, len(pcm), CHUNK):
+        if session.ended:  # no more audio is let in; the frame being heard goes on
+            break
+        await session.turns.hear(pcm[offset : offset + CHUNK])
+    assert session.ended
+    assert all(stream.closed for stream in stt.streams)

@@ -72,6 +72,7 @@ class VisitorTurns:
         # even when the session ends before an answer ran its own ``finally``.
         self._ending: set[TurnTranscription] = set()
         self.task: asyncio.Task[None] | None = None  # the spoken turn being heard and answered
+        self.closed = False
 
     def listen(self, sample_rate: int, echo_cancellation: str) -> None:
         """Take audio from now on: at the client's sample rate, with its echo cancellation."""
@@ -92,6 +93,7 @@ class VisitorTurns:
         return self.in_speech() or (self.task is not None and not self.task.done())
 
     async def close(self) -> None:
+        self.closed = True
         if self.turn_end is not None:
             await self.turn_end.close()
         transcription, self.transcription = self.transcription, None
@@ -130,6 +132,8 @@ class VisitorTurns:
             {"type": "speech.started", "audio_ms": event.frame_index * 20, "barge_in": event.during_assistant_speech}
         )
         await self.interrupt("barge_in")  # first: the visitor must hear the assistant stop at once
+        if self.closed:  # the session ended meanwhile: no stream that nobody would close
+            return
         language = self.assistant.language
         if sum(waiting.streaming for waiting in self._ending) >= MAX_WAITING_STREAMS:
             self.transcription = TurnTranscription(self.stt, language=language)
