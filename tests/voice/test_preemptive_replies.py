@@ -443,3 +443,20 @@ async def test_no_stream_opens_for_speech_that_starts_as_the_session_ends():
         await session.turns.hear(pcm[offset : offset + CHUNK])
     assert session.ended
     assert all(stream.closed for stream in stt.streams)
+
+
+async def test_a_released_reply_is_stored_as_starting_after_the_turn_it_answers():
+    # the conversation's timeline (API, exports): the reply the visitor heard starts once their turn
+    # ended, however early it was produced; how early is in its route (preemptive, started_before_…)
+    stt = StreamingSpeechToText("what are your opening hours")
+    session, transport, recorder = _preemptive_session(stt)
+    await _start(session)
+    await _feed(session, silence(300) + speech_only("hours") + silence(PREEMPTIVE_PAUSE_MS + 40))
+    await _held_ready(session)
+    await asyncio.sleep(0.05)
+    await _feed(session, silence(700))
+    await _until(lambda: _of(transport, "response.done"))
+    visitor, assistant = recorder.turns
+    assert assistant.route["preemptive"] is True
+    assert assistant.started_at >= visitor.ended_at
+    await session.end("visitor_ended", 1000)

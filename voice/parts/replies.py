@@ -15,7 +15,7 @@ import logging
 import time
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import UTC, datetime
 from zoneinfo import ZoneInfo
 
 from voice.metrics import BARGE_INS, PREEMPTIVE_REPLIES, TURN_STAGE
@@ -162,6 +162,7 @@ class Replies:
             reply = held.reply
             self.next_reply_id = reply.id + 1
             reply.turn_detected_at, reply.endpoint_ms, reply.stt_ms = detected_at, endpoint_ms, stt_ms
+            reply.started_at_wall = datetime.now(UTC)  # stored: the reply heard starts after the turn it answers
             try:
                 await self.send_event({"type": "response.started", "response_id": reply.id})
                 while held.events:  # what it said while held, in order; nothing can slip in before the flag is set
