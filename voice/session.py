@@ -278,9 +278,10 @@ class VoiceSession:
         ends there (voice.parts.replies, preemptive replies)."""
         if self.ended or not self.quota.allows_reply():
             return
-        said = ChatMessage(role="user", content=text, emotion=self.understanding.peek(text).emotion)
-        messages = self.memory.messages(context=self._situation(), pending=said)
-        self.replies.prepare(messages, self.tools, pause=pause)
+        emotion = self.understanding.peek(text).emotion  # this turn's, as the reply after it would hear it
+        said = ChatMessage(role="user", content=text, emotion=emotion)
+        messages = self.memory.messages(context=self._situation(emotion), pending=said)
+        self.replies.prepare(messages, self.tools, pause=pause, emotion=emotion)
 
     def _unheard(self, reply: Reply, prompt_tokens: int) -> None:
         """A preemptive reply was thrown away: its tokens are billed (estimated when its usage never came)."""
@@ -296,11 +297,11 @@ class VoiceSession:
             output_tokens=reply.output_tokens if produced else (estimate_tokens(reply.text) if reply.text else 0),
         )
 
-    def _situation(self) -> str:
+    def _situation(self, emotion: str | None = None) -> str:
         return situation(
             self.assistant,
             time_zone=self.recorder.tenant.time_zone,
-            visitor_emotion=self.understanding.visitor_emotion,
+            visitor_emotion=self.understanding.visitor_emotion if emotion is None else emotion,
             tools=self.tools,
         )
 

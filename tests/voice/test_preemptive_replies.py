@@ -28,6 +28,7 @@ from voice.providers.base import (
 )
 from voice.providers.simulated import SimulatedChat
 from voice.queries import PREEMPTIVE_PAUSE_MS
+from voice.understanding import voice_style
 
 CHUNK = 1280  # 40 ms at 16 kHz, as the widget sends
 
@@ -58,6 +59,8 @@ class Stream(TranscriptionStream):
 
     async def commit(self) -> Transcript:
         self.owner.commits += 1
+        if self.owner.gate is not None:  # the provider takes its time
+            await self.owner.gate.wait()
         if self.owner.fail_commits:
             raise ProviderError(ErrorKind.UNAVAILABLE, "stream closed by the provider")
         pending, self.pending = self.pending, 0
@@ -74,6 +77,7 @@ class StreamingSpeechToText(SpeechToText):
 
     def __init__(self, *words: str, fail_commits: bool = False) -> None:
         self.words, self.fail_commits = list(words), fail_commits
+        self.gate: asyncio.Event | None = None  # set: commits answer only once it is open
         self.commits = self.batch_requests = 0
         self.streams: list[Stream] = []
 
@@ -127,9 +131,9 @@ async def _start(session) -> None:
     await session.handle_text(json.dumps({"type": "session.start", "sample_rate": 16000}))
 
 
-async def _feed(session, pcm: bytes) -> None:
-    for offset in range(0, len(pcm), CHUNK):
-        await session.handle_audio(pcm[offset : offset + CHUNK])
+async def _feed(session, pcm: bytes, chunk: int = CHUNK) -> None:
+    for offset in range(0, len(pcm), chunk):
+        await session.handle_audio(pcm[offset : offset + chunk])
         await asyncio.sleep(0)
 
 
@@ -263,4 +267,196 @@ async def test_without_preemptive_replies_the_model_is_asked_only_once_the_turn_
     done = await _until(lambda: _of(transport, "response.done"))
     assert "preemptive" not in done[0]["metrics"]
     assert chat.asked == ["what are your opening hours"]
+    await session.end("visitor_ended", 1000)
+
+
+async def test_a_commit_still_under_way_when_the_visitor_goes_on_stays_part_of_the_turn():
+    # the pause's speculation waits for a slow commit; the visitor resumes before it answers: dropping the
+    # speculation must not cancel the commit, whose words are the start of the turn
+    stt, chat = StreamingSpeechToText("what are your", "opening hours"), WatchedChat()
+    stt.gate = asyncio.Event()
+    session, transport, recorder = _preemptive_session(stt, chat)
+    await _start(session)
+
+    await _feed(session, silence(300) + speech_only("hours") + silence(PREEMPTIVE_PAUSE_MS + 40))
+    await _until(lambda: stt.commits == 1)
+    await _feed(session, speech_only("hours"))  # goes on speaking while the commit is under way
+    stt.gate.set()
+    await _feed(session, silence(800))
+
+    await _until(lambda: _of(transport, "transcript.final"))
+    done = await _until(lambda: _of(transport, "response.done"))
+    assert [t.text for t in recorder.turns if t.role == "visitor"] == ["what are your opening hours"]
+    assert stt.batch_requests == 0  # both pieces came from the stream
+    assert done[0]["status"] == "completed"
+    assert chat.asked[-1] == "what are your opening hours"
+    await session.end("visitor_ended", 1000)
+
+
+async def test_every_stream_is_closed_when_the_session_ends_while_a_turn_waits_for_the_one_before():
+    # turn 1's transcript is slow (its commit waits); turn 2 ends meanwhile and waits for turn 1 to be
+    # stored first; the visitor leaves then: no turn's stream (a WebSocket to the provider) stays open
+    stt = StreamingSpeechToText("what are your opening hours", "and tomorrow")
+    stt.gate = asyncio.Event()
+    session, _, _ = _preemptive_session(stt)
+    await _start(session)
+
+    await _feed(session, silence(300) + speech_only("hours") + silence(800))
+    await _feed(session, speech_only("hours") + silence(800))
+    await _until(lambda: len(stt.streams) == 2 and stt.commits >= 2)
+    await session.end("visitor_ended", 1000)
+    await asyncio.sleep(0.05)
+    assert [stream.closed for stream in stt.streams] == [True, True]
+
+
+async def test_turns_piling_up_unanswered_do_not_each_keep_a_stream_open():
+    # a client sending audio much faster than it is spoken ends turn after turn while the first one's
+    # transcript is still coming: each ended turn waits for the one before, and must not hold a connection
+    stt = StreamingSpeechToText()
+    stt.gate = asyncio.Event()
+    session, transport, recorder = _preemptive_session(stt)
+    await _start(session)
+
+    await _feed(session, silence(300))
+    for _ in range(6):
+        await _feed(session, speech_only("hours") + silence(800), chunk=16 * CHUNK)  # 640 ms a message
+    assert len(_of(transport, "speech.stopped")) == 6
+    assert sum(not stream.closed for stream in stt.streams) <= 3
+
+    stt.gate.set()  # the provider answers: every turn is heard and stored, in order
+    await _until(lambda: len([t for t in recorder.turns if t.role == "visitor"]) == 6)
+    assert all(stream.closed for stream in stt.streams)
+    await session.end("visitor_ended", 1000)
+
+
+class SystemWatchingChat(WatchedChat):
+    def __init__(self) -> None:
+        super().__init__()
+        self.systems: list[str] = []
+
+    async def stream(
+        self, messages: Sequence[ChatMessage], *, tools: Sequence[ToolSpec] = ()
+    ) -> AsyncIterator[ChatEvent]:
+        self.systems.append(messages[0].content)
+        async for event in super().stream(messages, tools=tools):
+            yield event
+
+
+async def test_a_reply_started_in_the_pause_hears_how_the_visitor_sounds_in_this_turn():
+    # an angry turn after a calm one: the reply started at the pause is told so, and sounds like it, as a
+    # reply asked for after the turn ended would be (not the mood of the turn before)
+    stt = StreamingSpeechToText("hello there", "this is ridiculous, I am furious")
+    chat = SystemWatchingChat()
+    session, transport, _ = _preemptive_session(stt, chat, escalate_upset_visitors=True, voice_follows_emotion=True)
+    await _start(session)
+    await _feed(session, silence(300) + speech_only("hours") + silence(1000))
+    await _until(lambda: _of(transport, "response.done"))
+
+    await _feed(session, speech_only("hours") + silence(PREEMPTIVE_PAUSE_MS + 40))
+    await _held_ready(session)
+    assert session.replies.held is not None
+    assert "The visitor sounds angry" in chat.systems[-1]
+    assert (session.replies.held.reply.style, session.replies.held.reply.speed) == (
+        voice_style("angry")[0],
+        4.0 * voice_style("angry")[1],
+    )
+    await session.end("visitor_ended", 1000)
+
+
+async def test_a_held_reply_thrown_away_while_its_release_stops_another_reply_is_never_sent():
+    session, transport, _ = _preemptive_session(StreamingSpeechToText())
+    replies = session.replies
+
+    async def send_event(event: dict) -> None:  # a real socket's send may give the loop a turn
+        await asyncio.sleep(0)
+        await transport.send_event(event)
+
+    replies.send_event = send_event
+    await _start(session)
+
+    # a reply is being launched (a typed message's) when a pause's reply is prepared beside it
+    launching = asyncio.create_task(replies.say("Let me tell you all about our opening hours. " * 5))
+    await asyncio.sleep(0)
+    replies.prepare([ChatMessage(role="user", content="hours")], None, pause=7)
+    await launching
+    held = replies.held
+    assert held is not None and replies.producing()
+
+    # the turn ends at that pause; while the release stops the other reply, the visitor speaks again
+    release = asyncio.create_task(replies.release(7, detected_at=0.0, endpoint_ms=None, stt_ms=None))
+    await asyncio.sleep(0)
+    replies.discard()
+    assert await release is False
+    sent = {e.get("response_id") for e in transport.events if e["type"] in ("response.started", "response.text.delta")}
+    assert held.reply.id not in sent
+    assert replies.active is None or replies.active.reply is not held.reply
+    await session.end("visitor_ended", 1000)
+
+
+async def test_a_release_cancelled_by_the_session_end_leaves_no_reply_waiting_forever():
+    stt, chat = StreamingSpeechToText("what are your opening hours"), WatchedChat()
+    session, _, recorder = _preemptive_session(stt, chat)
+    replies = session.replies
+    real_send = replies.send_event
+
+    async def send_event(event: dict) -> None:  # a real socket's send may give the loop a turn
+        await asyncio.sleep(0)
+        await real_send(event)
+
+    await _start(session)
+    await _feed(session, silence(300) + speech_only("hours") + silence(PREEMPTIVE_PAUSE_MS + 40))
+    await _held_ready(session)
+    held = replies.held
+    assert held is not None and held.task is not None
+    replies.send_event = send_event
+
+    # the session ends (its answer task is cancelled) while the release is sending what the reply said
+    release = asyncio.create_task(replies.release(held.pause, detected_at=0.0, endpoint_ms=None, stt_ms=None))
+    await asyncio.sleep(0)
+    await asyncio.sleep(0)
+    assert replies.held is None and not held.released  # under way
+    release.cancel()
+    await asyncio.wait({release})
+    await asyncio.sleep(0.05)
+    assert held.task.done()  # not left waiting for a release that never comes
+    assert len(recorder.unheard()) == 1  # and its tokens are billed
+    await session.end("visitor_ended", 1000)
+
+
+async def test_no_stream_opens_for_speech_that_starts_as_the_session_ends():
+    # the visitor barges in; while the reply is being stopped (which waits), the session ends (its maximum
+    # length, the quota): the turn that was starting must not open a stream nobody will close
+    stt = StreamingSpeechToText()
+    session, _, _ = _preemptive_session(stt)
+    await _start(session)
+    real_interrupt = session.turns.interrupt
+
+    async def interrupt(reason: str) -> None:
+        await real_interrupt(reason)
+        await session.end("max_duration", 1000)  # what the timers' task does meanwhile
+
+    session.turns.interrupt = interrupt
+    pcm = silence(300) + speech_only("hours")
+    for offset in range(0, len(pcm), CHUNK):
+        if session.ended:  # no more audio is let in; the frame being heard goes on
+            break
+        await session.turns.hear(pcm[offset : offset + CHUNK])
+    assert session.ended
+    assert all(stream.closed for stream in stt.streams)
+
+
+async def test_a_released_reply_is_stored_as_starting_after_the_turn_it_answers():
+    # the conversation's timeline (API, exports): the reply the visitor heard starts once their turn
+    # ended, however early it was produced; how early is in its route (preemptive, started_before_…)
+    stt = StreamingSpeechToText("what are your opening hours")
+    session, transport, recorder = _preemptive_session(stt)
+    await _start(session)
+    await _feed(session, silence(300) + speech_only("hours") + silence(PREEMPTIVE_PAUSE_MS + 40))
+    await _held_ready(session)
+    await asyncio.sleep(0.05)
+    await _feed(session, silence(700))
+    await _until(lambda: _of(transport, "response.done"))
+    visitor, assistant = recorder.turns
+    assert assistant.route["preemptive"] is True
+    assert assistant.started_at >= visitor.ended_at
     await session.end("visitor_ended", 1000)

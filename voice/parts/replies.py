@@ -15,7 +15,7 @@ import logging
 import time
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import UTC, datetime
 from zoneinfo import ZoneInfo
 
 from voice.metrics import BARGE_INS, PREEMPTIVE_REPLIES, TURN_STAGE
@@ -118,13 +118,16 @@ class Replies:
                 await asyncio.sleep(max(0.0, playback_end - time.monotonic()))
 
     # ---------------------------------------------------------------- before the turn ends (preemptive)
-    def prepare(self, messages: Sequence[ChatMessage], tools: ToolBox | None, *, pause: int) -> None:
+    def prepare(
+        self, messages: Sequence[ChatMessage], tools: ToolBox | None, *, pause: int, emotion: str | None = None
+    ) -> None:
         """Start the reply to the turn so far during its pause (``pause``: its last voiced frame), held until
-        ``release`` for the same pause. Not while another reply is produced or heard."""
+        ``release`` for the same pause; ``emotion``: how the visitor sounds in it (not yet their last turn's).
+        Not while another reply is produced or heard."""
         self.discard()
         if self.ended() or self.producing() or self.audible():
             return
-        reply = self._new(advance=False)  # its id is taken when it is released
+        reply = self._new(advance=False, emotion=emotion)  # its id is taken when it is released
         reply.hold = asyncio.Event()
         held = HeldReply(reply, pause, prompt_tokens=sum(estimate_tokens(m.content) for m in messages))
 
@@ -150,6 +153,8 @@ class Replies:
             if self.held is not held:  # thrown away while the lock was taken
                 return False
             await self.interrupt("superseded")
+            if self.held is not held:  # thrown away while the reply before it was stopped
+                return False
             if self.ended():
                 self.discard()
                 return True
@@ -157,9 +162,14 @@ class Replies:
             reply = held.reply
             self.next_reply_id = reply.id + 1
             reply.turn_detected_at, reply.endpoint_ms, reply.stt_ms = detected_at, endpoint_ms, stt_ms
-            await self.send_event({"type": "response.started", "response_id": reply.id})
-            while held.events:  # what it said while held, in order; nothing can slip in before the flag is set
-                await self.send_event(held.events.pop(0))
+            reply.started_at_wall = datetime.now(UTC)  # stored: the reply heard starts after the turn it answers
+            try:
+                await self.send_event({"type": "response.started", "response_id": reply.id})
+                while held.events:  # what it said while held, in order; nothing can slip in before the flag is set
+                    await self.send_event(held.events.pop(0))
+            except BaseException:  # cancelled (the session ends): its task must not wait for a release forever
+                self._drop(held)
+                raise
             held.released = True
             assert held.task is not None
             assert reply.hold is not None
@@ -173,8 +183,10 @@ class Replies:
     def discard(self) -> None:
         """Throw away the held reply, if any: nothing of it was sent; its tokens are billed as unheard."""
         held, self.held = self.held, None
-        if held is None:
-            return
+        if held is not None:
+            self._drop(held)
+
+    def _drop(self, held: HeldReply) -> None:
         held.reply.stopped = True
         if held.task is not None:
             held.task.cancel()
@@ -252,9 +264,10 @@ class Replies:
         endpoint_ms: float | None = None,
         stt_ms: float | None = None,
         advance: bool = True,
+        emotion: str | None = None,
     ) -> Reply:
         follows = self.assistant.voice_follows_emotion
-        style, pace = voice_style(self.visitor_emotion()) if follows else ("", 1.0)
+        style, pace = voice_style(self.visitor_emotion() if emotion is None else emotion) if follows else ("", 1.0)
         reply = Reply(
             id=self.next_reply_id,
             voice=self.assistant.voice,

@@ -30,6 +30,10 @@ from voice.recorder import ConversationRecorder
 logger = logging.getLogger("voice.session")  # the session's log lines keep their logger name
 
 UNCANCELLED_ECHO_BARGE_IN_MS = 600
+# Ended turns still waiting for their answer (each waits for the one before) that may keep their stream
+# open: past that, a new turn is transcribed in one request at its end. A client sending audio faster
+# than it is spoken ends turns faster than they are answered; each must not hold a provider connection.
+MAX_WAITING_STREAMS = 2
 
 # Ask for a reply to the turn just stored: when its end was detected, what hearing it took, and the pause
 # (its last voiced frame) whose transcript it is when it was heard during a pause (a reply may have
@@ -64,7 +68,11 @@ class VisitorTurns:
         self.input: AudioInput | None = None  # None: a text-only session
         self.turn_end: TurnEnd | None = None  # what happens at pauses (semantic end of turn, preemptive replies)
         self.transcription: TurnTranscription | None = None  # the turn in progress's (from speech start)
+        # Ended turns' transcriptions not closed yet (their answer is under way): closed by ``close`` too,
+        # even when the session ends before an answer ran its own ``finally``.
+        self._ending: set[TurnTranscription] = set()
         self.task: asyncio.Task[None] | None = None  # the spoken turn being heard and answered
+        self.closed = False
 
     def listen(self, sample_rate: int, echo_cancellation: str) -> None:
         """Take audio from now on: at the client's sample rate, with its echo cancellation."""
@@ -85,11 +93,14 @@ class VisitorTurns:
         return self.in_speech() or (self.task is not None and not self.task.done())
 
     async def close(self) -> None:
+        self.closed = True
         if self.turn_end is not None:
             await self.turn_end.close()
         transcription, self.transcription = self.transcription, None
-        if transcription is not None:
-            await transcription.ended()
+        ending, self._ending = self._ending, set()
+        for open_one in (transcription, *ending):
+            if open_one is not None:
+                await open_one.ended()
 
     # ---------------------------------------------------------------- spoken
     async def hear(self, frame: bytes) -> None:
@@ -121,9 +132,13 @@ class VisitorTurns:
             {"type": "speech.started", "audio_ms": event.frame_index * 20, "barge_in": event.during_assistant_speech}
         )
         await self.interrupt("barge_in")  # first: the visitor must hear the assistant stop at once
-        self.transcription = await TurnTranscription.begin(
-            self.stt, language=self.assistant.language, pre_roll=event.pre_roll
-        )
+        if self.closed:  # the session ended meanwhile: no stream that nobody would close
+            return
+        language = self.assistant.language
+        if sum(waiting.streaming for waiting in self._ending) >= MAX_WAITING_STREAMS:
+            self.transcription = TurnTranscription(self.stt, language=language)
+        else:
+            self.transcription = await TurnTranscription.begin(self.stt, language=language, pre_roll=event.pre_roll)
 
     async def _speech_stopped(self, event: SpeechStopped) -> None:
         assert self.input is not None
@@ -139,6 +154,7 @@ class VisitorTurns:
         transcription, self.transcription = self.transcription, None
         if transcription is None:  # a turn always starts with SpeechStarted; never without a transcription
             transcription = TurnTranscription(self.stt, language=self.assistant.language)
+        self._ending.add(transcription)
         self.task = asyncio.create_task(
             self._answer_speech(event, endpoint_ms, previous, transcription, speculation, spent)
         )
@@ -176,6 +192,7 @@ class VisitorTurns:
             return
         finally:
             fresh_ms += await transcription.ended()  # a streamed turn's audio, billed once
+            self._ending.discard(transcription)
         text = heard.text
         stt_ms = (time.monotonic() - detected_at) * 1000
         await self.send_event({"type": "transcript.final", "text": text, "input": "voice"})

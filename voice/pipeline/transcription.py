@@ -123,10 +123,17 @@ class TurnTranscription:
             if ended_at is not None:
                 await self.feed(utterance)
                 self.commit(ended_at)
+            commits = list(self._commits)
+            # wait, not gather: a speculation cancelled while it waits (the visitor went on) must not
+            # cancel the commits, whose pieces still belong to the turn
+            if commits:
+                await asyncio.wait(commits)
             try:
-                pieces = await asyncio.gather(*self._commits)
+                pieces = [task.result() for task in commits]
             except ProviderError as exc:
                 await self._give_up(exc)
+            except asyncio.CancelledError:  # the stream was given up meanwhile: one request instead
+                pass
             else:
                 route = next((piece.route for piece in reversed(pieces) if piece.route is not None), None)
                 return " ".join(text for piece in pieces if (text := piece.text.strip())), route, 0

@@ -262,6 +262,9 @@ class RoutedTranscriptionStream(TranscriptionStream):
     ) -> None:
         self.owner, self.candidate, self.stream = owner, candidate, stream
         self.reason, self.skipped = reason, tuple(skipped)
+        # One stream is one connection: its failure counts once on the breaker, however many commits were
+        # waiting on it (as one failed batch request counts once).
+        self._failure_recorded = False
 
     @property
     def appended_ms(self) -> int:  # type: ignore[override]  # the candidate's count, read through
@@ -283,7 +286,9 @@ class RoutedTranscriptionStream(TranscriptionStream):
                 message = f"no transcript within {bound_s * 1000:.0f} ms of the commit"
                 await self.stream.close()  # its later pieces could not be trusted
             _note(log, "stt", Attempt(candidate.provider, candidate.model, kind, message))
-            _in_background(health.record_failure(candidate, f"{kind}: {message}", hold_open_s=hold_s))
+            if not self._failure_recorded:
+                self._failure_recorded = True
+                _in_background(health.record_failure(candidate, f"{kind}: {message}", hold_open_s=hold_s))
             self.owner.last_route = log
             raise ProviderError(
                 ErrorKind(kind), message, provider=candidate.provider, retry_after_s=hold_s or None, route=log

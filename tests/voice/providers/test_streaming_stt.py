@@ -158,6 +158,21 @@ async def test_a_failed_commit_feeds_the_breaker_and_carries_its_route() -> None
     assert stt.health.get(candidates[0]).failures == 1
 
 
+async def test_one_broken_stream_is_one_failure_however_many_commits_were_waiting() -> None:
+    # A turn commits at every short silence; when its one connection breaks, every waiting commit fails
+    # with it. That is one failure of the provider, as one failed batch request is, not one per commit:
+    # else a single dropped connection opens the breaker (shared with batch transcription) for everyone.
+    stt, candidates = routed(ScriptedSTT("fail"))
+    stream = stt.open_stream(language="en")
+    assert stream is not None
+    failed = await asyncio.gather(*(stream.commit() for _ in range(3)), return_exceptions=True)
+    await health_writes_settled()
+    await stream.close()
+    assert all(isinstance(error, ProviderError) and error.route is not None for error in failed)
+    assert stt.health.get(candidates[0]).failures == 1
+    assert stt.health.state(candidates[0]) == "closed"
+
+
 async def test_a_commit_past_the_bound_times_out_closes_the_stream_and_feeds_the_breaker() -> None:
     stt, candidates = routed(ScriptedSTT("hang"), bound_s=0.05)
     stream = stt.open_stream(language="en")
