@@ -32,11 +32,13 @@ _TENANT_TABLES: dict[str, dict[str, bytes]] = {}
 def remember() -> None:
     for name, model in _MODELS.items():
         _ROWS[name] = list(model.objects.values())
-    _TENANT_TABLES.clear()
+    # A schema is kept as first seen (at set-up; the demo organization's when newcomer_server seeds it):
+    # a later call may come while a test has already changed alpha's or beta's rows.
     schemas = Organization.objects.exclude(schema_name=get_public_schema_name()).values_list("schema_name", flat=True)
     with connection.cursor() as cursor:
         for schema in schemas:
-            _TENANT_TABLES[schema] = {table: _copy_out(cursor, schema, table) for table in _tables(cursor, schema)}
+            if schema not in _TENANT_TABLES:
+                _TENANT_TABLES[schema] = {table: _copy_out(cursor, schema, table) for table in _tables(cursor, schema)}
 
 
 def restore() -> None:
