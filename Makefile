@@ -4,6 +4,11 @@ PYTHON ?= python3.11
 VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
+# The end-to-end tests mostly wait (audio paced in real time, servers, browsers), so three pytest-xdist
+# workers overlap them on two cores. loadfile keeps a module's tests, and any servers they share, on one
+# worker; each worker has its own test database, Redis databases and logs (tests/services_plugin.py).
+# `make test PYTEST_ARGS=` runs the suite in one process.
+PYTEST_ARGS ?= -n 3 --dist loadfile
 
 .PHONY: run test test-tools lint format bench-tenants lock clean-data
 

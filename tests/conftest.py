@@ -11,6 +11,7 @@ from dataclasses import dataclass
 import pytest
 from django.core.cache import caches
 from django.db import connection, connections
+from pytest_django.plugin import blocking_manager_key
 
 from aura.workflows.organizations import open_organization
 from billing.actions import do_seed_catalog
@@ -97,6 +98,24 @@ def _server_writes_settle_before_flush(request: pytest.FixtureRequest) -> Iterat
         if quiet_since is not None and now - quiet_since >= 0.15:
             return
         time.sleep(0.05)
+
+
+def _is_transactional(item: pytest.Item) -> bool:
+    marker = item.get_closest_marker("django_db")
+    return bool(marker and marker.kwargs.get("transaction")) or "transactional_db" in getattr(item, "fixturenames", ())
+
+
+@pytest.hookimpl(wrapper=True)
+def pytest_runtest_teardown(item: pytest.Item, nextitem: pytest.Item | None) -> Iterator[None]:
+    """After a transactional test's flush, put the seeded organizations back at once (committed, so the
+    next test's servers and workers see them even when that test runs in a transaction) and put their
+    schemas' tables back as seeded: what the test stored there must not reach the tests after it."""
+    result = yield
+    if nextitem is not None and _is_transactional(item):
+        with item.config.stash[blocking_manager_key].unblock():
+            seeds.restore()
+            seeds.reset_tenant_schemas()
+    return result
 
 
 @pytest.fixture(autouse=True)

@@ -29,14 +29,19 @@ def server_environment(**extra: str) -> dict[str, str]:
     return env
 
 
+def log_dir() -> Path:
+    """Where started processes log: one folder per pytest-xdist worker (each starts its own "daphne")."""
+    path = ROOT / ".data" / "test" / "logs" / os.environ.get("PYTEST_XDIST_WORKER", "")
+    path.mkdir(parents=True, exist_ok=True)
+    return path
+
+
 @contextmanager
 def running(
     args: list[str], *, ready: callable, log_name: str, env: dict[str, str] | None = None, timeout_s: float = 30.0
 ) -> Iterator[subprocess.Popen[bytes]]:
     """Start a process, wait until ``ready()`` is true, yield it, stop it (SIGTERM, then SIGKILL)."""
-    log_dir = ROOT / ".data" / "test" / "logs"
-    log_dir.mkdir(parents=True, exist_ok=True)
-    log_path = log_dir / f"{log_name}.log"
+    log_path = log_dir() / f"{log_name}.log"
     with log_path.open("wb") as log:
         process = subprocess.Popen(
             args, cwd=ROOT, env=env or server_environment(), stdout=log, stderr=subprocess.STDOUT

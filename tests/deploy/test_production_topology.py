@@ -27,12 +27,11 @@ from django_tenants.utils import tenant_context
 from aura.embedded_services import free_port
 from conversations.models import Conversation, Turn
 from tests.conftest import require_tool
-from tests.processes import ROOT, python_module, running, server_environment
+from tests.processes import ROOT, log_dir, python_module, running, server_environment
 from tests.servers import SIMULATED_LATENCY_ENV
 from tests.voice.client import VoiceClient, request_session
 
 pytestmark = [pytest.mark.e2e, pytest.mark.django_db(transaction=True)]
-LOGS = ROOT / ".data" / "test" / "logs"
 
 
 def _get(url: str, host: str | None = None) -> tuple[int, str]:
@@ -74,7 +73,7 @@ class Topology:
     def holder(self) -> str:
         """Which daphne accepted the last voice WebSocket (its access log says so)."""
         counts = {
-            name: (LOGS / f"topology-daphne-{name}.log").read_text().count("WSCONNECT /ws/voice/")
+            name: (log_dir() / f"topology-daphne-{name}.log").read_text().count("WSCONNECT /ws/voice/")
             for name in self.daphne_ports
             if self.processes[name].poll() is None
         }
