@@ -137,6 +137,16 @@ def alpha(db) -> SeededTenant:
 
 
 @pytest.fixture
+def alpha_with_canned_replies(alpha: SeededTenant) -> Iterator[SeededTenant]:
+    """alpha's assistant without tools: the simulated model answers "Do you deliver?" from its canned
+    replies, not from whatever knowledge or opening hours (and time of day) its tools would find."""
+    from tests.voice.sessions import assistant_settings_now
+
+    with assistant_settings_now(alpha, tools=[]):
+        yield alpha
+
+
+@pytest.fixture
 def beta(db) -> SeededTenant:
     return _seeded("beta")
 

@@ -194,7 +194,8 @@ def _conversation(tenant, conversation_id: str) -> tuple[Conversation, list[Turn
         return conversation, list(Turn.objects.filter(conversation_id=conversation_id).order_by("index"))
 
 
-async def test_sessions_survive_a_killed_and_a_restarted_process_behind_nginx(topology, alpha):
+async def test_sessions_survive_a_killed_and_a_restarted_process_behind_nginx(topology, alpha_with_canned_replies):
+    alpha = alpha_with_canned_replies
     client, created, began = await _open(topology, alpha)
     conversation_id = created["conversation_id"]
     first = await _ask(client, "Are you open on Sunday?")

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Iterator
 
 from asgiref.sync import sync_to_async
 from django_tenants.utils import tenant_context
@@ -16,20 +16,32 @@ from voice.models import Assistant
 from voice.tokens import identity_hash
 
 
+def _change_assistant(tenant, values: dict) -> dict:
+    """Set the tenant's default assistant's fields; returns what they were."""
+    with tenant_context(tenant.organization):
+        assistant = Assistant.objects.get(is_default=True)
+        before = {name: getattr(assistant, name) for name in values}
+        Assistant.objects.filter(pk=assistant.pk).update(**values)
+        return before
+
+
 @contextlib.asynccontextmanager
 async def assistant_settings(tenant, **changes) -> AsyncIterator[None]:
-    def change(values: dict) -> dict:
-        with tenant_context(tenant.organization):
-            assistant = Assistant.objects.get(is_default=True)
-            before = {name: getattr(assistant, name) for name in values}
-            Assistant.objects.filter(pk=assistant.pk).update(**values)
-            return before
-
-    before = await sync_to_async(change)(changes)
+    before = await sync_to_async(_change_assistant)(tenant, changes)
     try:
         yield
     finally:
-        await sync_to_async(change)(before)
+        await sync_to_async(_change_assistant)(tenant, before)
+
+
+@contextlib.contextmanager
+def assistant_settings_now(tenant, **changes) -> Iterator[None]:
+    """``assistant_settings`` for synchronous tests and fixtures."""
+    before = _change_assistant(tenant, changes)
+    try:
+        yield
+    finally:
+        _change_assistant(tenant, before)
 
 
 def signed_in(tenant, visitor_id: str) -> dict[str, str]:

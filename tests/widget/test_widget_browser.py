@@ -211,7 +211,8 @@ def _embedded(daphne_server, tenant, site: HostSite, *, allowed: bool = True, ac
     site.embed(daphne_server.base_url, key, accent)
 
 
-def test_spoken_question_gets_a_played_reply_and_typing_works(daphne_server, alpha, tmp_path):
+def test_spoken_question_gets_a_played_reply_and_typing_works(daphne_server, alpha_with_canned_replies, tmp_path):
+    alpha = alpha_with_canned_replies
     microphone = _fake_microphone(tmp_path, ("silence", 6.0), ("hours.wav", 0), ("silence", 30.0))
     with _host_site() as site, _browser(microphone) as page:
         _embedded(daphne_server, alpha, site)
