@@ -129,3 +129,19 @@ async def test_at_rate_rejoins_samples_split_across_chunks_and_converts_the_rate
     assert b"".join(same) == pcm
     converted = b"".join([chunk async for chunk in at_rate(odd_pieces(), 16000, 24000)])
     assert abs(len(converted) // 2 - 7200) <= 2  # 0.3 s at 24 kHz
+
+
+@pytest.mark.parametrize(("in_rate", "out_rate"), [(8000, 16000), (24000, 8000), (16000, 8000)])
+def test_the_phones_conversions_hold_back_only_the_filters_few_milliseconds(in_rate: int, out_rate: int) -> None:
+    """soxr's streaming mode held 8 kHz -> 16 kHz back by 64 ms on average (up to 115 ms): a caller's
+    barge-in and turn end were heard that much later. Each 20 ms frame now comes out at once, but for
+    the filter's delay."""
+    resampler = StreamResampler(in_rate, out_rate)
+    tone = sine(in_rate, 1.0)
+    frame = in_rate // 50 * 2
+    received = 0
+    for offset in range(0, len(tone), frame):
+        received += len(resampler.process(tone[offset : offset + frame])) // 2
+        owed = (offset + frame) // 2 * out_rate // in_rate
+        assert owed - received <= out_rate * 3 // 1000  # at most 3 ms behind, after every frame
+    assert received + len(resampler.flush()) // 2 == len(tone) // 2 * out_rate // in_rate
