@@ -4,13 +4,14 @@ Clients send at one of the protocol's rates (voice.protocol), but voices speak a
 at 22,050 Hz, others at 16 or 24 kHz. soxr converts any ratio, so any rate a provider produces is
 accepted here; only rates no audio stream can have are refused.
 
-The phone's conversions (8 → 16 kHz in, 24 → 8 kHz out) take a polyphase windowed-sinc filter instead
-(``IntegerRatioStream``): soxr's streaming mode holds its output back in blocks — measured at 20 ms
-chunks, 8 → 16 kHz lagged 64 ms on average (up to 115 ms) and 24 → 8 kHz 45 ms — and every millisecond of
-it is a millisecond later that a caller's barge-in is heard, their turn's end detected, the reply heard.
-The filter delays by half its length (about 2 ms) and holds nothing back, for about 3× soxr's CPU
-(10 µs against 3.3 µs per 20 ms in; 15 against 3.6 out). A browser's 48 → 16 kHz stays on soxr (21 ms
-on average): there the filter would cost 6× soxr at 50 frames a second per session.
+A caller's audio (8 → 16 kHz) takes a polyphase windowed-sinc filter instead (``IntegerRatioStream``):
+soxr's streaming mode holds its output back in blocks — measured at 20 ms chunks, 8 → 16 kHz lagged
+64 ms on average (up to 115 ms) — and every millisecond of it is a millisecond later that a caller's
+barge-in is heard and their turn's end detected. The filter (half-band: one of its two output phases is
+the input itself) delays by 2.4 ms and holds nothing back, for about twice soxr's CPU per 20 ms frame.
+Other conversions stay on soxr, where its lag costs less than the filter's CPU would: the reply's
+24 → 8 kHz for the phone (45 ms on average, before the caller hears the first word; the filter cost 4×
+soxr per chunk, and at 200 calls the phone path is short of CPU) and a browser's 48 → 16 kHz (21 ms; 6×).
 """
 
 from collections.abc import AsyncIterator
@@ -32,7 +33,7 @@ QUALITY = "HQ"
 _PCM16 = np.dtype("<i2")
 MAX_INTEGER_RATIO = 6
 # The conversions that take IntegerRatioStream: the phone's (see the module's docstring).
-LOW_LATENCY_PAIRS = frozenset({(8000, 16000), (16000, 8000), (24000, 8000)})
+LOW_LATENCY_PAIRS = frozenset({(8000, 16000)})
 STOPBAND_DB = 60.0  # the filter's attenuation of what would fold back (images or aliases)
 
 
@@ -46,6 +47,7 @@ class IntegerRatioStream:
 
     __slots__ = (
         "_branches",
+        "_copies",
         "_down",
         "_history",
         "_lead",
@@ -67,7 +69,10 @@ class IntegerRatioStream:
         ratio = high // low
         self._up, self._down = (ratio, 1) if out_rate > in_rate else (1, ratio)
         transition = min(1000.0, 0.1 * low)
-        cutoff = low / 2 - transition / 2  # -6 dB here; the stopband begins at low / 2
+        # -6 dB at the cutoff. Down: the stopband begins at low / 2 (nothing aliases). Up by 2: a half-band
+        # filter, cut at low / 2 itself, so that every other tap is zero and one of the two output phases
+        # is the input as it is (half the work); the band edge's images are what a phone line never carries.
+        cutoff = low / 2 if self._up == 2 else low / 2 - transition / 2
         needed = int(np.ceil((STOPBAND_DB - 7.95) / (2.285 * 2 * np.pi * transition / high)))
         # Odd length 2·half + 1, half a whole number of output samples: the delay is exact, no half sample.
         half = -(-needed // (2 * ratio)) * ratio
@@ -80,6 +85,12 @@ class IntegerRatioStream:
         self.taps = taps
         self.delay_ms = half / high * 1000
         self._branches = [taps[offset::ratio].astype(np.float32) for offset in range(ratio)]
+        # A branch with one tap (a half-band filter's centre phase) is a delayed copy: (its tap, its gain).
+        self._copies = {
+            phase: (int(np.flatnonzero(np.abs(branch) > 1e-9)[0]), float(branch[np.abs(branch) > 1e-9][0]))
+            for phase, branch in enumerate(self._branches)
+            if self._up > 1 and np.count_nonzero(np.abs(branch) > 1e-9) == 1
+        }
         # The input the filter still needs: its span in input samples.
         self._history = np.zeros(count // self._up - 1 if self._up > 1 else count - 1, dtype=np.float32)
         self._reset()
@@ -96,7 +107,12 @@ class IntegerRatioStream:
         if self._up > 1:
             out = np.empty(len(samples) * self._up, dtype=np.float32)
             for phase, branch in enumerate(self._branches):
-                out[phase :: self._up] = np.convolve(x, branch, "valid")
+                if phase in self._copies:
+                    tap, gain = self._copies[phase]
+                    start = len(branch) - 1 - tap
+                    out[phase :: self._up] = x[start : start + len(samples)] * gain
+                else:
+                    out[phase :: self._up] = np.convolve(x, branch, "valid")
         else:
             # Down: only every M-th input position, as M polyphase convolutions of 1/M of the input each:
             # out[k] = sum over offset and i of h[i·M + offset] · x[k·M - i·M - offset].
