@@ -129,33 +129,3 @@ async def test_at_rate_rejoins_samples_split_across_chunks_and_converts_the_rate
     assert b"".join(same) == pcm
     converted = b"".join([chunk async for chunk in at_rate(odd_pieces(), 16000, 24000)])
     assert abs(len(converted) // 2 - 7200) <= 2  # 0.3 s at 24 kHz
-
-
-@pytest.mark.parametrize(("in_rate", "out_rate"), [(8000, 16000)])
-def test_a_callers_audio_is_held_back_only_the_filters_few_milliseconds(in_rate: int, out_rate: int) -> None:
-    """soxr's streaming mode held 8 kHz -> 16 kHz back by 64 ms on average (up to 115 ms): a caller's
-    barge-in and turn end were heard that much later. Each 20 ms frame now comes out at once, but for
-    the filter's delay."""
-    resampler = StreamResampler(in_rate, out_rate)
-    tone = sine(in_rate, 1.0)
-    frame = in_rate // 50 * 2
-    received = 0
-    for offset in range(0, len(tone), frame):
-        received += len(resampler.process(tone[offset : offset + frame])) // 2
-        owed = (offset + frame) // 2 * out_rate // in_rate
-        assert owed - received <= out_rate * 3 // 1000  # at most 3 ms behind, after every frame
-    assert received + len(resampler.flush()) // 2 == len(tone) // 2 * out_rate // in_rate
-
-
-@pytest.mark.parametrize(("in_rate", "out_rate"), [(24000, 8000), (16000, 8000), (16000, 48000), (48000, 16000)])
-def test_the_low_latency_filter_converts_other_integer_ratios_faithfully(in_rate: int, out_rate: int) -> None:
-    """IntegerRatioStream itself, on the ratios it may be given: a tone comes out at its pitch and length."""
-    from voice.audio.resample import IntegerRatioStream
-
-    stream = IntegerRatioStream(in_rate, out_rate)
-    tone = np.frombuffer(sine(in_rate), dtype="<i2")
-    frame = in_rate // 50
-    out = np.concatenate([stream.process(tone[i : i + frame]) for i in range(0, len(tone), frame)] + [stream.flush()])
-    assert len(out) == len(tone) * out_rate // in_rate
-    spectrum = np.abs(np.fft.rfft(out * np.hanning(len(out))))
-    assert np.argmax(spectrum) * out_rate / len(out) == pytest.approx(TONE_HZ, abs=2)
