@@ -51,6 +51,15 @@ async def failure_of(stream: RealtimeTranscriptionStream) -> ProviderError:
     return failed.value
 
 
+async def failure_after_speech(stream: RealtimeTranscriptionStream) -> ProviderError:
+    """300 ms spoken, then the commit's failure; the stream closed in any case."""
+    try:
+        await speak(stream, 300)
+        return await failure_of(stream)
+    finally:
+        await stream.close()
+
+
 async def test_audio_appended_then_committed_comes_back_as_its_transcript(fake: FakeRealtimeServer) -> None:
     stream = open_stream(fake)
     try:
@@ -155,12 +164,7 @@ async def test_an_error_event_fails_the_commit_and_the_stream(fake: FakeRealtime
     ],
 )
 async def test_a_commit_the_server_cannot_answer_fails(fake: FakeRealtimeServer, model: str, said: str) -> None:
-    stream = open_stream(fake, model=model)
-    try:
-        await speak(stream, 300)
-        error = await failure_of(stream)
-    finally:
-        await stream.close()
+    error = await failure_after_speech(open_stream(fake, model=model))
     assert error.kind == ErrorKind.UNAVAILABLE
     assert said in str(error)
 
@@ -214,11 +218,7 @@ async def test_a_refused_connection_fails_the_commit() -> None:
     stream = RealtimeTranscriptionStream(
         url="ws://127.0.0.1:9/v1/realtime?intent=transcription", api_key=KEY, model="m", language="en", policy=LOOPBACK
     )
-    try:
-        await speak(stream, 300)
-        error = await failure_of(stream)
-    finally:
-        await stream.close()
+    error = await failure_after_speech(stream)
     assert error.kind == ErrorKind.UNAVAILABLE
 
 
@@ -230,11 +230,7 @@ async def test_the_url_policy_refuses_an_address_it_does_not_allow(fake: FakeRea
     stream = RealtimeTranscriptionStream(
         url=realtime_url(base), api_key=KEY, model="m", language="en", policy=provider_policy
     )
-    try:
-        await speak(stream, 300)
-        error = await failure_of(stream)
-    finally:
-        await stream.close()
+    error = await failure_after_speech(stream)
     assert error.kind == ErrorKind.BAD_REQUEST
     assert "not called" in str(error)
     assert fake.handshakes == 0
@@ -257,12 +253,7 @@ async def test_the_policy_is_read_at_connection_time(fake: FakeRealtimeServer, s
 async def test_a_redirect_is_not_followed() -> None:
     with FakeRealtimeServer() as target, FakeRealtimeServer(redirect_to="") as redirecting:
         redirecting.redirect_to = realtime_url(target.base_url)
-        stream = open_stream(redirecting)
-        try:
-            await speak(stream, 300)
-            error = await failure_of(stream)
-        finally:
-            await stream.close()
+        error = await failure_after_speech(open_stream(redirecting))
         assert error.kind == ErrorKind.BAD_REQUEST
         assert "307" in str(error) and "not followed" in str(error)
         assert redirecting.handshakes == 1
@@ -272,12 +263,7 @@ async def test_a_redirect_is_not_followed() -> None:
 async def test_a_redirect_on_the_same_host_is_not_followed_either() -> None:
     with FakeRealtimeServer() as server:
         server.redirect_to = f"ws://127.0.0.1:{server.port}/internal/realtime?intent=transcription"
-        stream = open_stream(server)
-        try:
-            await speak(stream, 300)
-            error = await failure_of(stream)
-        finally:
-            await stream.close()
+        error = await failure_after_speech(open_stream(server))
         assert error.kind == ErrorKind.BAD_REQUEST
         assert "/internal/realtime" in str(error) and "not followed" in str(error)
         assert server.handshakes == 1
