@@ -115,7 +115,6 @@ class VisitorTurns:
             elif isinstance(event, SpeechPaused):
                 if self.transcription is not None:
                     await self.transcription.feed(event.utterance)  # the commit covers the pause
-                    self.turn_end.transcription = self.transcription
                 self.turn_end.paused(event)
             elif isinstance(event, SpeechStopped):
                 await self._speech_stopped(event)
@@ -139,6 +138,8 @@ class VisitorTurns:
             self.transcription = TurnTranscription(self.stt, language=language)
         else:
             self.transcription = await TurnTranscription.begin(self.stt, language=language, pre_roll=event.pre_roll)
+        if self.turn_end is not None:  # this turn's pauses are transcribed from its stream
+            self.turn_end.transcription = self.transcription
 
     async def _speech_stopped(self, event: SpeechStopped) -> None:
         assert self.input is not None
