@@ -460,3 +460,29 @@ async def test_a_released_reply_is_stored_as_starting_after_the_turn_it_answers(
     assert assistant.route["preemptive"] is True
     assert assistant.started_at >= visitor.ended_at
     await session.end("visitor_ended", 1000)
+
+
+async def test_a_visitor_who_pauses_and_resumes_over_and_over_starts_a_bounded_number_of_replies():
+    """A flood of pauses in one turn (speak, pause 300 ms, speak again...) must not buy a model call per
+    pause: past MAX_SPECULATIONS_PER_TURN pauses, no reply starts until the turn ends."""
+    from voice.pipeline.turn_end import MAX_SPECULATIONS_PER_TURN
+
+    stt, chat = StreamingSpeechToText(*(f"piece {n}" for n in range(20))), WatchedChat()
+    session, transport, recorder = _preemptive_session(stt, chat)
+    await _start(session)
+
+    pauses = 6
+    said = speech_only("hours") + silence(400)
+    for _ in range(pauses):
+        for offset in range(0, len(said), 3200):  # 100 ms a message: within the session's message budget
+            await session.handle_audio(said[offset : offset + 3200])
+            await asyncio.sleep(0.01)  # the pause's transcript and its reply get to start
+    await _feed(session, silence(800))
+    await _until(lambda: _of(transport, "response.started"))
+
+    assert _of(transport, "error") == []
+    assert len(_of(transport, "speech.stopped")) == 1  # one turn, paused six times
+    # each started reply was billed; no more than the cap started (without it: one a pause)
+    assert 1 <= len(recorder.unheard()) <= MAX_SPECULATIONS_PER_TURN
+    assert len(chat.asked) == len(recorder.unheard()) + 1  # and the one reply the visitor hears
+    await session.end("visitor_ended", 1000)
