@@ -87,17 +87,22 @@ BARGE_IN_MIN_MS = 250
 END_SILENCE_MS = 600
 
 
-def hesitant(pcm: bytes, rate: int, pause_ms: int) -> tuple[bytes, int]:
-    """The question with its longest pause between words stretched to ``pause_ms`` (a visitor who hesitates
-    mid-sentence: a reply started in that pause is thrown away when they go on)."""
+def _loud_windows(pcm: bytes, rate: int) -> tuple[Any, int]:
+    """The 10 ms windows of 16-bit PCM with speech energy (their indices), and the samples in a window."""
     import numpy as np
 
     samples = np.frombuffer(pcm, dtype="<i2").astype(np.float32)
     window = rate // 100
     energy = np.sqrt(np.mean(samples[: len(samples) // window * window].reshape(-1, window) ** 2, axis=1))
-    loud = np.nonzero(energy > 300)[0]
-    gaps = np.diff(loud)
-    longest = int(np.argmax(gaps))
+    return np.nonzero(energy > 300)[0], window
+
+
+def hesitant(pcm: bytes, rate: int, pause_ms: int) -> tuple[bytes, int]:
+    """The question with its longest pause between words stretched to ``pause_ms`` (a visitor who hesitates
+    mid-sentence: a reply started in that pause is thrown away when they go on)."""
+    loud, window = _loud_windows(pcm, rate)
+    gaps = loud[1:] - loud[:-1]  # windows from one loud window to the next
+    longest = int(gaps.argmax())
     start, length_ms = int(loud[longest] + 1) * window * 2, int(gaps[longest] - 1) * 10
     extra = bytes(max(0, pause_ms - length_ms) * rate // 1000 * 2)
     return pcm[:start] + extra + pcm[start:], rate
@@ -105,12 +110,7 @@ def hesitant(pcm: bytes, rate: int, pause_ms: int) -> tuple[bytes, int]:
 
 def speech_bounds_ms(pcm: bytes, rate: int) -> tuple[float, float]:
     """First and last 10 ms window with speech energy: where the words start and end in the WAV."""
-    import numpy as np
-
-    samples = np.frombuffer(pcm, dtype="<i2").astype(np.float32)
-    window = rate // 100
-    energy = np.sqrt(np.mean(samples[: len(samples) // window * window].reshape(-1, window) ** 2, axis=1))
-    loud = np.nonzero(energy > 300)[0]
+    loud, _ = _loud_windows(pcm, rate)
     return float(loud[0] * 10), float((loud[-1] + 1) * 10)
 
 
