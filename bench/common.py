@@ -260,43 +260,69 @@ def print_voice_figures(result: dict[str, Any]) -> None:
     print(
         f"{'server':>22}: {result['server_cpu_ms_per_session_s']} ms CPU per session-second, "
         f"{result['server_cpu_share_of_one_core']:.0%} of one core, {result['server_rss_mb']} MB RSS"
+        + (
+            f"; {steady:.0%} of one core with every session live"
+            if (steady := result.get("server_steady_cpu_share_of_one_core")) is not None
+            else ""
+        )
     )
 
 
 class ServerUsage:
     """The server process's CPU time and peak memory over a load run (memory sampled once a second).
 
-    ``async with ServerUsage(pid) as usage: …`` then ``usage.figures(sessions)``.
+    ``async with ServerUsage(pid, steady=(ramp_s, seconds)) as usage: …`` then ``usage.figures(sessions)``.
+    The whole run's CPU includes the ramp (every session's setup: webhooks, tokens, database rows);
+    ``steady`` names the window, in seconds from the start, in which every session is live and only
+    streaming, and its CPU share is reported apart: the per-message cost, which the tail follows.
     """
 
-    def __init__(self, pid: int) -> None:
+    def __init__(self, pid: int, *, steady: tuple[float, float] | None = None) -> None:
         import psutil
 
         self._process = psutil.Process(pid)
         self.rss_peak_mb = 0.0
         self.cpu_ms = 0.0
         self.elapsed_s = 0.0
+        self.steady = steady if steady is not None and steady[1] - steady[0] >= 2 else None
+        self.steady_cpu_ms: float | None = None
+
+    def _cpu_s(self) -> float:
+        return sum(self._process.cpu_times()[:2])
 
     async def _sample(self) -> None:
         while True:
             self.rss_peak_mb = max(self.rss_peak_mb, self._process.memory_info().rss / 2**20)
             await asyncio.sleep(1)
 
+    async def _measure_steady(self, start_s: float, end_s: float) -> None:
+        await asyncio.sleep(max(0.0, self._started + start_s - time.monotonic()))
+        before = self._cpu_s()
+        await asyncio.sleep(max(0.0, self._started + end_s - time.monotonic()))
+        self.steady_cpu_ms = (self._cpu_s() - before) * 1000
+
     async def __aenter__(self) -> ServerUsage:
-        self._cpu_before = sum(self._process.cpu_times()[:2])
+        self._cpu_before = self._cpu_s()
         self._started = time.monotonic()
         self._sampler = asyncio.create_task(self._sample())
+        self._steady_task = asyncio.create_task(self._measure_steady(*self.steady)) if self.steady else None
         return self
 
     async def __aexit__(self, *exc_info: object) -> None:
         self._sampler.cancel()
+        if self._steady_task is not None:
+            self._steady_task.cancel()
         self.elapsed_s = time.monotonic() - self._started
-        self.cpu_ms = (sum(self._process.cpu_times()[:2]) - self._cpu_before) * 1000
+        self.cpu_ms = (self._cpu_s() - self._cpu_before) * 1000
 
-    def figures(self, sessions: int) -> dict[str, float]:
+    def figures(self, sessions: int) -> dict[str, float | None]:
+        steady_share = None
+        if self.steady is not None and self.steady_cpu_ms is not None:
+            steady_share = round(self.steady_cpu_ms / 1000 / (self.steady[1] - self.steady[0]), 3)
         return {
             "server_cpu_ms_per_session_s": round(self.cpu_ms / (sessions * self.elapsed_s), 2),
             "server_cpu_share_of_one_core": round(self.cpu_ms / 1000 / self.elapsed_s, 3),
+            "server_steady_cpu_share_of_one_core": steady_share,
             "server_rss_mb": round(self.rss_peak_mb, 1),
         }
 
@@ -463,10 +489,12 @@ def runs_json(
     JSON had them; the server's CPU and memory figures are the mean of the runs'), ``machine``, and
     ``runs``, each run's own figures."""
     usage = ("server_cpu_ms_per_session_s", "server_cpu_share_of_one_core", "server_rss_mb")
+    steady = [share for run in runs if (share := run.get("server_steady_cpu_share_of_one_core"))]
     return {
         **settings,
         **combined,
         **{name: round(statistics.fmean(run[name] for run in runs), 3) for name in usage},
+        "server_steady_cpu_share_of_one_core": round(statistics.fmean(steady), 3) if steady else None,
         "machine": info,
         "runs": runs,
     }

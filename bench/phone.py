@@ -298,7 +298,7 @@ async def run(args: argparse.Namespace, base_url: str, daphne_pid: int) -> tuple
     load = [round(x, 2) for x in os.getloadavg()]
     usage_before = await asyncio.to_thread(usage_mark)
     turns_before = await asyncio.to_thread(turn_mark)
-    async with ServerUsage(daphne_pid) as usage:
+    async with ServerUsage(daphne_pid, steady=(args.ramp, args.seconds)) as usage:
         await asyncio.gather(
             *(run_call(args.ramp, i, base_url, args.seconds, results, speech, bounds) for i in range(args.calls))
         )

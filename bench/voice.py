@@ -328,7 +328,7 @@ async def run(
     results = Results()
     load = [round(x, 2) for x in os.getloadavg()]
     mark = await asyncio.to_thread(usage_mark)
-    async with ServerUsage(daphne_pid) as usage:
+    async with ServerUsage(daphne_pid, steady=(args.ramp, args.seconds)) as usage:
         await asyncio.gather(
             *(
                 run_session(args.ramp, i, base_url, key, origin, args.seconds, results, wavs, args.frame_ms)
