@@ -34,7 +34,7 @@ from telephony.transport import TwilioTransport
 from telephony.twilio_api import REST_TIMEOUT_S, start_recording, transfer_call
 from tenants.tenancy import run_in_public, run_in_tenant
 from voice.audio.phone import PHONE_RATE, phone_to_pcm
-from voice.consumers import SEND_TIMEOUT_S, VoiceConsumer, live_session_opened
+from voice.consumers import VoiceConsumer, live_session_opened
 from voice.metrics import VOICE_ERRORS
 from voice.protocol import CloseCode, ErrorCode, ProtocolError, SessionStart
 from voice.providers.registry import providers_for
@@ -251,8 +251,7 @@ class TwilioMediaConsumer(VoiceConsumer):
 
     # -- what the transport sends: Twilio's JSON messages, each bounded in time --
     async def _send_text(self, text: str) -> None:
-        async with asyncio.timeout(SEND_TIMEOUT_S):
-            await self.send(text_data=text)
+        await self.send(text_data=text)  # never waits for Twilio (VoiceConsumer's sends say why)
 
     async def _close_stream(self, code: int) -> None:
         await self.close(code=code)

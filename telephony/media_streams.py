@@ -5,10 +5,10 @@ documents them: ``connected``, ``start``, ``media``, ``mark``, ``dtmf`` and ``st
 
 from __future__ import annotations
 
-import base64
 import binascii
 import json
 from dataclasses import dataclass, field
+from functools import lru_cache
 
 from voice.protocol import ErrorCode, ProtocolError
 
@@ -92,8 +92,8 @@ def parse_message(raw: str) -> TwilioMessage:
             raise _invalid("media.payload must be base64 text", "media")
         if len(payload) > MAX_PAYLOAD_BYTES * 4 // 3 + 4:
             raise ProtocolError(ErrorCode.AUDIO_TOO_LARGE, f"media payloads must be at most {MAX_PAYLOAD_BYTES} bytes")
-        try:
-            audio = base64.b64decode(payload, validate=True)
+        try:  # strict: only the base64 alphabet with correct padding (a non-ASCII str is a ValueError)
+            audio = binascii.a2b_base64(payload, strict_mode=True)
         except (binascii.Error, ValueError):
             raise ProtocolError(ErrorCode.INVALID_AUDIO, "media.payload is not base64") from None
         return Media(payload=audio, track=track if isinstance(track, str) else "")
@@ -127,14 +127,25 @@ def parse_message(raw: str) -> TwilioMessage:
     raise ProtocolError(ErrorCode.UNKNOWN_EVENT, f"unknown event {str(kind)[:60]!r}")
 
 
+# What the session sends, 5-10 times a second per call while it speaks: built by formatting, not by
+# json.dumps, which scans the 2 KB of base64 for characters to escape (15 µs for 200 ms of audio,
+# against 2 µs). Only the stream's id and a mark's name can hold characters JSON must escape, and they
+# are encoded by json.dumps (the id once per call).
+
+
+@lru_cache(maxsize=4096)
+def _json_string(value: str) -> str:
+    return json.dumps(value)
+
+
 def media_message(stream_sid: str, ulaw: bytes) -> str:
-    payload = base64.b64encode(ulaw).decode("ascii")
-    return json.dumps({"event": "media", "streamSid": stream_sid, "media": {"payload": payload}})
+    payload = binascii.b2a_base64(ulaw, newline=False).decode("ascii")
+    return f'{{"event":"media","streamSid":{_json_string(stream_sid)},"media":{{"payload":"{payload}"}}}}'
 
 
 def mark_message(stream_sid: str, name: str) -> str:
-    return json.dumps({"event": "mark", "streamSid": stream_sid, "mark": {"name": name}})
+    return f'{{"event":"mark","streamSid":{_json_string(stream_sid)},"mark":{{"name":{json.dumps(name)}}}}}'
 
 
 def clear_message(stream_sid: str) -> str:
-    return json.dumps({"event": "clear", "streamSid": stream_sid})
+    return f'{{"event":"clear","streamSid":{_json_string(stream_sid)}}}'

@@ -10,7 +10,18 @@ import numpy as np
 import pytest
 
 from telephony.keypad import Keypad, keys_in_words
-from telephony.media_streams import MAX_MESSAGE_CHARS, Dtmf, Mark, Media, Start, Stop, parse_message
+from telephony.media_streams import (
+    MAX_MESSAGE_CHARS,
+    Dtmf,
+    Mark,
+    Media,
+    Start,
+    Stop,
+    clear_message,
+    mark_message,
+    media_message,
+    parse_message,
+)
 from telephony.transport import TwilioTransport
 from voice.audio.mulaw import ulaw_to_pcm
 from voice.protocol import ProtocolError, audio_frame
@@ -66,6 +77,10 @@ def test_twilios_documented_messages_are_read() -> None:
             '"mediaFormat": {"encoding": "audio/l16", "sampleRate": 16000}}}',
             "invalid_event",
         ),
+        ('{"event": "media", "media": {"payload": "/w="}}', "invalid_audio"),  # wrong padding
+        ('{"event": "media", "media": {"payload": "/w==/w=="}}', "invalid_audio"),  # data after padding
+        ('{"event": "media", "media": {"payload": "/\\u00ff=="}}', "invalid_audio"),  # not ASCII
+        ('{"event": "media", "media": {"payload": "/w\\n=="}}', "invalid_audio"),  # a line break
         (media(b"\xff" * 9000), "audio_too_large"),
         ("x" * (MAX_MESSAGE_CHARS + 1), "audio_too_large"),
     ],
@@ -74,6 +89,24 @@ def test_anything_else_is_a_protocol_error_with_a_code(raw: str, code: str) -> N
     with pytest.raises(ProtocolError) as refused:
         parse_message(raw)
     assert str(refused.value.code) == code
+
+
+@pytest.mark.parametrize("stream_sid", ["MZ1", 'MZ"quoted\\', "MZ\u00e9\n\u2028"])
+def test_outgoing_messages_are_the_json_twilio_documents(stream_sid: str) -> None:
+    """Built by formatting for speed: each must read back as exactly what json.dumps would have said."""
+    ulaw = bytes(range(256)) * 7
+    assert json.loads(media_message(stream_sid, ulaw)) == {
+        "event": "media",
+        "streamSid": stream_sid,
+        "media": {"payload": base64.b64encode(ulaw).decode()},
+    }
+    assert json.loads(mark_message(stream_sid, 'r1:"2"\\')) == {
+        "event": "mark",
+        "streamSid": stream_sid,
+        "mark": {"name": 'r1:"2"\\'},
+    }
+    assert json.loads(clear_message(stream_sid)) == {"event": "clear", "streamSid": stream_sid}
+    assert parse_message(media_message(stream_sid, ulaw)) == Media(payload=ulaw, track="inbound")
 
 
 class Wire:
