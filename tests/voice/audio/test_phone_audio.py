@@ -67,6 +67,18 @@ def test_the_tables_hold_g711_reference_values_for_every_code_and_sample() -> No
     assert [int(ENCODE_TABLE[s & 0xFFFF]) for s in every_sample] == expected
 
 
+def test_the_standard_library_and_the_tables_give_the_same_bytes() -> None:
+    """``audioop`` (C, Python 3.11-3.12) is used when present; the tables are the fallback (3.13+)."""
+    from voice.audio import mulaw
+
+    if mulaw._AUDIOOP is None:
+        pytest.skip("this Python has no audioop: only the tables run")
+    codes = bytes(range(256))
+    every_sample = np.arange(-32768, 32768, dtype="<i2").tobytes()
+    assert ulaw_to_pcm(codes) == mulaw.table_ulaw_to_pcm(codes)
+    assert pcm_to_ulaw(every_sample) == mulaw.table_pcm_to_ulaw(every_sample)
+
+
 def test_every_code_survives_decode_then_encode() -> None:
     codes = bytes(range(256))
 
@@ -136,3 +148,17 @@ def test_reply_audio_in_irregular_chunks_reaches_the_phone_without_seams() -> No
     edge = PHONE_RATE // 100
     max_step = AMPLITUDE * 2 * np.pi * TONE_HZ / PHONE_RATE
     assert np.max(np.abs(np.diff(chunked[edge:-edge]))) <= max_step * 1.01 + 2 * (AMPLITUDE * 0.032 + 8)
+
+
+def test_twilios_20_ms_messages_reach_the_pipeline_40_ms_at_a_time() -> None:
+    from voice.audio.phone import PhoneAudioIn
+
+    audio_in = PhoneAudioIn()
+    first, second = bytes(range(160)), bytes(range(96, 256))
+
+    assert audio_in.push(first) is None  # waits for the next message
+    assert audio_in.push(second) == ulaw_to_pcm(first + second)
+    assert audio_in.push(b"\xff" * 400) == ulaw_to_pcm(b"\xff" * 400)  # 40 ms or more goes at once
+    assert audio_in.push(first) is None
+    audio_in.drop()
+    assert audio_in.push(second) is None  # the dropped half is not heard with it
