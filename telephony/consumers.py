@@ -33,7 +33,7 @@ from telephony.queries import (
 from telephony.transport import TwilioTransport
 from telephony.twilio_api import REST_TIMEOUT_S, start_recording, transfer_call
 from tenants.tenancy import run_in_public, run_in_tenant
-from voice.audio.phone import PHONE_RATE, phone_to_pcm
+from voice.audio.phone import PHONE_RATE, PhoneAudioIn
 from voice.consumers import VoiceConsumer, live_session_opened
 from voice.metrics import VOICE_ERRORS
 from voice.protocol import CloseCode, ErrorCode, ProtocolError, SessionStart
@@ -56,6 +56,10 @@ class TwilioMediaConsumer(VoiceConsumer):
     _recording: asyncio.Task[None] | None = None
     _setting_up: bool = False
     _connected: bool = False  # before ``start``, one ``connected`` is all that may come
+
+    def __init__(self, *args: object, **kwargs: object) -> None:
+        super().__init__(*args, **kwargs)
+        self.audio_in = PhoneAudioIn()
 
     async def connect(self) -> None:
         await self.accept()
@@ -86,7 +90,7 @@ class TwilioMediaConsumer(VoiceConsumer):
             if session is None:
                 await self._refuse_before_start(ProtocolError(ErrorCode.NOT_STARTED, "media before start"))
             elif message.track in ("inbound", "inbound_track", ""):
-                await session.handle_audio(phone_to_pcm(message.payload))
+                await self._hear(session, message.payload)
         elif isinstance(message, Mark):
             if session is None:
                 await self._refuse_before_start(ProtocolError(ErrorCode.NOT_STARTED, "mark before start"))
@@ -114,6 +118,15 @@ class TwilioMediaConsumer(VoiceConsumer):
                 await self._refuse_before_start(ProtocolError(ErrorCode.ALREADY_STARTED, "connected twice"))
             else:
                 self._connected = True
+
+    async def _hear(self, session: VoiceSession, ulaw: bytes) -> None:
+        """The caller's audio, two messages at a time (PhoneAudioIn); every message counts once against
+        the session's flood limit: a held one here, a pair in ``handle_audio``."""
+        pcm = self.audio_in.push(ulaw)
+        if pcm is not None:
+            await session.handle_audio(pcm)
+        elif not await session.admit():
+            self.audio_in.drop()
 
     async def _refuse_before_start(self, error: ProtocolError) -> None:
         """Before ``start`` only one ``connected`` and the ``start`` belong on the socket: anything else

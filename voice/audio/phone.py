@@ -1,8 +1,8 @@
 """The phone's audio: 8 kHz µ-law on the wire, the pipeline's rates inside.
 
-In: µ-law → 8 kHz PCM, which ``voice.pipeline.input.AudioInput`` resamples to 16 kHz like any other
-client rate. Out: the reply's 24 kHz PCM → 8 kHz (the same ``StreamResampler``, its filter state
-kept across chunks) → µ-law.
+In: µ-law → 8 kHz PCM, 40 ms at a time (``PhoneAudioIn``), which ``voice.pipeline.input.AudioInput``
+resamples to 16 kHz like any other client rate. Out: the reply's 24 kHz PCM → 8 kHz (the same
+``StreamResampler``, its filter state kept across chunks) → µ-law.
 """
 
 from __future__ import annotations
@@ -13,11 +13,39 @@ from voice.protocol import OUTPUT_SAMPLE_RATE
 
 PHONE_RATE = 8000
 PHONE_FRAME_BYTES = 160  # 20 ms of µ-law at 8 kHz: what Twilio sends in each media message
+PHONE_INPUT_BYTES = 2 * PHONE_FRAME_BYTES  # what the pipeline hears at once: 40 ms, as a widget sends
 
 
 def phone_to_pcm(ulaw: bytes) -> bytes:
     """A caller's µ-law chunk as 8 kHz 16-bit PCM."""
     return ulaw_to_pcm(ulaw)
+
+
+class PhoneAudioIn:
+    """A caller's µ-law, which Twilio sends 20 ms a message, handed to the pipeline 40 ms at a time.
+
+    At 50 messages a second per call, the pipeline's fixed cost per call (admission, the turn's
+    bookkeeping, one resampling and one µ-law call) was most of a phone call's CPU; in pairs it is paid
+    half as often, as a widget's 40 ms frames pay it. The first of a pair waits for the second: 20 ms.
+    """
+
+    __slots__ = ("_held",)
+
+    def __init__(self) -> None:
+        self._held = b""
+
+    def push(self, ulaw: bytes) -> bytes | None:
+        """The 8 kHz PCM to hear now, or None while less than 40 ms waits for the next message."""
+        audio = self._held + ulaw if self._held else ulaw
+        if len(audio) < PHONE_INPUT_BYTES:
+            self._held = audio
+            return None
+        self._held = b""
+        return ulaw_to_pcm(audio)
+
+    def drop(self) -> None:
+        """Forget what waits (the message that brought it was refused)."""
+        self._held = b""
 
 
 class PhoneAudioOut:

@@ -16,10 +16,9 @@ MIN_RATE = 1000
 MAX_RATE = 384_000
 
 # Streaming, soxr holds its output back in blocks: measured at 20 ms chunks, 8 -> 16 kHz (a phone
-# caller's audio) lags 64 ms on average (up to 115 ms), 48 -> 16 kHz 21 ms: a caller's barge-in and turn
-# end are heard that much later (docs/benchmarks.md, Phone calls). A polyphase filter with a 2.4 ms delay
-# was tried (2026-12-07) and took barge-in at one call from 72 to 12 ms, but cost 2-3x soxr's CPU per
-# frame, which 200 calls on one core could not afford (overhead p95 75 -> 144-339 ms). Not kept.
+# caller's audio) lags 64 ms on average (up to 115 ms), 48 -> 16 kHz 21 ms. A caller's barge-in and turn
+# end were heard that much later, so doubling the rate (8 -> 16 kHz) has its own filter below, which
+# lags 1.4 ms (docs/benchmarks.md, Phone calls). Every other ratio is soxr's.
 # "HQ" on purpose: measured on one core it costs the same as "MQ"/"LQ" (about 8 µs per
 # 20 ms at 48 kHz -> 16 kHz), keeps the passband flat to 7 kHz (LQ is -13 dB at 7 kHz,
 # which speech recognition hears) and has the lowest steady-state delay (about 12 ms,
@@ -34,10 +33,75 @@ def _check_rate(kind: str, rate: int) -> None:
         raise ValueError(f"unsupported {kind} rate {rate!r} Hz; expected an integer from {MIN_RATE} to {MAX_RATE}")
 
 
+def _half_band_taps(taps: int = 47, kaiser_beta: float = 5.0) -> np.ndarray:
+    """The even phase of a Kaiser-windowed half-band low-pass (the odd phase is a single tap of 1)."""
+    n = np.arange(taps) - (taps - 1) // 2
+    h = np.sinc(n / 2) * np.kaiser(taps, kaiser_beta)
+    even = h[0::2]
+    return even / even.sum()  # unity gain at DC
+
+
+_HALF_BAND = _half_band_taps()
+_HISTORY = len(_HALF_BAND) - 1  # input samples each output reaches back: 23
+_DELAY = len(_HALF_BAND) - 1  # output samples the filter lags: 23 (1.4 ms at 16 kHz)
+
+
+class _Doubler:
+    """Streaming 2x interpolation by a 47-tap half-band filter, for a phone caller's 8 kHz audio.
+
+    Flat (±0.05 dB) to 3.4 kHz, the telephone band; images of that band at least 64 dB down; the
+    output lags the input by 23 samples (1.4 ms at 16 kHz) whatever the chunk size, where soxr's
+    streaming mode lags 64 ms on average. Output sample n is the input's time n / (2 * in_rate), as
+    soxr's is: the filter's first 23 samples are dropped and ``flush`` gives the last 23.
+
+    Each output pair is one dot product with the 24 taps and one input sample taken as it is (the
+    half-band's odd phase is a unit impulse). Costs about 9 µs per call (numpy's per-call overhead,
+    whatever the size from 20 to 40 ms), against soxr's 5-10 µs.
+    """
+
+    __slots__ = ("_history", "_received", "_sent", "_to_skip")
+
+    def __init__(self) -> None:
+        self._reset()
+
+    def _reset(self) -> None:
+        self._history = np.zeros(_HISTORY, dtype=_PCM16)
+        self._received = 0  # input samples
+        self._sent = 0  # output samples
+        self._to_skip = _DELAY  # the filter's start, before the first input sample's own output
+
+    def process(self, samples: np.ndarray) -> bytes:
+        count = len(samples)
+        signal = np.concatenate((self._history, samples))
+        self._history = signal[count:]
+        filtered = np.convolve(signal, _HALF_BAND, "valid")
+        np.clip(filtered, -32768, 32767, out=filtered)
+        out = np.empty(2 * count, dtype=_PCM16)
+        out[0::2] = filtered
+        out[1::2] = signal[_HISTORY // 2 + 1 : _HISTORY // 2 + 1 + count]
+        self._received += count
+        if self._to_skip:
+            skip = min(self._to_skip, 2 * count)
+            self._to_skip -= skip
+            self._sent += 2 * count - skip
+            return out[skip:].tobytes()
+        self._sent += 2 * count
+        return out.tobytes()
+
+    def flush(self) -> bytes:
+        """The delayed tail (so the stream's output is exactly twice its input), then a fresh start."""
+        tail = b""
+        if self._received:
+            owed = 2 * self._received - self._sent
+            tail = self.process(np.zeros(_HISTORY // 2 + 1, dtype=_PCM16))[: 2 * owed]
+        self._reset()
+        return tail
+
+
 class StreamResampler:
     """Converts a continuous PCM stream between rates, keeping filter state across chunks."""
 
-    __slots__ = ("_stream", "in_rate", "out_rate")
+    __slots__ = ("_doubler", "_stream", "in_rate", "out_rate")
 
     def __init__(self, in_rate: int, out_rate: int) -> None:
         _check_rate("input", in_rate)
@@ -45,20 +109,29 @@ class StreamResampler:
         self.in_rate = in_rate
         self.out_rate = out_rate
         self._stream: soxr.ResampleStream | None = None
-        if in_rate != out_rate:
+        self._doubler: _Doubler | None = None
+        if out_rate == 2 * in_rate:
+            self._doubler = _Doubler()
+        elif in_rate != out_rate:
             self._stream = soxr.ResampleStream(in_rate, out_rate, 1, "int16", QUALITY)
 
     def process(self, pcm: bytes) -> bytes:
         """Resample the next chunk; output lags input by the filter delay (a few ms)."""
         if len(pcm) % SAMPLE_WIDTH:
             raise ValueError(f"PCM chunk must hold whole 16-bit samples, got {len(pcm)} bytes")
-        if self._stream is None or not pcm:
+        if not pcm:
+            return pcm
+        if self._doubler is not None:
+            return self._doubler.process(np.frombuffer(pcm, dtype=_PCM16))
+        if self._stream is None:
             return pcm
         samples = np.frombuffer(pcm, dtype=_PCM16)
         return self._stream.resample_chunk(samples).tobytes()
 
     def flush(self) -> bytes:
         """Return the delayed tail at the end of the stream; ready for a new stream after."""
+        if self._doubler is not None:
+            return self._doubler.flush()
         if self._stream is None:
             return b""
         tail = self._stream.resample_chunk(np.empty(0, dtype=_PCM16), last=True)
