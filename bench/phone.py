@@ -44,6 +44,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import uvloop
+
 from bench.common import (
     ANSWERS,
     STT_MODES,
@@ -358,7 +360,7 @@ def benchmark(
     samples: list[Samples] = []
     for number in range(1, runs + 1):
         with pinned_daphne(ROOT / ".data" / "bench-phone", env) as (base_url, daphne_pid):
-            result, run_samples = asyncio.run(run(args, base_url, daphne_pid))
+            result, run_samples = uvloop.run(run(args, base_url, daphne_pid))
             result["pinning"] = observed_pinning(daphne_pid, ROOT / ".data" / "bench-phone")
         if runs > 1:
             print(f"{'run':>22}: {number} of {runs}, load average at start {result['load_average_at_start']}")

@@ -50,6 +50,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import uvloop
+
 from bench.common import (
     ANSWERS,
     STT_MODES,
@@ -406,7 +408,7 @@ def main() -> int:
     samples: list[Samples] = []
     for number in range(1, args.runs + 1):
         with pinned_daphne(ROOT / ".data" / "bench-voice", env) as (base_url, daphne_pid):
-            result, run_samples = asyncio.run(run(args, base_url, key, origin, daphne_pid))
+            result, run_samples = uvloop.run(run(args, base_url, key, origin, daphne_pid))
             result["pinning"] = observed_pinning(daphne_pid, ROOT / ".data" / "bench-voice")
         if args.runs > 1:
             print(f"{'run':>22}: {number} of {args.runs}, load average at start {result['load_average_at_start']}")

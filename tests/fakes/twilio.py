@@ -24,6 +24,7 @@ from __future__ import annotations
 import asyncio
 import base64
 import contextlib
+import functools
 import hashlib
 import hmac
 import json
@@ -52,6 +53,12 @@ def twilio_signature(auth_token: str, url: str, params: dict[str, str]) -> str:
     data = url + "".join(f"{name}{params[name]}" for name in sorted(params))
     digest = hmac.new(auth_token.encode(), data.encode(), hashlib.sha1).digest()
     return base64.b64encode(digest).decode()
+
+
+@functools.lru_cache(maxsize=16384)
+def _base64(ulaw: bytes) -> str:
+    """Callers speak the same fixtures: each 20 ms frame is encoded once."""
+    return base64.b64encode(ulaw).decode()
 
 
 def new_sid(prefix: str) -> str:
@@ -274,6 +281,18 @@ class FakeTwilioCall:
             },
         }
 
+    def media_text(self, ulaw: bytes) -> str:
+        """``media_message`` with its sequence number, as the JSON text Twilio sends, built by formatting:
+        a bench's 200 callers send 10,000 of these a second from one process, on the core next to the
+        server's (json.dumps was a sixth of the callers' CPU)."""
+        self.chunk += 1
+        self.sequence += 1
+        return (
+            f'{{"event":"media","sequenceNumber":"{self.sequence}","streamSid":"{self.stream_sid}",'
+            f'"media":{{"track":"inbound","chunk":"{self.chunk}","timestamp":"{round(self.sent_audio_ms)}",'
+            f'"payload":"{_base64(ulaw)}"}}}}'
+        )
+
     async def speak(self, ulaw: bytes, *, realtime: bool = True) -> None:
         """The caller's audio in 20 ms media messages, each sent once its last sample was "spoken"."""
         started = time.monotonic()
@@ -283,7 +302,7 @@ class FakeTwilioCall:
                 delay = started + (offset + len(frame)) / RATE - time.monotonic()
                 if delay > 0:
                     await asyncio.sleep(delay)
-            await self._send(self.media_message(frame))
+            await self.ws.send(self.media_text(frame))
             self.sent_audio_ms += len(frame) / RATE * 1000
 
     async def press(self, digit: str) -> None:

@@ -42,3 +42,22 @@ async def test_marked_chunks_of_the_next_reply_are_not_stale():
         call._on_mark(at, f"r3:{at * 100:.1f}")
 
     assert call.stale_media == 0 and call.audio == {2: 160, 3: 320}
+
+
+def test_the_callers_formatted_media_text_is_twilios_media_message() -> None:
+    import base64
+    import json
+
+    call = FakeTwilioCall(ws=None, stream_sid="MZ0123", call_sid="CA1", account_sid="AC1")  # type: ignore[arg-type]
+    call.sent_audio_ms = 40.4
+    frame = bytes(range(160))
+
+    text = json.loads(call.media_text(frame))
+
+    assert text == {
+        "event": "media",
+        "sequenceNumber": "1",
+        "streamSid": "MZ0123",
+        "media": {"track": "inbound", "chunk": "1", "timestamp": "40", "payload": base64.b64encode(frame).decode()},
+    }
+    assert json.loads(call.media_text(frame))["sequenceNumber"] == "2"
