@@ -27,6 +27,9 @@ bargein_ms: first frame of interrupting speech sent → ``clear`` received, minu
 wasted_llm_tokens_pct: as in bench.voice: dropped preemptive replies' chat-model tokens over all of the run's.
 stale_audio_chunks: media of a reply received after its ``clear`` (must be 0).
 mu_law_us_per_frame: µ-law encode + decode of one 20 ms frame (160 samples), in this process.
+overhead_by_window_ms: overhead_ms in 10 s windows of the run, by when the caller's turn began (n, p50,
+    p95): the calls ring over the ramp, and the turns of 200 calls bunch up (every second turn is
+    interrupted, and the interruption is a turn of its own), so the tail is not spread evenly.
 """
 
 from __future__ import annotations
@@ -88,6 +91,23 @@ PHONE_RATE = 8000
 @dataclass
 class Results(VoiceResults):
     webhook_ms: list[float] = field(default_factory=list)  # ringing → TwiML received (the voice webhook)
+    # (when the answered turn began, wall-clock seconds; the reply's overhead in ms): where in the run the tail falls
+    overhead_at: list[tuple[float, float]] = field(default_factory=list)
+
+
+WINDOW_S = 10.0
+
+
+def overhead_by_window(overhead_at: list[tuple[float, float]], started: float) -> list[dict[str, float | int]]:
+    """The replies' overhead in consecutive WINDOW_S windows of the run (by when the caller's turn began,
+    from ``started``): the ramp's call set-ups, the clustered turns and the quiet stretches apart."""
+    windows: dict[int, list[float]] = {}
+    for at, overhead in overhead_at:
+        windows.setdefault(int(max(0.0, at - started) // WINDOW_S), []).append(overhead)
+    return [
+        {"from_s": index * WINDOW_S, "n": len(values), **{k: summary(values)[k] for k in ("p50", "p95")}}
+        for index, values in sorted(windows.items())
+    ]
 
 
 def first_media_by_reply(received: Iterable[tuple[float, dict]]) -> dict[int, float]:
@@ -179,14 +199,15 @@ def stored_figures(results: Results, after: int) -> None:
                 "llm_first_token_ms",
                 "tts_first_byte_ms",
                 "route",
+                "started_at",
             )
         )
-        conversation, stt_ms = None, None
-        for conversation_id, role, text, first_audio_ms, endpoint_ms, turn_stt_ms, llm_ms, tts_ms, route in turns:
+        conversation, stt_ms, asked_at = None, None, None
+        for conversation_id, role, text, first_audio_ms, endpoint_ms, turn_stt_ms, llm_ms, tts_ms, route, at in turns:
             if conversation_id != conversation:
-                conversation, stt_ms = conversation_id, None
+                conversation, stt_ms, asked_at = conversation_id, None, None
             if role == "visitor":
-                stt_ms = turn_stt_ms
+                stt_ms, asked_at = turn_stt_ms, at
                 if endpoint_ms is not None:
                     results.samples.values["endpoint_delay_ms"].append(endpoint_ms)
             # Replies the model wrote; a greeting (no model call) is not a reply to a turn.
@@ -201,6 +222,8 @@ def stored_figures(results: Results, after: int) -> None:
                 timing = reply_timing(metrics, reply_provider_ms=reply_provider_ms(text), stt_latencies=STT_LATENCIES)
                 if timing is not None:
                     results.samples.values[f"{timing[0]}_ms"].append(timing[1])
+                    if timing[0] == "overhead" and asked_at is not None:
+                        results.overhead_at.append((asked_at.timestamp(), timing[1]))
 
 
 # Where a stored reply says it was preemptive (the phone protocol has no response.done metrics).
@@ -300,6 +323,7 @@ async def run(args: argparse.Namespace, base_url: str, daphne_pid: int) -> tuple
     load = [round(x, 2) for x in os.getloadavg()]
     usage_before = await asyncio.to_thread(usage_mark)
     turns_before = await asyncio.to_thread(turn_mark)
+    started = time.time()
     async with ServerUsage(daphne_pid, steady=(args.ramp, args.seconds)) as usage:
         await asyncio.gather(
             *(run_call(args.ramp, i, base_url, args.seconds, results, speech, bounds) for i in range(args.calls))
@@ -317,6 +341,7 @@ async def run(args: argparse.Namespace, base_url: str, daphne_pid: int) -> tuple
         **usage.figures(args.calls),
         "client_send_lag_ms": summary(results.client_lag_ms),
         "voice_webhook_ms": summary(results.webhook_ms),
+        "overhead_by_window_ms": overhead_by_window(results.overhead_at, started),
         "mu_law_us_per_frame": mu_law_us_per_frame(),
         "errors": len(results.errors),
         "error_samples": results.errors[:5],
@@ -367,6 +392,10 @@ def benchmark(
         print(f"{'pinning seen':>22}: {result['pinning']}")
         print_voice_figures(result)
         print(f"{'voice_webhook_ms':>22}: {result['voice_webhook_ms']}")
+        windows = ", ".join(
+            f"{w['from_s']:.0f}s: n {w['n']} p50 {w['p50']} p95 {w['p95']}" for w in result["overhead_by_window_ms"]
+        )
+        print(f"{'overhead by window':>22}: {windows}")
         print(f"{'mu_law_us_per_frame':>22}: {result['mu_law_us_per_frame']}")
         results.append(result)
         samples.append(run_samples)

@@ -25,7 +25,7 @@ from bench.common import (
     wasted_figures,
     wasted_pct,
 )
-from bench.phone import first_media_by_reply
+from bench.phone import first_media_by_reply, overhead_by_window
 from bench.voice import LATENCY, STT_LATENCIES, Results, reply_provider_ms, stage_excess
 
 STT = (60.0, 150.0)  # streaming commit, batch request
@@ -261,3 +261,30 @@ def test_a_hesitant_question_has_its_longest_pause_stretched_and_nothing_else_ch
     assert len(stretched) == len(pcm) + 230 * 32  # 16 kHz, 16-bit: silence inserted, nothing else
     assert stretched[:32000] == pcm[:32000] and stretched[-32000:] == pcm[-32000:]
     assert hesitant(pcm, rate, 100)[0] == pcm  # a pause already longer than asked is left alone
+
+
+def test_the_phone_overhead_is_split_into_ten_second_windows_of_the_run():
+    started = 1000.0
+    overhead_at = [(1001.0, 5.0), (1009.9, 7.0), (1012.0, 100.0), (999.0, 3.0), (1035.0, 40.0)]
+
+    windows = overhead_by_window(overhead_at, started)
+
+    assert windows == [
+        {"from_s": 0.0, "n": 3, "p50": 5.0, "p95": 7.0},  # a turn that began before the run counts in the first
+        {"from_s": 10.0, "n": 1, "p50": 100.0, "p95": 100.0},
+        {"from_s": 30.0, "n": 1, "p50": 40.0, "p95": 40.0},  # an empty window is left out
+    ]
+
+
+def test_server_usage_reports_the_steady_window_apart():
+    from bench.common import ServerUsage
+
+    usage = ServerUsage.__new__(ServerUsage)
+    usage.cpu_ms, usage.elapsed_s, usage.rss_peak_mb = 3000.0, 10.0, 100.0
+    usage.steady, usage.steady_cpu_ms = (2.0, 7.0), 2000.0
+
+    figures = usage.figures(sessions=10)
+
+    assert figures["server_cpu_share_of_one_core"] == 0.3
+    assert figures["server_steady_cpu_share_of_one_core"] == 0.4  # 2 s of CPU in the 5 s window
+    assert figures["server_cpu_ms_per_session_s"] == 30.0
