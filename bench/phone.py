@@ -55,6 +55,7 @@ from bench.common import (
     Samples,
     ServerUsage,
     answer_and_stt_env,
+    callers_without_collections,
     combine_runs,
     fresh_platform,
     machine_info,
@@ -324,10 +325,11 @@ async def run(args: argparse.Namespace, base_url: str, daphne_pid: int) -> tuple
     usage_before = await asyncio.to_thread(usage_mark)
     turns_before = await asyncio.to_thread(turn_mark)
     started = time.time()
-    async with ServerUsage(daphne_pid, steady=(args.ramp, args.seconds)) as usage:
-        await asyncio.gather(
-            *(run_call(args.ramp, i, base_url, args.seconds, results, speech, bounds) for i in range(args.calls))
-        )
+    with callers_without_collections():
+        async with ServerUsage(daphne_pid, steady=(args.ramp, args.seconds)) as usage:
+            await asyncio.gather(
+                *(run_call(args.ramp, i, base_url, args.seconds, results, speech, bounds) for i in range(args.calls))
+            )
     await asyncio.sleep(2)  # the last turns and their usage are being stored
     await asyncio.to_thread(stored_figures, results, turns_before)
     wasted = await asyncio.to_thread(wasted_figures, "bench", usage_before)

@@ -58,6 +58,7 @@ from bench.common import (
     Samples,
     ServerUsage,
     answer_and_stt_env,
+    callers_without_collections,
     combine_runs,
     expected_stt_ms,
     fresh_platform,
@@ -330,13 +331,14 @@ async def run(
     results = Results()
     load = [round(x, 2) for x in os.getloadavg()]
     mark = await asyncio.to_thread(usage_mark)
-    async with ServerUsage(daphne_pid, steady=(args.ramp, args.seconds)) as usage:
-        await asyncio.gather(
-            *(
-                run_session(args.ramp, i, base_url, key, origin, args.seconds, results, wavs, args.frame_ms)
-                for i in range(args.sessions)
+    with callers_without_collections():
+        async with ServerUsage(daphne_pid, steady=(args.ramp, args.seconds)) as usage:
+            await asyncio.gather(
+                *(
+                    run_session(args.ramp, i, base_url, key, origin, args.seconds, results, wavs, args.frame_ms)
+                    for i in range(args.sessions)
+                )
             )
-        )
     await asyncio.sleep(2)  # the last turns and their usage are being stored
     wasted = await asyncio.to_thread(wasted_figures, "bench", mark)
     result = {
