@@ -2,7 +2,8 @@
 
 Clients send at one of the protocol's rates (voice.protocol), but voices speak at their own: espeak-ng
 at 22,050 Hz, others at 16 or 24 kHz. soxr converts any ratio, so any rate a provider produces is
-accepted here; only rates no audio stream can have are refused.
+accepted here; only rates no audio stream can have are refused. Telephone audio (8 -> 16 kHz) has a
+filter of its own, for its delay (below).
 """
 
 from collections.abc import AsyncIterator
@@ -17,8 +18,9 @@ MAX_RATE = 384_000
 
 # Streaming, soxr holds its output back in blocks: measured at 20 ms chunks, 8 -> 16 kHz (a phone
 # caller's audio) lags 64 ms on average (up to 115 ms), 48 -> 16 kHz 21 ms. A caller's barge-in and turn
-# end were heard that much later, so doubling the rate (8 -> 16 kHz) has its own filter below, which
-# lags 1.4 ms (docs/benchmarks.md, Phone calls). Every other ratio is soxr's.
+# end were heard that much later, so 8 -> 16 kHz has its own filter below, which lags 1.8 ms
+# (docs/benchmarks.md, Phone calls). Every other conversion, 12 -> 24 kHz included, is soxr's: the
+# filter is made for the telephone band (flat to 3.4 kHz of a 4 kHz band).
 # "HQ" on purpose: measured on one core it costs the same as "MQ"/"LQ" (about 8 µs per
 # 20 ms at 48 kHz -> 16 kHz), keeps the passband flat to 7 kHz (LQ is -13 dB at 7 kHz,
 # which speech recognition hears) and has the lowest steady-state delay (about 12 ms,
@@ -33,7 +35,7 @@ def _check_rate(kind: str, rate: int) -> None:
         raise ValueError(f"unsupported {kind} rate {rate!r} Hz; expected an integer from {MIN_RATE} to {MAX_RATE}")
 
 
-def _half_band_taps(taps: int = 47, kaiser_beta: float = 5.0) -> np.ndarray:
+def _half_band_taps(taps: int = 59, kaiser_beta: float = 6.5) -> np.ndarray:
     """The even phase of a Kaiser-windowed half-band low-pass (the odd phase is a single tap of 1)."""
     n = np.arange(taps) - (taps - 1) // 2
     h = np.sinc(n / 2) * np.kaiser(taps, kaiser_beta)
@@ -42,21 +44,23 @@ def _half_band_taps(taps: int = 47, kaiser_beta: float = 5.0) -> np.ndarray:
 
 
 _HALF_BAND = _half_band_taps()
-_HISTORY = len(_HALF_BAND) - 1  # input samples each output reaches back: 23
-_DELAY = len(_HALF_BAND) - 1  # output samples the filter lags: 23 (1.4 ms at 16 kHz)
+_HISTORY = len(_HALF_BAND) - 1  # input samples each output reaches back: 29
+_DELAY = len(_HALF_BAND) - 1  # output samples the filter lags: 29 (1.8 ms at 16 kHz)
+TELEPHONE_RATE = 8000
 
 
 class _Doubler:
-    """Streaming 2x interpolation by a 47-tap half-band filter, for a phone caller's 8 kHz audio.
+    """Streaming 8 -> 16 kHz by a 59-tap half-band filter (Kaiser window, beta 6.5), for a phone caller.
 
-    Flat (±0.05 dB) to 3.4 kHz, the telephone band; images of that band at least 64 dB down; the
-    output lags the input by 23 samples (1.4 ms at 16 kHz) whatever the chunk size, where soxr's
-    streaming mode lags 64 ms on average. Output sample n is the input's time n / (2 * in_rate), as
-    soxr's is: the filter's first 23 samples are dropped and ``flush`` gives the last 23.
+    Flat (±0.005 dB) to 3.4 kHz, the telephone band; its images (from 4.6 kHz up) at least 66 dB down;
+    the output lags the input by 29 samples (1.8 ms at 16 kHz) whatever the chunk size, where soxr's
+    streaming mode lags 64 ms on average. Output sample n is the input's time n / 16,000 s, as soxr's
+    is: the filter's first 29 samples are dropped and ``flush`` gives the last 29. Rounded to the
+    nearest sample value, clipped at full scale.
 
-    Each output pair is one dot product with the 24 taps and one input sample taken as it is (the
-    half-band's odd phase is a unit impulse). Costs about 9 µs per call (numpy's per-call overhead,
-    whatever the size from 20 to 40 ms), against soxr's 5-10 µs.
+    Each output pair is one dot product with the 30 taps and one input sample taken as it is (the
+    half-band's odd phase is a unit impulse). About 10 µs per call, whatever the size from 20 to 40 ms
+    (numpy's per-call overhead), twice soxr's: the phone hands its audio over 40 ms at a time.
     """
 
     __slots__ = ("_history", "_received", "_sent", "_to_skip")
@@ -75,6 +79,7 @@ class _Doubler:
         signal = np.concatenate((self._history, samples))
         self._history = signal[count:]
         filtered = np.convolve(signal, _HALF_BAND, "valid")
+        np.rint(filtered, out=filtered)
         np.clip(filtered, -32768, 32767, out=filtered)
         out = np.empty(2 * count, dtype=_PCM16)
         out[0::2] = filtered
@@ -110,7 +115,7 @@ class StreamResampler:
         self.out_rate = out_rate
         self._stream: soxr.ResampleStream | None = None
         self._doubler: _Doubler | None = None
-        if out_rate == 2 * in_rate:
+        if in_rate == TELEPHONE_RATE and out_rate == 2 * in_rate:
             self._doubler = _Doubler()
         elif in_rate != out_rate:
             self._stream = soxr.ResampleStream(in_rate, out_rate, 1, "int16", QUALITY)

@@ -131,7 +131,7 @@ async def test_at_rate_rejoins_samples_split_across_chunks_and_converts_the_rate
     assert abs(len(converted) // 2 - 7200) <= 2  # 0.3 s at 24 kHz
 
 
-# -- doubling the rate (a phone caller's 8 kHz to the pipeline's 16 kHz): its own low-latency filter --
+# -- a phone caller's 8 kHz to the pipeline's 16 kHz: its own low-latency filter --
 
 
 def test_doubling_the_rate_lags_under_two_milliseconds_at_any_chunk_size() -> None:
@@ -145,11 +145,11 @@ def test_doubling_the_rate_lags_under_two_milliseconds_at_any_chunk_size() -> No
             produced += len(resampler.process(b"\x01\x00" * chunk)) // 2
             given += chunk
             worst = max(worst, 2 * given - produced)
-        assert worst <= 23, f"{chunk}-sample chunks: output lags {worst / 16:.1f} ms"
+        assert worst <= 29, f"{chunk}-sample chunks: output lags {worst / 16:.1f} ms"
 
 
 def test_doubling_keeps_the_telephone_band_and_leaves_no_audible_images() -> None:
-    for tone_hz in (300, 1000, 2000, 3000, 3400):
+    for tone_hz in (300, 1000, 2000, 2800, 3000, 3300, 3350, 3400):
         t = np.arange(8000) / 8000
         tone = (AMPLITUDE * np.sin(2 * np.pi * tone_hz * t)).astype("<i2").tobytes()
 
@@ -161,7 +161,7 @@ def test_doubling_keeps_the_telephone_band_and_leaves_no_audible_images() -> Non
         image = spectrum[np.argmin(np.abs(freqs - (8000 - tone_hz)))]
         rms = np.sqrt(np.mean(out**2))
         assert rms == pytest.approx(AMPLITUDE / np.sqrt(2), rel=0.01), f"{tone_hz} Hz lost level"
-        assert 20 * np.log10(image / level) < -60, f"{tone_hz} Hz: its image at {8000 - tone_hz} Hz is audible"
+        assert 20 * np.log10(image / level) < -64, f"{tone_hz} Hz: its image at {8000 - tone_hz} Hz is audible"
 
 
 def test_doubling_a_full_scale_square_wave_clips_instead_of_wrapping() -> None:
@@ -171,3 +171,27 @@ def test_doubling_a_full_scale_square_wave_clips_instead_of_wrapping() -> None:
 
     assert np.max(np.abs(np.diff(out))) < 65535 * 0.8  # a wrapped sample would jump the whole range
     assert out.max() == 32767 and out.min() == -32768
+
+
+def test_doubled_samples_are_rounded_like_the_exact_filter() -> None:
+    from voice.audio.resample import _HALF_BAND, _HISTORY
+
+    tone = (AMPLITUDE * np.sin(2 * np.pi * 1234 * np.arange(800) / 8000)).astype("<i2")
+
+    out = samples(StreamResampler(8000, 16000).process(tone.tobytes()))
+
+    exact = np.convolve(np.concatenate((np.zeros(_HISTORY), tone.astype(np.float64))), _HALF_BAND, "valid")
+    # The filtered phase: even output samples, which after the 29 dropped ones sit at odd places.
+    computed = out[1::2]
+    first = (_HISTORY + 1) // 2
+    assert np.array_equal(computed, np.rint(exact[first : first + len(computed)]).astype(np.int64))
+
+
+def test_only_telephone_audio_takes_the_telephone_filter() -> None:
+    """12 -> 24 kHz (a voice at 12 kHz) stays with soxr: the telephone filter would cut it at 5 kHz."""
+    t = np.arange(12000) / 12000
+    tone = (AMPLITUDE * np.sin(2 * np.pi * 5500 * t)).astype("<i2").tobytes()
+
+    out = samples(resample_in_chunks(tone, 12000, 24000, (240,))).astype(np.float64)[2400:-2400]
+
+    assert np.sqrt(np.mean(out**2)) == pytest.approx(AMPLITUDE / np.sqrt(2), rel=0.05)
