@@ -91,6 +91,8 @@ class TwilioMediaConsumer(VoiceConsumer):
                 await self._refuse_before_start(ProtocolError(ErrorCode.NOT_STARTED, "media before start"))
             elif message.track in ("inbound", "inbound_track", ""):
                 await self._hear(session, message.payload)
+            else:  # another track's audio is not heard, but counts against the flood limit like any message
+                await session.admit()
         elif isinstance(message, Mark):
             if session is None:
                 await self._refuse_before_start(ProtocolError(ErrorCode.NOT_STARTED, "mark before start"))
@@ -262,7 +264,7 @@ class TwilioMediaConsumer(VoiceConsumer):
         if self.call_sid and not transferred:  # a transferred call goes on: Twilio's status callback ends it
             await run_in_public(do_end_call, call_sid=self.call_sid)
 
-    # -- what the transport sends: Twilio's JSON messages, each bounded in time --
+    # -- what the transport sends: Twilio's JSON messages --
     async def _send_text(self, text: str) -> None:
         await self.send(text_data=text)  # never waits for Twilio (VoiceConsumer's sends say why)
 
