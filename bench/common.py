@@ -262,7 +262,7 @@ def print_voice_figures(result: dict[str, Any]) -> None:
         f"{'server':>22}: {result['server_cpu_ms_per_session_s']} ms CPU per session-second, "
         f"{result['server_cpu_share_of_one_core']:.0%} of one core, {result['server_rss_mb']} MB RSS"
         + (
-            f"; {steady:.0%} of one core with every session live"
+            f"; {steady:.0%} of one core after the ramp"
             if (steady := result.get("server_steady_cpu_share_of_one_core")) is not None
             else ""
         )
@@ -293,9 +293,10 @@ class ServerUsage:
     """The server process's CPU time and peak memory over a load run (memory sampled once a second).
 
     ``async with ServerUsage(pid, steady=(ramp_s, seconds)) as usage: …`` then ``usage.figures(sessions)``.
-    The whole run's CPU includes the ramp (every session's setup: webhooks, tokens, database rows);
-    ``steady`` names the window, in seconds from the start, in which every session is live and only
-    streaming, and its CPU share is reported apart: the per-message cost, which the tail follows.
+    The whole run's CPU includes the ramp (every session's set-up: webhooks, tokens, database rows);
+    ``steady`` names a window, in seconds from the start, after the ramp, and its CPU share is reported
+    apart: mostly the per-message cost, which the tail follows. Sessions that rang late in the ramp can
+    still be setting up at its start (a phone webhook's p95 can pass a second under load).
     """
 
     def __init__(self, pid: int, *, steady: tuple[float, float] | None = None) -> None:
@@ -510,7 +511,7 @@ def runs_json(
     JSON had them; the server's CPU and memory figures are the mean of the runs'), ``machine``, and
     ``runs``, each run's own figures."""
     usage = ("server_cpu_ms_per_session_s", "server_cpu_share_of_one_core", "server_rss_mb")
-    steady = [share for run in runs if (share := run.get("server_steady_cpu_share_of_one_core"))]
+    steady = [share for run in runs if (share := run.get("server_steady_cpu_share_of_one_core")) is not None]
     return {
         **settings,
         **combined,

@@ -139,7 +139,7 @@ MIDDLEWARE = [
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "django_prometheus.middleware.PrometheusAfterMiddleware",
     "axes.middleware.AxesMiddleware",  # turns a locked-out login into the 429 page
-    "aura.middleware.SyncStackMiddleware",  # last: the stack above runs sync, in one thread (its docstring)
+    "aura.middleware.SyncStackMiddleware",  # last: the stack above runs sync (its docstring says why)
 ]
 
 TEMPLATES = [
