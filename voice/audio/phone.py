@@ -8,10 +8,9 @@ resamples to 16 kHz like any other client rate. Out: the reply's 24 kHz PCM → 
 from __future__ import annotations
 
 from voice.audio.mulaw import pcm_to_ulaw, ulaw_to_pcm
-from voice.audio.resample import StreamResampler
+from voice.audio.resample import PHONE_RATE, StreamResampler
 from voice.protocol import OUTPUT_SAMPLE_RATE
 
-PHONE_RATE = 8000
 PHONE_FRAME_BYTES = 160  # 20 ms of µ-law at 8 kHz: what Twilio sends in each media message
 PHONE_INPUT_BYTES = 2 * PHONE_FRAME_BYTES  # what the pipeline hears at once: 40 ms, as a widget sends
 

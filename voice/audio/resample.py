@@ -46,7 +46,7 @@ def _half_band_taps(taps: int = 59, kaiser_beta: float = 6.5) -> np.ndarray:
 _HALF_BAND = _half_band_taps()
 _HISTORY = len(_HALF_BAND) - 1  # input samples each output reaches back: 29
 _DELAY = len(_HALF_BAND) - 1  # output samples the filter lags: 29 (1.8 ms at 16 kHz)
-TELEPHONE_RATE = 8000
+PHONE_RATE = 8000  # the telephone network's audio
 
 
 class _Doubler:
@@ -63,15 +63,13 @@ class _Doubler:
     (numpy's per-call overhead), twice soxr's: the phone hands its audio over 40 ms at a time.
     """
 
-    __slots__ = ("_history", "_received", "_sent", "_to_skip")
+    __slots__ = ("_history", "_to_skip")
 
     def __init__(self) -> None:
         self._reset()
 
     def _reset(self) -> None:
         self._history = np.zeros(_HISTORY, dtype=_PCM16)
-        self._received = 0  # input samples
-        self._sent = 0  # output samples
         self._to_skip = _DELAY  # the filter's start, before the first input sample's own output
 
     def process(self, samples: np.ndarray) -> bytes:
@@ -84,21 +82,17 @@ class _Doubler:
         out = np.empty(2 * count, dtype=_PCM16)
         out[0::2] = filtered
         out[1::2] = signal[_HISTORY // 2 + 1 : _HISTORY // 2 + 1 + count]
-        self._received += count
         if self._to_skip:
             skip = min(self._to_skip, 2 * count)
             self._to_skip -= skip
-            self._sent += 2 * count - skip
             return out[skip:].tobytes()
-        self._sent += 2 * count
         return out.tobytes()
 
     def flush(self) -> bytes:
-        """The delayed tail (so the stream's output is exactly twice its input), then a fresh start."""
-        tail = b""
-        if self._received:
-            owed = 2 * self._received - self._sent
-            tail = self.process(np.zeros(_HISTORY // 2 + 1, dtype=_PCM16))[: 2 * owed]
+        """The delayed tail, as many samples as were dropped at the start (so the stream's output is
+        exactly twice its input), then a fresh start."""
+        owed = _DELAY - self._to_skip
+        tail = self.process(np.zeros(_HISTORY // 2 + 1, dtype=_PCM16))[: 2 * owed] if owed else b""
         self._reset()
         return tail
 
@@ -115,7 +109,7 @@ class StreamResampler:
         self.out_rate = out_rate
         self._stream: soxr.ResampleStream | None = None
         self._doubler: _Doubler | None = None
-        if in_rate == TELEPHONE_RATE and out_rate == 2 * in_rate:
+        if in_rate == PHONE_RATE and out_rate == 2 * in_rate:
             self._doubler = _Doubler()
         elif in_rate != out_rate:
             self._stream = soxr.ResampleStream(in_rate, out_rate, 1, "int16", QUALITY)

@@ -195,3 +195,13 @@ def test_only_telephone_audio_takes_the_telephone_filter() -> None:
     out = samples(resample_in_chunks(tone, 12000, 24000, (240,))).astype(np.float64)[2400:-2400]
 
     assert np.sqrt(np.mean(out**2)) == pytest.approx(AMPLITUDE / np.sqrt(2), rel=0.05)
+
+
+def test_a_phone_stream_of_any_length_doubles_exactly_after_its_flush() -> None:
+    for count in (0, 1, 5, 14, 15, 29, 30, 161):
+        resampler = StreamResampler(8000, 16000)
+        pcm = (np.arange(count) * 97).astype("<i2").tobytes()
+
+        out = resampler.process(pcm) + resampler.flush()
+
+        assert len(out) == 2 * len(pcm), f"{count} samples"
