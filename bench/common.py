@@ -86,7 +86,7 @@ ANSWERS = ("preemptive", "after-turn")  # --answer: start the reply in the pause
 STT_MODES = ("streaming", "batch")  # --stt: the simulated speech-to-text streams (the default) or not
 
 
-def answer_and_stt_env(stt: str) -> dict[str, str]:
+def stt_env(stt: str) -> dict[str, str]:
     """The server's environment for ``--stt``: batch turns the simulated provider's streaming off."""
     return {"AURA_SIMULATED_STT_STREAMING": "false"} if stt == "batch" else {}
 

@@ -54,7 +54,6 @@ from bench.common import (
     STT_MODES,
     Samples,
     ServerUsage,
-    answer_and_stt_env,
     callers_without_collections,
     combine_runs,
     fresh_platform,
@@ -67,6 +66,7 @@ from bench.common import (
     reply_timing,
     runs_json,
     simulated_latency_env,
+    stt_env,
     summary,
     usage_mark,
     wasted_figures,
@@ -105,9 +105,10 @@ def overhead_by_window(overhead_at: list[tuple[float, float]], started: float) -
     windows: dict[int, list[float]] = {}
     for at, overhead in overhead_at:
         windows.setdefault(int(max(0.0, at - started) // WINDOW_S), []).append(overhead)
+    figures = {index: summary(values) for index, values in sorted(windows.items())}
     return [
-        {"from_s": index * WINDOW_S, "n": len(values), **{k: summary(values)[k] for k in ("p50", "p95")}}
-        for index, values in sorted(windows.items())
+        {"from_s": index * WINDOW_S, "n": found["n"], "p50": found["p50"], "p95": found["p95"]}
+        for index, found in figures.items()
     ]
 
 
@@ -378,7 +379,7 @@ def benchmark(
     prepare(preemptive=answer == "preemptive")
     env = {
         **simulated_latency_env(LATENCY),
-        **answer_and_stt_env(stt),
+        **stt_env(stt),
         "TWILIO_ACCOUNT_SID": ACCOUNT_SID,
         "TWILIO_AUTH_TOKEN": AUTH_TOKEN,
     }

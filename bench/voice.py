@@ -57,7 +57,6 @@ from bench.common import (
     STT_MODES,
     Samples,
     ServerUsage,
-    answer_and_stt_env,
     callers_without_collections,
     combine_runs,
     expected_stt_ms,
@@ -71,6 +70,7 @@ from bench.common import (
     reply_timing,
     runs_json,
     simulated_latency_env,
+    stt_env,
     summary,
     usage_mark,
     wasted_figures,
@@ -377,6 +377,8 @@ def main() -> int:
     args = parser.parse_args()
     if args.runs < 1:
         parser.error("--runs must be at least 1")
+    if args.channel == "phone" and args.hesitation_ms:
+        parser.error("--hesitation-ms is for the widget's fixtures; bench.phone does not stretch its questions")
     if args.channel == "phone":  # bench.phone builds on this module: it runs in its own process, not imported here
         phone = ["--calls", str(args.sessions), "--seconds", str(args.seconds), "--ramp", str(args.ramp)]
         phone += [
@@ -403,7 +405,7 @@ def main() -> int:
     info = machine_info(LATENCY, END_SILENCE_MS, **settings)
     print_machine(info)
     key, origin = prepare(args.detector, preemptive=args.answer == "preemptive")
-    env = {**simulated_latency_env(LATENCY), **answer_and_stt_env(args.stt)}
+    env = {**simulated_latency_env(LATENCY), **stt_env(args.stt)}
     if os.environ.get("BENCH_ASYNCIO_DEBUG"):
         env["PYTHONASYNCIODEBUG"] = "1"
     runs: list[dict[str, Any]] = []
