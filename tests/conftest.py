@@ -107,23 +107,17 @@ def _is_transactional(item: pytest.Item) -> bool:
 
 @pytest.hookimpl(wrapper=True)
 def pytest_runtest_teardown(item: pytest.Item, nextitem: pytest.Item | None) -> Iterator[None]:
-    """After a transactional test's flush, put the seeded organizations back at once (committed, so the
-    next test's servers and workers see them even when that test runs in a transaction) and put their
-    schemas' tables back as seeded: what the test stored there must not reach the tests after it."""
+    """After a transactional test's flush (it empties the public schema's tables; tenant schemas survive
+    it), put the seeded organizations back at once (committed, so the next test's servers and workers
+    see them even when that test runs in a transaction) and put their schemas' tables back as seeded:
+    what the test stored there must not reach the tests after it. Whatever ``nextitem`` says: under
+    pytest-xdist it is None at the end of each batch a worker is given, and more tests follow."""
     result = yield
-    if nextitem is not None and _is_transactional(item):
+    if _is_transactional(item):
         with item.config.stash[blocking_manager_key].unblock():
             seeds.restore()
             seeds.reset_tenant_schemas()
     return result
-
-
-@pytest.fixture(autouse=True)
-def _restore_seeded_tenants_after_flush(django_db_blocker) -> None:
-    """Transactional tests end with a flush of the public schema's tables (tenant schemas survive
-    it). Put the seeded organizations' rows back, so every test finds alpha and beta as before."""
-    with django_db_blocker.unblock():
-        seeds.restore()
 
 
 def _seeded(slug: str) -> SeededTenant:
