@@ -110,10 +110,12 @@ def pytest_runtest_teardown(item: pytest.Item, nextitem: pytest.Item | None) -> 
     """After a transactional test's flush (it empties the public schema's tables; tenant schemas survive
     it), put the seeded organizations back at once (committed, so the next test's servers and workers
     see them even when that test runs in a transaction) and put their schemas' tables back as seeded:
-    what the test stored there must not reach the tests after it. Whatever ``nextitem`` says: under
-    pytest-xdist it is None at the end of each batch a worker is given, and more tests follow."""
+    what the test stored there must not reach the tests after it. Not after the last test
+    (``nextitem`` None, also under pytest-xdist, whose workers wait for a next test or the end): by
+    then the session's fixtures are torn down, the test database with them, and the connection
+    points at the development database."""
     result = yield
-    if _is_transactional(item):
+    if _is_transactional(item) and nextitem is not None:
         with item.config.stash[blocking_manager_key].unblock():
             seeds.restore()
             seeds.reset_tenant_schemas()
