@@ -47,6 +47,12 @@ _HALF_BAND = _half_band_taps()
 _HISTORY = len(_HALF_BAND) - 1  # input samples each output reaches back: 29
 _DELAY = len(_HALF_BAND) - 1  # output samples the filter lags: 29 (1.8 ms at 16 kHz)
 PHONE_RATE = 8000  # the telephone network's audio
+# Both phases in one product over each input sample's 30-sample window: the filter's taps (reversed: a
+# convolution is a correlation with them) and the unit impulse that takes the window's middle sample.
+_PHASES = np.zeros((len(_HALF_BAND), 2))
+_PHASES[:, 0] = _HALF_BAND[::-1]
+_PHASES[_HISTORY // 2 + 1, 1] = 1.0
+_LOWEST, _HIGHEST = np.float64(-32768), np.float64(32767)
 
 
 class _Doubler:
@@ -59,29 +65,47 @@ class _Doubler:
     nearest sample value, clipped at full scale.
 
     Each output pair is one dot product with the 30 taps and one input sample taken as it is (the
-    half-band's odd phase is a unit impulse). About 10 µs per call, whatever the size from 20 to 40 ms
-    (numpy's per-call overhead), twice soxr's: the phone hands its audio over 40 ms at a time.
+    half-band's odd phase is a unit impulse): both phases are one matrix product over the input's
+    30-sample windows, a strided view of one array kept between chunks (the 29 samples of history, then
+    the chunk; remade only when the chunk size changes, and a phone's is always 40 ms). The product is
+    about 5 µs per 40 ms; the rest is numpy's per-call overhead, so there are few calls (``np.clip``
+    alone cost 4 µs in Python-level checks). About 9 µs per 40 ms on a quiet core, against 11 µs with
+    ``np.convolve`` on fresh arrays, the same bytes.
     """
 
-    __slots__ = ("_history", "_to_skip")
+    __slots__ = ("_signal", "_to_skip", "_windows")
 
     def __init__(self) -> None:
         self._reset()
 
     def _reset(self) -> None:
-        self._history = np.zeros(_HISTORY, dtype=_PCM16)
+        self._signal = np.zeros(_HISTORY, dtype=np.float64)  # the last 29 input samples, then the chunk
+        self._windows: np.ndarray | None = None
         self._to_skip = _DELAY  # the filter's start, before the first input sample's own output
+
+    def _buffers_for(self, count: int) -> tuple[np.ndarray, np.ndarray]:
+        signal = self._signal
+        if len(signal) == _HISTORY + count and self._windows is not None:
+            signal[:_HISTORY] = signal[count:]  # the history slides to the front (numpy copies overlaps safely)
+            return signal, self._windows
+        grown = np.empty(_HISTORY + count, dtype=np.float64)
+        grown[:_HISTORY] = signal[len(signal) - _HISTORY :]
+        step = grown.itemsize
+        self._signal = grown
+        self._windows = np.lib.stride_tricks.as_strided(grown, (count, len(_HALF_BAND)), (step, step), writeable=False)
+        return grown, self._windows
 
     def process(self, samples: np.ndarray) -> bytes:
         count = len(samples)
-        signal = np.concatenate((self._history, samples))
-        self._history = signal[count:]
-        filtered = np.convolve(signal, _HALF_BAND, "valid")
-        np.rint(filtered, out=filtered)
-        np.clip(filtered, -32768, 32767, out=filtered)
-        out = np.empty(2 * count, dtype=_PCM16)
-        out[0::2] = filtered
-        out[1::2] = signal[_HISTORY // 2 + 1 : _HISTORY // 2 + 1 + count]
+        if not count:
+            return b""
+        signal, windows = self._buffers_for(count)
+        signal[_HISTORY:] = samples
+        pairs = np.dot(windows, _PHASES)  # per input sample: (filtered, as it is), in output order
+        np.rint(pairs, out=pairs)
+        np.maximum(pairs, _LOWEST, out=pairs)  # np.clip costs 4 µs in Python-level checks; these 0.7
+        np.minimum(pairs, _HIGHEST, out=pairs)
+        out = pairs.astype(_PCM16).ravel()
         if self._to_skip:
             skip = min(self._to_skip, 2 * count)
             self._to_skip -= skip

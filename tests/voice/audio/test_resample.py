@@ -205,3 +205,23 @@ def test_a_phone_stream_of_any_length_doubles_exactly_after_its_flush() -> None:
         out = resampler.process(pcm) + resampler.flush()
 
         assert len(out) == 2 * len(pcm), f"{count} samples"
+
+
+def test_doubling_in_chunks_of_changing_sizes_gives_the_exact_filter_of_the_whole_stream() -> None:
+    """The filter keeps its input and history in buffers it reuses while the chunk size stays the same
+    and remakes when it changes: any sequence of sizes must give the one-shot result, loud input clipped."""
+    from voice.audio.resample import _DELAY, _HALF_BAND, _HISTORY
+
+    loud = np.random.default_rng(7).normal(0, 20000, 8000).clip(-32768, 32767).astype("<i2")
+    resampler = StreamResampler(8000, 16000)
+    pieces, offset, sizes = [], 0, (320, 320, 7, 1, 1000, 320, 320, 13, 320)
+    for size in sizes * 3:
+        pieces.append(resampler.process(loud[offset : offset + size].tobytes()))
+        offset += size
+    out = samples(b"".join(pieces))
+
+    signal = np.concatenate((np.zeros(_HISTORY), loud[:offset].astype(np.float64)))
+    exact = np.empty(2 * offset)
+    exact[0::2] = np.clip(np.rint(np.convolve(signal, _HALF_BAND, "valid")), -32768, 32767)
+    exact[1::2] = signal[_HISTORY // 2 + 1 : _HISTORY // 2 + 1 + offset]
+    assert np.array_equal(out, exact[_DELAY:].astype(np.int64))
