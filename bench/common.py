@@ -9,6 +9,7 @@ several runs in a row (``combine_runs``).
 from __future__ import annotations
 
 import asyncio
+import collections
 import contextlib
 import gc
 import json
@@ -20,7 +21,7 @@ import subprocess
 import sys
 import time
 import urllib.request
-from collections.abc import Iterable, Iterator
+from collections.abc import Awaitable, Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from decimal import Decimal
 from pathlib import Path
@@ -520,3 +521,84 @@ def runs_json(
         "machine": info,
         "runs": runs,
     }
+
+
+LINES = ("continuous", "speech")
+
+
+class AudioLine:
+    """A caller's or visitor's audio as their client sends it. ``continuous`` (the benches' default): one
+    frame every ``frame_s`` for as long as the session lasts, silence between the words, as a phone line
+    (Twilio's media messages) and an open microphone (the widget) carry sound whether or not anyone
+    speaks. Otherwise the words only, as the benches sent before 2026-12-07: about a third of the
+    messages of a call.
+
+    ``say`` puts words on the line: (when their first sample was "spoken", that is one frame before the
+    first of them was sent; when the last of them was sent), as monotonic-clock futures."""
+
+    def __init__(
+        self,
+        send: Callable[[bytes], Awaitable[None]],
+        *,
+        frame_bytes: int,
+        frame_s: float,
+        silence: bytes,
+        continuous: bool,
+    ) -> None:
+        self._send = send
+        self._frame_bytes = frame_bytes
+        self._frame_s = frame_s
+        self._silence = silence * (frame_bytes // len(silence))
+        self.continuous = continuous
+        self._frames: collections.deque[bytes] = collections.deque()
+        self._sent = 0  # frames of words sent so far
+        # (frames of words sent by then, its future, the time it tells relative to that frame's sending)
+        self._waiting: collections.deque[tuple[int, asyncio.Future[float], float]] = collections.deque()
+        self._wake = asyncio.Event()
+        self._task: asyncio.Task[None] | None = None
+
+    def start(self) -> None:
+        self._task = asyncio.create_task(self._run())
+
+    async def stop(self) -> None:
+        if self._task is not None:
+            self._task.cancel()
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                await self._task
+
+    def say(self, audio: bytes) -> tuple[asyncio.Future[float], asyncio.Future[float]]:
+        loop = asyncio.get_running_loop()
+        begun, said = loop.create_future(), loop.create_future()
+        queued = self._sent + len(self._frames)
+        step = self._frame_bytes
+        self._frames.extend(audio[offset : offset + step] for offset in range(0, len(audio), step))
+        self._waiting.append((queued + 1, begun, -self._frame_s))
+        self._waiting.append((self._sent + len(self._frames), said, 0.0))
+        self._wake.set()
+        return begun, said
+
+    async def _run(self) -> None:
+        tick = time.monotonic()
+        try:
+            while True:
+                if not self.continuous and not self._frames:
+                    self._wake.clear()
+                    await self._wake.wait()
+                    tick = time.monotonic()  # the words start now, not on a silent line's clock
+                tick += self._frame_s
+                delay = tick - time.monotonic()
+                if delay > 0:
+                    await asyncio.sleep(delay)
+                words = bool(self._frames)
+                await self._send(self._frames.popleft() if words else self._silence)
+                if words:
+                    self._sent += 1
+                    while self._waiting and self._waiting[0][0] <= self._sent:
+                        _, future, offset = self._waiting.popleft()
+                        if not future.done():
+                            future.set_result(tick + offset)
+        except Exception as exc:  # noqa: BLE001 - the socket closed: whoever waits on the line learns it
+            for _, future, _ in self._waiting:
+                if not future.done():
+                    future.set_exception(ConnectionError(f"the line went dead: {exc!r}"))
+            self._waiting.clear()

@@ -7,9 +7,12 @@
 Each call is the fake Twilio of the tests (tests/fakes/twilio.py): the voice webhook signed like Twilio,
 then a media stream that sends the speech fixtures as 8 kHz µ-law in 20 ms messages in real time, plays
 what comes back in real time and echoes its marks; every second reply is interrupted by speaking over
-it. daphne is pinned to one core, the callers, PostgreSQL and Redis run on the other(s)
-(bench.common.pinned_daphne). Prints what it ran on, the widget benchmark's figures (bench.voice) plus
-mu_law_us_per_frame, and with --json one JSON object; ``--runs N`` as in bench.voice.
+it. Between the caller's words the line sends silence, a message every 20 ms for the whole call, as
+Twilio does (``--line continuous``, the default; ``--line speech`` sends the words only, as this bench
+did before 2026-12-07: about a third of the messages). daphne is pinned to one core, the callers,
+PostgreSQL and Redis run on the other(s) (bench.common.pinned_daphne). Prints what it ran on, the widget
+benchmark's figures (bench.voice) plus mu_law_us_per_frame, and with --json one JSON object; ``--runs N``
+as in bench.voice.
 
 endpoint_delay_ms: the server's own figure for each caller turn (Turn.endpoint_delay_ms: arrival of the
     last voiced frame → end of turn detected); the phone protocol has no speech.stopped to time.
@@ -51,7 +54,9 @@ import uvloop
 
 from bench.common import (
     ANSWERS,
+    LINES,
     STT_MODES,
+    AudioLine,
     Samples,
     ServerUsage,
     callers_without_collections,
@@ -240,9 +245,12 @@ async def run_call(
     results: Results,
     speech: dict[str, bytes],
     bounds: dict[str, tuple[float, float]],
+    *,
+    continuous: bool = True,
 ) -> None:
-    """One call: ``bounds`` are where the words start and end in each fixture (ms)."""
-    from tests.fakes.twilio import FakeTwilioCall, ring, stream_of, ulaw_silence
+    """One call: ``bounds`` are where the words start and end in each fixture (ms); ``continuous``: the
+    line sends silence between the caller's words, as Twilio does (bench.common.AudioLine)."""
+    from tests.fakes.twilio import FRAME_BYTES, ULAW_SILENCE, FakeTwilioCall, ring, stream_of, ulaw_silence
 
     await asyncio.sleep(random.random() * ramp_s)  # callers ring over the ramp, not all in one instant
     rang = time.monotonic()
@@ -265,9 +273,22 @@ async def run_call(
         results.errors.append(f"call {index}: {status} {twiml[:200]}")
         return
     call = await FakeTwilioCall.connect(stream, call_sid=call_sid)
+
+    async def send_media(frame: bytes) -> None:
+        await call.ws.send(call.media_text(frame))
+        call.sent_audio_ms += len(frame) / PHONE_RATE * 1000
+
+    line = AudioLine(
+        send_media,
+        frame_bytes=FRAME_BYTES,
+        frame_s=FRAME_BYTES / PHONE_RATE,
+        silence=ULAW_SILENCE,
+        continuous=continuous,
+    )
     asked: list[tuple[float, int, str]] = []  # (end of the caller's words, the reply to them, kind)
     try:
         await call.start(stream.parameters)
+        line.start()
         await call.wait_until(lambda: call.audio.get(1), 30, "greeting")
         await call.wait_heard(1, 60)
         deadline = time.monotonic() + seconds
@@ -275,9 +296,10 @@ async def run_call(
         while time.monotonic() < deadline:
             turn += 1
             name = QUESTIONS[(index + turn) % len(QUESTIONS)]
-            started = time.monotonic()
+            begun, said = line.say(speech[name] + ulaw_silence(400))
+            started = await begun
             asked.append((started + bounds[name][1] / 1000, reply_id + 1, "question"))
-            await call.speak(speech[name] + ulaw_silence(400))
+            await said
             audio_s = (len(speech[name]) + PHONE_RATE * 0.4) / PHONE_RATE
             results.client_lag_ms.append((time.monotonic() - started - audio_s) * 1000)
             reply_id += 1
@@ -289,9 +311,9 @@ async def run_call(
                 interrupt = speech["interrupt.wav"]
                 clears = len(call.clears)
                 onset_ms, words_end_ms = bounds["interrupt.wav"]
-                stream_started = time.monotonic()
+                begun, speaking = line.say(interrupt)
+                stream_started = await begun
                 asked.append((stream_started + words_end_ms / 1000, reply_id + 1, "after_barge_in"))
-                speaking = asyncio.create_task(call.speak(interrupt))
                 await call.wait_until(lambda c=clears: len(call.clears) > c, 10, "clear")
                 results.samples.values["bargein_ms"].append(
                     (call.clears[clears][0] - (stream_started + onset_ms / 1000)) * 1000 - BARGE_IN_MIN_MS
@@ -303,10 +325,12 @@ async def run_call(
                 await call.wait_until(lambda e=expected: call.audio.get(e), 30, f"reply {expected}")
             await call.wait_heard(reply_id, 60)  # a polite caller lets the reply finish
             results.turns += 1
+        await line.stop()
         await call.hang_up()
     except Exception as exc:  # noqa: BLE001 - a benchmark reports failures, it does not stop on them
         results.errors.append(f"call {index}: {type(exc).__name__}: {exc}"[:300])
     finally:
+        await line.stop()
         results.stale += call.stale_media
         if call.close_code is None:
             await call.ws.close()
@@ -329,7 +353,19 @@ async def run(args: argparse.Namespace, base_url: str, daphne_pid: int) -> tuple
     with callers_without_collections():
         async with ServerUsage(daphne_pid, steady=(args.ramp, args.seconds)) as usage:
             await asyncio.gather(
-                *(run_call(args.ramp, i, base_url, args.seconds, results, speech, bounds) for i in range(args.calls))
+                *(
+                    run_call(
+                        args.ramp,
+                        i,
+                        base_url,
+                        args.seconds,
+                        results,
+                        speech,
+                        bounds,
+                        continuous=args.line == "continuous",
+                    )
+                    for i in range(args.calls)
+                )
             )
     await asyncio.sleep(2)  # the last turns and their usage are being stored
     await asyncio.to_thread(stored_figures, results, turns_before)
@@ -361,6 +397,7 @@ def benchmark(
     as_json: bool,
     answer: str = "preemptive",
     stt: str = "streaming",
+    line: str = "continuous",
 ) -> int:
     """Run ``runs`` times in a row (a fresh server each time, one platform) and print; ``bench.voice
     --channel phone`` comes here too."""
@@ -373,6 +410,7 @@ def benchmark(
         "barge_in_min_ms": BARGE_IN_MIN_MS,
         "answer": answer,
         "stt": stt,
+        "line": line,
     }
     info = machine_info(LATENCY, END_SILENCE_MS, **settings)
     print_machine(info)
@@ -383,7 +421,7 @@ def benchmark(
         "TWILIO_ACCOUNT_SID": ACCOUNT_SID,
         "TWILIO_AUTH_TOKEN": AUTH_TOKEN,
     }
-    args = argparse.Namespace(calls=calls, seconds=seconds, ramp=ramp)
+    args = argparse.Namespace(calls=calls, seconds=seconds, ramp=ramp, line=line)
     results: list[dict[str, Any]] = []
     samples: list[Samples] = []
     for number in range(1, runs + 1):
@@ -418,12 +456,25 @@ def main() -> int:
     parser.add_argument("--runs", type=int, default=1, help="run the whole measurement this many times in a row")
     parser.add_argument("--answer", choices=ANSWERS, default="preemptive", help="when the reply starts")
     parser.add_argument("--stt", choices=STT_MODES, default="streaming", help="simulated speech-to-text")
+    parser.add_argument(
+        "--line",
+        choices=LINES,
+        default="continuous",
+        help="continuous: a media message every 20 ms for the whole call, as Twilio sends; speech: the words only",
+    )
     parser.add_argument("--json", action="store_true")
     args = parser.parse_args()
     if args.runs < 1:
         parser.error("--runs must be at least 1")
     return benchmark(
-        args.calls, args.seconds, args.ramp, runs=args.runs, as_json=args.json, answer=args.answer, stt=args.stt
+        args.calls,
+        args.seconds,
+        args.ramp,
+        runs=args.runs,
+        as_json=args.json,
+        answer=args.answer,
+        stt=args.stt,
+        line=args.line,
     )
 
 

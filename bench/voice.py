@@ -5,7 +5,9 @@
 
 Each session streams the speech fixtures in real time (40 ms frames, as the widget sends them; each
 frame leaves once its audio has been "spoken", like a microphone), waits for the reply and
-"plays" it, and interrupts every second reply by speaking over it. daphne is pinned to one core,
+"plays" it, and interrupts every second reply by speaking over it. The microphone stays open between
+the words, as the widget's does: silence frames go on for the whole session (``--line continuous``,
+the default; ``--line speech`` sends the words only, as this bench did before 2026-12-07). daphne is pinned to one core,
 the clients, PostgreSQL and Redis run on the other(s). Prints what it ran on (cores, load average,
 processor, pinning, Python, the simulated latencies), the figures, and with --json one JSON object as
 the last line. ``--runs N`` runs the whole measurement N times in a row, a fresh server each time on the
@@ -54,7 +56,9 @@ import uvloop
 
 from bench.common import (
     ANSWERS,
+    LINES,
     STT_MODES,
+    AudioLine,
     Samples,
     ServerUsage,
     callers_without_collections,
@@ -86,6 +90,7 @@ LATENCY = {
 }
 STT_LATENCIES = (LATENCY["stt_stream_ms"], LATENCY["stt_ms"])
 QUESTIONS = ("hours.wav", "booking.wav", "long_question.wav")
+LINE_RATE = 16000  # the visitors' microphones (the fixtures' rate)
 BARGE_IN_MIN_MS = 250
 END_SILENCE_MS = 600
 
@@ -207,7 +212,11 @@ async def run_session(
     results: Results,
     wavs: dict[str, tuple[bytes, int]],
     frame_ms: int = 20,
+    *,
+    continuous: bool = True,
 ) -> None:
+    """One visitor; ``continuous``: the microphone sends silence between the words, as the widget does
+    (bench.common.AudioLine)."""
     from tests.voice.client import VoiceClient, request_session, silence
 
     await asyncio.sleep(random.random() * ramp_s)  # visitors arrive over the ramp, not all in one instant
@@ -216,8 +225,13 @@ async def run_session(
         results.errors.append(f"session {index}: {status} {body}")
         return
     client = await VoiceClient.connect(body["ws_url"], origin)
+    frame_bytes = LINE_RATE * 2 * frame_ms // 1000
+    line = AudioLine(
+        client.ws.send, frame_bytes=frame_bytes, frame_s=frame_ms / 1000, silence=b"\0\0", continuous=continuous
+    )
     try:
-        await client.start(16000)
+        await client.start(LINE_RATE)
+        line.start()
         await client.wait_for("response.done", response_id=1, timeout=30)
         deadline = time.monotonic() + seconds
         reply_id = 1
@@ -227,10 +241,11 @@ async def run_session(
             name = QUESTIONS[(index + turn) % len(QUESTIONS)]
             pcm, rate = wavs[name]
             _, speech_end = speech_bounds_ms(pcm, rate)
-            started = time.monotonic()
-            words_end, kind = started + speech_end / 1000, "question"
             stopped_before = len(client.of_type("speech.stopped"))
-            sent_done = await client.stream(pcm + silence(400), rate, frame_ms=frame_ms)
+            begun, said = line.say(pcm + silence(400))
+            started = await begun
+            words_end, kind = started + speech_end / 1000, "question"
+            sent_done = await said
             results.client_lag_ms.append((sent_done - started) * 1000 - (len(pcm) / 2 / rate * 1000 + 400))
             await client.wait_for("transcript.final", timeout=30)
             stops = [r for r in client.events if r.event["type"] == "speech.stopped"][stopped_before:]
@@ -243,9 +258,9 @@ async def run_session(
                 await asyncio.sleep(random.random() * 1.5)
                 interrupt_pcm, irate = wavs["interrupt.wav"]
                 onset, interrupt_end = speech_bounds_ms(interrupt_pcm, irate)
-                stream_started = time.monotonic()
+                begun, streaming = line.say(interrupt_pcm)
+                stream_started = await begun
                 words_end, kind = stream_started + interrupt_end / 1000, "after_barge_in"
-                streaming = asyncio.create_task(client.stream(interrupt_pcm, irate, frame_ms=frame_ms))
                 event = await client.wait_for("response.interrupted", timeout=10, response_id=reply_id)
                 at = client.first("response.interrupted", response_id=reply_id).at
                 results.samples.values["bargein_ms"].append(
@@ -270,11 +285,13 @@ async def run_session(
             audio_ms = done["metrics"]["audio_ms"] or 0
             first = client.audio.get(reply_id, [(time.monotonic(), 0)])[0][0]
             await asyncio.sleep(max(0.0, first + audio_ms / 1000 - time.monotonic()) + 0.3)
+        await line.stop()
         await client.send({"type": "session.end"})
         await client.wait_closed(10)
     except Exception as exc:  # noqa: BLE001 - a benchmark reports failures, it does not stop on them
         results.errors.append(f"session {index}: {type(exc).__name__}: {exc}"[:300])
     finally:
+        await line.stop()
         results.stale += client.stale_chunks
         if client.close_code is None:
             await client.close()
@@ -326,6 +343,8 @@ async def run(
     from tests.voice.client import read_wav
 
     wavs = {name: read_wav(name) for name in (*QUESTIONS, "interrupt.wav")}
+    if any(rate != LINE_RATE for _, rate in wavs.values()):
+        raise SystemExit(f"the fixtures must be at {LINE_RATE} Hz, the visitors' microphones: {wavs.keys()}")
     if args.hesitation_ms:
         wavs.update({name: hesitant(*wavs[name], args.hesitation_ms) for name in QUESTIONS})
     results = Results()
@@ -335,7 +354,18 @@ async def run(
         async with ServerUsage(daphne_pid, steady=(args.ramp, args.seconds)) as usage:
             await asyncio.gather(
                 *(
-                    run_session(args.ramp, i, base_url, key, origin, args.seconds, results, wavs, args.frame_ms)
+                    run_session(
+                        args.ramp,
+                        i,
+                        base_url,
+                        key,
+                        origin,
+                        args.seconds,
+                        results,
+                        wavs,
+                        args.frame_ms,
+                        continuous=args.line == "continuous",
+                    )
                     for i in range(args.sessions)
                 )
             )
@@ -370,6 +400,13 @@ def main() -> int:
     parser.add_argument(
         "--hesitation-ms", type=int, default=0, help="stretch each question's longest pause between words to this"
     )
+    parser.add_argument(
+        "--line",
+        choices=LINES,
+        default="continuous",
+        help="continuous: the microphone (or phone line) sends for the whole session, silence between the words; "
+        "speech: the words only",
+    )
     parser.add_argument("--json", action="store_true")
     parser.add_argument(
         "--channel", choices=("widget", "phone"), default="widget", help="phone: bench.phone (sessions are calls)"
@@ -388,6 +425,8 @@ def main() -> int:
             args.answer,
             "--stt",
             args.stt,
+            "--line",
+            args.line,
             *(["--json"] if args.json else []),
         ]
         os.execv(sys.executable, [sys.executable, "-m", "bench.phone", *phone])
@@ -401,6 +440,7 @@ def main() -> int:
         "answer": args.answer,
         "stt": args.stt,
         "hesitation_ms": args.hesitation_ms,
+        "line": args.line,
     }
     info = machine_info(LATENCY, END_SILENCE_MS, **settings)
     print_machine(info)
