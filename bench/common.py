@@ -533,8 +533,9 @@ class AudioLine:
     speaks. Otherwise the words only, as the benches sent before 2026-12-07: about a third of the
     messages of a call.
 
-    ``say`` puts words on the line: (when their first sample was "spoken", that is one frame before the
-    first of them was sent; when the last of them was sent), as monotonic-clock futures."""
+    ``say`` puts words on the line: (when their first sample was "spoken", that is one frame period before
+    the first of them was due to leave; when the last of them did leave, however late), as
+    monotonic-clock futures. ``lateness_ms`` tells how late the last frame of some words left."""
 
     def __init__(
         self,
@@ -552,8 +553,8 @@ class AudioLine:
         self.continuous = continuous
         self._frames: collections.deque[bytes] = collections.deque()
         self._sent = 0  # frames of words sent so far
-        # (frames of words sent by then, its future, the time it tells relative to that frame's sending)
-        self._waiting: collections.deque[tuple[int, asyncio.Future[float], float]] = collections.deque()
+        # (frames of words sent by then, its future, whether it tells when the words began or left)
+        self._waiting: collections.deque[tuple[int, asyncio.Future[float], bool]] = collections.deque()
         self._wake = asyncio.Event()
         self._task: asyncio.Task[None] | None = None
 
@@ -572,10 +573,15 @@ class AudioLine:
         queued = self._sent + len(self._frames)
         step = self._frame_bytes
         self._frames.extend(audio[offset : offset + step] for offset in range(0, len(audio), step))
-        self._waiting.append((queued + 1, begun, -self._frame_s))
-        self._waiting.append((self._sent + len(self._frames), said, 0.0))
+        self._waiting.append((queued + 1, begun, True))
+        self._waiting.append((self._sent + len(self._frames), said, False))
         self._wake.set()
         return begun, said
+
+    def lateness_ms(self, audio: bytes, begun: float, said: float) -> float:
+        """How much later than due the last frame of ``audio`` left, given ``say``'s two times."""
+        frames = -(-len(audio) // self._frame_bytes)
+        return (said - begun - frames * self._frame_s) * 1000
 
     async def _run(self) -> None:
         tick = time.monotonic()
@@ -594,9 +600,9 @@ class AudioLine:
                 if words:
                     self._sent += 1
                     while self._waiting and self._waiting[0][0] <= self._sent:
-                        _, future, offset = self._waiting.popleft()
+                        _, future, begins = self._waiting.popleft()
                         if not future.done():
-                            future.set_result(tick + offset)
+                            future.set_result(tick - self._frame_s if begins else time.monotonic())
         except Exception as exc:  # noqa: BLE001 - the socket closed: whoever waits on the line learns it
             for _, future, _ in self._waiting:
                 if not future.done():

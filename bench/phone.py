@@ -296,12 +296,11 @@ async def run_call(
         while time.monotonic() < deadline:
             turn += 1
             name = QUESTIONS[(index + turn) % len(QUESTIONS)]
-            begun, said = line.say(speech[name] + ulaw_silence(400))
+            words = speech[name] + ulaw_silence(400)
+            begun, said = line.say(words)
             started = await begun
             asked.append((started + bounds[name][1] / 1000, reply_id + 1, "question"))
-            await said
-            audio_s = (len(speech[name]) + PHONE_RATE * 0.4) / PHONE_RATE
-            results.client_lag_ms.append((time.monotonic() - started - audio_s) * 1000)
+            results.client_lag_ms.append(line.lateness_ms(words, started, await said))
             reply_id += 1
             expected = reply_id
             await call.wait_until(lambda e=expected: call.audio.get(e), 30, f"reply {expected}")

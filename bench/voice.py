@@ -242,11 +242,11 @@ async def run_session(
             pcm, rate = wavs[name]
             _, speech_end = speech_bounds_ms(pcm, rate)
             stopped_before = len(client.of_type("speech.stopped"))
-            begun, said = line.say(pcm + silence(400))
+            words = pcm + silence(400)
+            begun, said = line.say(words)
             started = await begun
             words_end, kind = started + speech_end / 1000, "question"
-            sent_done = await said
-            results.client_lag_ms.append((sent_done - started) * 1000 - (len(pcm) / 2 / rate * 1000 + 400))
+            results.client_lag_ms.append(line.lateness_ms(words, started, await said))
             await client.wait_for("transcript.final", timeout=30)
             stops = [r for r in client.events if r.event["type"] == "speech.stopped"][stopped_before:]
             if stops:

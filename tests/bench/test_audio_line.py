@@ -40,6 +40,7 @@ async def test_a_continuous_line_sends_silence_between_the_words_one_frame_a_per
     # the first sample was spoken one frame before its frame left; the last frame left at `said`
     assert started == pytest.approx(sent[words_at][0] - FRAME_S, abs=0.005)
     assert finished == pytest.approx(sent[words_at + 1][0], abs=0.005)
+    assert abs(line.lateness_ms(b"abcdefgh", started, finished)) < 5
     period = (sent[-1][0] - sent[0][0]) / (len(sent) - 1)
     assert period == pytest.approx(FRAME_S, rel=0.3)  # a frame a period, not a burst
 
