@@ -557,6 +557,7 @@ class AudioLine:
         self._waiting: collections.deque[tuple[int, asyncio.Future[float], bool]] = collections.deque()
         self._wake = asyncio.Event()
         self._task: asyncio.Task[None] | None = None
+        self._dead: ConnectionError | None = None  # why sending failed, once it has
 
     def start(self) -> None:
         self._task = asyncio.create_task(self._run())
@@ -570,6 +571,11 @@ class AudioLine:
     def say(self, audio: bytes) -> tuple[asyncio.Future[float], asyncio.Future[float]]:
         loop = asyncio.get_running_loop()
         begun, said = loop.create_future(), loop.create_future()
+        if self._dead is not None or not audio:  # nothing will ever send these words
+            failure = self._dead or ValueError("no audio to say")
+            begun.set_exception(failure)
+            said.set_exception(failure)
+            return begun, said
         queued = self._sent + len(self._frames)
         step = self._frame_bytes
         self._frames.extend(audio[offset : offset + step] for offset in range(0, len(audio), step))
@@ -596,15 +602,18 @@ class AudioLine:
                 if delay > 0:
                     await asyncio.sleep(delay)
                 words = bool(self._frames)
-                await self._send(self._frames.popleft() if words else self._silence)
+                frame = self._frames.popleft() if words else self._silence
                 if words:
-                    self._sent += 1
+                    self._sent += 1  # counted before the send: a say() meanwhile queues after it
+                await self._send(frame)
+                if words:
                     while self._waiting and self._waiting[0][0] <= self._sent:
                         _, future, begins = self._waiting.popleft()
                         if not future.done():
                             future.set_result(tick - self._frame_s if begins else time.monotonic())
         except Exception as exc:  # noqa: BLE001 - the socket closed: whoever waits on the line learns it
+            self._dead = ConnectionError(f"the line went dead: {exc!r}")
             for _, future, _ in self._waiting:
                 if not future.done():
-                    future.set_exception(ConnectionError(f"the line went dead: {exc!r}"))
+                    future.set_exception(self._dead)
             self._waiting.clear()

@@ -68,4 +68,9 @@ async def test_whoever_waits_on_a_dead_line_learns_it():
     with pytest.raises(ConnectionError, match="the line went dead"):
         await asyncio.wait_for(said, 5)
     assert isinstance(begun.exception(), ConnectionError)
+    # words said after the line died fail at once, they do not wait for ever
+    later_begun, later_said = line.say(b"efgh")
+    with pytest.raises(ConnectionError, match="the line went dead"):
+        await asyncio.wait_for(later_said, 1)
+    assert isinstance(later_begun.exception(), ConnectionError)
     await line.stop()

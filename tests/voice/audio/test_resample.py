@@ -212,16 +212,20 @@ def test_doubling_in_chunks_of_changing_sizes_gives_the_exact_filter_of_the_whol
     and remakes when it changes: any sequence of sizes must give the one-shot result, loud input clipped."""
     from voice.audio.resample import _DELAY, _HALF_BAND, _HISTORY
 
-    loud = np.random.default_rng(7).normal(0, 20000, 8000).clip(-32768, 32767).astype("<i2")
+    loud = np.random.default_rng(7).normal(0, 20000, 9000).clip(-32768, 32767).astype("<i2")
     resampler = StreamResampler(8000, 16000)
-    pieces, offset, sizes = [], 0, (320, 320, 7, 1, 1000, 320, 320, 13, 320)
-    for size in sizes * 3:
+    pieces, offset, sizes = [], 0, (320, 320, 7, 7, 7, 1, 1, 1000, 320, 320, 13, 13, 320, 28, 28, 30, 30)
+    for size in sizes * 3:  # small sizes repeated: the history slides within the buffer it overlaps
         pieces.append(resampler.process(loud[offset : offset + size].tobytes()))
         offset += size
+    pieces.append(resampler.flush())
     out = samples(b"".join(pieces))
 
-    signal = np.concatenate((np.zeros(_HISTORY), loud[:offset].astype(np.float64)))
-    exact = np.empty(2 * offset)
+    # the whole stream at once, with the zeros flush feeds in after it to push the tail out
+    tail = _HISTORY // 2 + 1
+    signal = np.concatenate((np.zeros(_HISTORY), loud[:offset].astype(np.float64), np.zeros(tail)))
+    exact = np.empty(2 * (offset + tail))
     exact[0::2] = np.clip(np.rint(np.convolve(signal, _HALF_BAND, "valid")), -32768, 32767)
-    exact[1::2] = signal[_HISTORY // 2 + 1 : _HISTORY // 2 + 1 + offset]
-    assert np.array_equal(out, exact[_DELAY:].astype(np.int64))
+    exact[1::2] = signal[_HISTORY // 2 + 1 : _HISTORY // 2 + 1 + offset + tail]
+    assert len(out) == 2 * offset  # exactly twice the input, the flushed tail included
+    assert np.array_equal(out, exact[_DELAY : _DELAY + 2 * offset].astype(np.int64))
