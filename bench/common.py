@@ -115,6 +115,35 @@ def core_plan(cores: Iterable[int] = AFFINITY) -> tuple[int, list[int]]:
     return server_core, sorted(available - {server_core}) or [server_core]
 
 
+def servers_sharing(core: int, processes: Iterable[tuple[int, list[str], list[int]]]) -> list[int]:
+    """The pids among ``processes`` (pid, command line, cores it may run on) of voice servers (``aura.server``
+    or ``daphne``) that may run on ``core``: a bench beside one measures the two servers together."""
+    found = []
+    for pid, cmdline, cores in processes:
+        names = {part.rsplit("/", 1)[-1] for part in cmdline}
+        if core in cores and ("aura.server" in names or "daphne" in names):
+            found.append(pid)
+    return found
+
+
+def refuse_shared_core(core: int) -> None:
+    """Stop before a bench starts its server if another voice server may run on the same core (another
+    bench's, or ``make run``'s): its work would be counted as this server's. BENCH_ALLOW_SHARED_CORE=1
+    runs anyway."""
+    import psutil
+
+    processes = []
+    for process in psutil.process_iter(["pid", "cmdline"]):
+        with contextlib.suppress(psutil.Error):
+            processes.append((process.info["pid"], process.info["cmdline"] or [], process.cpu_affinity()))
+    others = servers_sharing(core, [entry for entry in processes if entry[0] != os.getpid()])
+    if others and os.environ.get("BENCH_ALLOW_SHARED_CORE") != "1":
+        raise SystemExit(
+            f"another voice server may run on core {core}, where this bench pins its own (pids "
+            f"{', '.join(map(str, others))}): stop it (or set BENCH_ALLOW_SHARED_CORE=1 to measure both together)"
+        )
+
+
 def cpu_model(cpuinfo: str | None = None) -> str:
     """The processor's name from /proc/cpuinfo (``platform.processor()`` where there is none)."""
     if cpuinfo is None:
@@ -178,6 +207,7 @@ def pinned_daphne(data_dir: Path, env: dict[str, str]) -> Iterator[tuple[str, in
     server_env.update(env)
     server_env["AURA_PLATFORM_URL"] = f"http://localhost:{port}"
     server_core, other_cores = core_plan()
+    refuse_shared_core(server_core)
     client_cores = set(other_cores)
     log = (data_dir / "daphne.log").open("wb")
     server = [sys.executable, "-m", "aura.server", "-b", "127.0.0.1", "-p", str(port), "aura.asgi:application"]

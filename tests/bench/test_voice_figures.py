@@ -20,6 +20,7 @@ from bench.common import (
     machine_info,
     reply_timing,
     runs_json,
+    servers_sharing,
     summary,
     usage_mark,
     wasted_figures,
@@ -231,6 +232,18 @@ def test_daphne_gets_the_lowest_core_and_everything_else_the_rest():
     assert core_plan({0, 1}) == (0, [1])
     assert core_plan({2, 3, 5}) == (2, [3, 5])
     assert core_plan({3}) == (3, [3])  # one core: shared
+
+
+def test_a_bench_sees_other_voice_servers_that_may_run_on_its_core():
+    processes = [
+        (10, ["taskset", "-c", "0", "/x/.venv/bin/python", "-m", "aura.server", "-p", "8001"], [0]),  # another bench
+        (11, ["/x/.venv/bin/python", "-m", "aura.server", "-p", "8000"], [0, 1]),  # make run: any core
+        (12, ["/usr/bin/daphne", "aura.asgi:application"], [1]),  # pinned elsewhere
+        (13, ["/x/.venv/bin/python", "-m", "pytest"], [0]),  # not a server
+        (14, [], [0]),  # a kernel thread or one whose command line is hidden
+    ]
+    assert servers_sharing(0, processes) == [10, 11]
+    assert servers_sharing(1, processes) == [11, 12]
 
 
 def test_the_cpu_model_comes_from_proc_cpuinfo():
