@@ -15,11 +15,6 @@ PHONE_FRAME_BYTES = 160  # 20 ms of µ-law at 8 kHz: what Twilio sends in each m
 PHONE_INPUT_BYTES = 2 * PHONE_FRAME_BYTES  # what the pipeline hears at once: 40 ms, as a widget sends
 
 
-def phone_to_pcm(ulaw: bytes) -> bytes:
-    """A caller's µ-law chunk as 8 kHz 16-bit PCM."""
-    return ulaw_to_pcm(ulaw)
-
-
 class PhoneAudioIn:
     """A caller's µ-law, which Twilio sends 20 ms a message, handed to the pipeline 40 ms at a time.
 

@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 
 from voice.audio.mulaw import DECODE_TABLE, ENCODE_TABLE, pcm_to_ulaw, ulaw_to_pcm
-from voice.audio.phone import PHONE_FRAME_BYTES, PHONE_RATE, PhoneAudioOut, phone_to_pcm
+from voice.audio.phone import PHONE_FRAME_BYTES, PHONE_RATE, PhoneAudioOut
 from voice.audio.resample import StreamResampler
 
 AMPLITUDE = 8_000
@@ -115,9 +115,9 @@ def test_caller_audio_in_twilio_frames_reaches_16_khz_like_one_piece() -> None:
 
     # when each frame is decoded and resampled on its own, and the whole stream at once
     resampler = StreamResampler(PHONE_RATE, 16000)
-    chunked = samples(b"".join(resampler.process(phone_to_pcm(f)) for f in frames) + resampler.flush())
+    chunked = samples(b"".join(resampler.process(ulaw_to_pcm(f)) for f in frames) + resampler.flush())
     once = StreamResampler(PHONE_RATE, 16000)
-    whole = samples(once.process(phone_to_pcm(wire)) + once.flush())
+    whole = samples(once.process(ulaw_to_pcm(wire)) + once.flush())
 
     # then both agree (soxr dithers by a bit or two) and twice as many samples came out
     assert abs(len(chunked) - len(whole)) <= 2
