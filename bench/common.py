@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import collections
 import contextlib
+import fcntl
 import gc
 import json
 import os
@@ -25,7 +26,7 @@ from collections.abc import Awaitable, Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from decimal import Decimal
 from pathlib import Path
-from typing import Any
+from typing import IO, Any
 
 ROOT = Path(__file__).resolve().parent.parent
 # The cores this process may use before any pinning: every run of ``--runs`` pins from these again.
@@ -52,9 +53,31 @@ def summary(values: list[float], digits: int = 1, *, p99: bool = False) -> dict[
     }
 
 
+BENCH_LOCK = ROOT / ".data" / "bench.lock"
+_held_lock: list[IO[str]] = []  # this process's hold on BENCH_LOCK, kept until it exits
+
+
+def hold_bench_lock(path: Path = BENCH_LOCK) -> IO[str]:
+    """One benchmark at a time from this checkout: an exclusive lock on ``path``, released when the
+    process ends. A second bench would delete the first's embedded database under it (the same data
+    directory, or with DATABASE_URL the same "bench" organization), and the two would measure each
+    other's load."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    handle = path.open("w")
+    try:
+        fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        handle.close()
+        raise SystemExit(f"another benchmark is running from this checkout (it holds {path}): one at a time") from None
+    return handle
+
+
 def fresh_platform(name: str, **env: str) -> Any:
     """Embedded PostgreSQL and Redis under .data/bench-<name> (new each run unless DATABASE_URL is set),
-    Django set up with ``env`` as defaults, the platform migrated, and the organization "bench" created."""
+    Django set up with ``env`` as defaults, the platform migrated, and the organization "bench" created.
+    Only while no other benchmark runs (``hold_bench_lock``)."""
+    if not _held_lock:
+        _held_lock.append(hold_bench_lock())
     sys.path.insert(0, str(ROOT))
     data_dir = ROOT / ".data" / f"bench-{name}"
     if not os.environ.get("DATABASE_URL") and data_dir.exists():

@@ -61,7 +61,6 @@ from bench.common import (
     ServerUsage,
     callers_without_collections,
     combine_runs,
-    core_plan,
     fresh_platform,
     machine_info,
     observed_pinning,
@@ -69,7 +68,6 @@ from bench.common import (
     print_machine,
     print_runs,
     print_voice_figures,
-    refuse_shared_core,
     reply_timing,
     runs_json,
     simulated_latency_env,
@@ -413,7 +411,6 @@ def benchmark(
         "stt": stt,
         "line": line,
     }
-    refuse_shared_core(core_plan()[0])  # before anything touches the bench's organization
     info = machine_info(LATENCY, END_SILENCE_MS, **settings)
     print_machine(info)
     prepare(preemptive=answer == "preemptive")

@@ -63,7 +63,6 @@ from bench.common import (
     ServerUsage,
     callers_without_collections,
     combine_runs,
-    core_plan,
     expected_stt_ms,
     fresh_platform,
     machine_info,
@@ -72,7 +71,6 @@ from bench.common import (
     print_machine,
     print_runs,
     print_voice_figures,
-    refuse_shared_core,
     reply_timing,
     runs_json,
     simulated_latency_env,
@@ -444,7 +442,6 @@ def main() -> int:
         "hesitation_ms": args.hesitation_ms,
         "line": args.line,
     }
-    refuse_shared_core(core_plan()[0])  # before anything touches the bench's organization
     info = machine_info(LATENCY, END_SILENCE_MS, **settings)
     print_machine(info)
     key, origin = prepare(args.detector, preemptive=args.answer == "preemptive")

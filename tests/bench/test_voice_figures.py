@@ -301,3 +301,13 @@ def test_server_usage_reports_the_steady_window_apart():
     assert figures["server_cpu_share_of_one_core"] == 0.3
     assert figures["server_steady_cpu_share_of_one_core"] == 0.4  # 2 s of CPU in the 5 s window
     assert figures["server_cpu_ms_per_session_s"] == 30.0
+
+
+def test_one_benchmark_at_a_time(tmp_path):
+    from bench.common import hold_bench_lock
+
+    first = hold_bench_lock(tmp_path / "bench.lock")
+    with pytest.raises(SystemExit, match="another benchmark is running"):
+        hold_bench_lock(tmp_path / "bench.lock")
+    first.close()  # the first bench ended
+    hold_bench_lock(tmp_path / "bench.lock").close()
