@@ -57,7 +57,8 @@ class TurnRecord:
     emotion: str = ""
     understood_by: str = ""
     tool_calls: tuple[dict[str, object], ...] = ()  # voice.tools.base.ToolRun.as_record() of each call
-    audio_pcm: bytes = b""  # the visitor's speech (16 kHz PCM), stored only when the organization records audio
+    audio_pcm: bytes = b""  # the visitor's speech (16-bit PCM), stored only when the organization records audio
+    audio_rate: int = 16000  # of audio_pcm: 16 kHz, or a phone caller's 8 kHz
     key: uuid.UUID = field(default_factory=uuid.uuid4)  # makes a retried write store the turn once (Turn.key)
 
 
@@ -129,7 +130,9 @@ def do_record_turn(*, conversation_id: uuid.UUID | str, record: TurnRecord) -> i
         values["text"], values["heard_text"] = redact(record.text), redact(record.heard_text)
     turn = Turn(conversation_id=conversation_id, index=0 if last is None else last + 1, **values)
     if record.audio_pcm and getattr(organization, "record_audio", False):
-        turn.audio.save(f"{conversation_id}-{turn.index}.wav", ContentFile(_wav(record.audio_pcm)), save=False)
+        turn.audio.save(
+            f"{conversation_id}-{turn.index}.wav", ContentFile(_wav(record.audio_pcm, record.audio_rate)), save=False
+        )
     insert_rows([turn])
     if record.tool_calls:
         ToolCall.objects.bulk_create(
@@ -190,14 +193,14 @@ def do_end_conversation(*, conversation_id: uuid.UUID | str, reason: str, connec
         emit_conversation_ended(conversation_id)
 
 
-_NOT_TURN_FIELDS = frozenset({"tool_calls", "audio_pcm"})
+_NOT_TURN_FIELDS = frozenset({"tool_calls", "audio_pcm", "audio_rate"})
 
 
 def _fields(record: TurnRecord) -> dict[str, object]:
     return {field.name: getattr(record, field.name) for field in fields(record) if field.name not in _NOT_TURN_FIELDS}
 
 
-def _wav(pcm: bytes, rate: int = 16000) -> bytes:
+def _wav(pcm: bytes, rate: int) -> bytes:
     buffer = io.BytesIO()
     with wave.open(buffer, "wb") as writer:
         writer.setnchannels(1)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import uuid
+import wave
 from datetime import timedelta
 
 import pytest
@@ -96,6 +97,23 @@ def test_audio_is_stored_only_when_the_organization_records(alpha, settings, tmp
         assert audio.name.startswith(f"recordings/{organization.schema_name}/")
         assert audio.size == 44 + len(speech)  # a WAV header and the speech
     assert list(tmp_path.rglob("*.wav")) == [tmp_path / audio.name]
+
+
+def test_a_phone_callers_audio_is_stored_at_its_own_8_khz(alpha, settings, tmp_path):
+    settings.MEDIA_ROOT = tmp_path
+    organization = alpha.organization
+    with tenant_context(organization):
+        conversation = _conversation(Assistant.objects.get(is_default=True).pk)
+        second = b"\x01\x00" * 8000
+        organization.record_audio = True
+        try:
+            recorded = do_record_turn(
+                conversation_id=conversation.pk, record=_record("hi", audio_pcm=second, audio_rate=8000)
+            )
+        finally:
+            organization.record_audio = False
+        with Turn.objects.get(pk=recorded).audio.open("rb") as stored, wave.open(stored) as wav:
+            assert (wav.getframerate(), wav.getnframes()) == (8000, 8000)  # one second, not half of one
 
 
 def test_retention_deletes_old_conversations_and_keeps_leads(alpha, settings, tmp_path):

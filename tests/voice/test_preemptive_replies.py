@@ -81,7 +81,7 @@ class StreamingSpeechToText(SpeechToText):
         self.commits = self.batch_requests = 0
         self.streams: list[Stream] = []
 
-    def open_stream(self, *, language: str) -> TranscriptionStream | None:
+    def open_stream(self, *, language: str, sample_rate: int = 16000) -> TranscriptionStream | None:
         self.streams.append(Stream(self))
         return self.streams[-1]
 

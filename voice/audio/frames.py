@@ -1,7 +1,8 @@
 """Cutting a PCM byte stream into fixed-size frames."""
 
 SAMPLE_WIDTH = 2  # bytes per sample: 16-bit little-endian mono
-PIPELINE_RATE = 16000
+PIPELINE_RATE = 16000  # what the pipeline hears at, unless the client's audio is narrowband (below)
+NARROWBAND_RATE = 8000  # a phone's audio: heard at its own rate, with nothing above 4 kHz to gain
 FRAME_MS = 20
 FRAME_BYTES = 640  # 20 ms at 16 kHz, 16-bit mono
 
@@ -9,6 +10,11 @@ FRAME_BYTES = 640  # 20 ms at 16 kHz, 16-bit mono
 def ms_to_bytes(ms: float, rate: int = PIPELINE_RATE) -> int:
     """Bytes of 16-bit mono audio lasting `ms` at `rate` (whole samples)."""
     return int(ms * rate // 1000) * SAMPLE_WIDTH
+
+
+def frame_bytes(rate: int) -> int:
+    """Bytes of one 20 ms frame at ``rate``."""
+    return ms_to_bytes(FRAME_MS, rate)
 
 
 def bytes_to_ms(n: int, rate: int = PIPELINE_RATE) -> float:

@@ -1,7 +1,7 @@
 """The phone's audio: 8 kHz µ-law on the wire, the pipeline's rates inside.
 
 In: µ-law → 8 kHz PCM, 40 ms at a time (``PhoneAudioIn``), which ``voice.pipeline.input.AudioInput``
-resamples to 16 kHz like any other client rate. Out: the reply's 24 kHz PCM → 8 kHz (the same
+hears at 8 kHz (with Silero, brought up to 16 kHz). Out: the reply's 24 kHz PCM → 8 kHz (the same
 ``StreamResampler``, its filter state kept across chunks) → µ-law.
 """
 

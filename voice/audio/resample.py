@@ -2,8 +2,8 @@
 
 Clients send at one of the protocol's rates (voice.protocol), but voices speak at their own: espeak-ng
 at 22,050 Hz, others at 16 or 24 kHz. soxr converts any ratio, so any rate a provider produces is
-accepted here; only rates no audio stream can have are refused. Telephone audio (8 -> 16 kHz) has a
-filter of its own, for its delay (below).
+accepted here; only rates no audio stream can have are refused. Telephone audio brought up to 16 kHz
+(8 -> 16 kHz, for Silero: voice.pipeline.input) has a filter of its own, for its delay (below).
 """
 
 from collections.abc import AsyncIterator

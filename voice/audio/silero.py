@@ -207,6 +207,7 @@ class SileroClassifier:
         "probability",
     )
     name = "silero"
+    sample_rate = PIPELINE_RATE  # the model's 16 kHz windows (a phone's 8 kHz is brought up to it)
 
     def __init__(self, model: SileroModel, threshold: float, aggressiveness: int = 2) -> None:
         """`aggressiveness`: webrtcvad's, should the model fail in the middle of the stream."""

@@ -7,7 +7,7 @@ from typing import Protocol, TypeAlias
 
 import webrtcvad
 
-from voice.audio.frames import FRAME_BYTES, FRAME_MS, PIPELINE_RATE
+from voice.audio.frames import FRAME_MS, NARROWBAND_RATE, PIPELINE_RATE, frame_bytes
 
 START_RATIO = 0.8  # share of voiced frames in the last start_ms that starts speech
 TRAILING_SILENCE_MS = 200  # silence kept at the end of an utterance
@@ -132,31 +132,40 @@ class SpeechClassifier(Protocol):
     """Voiced or not, frame by frame, with state carried across the frames of one stream."""
 
     name: str
+    sample_rate: int  # the rate of the frames it takes
 
     def is_speech(self, frame: bytes) -> bool: ...
 
     def reset(self) -> None: ...
 
 
-class WebrtcClassifier:
-    """webrtcvad, with quiet frames answered without it."""
+WEBRTCVAD_RATES = (NARROWBAND_RATE, PIPELINE_RATE)  # of webrtcvad's 8, 16, 32 and 48 kHz, the pipeline's
 
-    __slots__ = ("_aggressiveness", "_vad")
+
+class WebrtcClassifier:
+    """webrtcvad, with quiet frames answered without it. At 16 kHz webrtcvad first brings each frame down
+    to 8 kHz, where it decides: a phone's 8 kHz frames are heard as they come."""
+
+    __slots__ = ("_aggressiveness", "_vad", "sample_rate")
     name = WEBRTCVAD
 
-    def __init__(self, aggressiveness: int) -> None:
+    def __init__(self, aggressiveness: int, sample_rate: int = PIPELINE_RATE) -> None:
+        if sample_rate not in WEBRTCVAD_RATES:
+            raise ValueError(f"webrtcvad hears {' or '.join(map(str, WEBRTCVAD_RATES))} Hz here, not {sample_rate}")
         self._aggressiveness = aggressiveness
+        self.sample_rate = sample_rate
         self._vad = webrtcvad.Vad(aggressiveness)
 
     def reset(self) -> None:
         self._vad = webrtcvad.Vad(self._aggressiveness)
 
     def is_speech(self, frame: bytes) -> bool:
-        return bool(frame[1::2].translate(None, _QUIET_HIGH_BYTES)) and self._vad.is_speech(frame, PIPELINE_RATE)
+        return bool(frame[1::2].translate(None, _QUIET_HIGH_BYTES)) and self._vad.is_speech(frame, self.sample_rate)
 
 
 class TurnDetector:
-    """Finds speech starts and ends in a stream of 640-byte frames (16 kHz, 16-bit mono).
+    """Finds speech starts and ends in a stream of 20 ms frames (16-bit mono at ``sample_rate``: 16 kHz, or a
+    phone's 8 kHz with webrtcvad). The audio of its events is at that rate.
 
     `frame_index` in events counts frames processed so far, this one included:
     `frame_index * FRAME_MS` is the stream time at the end of the frame.
@@ -167,6 +176,7 @@ class TurnDetector:
         "_classifier",
         "_end_frames",
         "_flags",
+        "_frame_bytes",
         "_frame_index",
         "_is_speech",
         "_keep_frames",
@@ -188,13 +198,24 @@ class TurnDetector:
         "assistant_speaking",
         "config",
         "detector",
+        "sample_rate",
     )
 
-    def __init__(self, config: TurnConfig | None = None, classifier: SpeechClassifier | None = None) -> None:
+    def __init__(
+        self,
+        config: TurnConfig | None = None,
+        classifier: SpeechClassifier | None = None,
+        *,
+        sample_rate: int = PIPELINE_RATE,
+    ) -> None:
         self.config = config = config or TurnConfig()
         if classifier is None and config.detector != WEBRTCVAD:
             raise ValueError(f"pass the {config.detector} classifier (voice.audio.silero.speech_classifier)")
-        self._classifier = classifier = classifier or WebrtcClassifier(config.aggressiveness)
+        self._classifier = classifier = classifier or WebrtcClassifier(config.aggressiveness, sample_rate)
+        if classifier.sample_rate != sample_rate:
+            raise ValueError(f"the {classifier.name} classifier hears {classifier.sample_rate} Hz, not {sample_rate}")
+        self.sample_rate = sample_rate
+        self._frame_bytes = size = frame_bytes(sample_rate)
         self.detector = classifier.name
         self._is_speech = classifier.is_speech
         self.assistant_speaking = False
@@ -205,7 +226,7 @@ class TurnDetector:
         self._max_silence_frames = _frames(config.max_silence_ms)
         self._keep_frames = _frames(TRAILING_SILENCE_MS)
         self._barge_in_frames = _frames(config.barge_in_min_ms)
-        self._max_bytes = _frames(config.max_utterance_ms) * FRAME_BYTES
+        self._max_bytes = _frames(config.max_utterance_ms) * size
         self._ring: deque[bytes] = deque(maxlen=_frames(config.pre_roll_ms) + start_frames)
         self._flags: deque[bool] = deque(maxlen=start_frames)
         self._utterance = bytearray()
@@ -260,8 +281,8 @@ class TurnDetector:
 
     def process(self, frame: bytes) -> TurnEvent | None:
         """Feed one 20 ms frame; return the event it completes, if any."""
-        if len(frame) != FRAME_BYTES:
-            raise ValueError(f"expected a {FRAME_BYTES}-byte frame, got {len(frame)}")
+        if len(frame) != self._frame_bytes:
+            raise ValueError(f"expected a {self._frame_bytes}-byte frame, got {len(frame)}")
         self._frame_index += 1
         voiced = self._is_speech(frame)
         if self._state == _IDLE:
@@ -281,7 +302,7 @@ class TurnDetector:
 
     def use_webrtcvad(self) -> None:
         """Go on with webrtcvad from the next frame (Silero's thread failed); the turn in progress is kept."""
-        self._classifier = WebrtcClassifier(self.config.aggressiveness)
+        self._classifier = WebrtcClassifier(self.config.aggressiveness, self.sample_rate)
         self.detector = self._classifier.name
         self._is_speech = self._classifier.is_speech
 
@@ -297,7 +318,7 @@ class TurnDetector:
         # Speech began at the first voiced frame of the window; this frame is voiced.
         utterance = self._utterance
         utterance += b"".join(self._ring)
-        self._speech_offset = len(utterance) - (len(flags) - flags.index(True)) * FRAME_BYTES
+        self._speech_offset = len(utterance) - (len(flags) - flags.index(True)) * self._frame_bytes
         self._speech_end = len(utterance)
         self._last_voiced = self._frame_index
         self._voiced_frames = self._voiced_in_window
@@ -343,7 +364,7 @@ class TurnDetector:
         """The utterance so far with at most TRAILING_SILENCE_MS of its trailing silence."""
         extra_silence = self._unvoiced_run - self._keep_frames
         if extra_silence > 0:
-            return bytes(self._utterance[: -extra_silence * FRAME_BYTES])
+            return bytes(self._utterance[: -extra_silence * self._frame_bytes])
         return bytes(self._utterance)
 
     def _check_barge_in(self) -> SpeechStarted | None:
@@ -355,7 +376,7 @@ class TurnDetector:
         return SpeechStarted(pre_roll, self._frame_index, self.assistant_speaking)
 
     def _stop(self, capped: bool) -> SpeechStopped:
-        speech_ms = (self._speech_end - self._speech_offset) // FRAME_BYTES * FRAME_MS
+        speech_ms = (self._speech_end - self._speech_offset) // self._frame_bytes * FRAME_MS
         event = SpeechStopped(self._trimmed(), speech_ms, self._frame_index, capped, self._last_voiced)
         self._end_turn()
         return event

@@ -86,6 +86,12 @@ class VisitorTurns:
             on_dropped=self.resumed,
         )
 
+    @property
+    def sample_rate(self) -> int:
+        """The rate of the spoken turns' audio (the session's hearing rate: voice.pipeline.input)."""
+        assert self.input is not None
+        return self.input.sample_rate
+
     def in_speech(self) -> bool:
         return self.input is not None and self.input.detector.in_speech
 
@@ -133,11 +139,13 @@ class VisitorTurns:
         await self.interrupt("barge_in")  # first: the visitor must hear the assistant stop at once
         if self.closed:  # the session ended meanwhile: no stream that nobody would close
             return
-        language = self.assistant.language
+        language, rate = self.assistant.language, self.sample_rate
         if sum(waiting.streaming for waiting in self._ending) >= MAX_WAITING_STREAMS:
-            self.transcription = TurnTranscription(self.stt, language=language)
+            self.transcription = TurnTranscription(self.stt, language=language, sample_rate=rate)
         else:
-            self.transcription = await TurnTranscription.begin(self.stt, language=language, pre_roll=event.pre_roll)
+            self.transcription = await TurnTranscription.begin(
+                self.stt, language=language, pre_roll=event.pre_roll, sample_rate=rate
+            )
         if self.turn_end is not None:  # this turn's pauses are transcribed from its stream
             self.turn_end.transcription = self.transcription
 
@@ -154,7 +162,7 @@ class VisitorTurns:
         spent = self.turn_end.spent()
         transcription, self.transcription = self.transcription, None
         if transcription is None:  # a turn always starts with SpeechStarted; never without a transcription
-            transcription = TurnTranscription(self.stt, language=self.assistant.language)
+            transcription = TurnTranscription(self.stt, language=self.assistant.language, sample_rate=self.sample_rate)
         self._ending.add(transcription)
         self.task = asyncio.create_task(
             self._answer_speech(event, endpoint_ms, previous, transcription, speculation, spent)
@@ -211,6 +219,7 @@ class VisitorTurns:
                 emotion=understood.emotion,
                 understood_by=understood.source,
                 audio_pcm=event.utterance if self.recorder.tenant.record_audio else b"",
+                audio_rate=self.sample_rate,
                 started_at=started_at,
                 ended_at=datetime.now(UTC),
                 endpoint_delay_ms=endpoint_ms,

@@ -1,4 +1,10 @@
-"""Visitor audio in: any chunk size at any supported rate → 20 ms frames at 16 kHz → turn events."""
+"""Visitor audio in: any chunk size at any supported rate → 20 ms frames at the hearing rate → turn events.
+
+The hearing rate is 16 kHz, or 8 kHz for 8 kHz audio (a phone's) with webrtcvad: webrtcvad decides at
+8 kHz whatever it is given, and speech-to-text gains nothing from audio brought up to 16 kHz, so a call's
+audio is not resampled on the way in (at 50 messages a second per call, the filter was the largest
+single cost of a phone call's pipeline). The turn events' audio is at the hearing rate (``sample_rate``).
+"""
 
 from __future__ import annotations
 
@@ -6,24 +12,34 @@ import logging
 import time
 from collections import deque
 
-from voice.audio.frames import PIPELINE_RATE, Reframer
+from voice.audio.frames import NARROWBAND_RATE, PIPELINE_RATE, Reframer, frame_bytes
 from voice.audio.resample import StreamResampler
 from voice.audio.vad import WEBRTCVAD, SpeechStopped, TurnConfig, TurnDetector, TurnEvent
 
 logger = logging.getLogger(__name__)
 
 
+def hearing_rate(client_rate: int, config: TurnConfig) -> int:
+    """The rate a client's audio is heard at: its own 8 kHz with webrtcvad, else 16 kHz (Silero's model
+    takes 16 kHz windows here)."""
+    return NARROWBAND_RATE if client_rate == NARROWBAND_RATE and config.detector == WEBRTCVAD else PIPELINE_RATE
+
+
 class AudioInput:
     def __init__(self, sample_rate: int, config: TurnConfig) -> None:
         self.config = config
-        self.resampler = StreamResampler(sample_rate, PIPELINE_RATE)
-        self.reframer = Reframer()
         classifier = None
         if config.detector != WEBRTCVAD:
             from voice.audio.silero import speech_classifier
 
             classifier = speech_classifier(config)
-        self.detector = TurnDetector(config, classifier)
+        # a Silero that cannot run here gives way to webrtcvad at the rate Silero would have heard
+        self.sample_rate = rate = (
+            classifier.sample_rate if classifier is not None else hearing_rate(sample_rate, config)
+        )
+        self.resampler = StreamResampler(sample_rate, rate)
+        self.reframer = Reframer(frame_bytes(rate))
+        self.detector = TurnDetector(config, classifier, sample_rate=rate)
         self.frames = 0
         # (frames received so far, arrival time): enough to date the end of speech in wall-clock time.
         self._arrivals: deque[tuple[int, float]] = deque(maxlen=256)

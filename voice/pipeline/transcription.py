@@ -18,15 +18,20 @@ import contextlib
 import logging
 from collections.abc import Awaitable, Callable
 
+from voice.audio.frames import PIPELINE_RATE, ms_to_bytes
 from voice.providers.base import ProviderError, RouteLog, SpeechToText, Transcript, TranscriptionStream
 
 logger = logging.getLogger(__name__)
 
-BYTES_PER_MS = 32  # 16 kHz, 16-bit mono
 # A streamed turn is committed after this much silence: its transcript is then on its way before the
 # pause at which a reply may start (voice.queries.PREEMPTIVE_PAUSE_MS). A commit only cuts the stream into
 # pieces; if the visitor goes on, the next piece follows.
 COMMIT_AFTER_MS = 100
+
+
+def audio_ms(pcm: bytes, sample_rate: int) -> int:
+    """Whole milliseconds of 16-bit mono audio at ``sample_rate`` (what speech-to-text bills)."""
+    return len(pcm) // ms_to_bytes(1, sample_rate)
 
 
 async def transcribe_once(
@@ -34,13 +39,14 @@ async def transcribe_once(
     pcm: bytes,
     *,
     language: str,
+    sample_rate: int = PIPELINE_RATE,
     on_partial: Callable[[str], Awaitable[None]] | None = None,
 ) -> tuple[str, RouteLog | None]:
-    """The final transcript of 16 kHz speech in one request, with the route the router took for this call
+    """The final transcript of speech in one request, with the route the router took for this call
     (from the transcripts themselves: the shared router's last_route may be an overlapping call's).
     Raises ProviderError."""
     text, route = "", None
-    async for transcript in stt.transcribe(pcm, 16000, language=language):
+    async for transcript in stt.transcribe(pcm, sample_rate, language=language):
         route = transcript.route or route
         if transcript.final:
             text = transcript.text.strip()
@@ -50,10 +56,18 @@ async def transcribe_once(
 
 
 class TurnTranscription:
-    """The transcription of one visitor turn, from its start (``begin``) to its end (``ended``)."""
+    """The transcription of one visitor turn, from its start (``begin``) to its end (``ended``); its audio
+    is 16-bit mono at ``sample_rate`` (the session's hearing rate: voice.pipeline.input)."""
 
-    def __init__(self, stt: SpeechToText, *, language: str, stream: TranscriptionStream | None = None) -> None:
-        self.stt, self.language = stt, language
+    def __init__(
+        self,
+        stt: SpeechToText,
+        *,
+        language: str,
+        sample_rate: int = PIPELINE_RATE,
+        stream: TranscriptionStream | None = None,
+    ) -> None:
+        self.stt, self.language, self.sample_rate = stt, language, sample_rate
         self._stream = stream
         self._commits: list[asyncio.Task[Transcript]] = []
         self._fed = 0  # bytes of the turn's utterance appended to the stream
@@ -61,14 +75,16 @@ class TurnTranscription:
         self._failed_ms = 0  # audio sent to a stream that failed in this turn (billed all the same)
 
     @classmethod
-    async def begin(cls, stt: SpeechToText, *, language: str, pre_roll: bytes) -> TurnTranscription:
+    async def begin(
+        cls, stt: SpeechToText, *, language: str, pre_roll: bytes, sample_rate: int = PIPELINE_RATE
+    ) -> TurnTranscription:
         """Speech started: a stream if the provider has one, with the turn's audio so far."""
         try:
-            stream = stt.open_stream(language=language)
+            stream = stt.open_stream(language=language, sample_rate=sample_rate)
         except ProviderError as exc:
             logger.info("speech-to-text stream could not open (%s): this turn is transcribed at its end", exc)
             stream = None
-        turn = cls(stt, language=language, stream=stream)
+        turn = cls(stt, language=language, sample_rate=sample_rate, stream=stream)
         await turn.feed(pre_roll)
         return turn
 
@@ -137,8 +153,10 @@ class TurnTranscription:
             else:
                 route = next((piece.route for piece in reversed(pieces) if piece.route is not None), None)
                 return " ".join(text for piece in pieces if (text := piece.text.strip())), route, 0
-        text, route = await transcribe_once(self.stt, utterance, language=self.language, on_partial=on_partial)
-        return text, route, len(utterance) // BYTES_PER_MS
+        text, route = await transcribe_once(
+            self.stt, utterance, language=self.language, sample_rate=self.sample_rate, on_partial=on_partial
+        )
+        return text, route, audio_ms(utterance, self.sample_rate)
 
     async def ended(self) -> int:
         """The turn is over: its stream closes; the audio (ms) its stream sent, to bill with the turn."""
@@ -166,4 +184,4 @@ class TurnTranscription:
                 await stream.close()
 
 
-__all__ = ["BYTES_PER_MS", "COMMIT_AFTER_MS", "TurnTranscription", "transcribe_once"]
+__all__ = ["COMMIT_AFTER_MS", "TurnTranscription", "audio_ms", "transcribe_once"]

@@ -26,9 +26,10 @@ import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 
+from voice.audio.frames import PIPELINE_RATE
 from voice.audio.vad import SpeechPaused, SpeechStopped, TurnConfig, TurnDetector
 from voice.metrics import TURN_END_SPECULATIONS, TURN_END_VERDICTS
-from voice.pipeline.transcription import BYTES_PER_MS, TurnTranscription, transcribe_once
+from voice.pipeline.transcription import TurnTranscription, audio_ms, transcribe_once
 from voice.providers.base import ProviderError, RouteLog, SpeechToText
 from voice.text.turn_end import judge, silence_for
 
@@ -66,10 +67,11 @@ async def transcribe(
     pcm: bytes,
     *,
     language: str,
+    sample_rate: int = PIPELINE_RATE,
     on_partial: Callable[[str], Awaitable[None]] | None = None,
 ) -> Heard:
-    """The final transcript of 16 kHz speech, with the route the router took for this call. Raises ProviderError."""
-    text, route = await transcribe_once(stt, pcm, language=language, on_partial=on_partial)
+    """The final transcript of speech, with the route the router took for this call. Raises ProviderError."""
+    text, route = await transcribe_once(stt, pcm, language=language, sample_rate=sample_rate, on_partial=on_partial)
     return Heard(text=text, route=route)
 
 
@@ -90,7 +92,9 @@ class TurnEnd:
         self.stt, self.detector, self.config, self.language = stt, detector, config, language
         # The turn in progress's transcription (the session sets it when speech starts); without one, a
         # pause is transcribed in one request.
-        self.transcription = transcription or TurnTranscription(stt, language=language)
+        self.transcription = transcription or TurnTranscription(
+            stt, language=language, sample_rate=detector.sample_rate
+        )
         self.on_heard, self.on_dropped = on_heard, on_dropped
         self._task: asyncio.Task[Heard] | None = None
         self._last_voiced = -1  # the pause the task is about
@@ -109,7 +113,7 @@ class TurnEnd:
         self._speculations += 1
         transcription = self.transcription
         if transcription.commit(event.last_voiced) is None:  # not streamed: a request sends the utterance so far
-            self._sent_ms += len(event.utterance) // BYTES_PER_MS
+            self._sent_ms += audio_ms(event.utterance, self.detector.sample_rate)
         self._task = asyncio.create_task(self._speculate(event, transcription), name="turn-end")
 
     def spent(self) -> Spent:

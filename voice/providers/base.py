@@ -131,7 +131,7 @@ class ChatModel(ABC):
         """Yield text deltas and tool calls as they arrive, then one Usage."""
 
 
-STREAM_SAMPLE_RATE = 16000  # what a TranscriptionStream takes: the session's 16 kHz 16-bit mono frames
+STREAM_SAMPLE_RATE = 16000  # what a TranscriptionStream takes unless opened at another rate (a phone's 8 kHz)
 
 
 class TranscriptionStream(ABC):
@@ -148,7 +148,7 @@ class TranscriptionStream(ABC):
 
     @abstractmethod
     async def append(self, pcm: bytes) -> None:
-        """Add 16 kHz 16-bit little-endian mono PCM, of any length (an odd trailing byte waits for its
+        """Add 16-bit little-endian mono PCM at the stream's rate, of any length (an odd trailing byte waits for its
         pair). Buffers and returns at once: it never waits on the network for long. A stream that
         cannot keep up (its bounded buffer is full) fails, and says so at the next commit."""
 
@@ -171,11 +171,12 @@ class SpeechToText(ABC):
     def transcribe(self, pcm: bytes, sample_rate: int, *, language: str) -> AsyncIterator[Transcript]:
         """Yield partial transcripts where the provider streams them, then exactly one final one."""
 
-    def open_stream(self, *, language: str) -> TranscriptionStream | None:
-        """A stream that transcribes while the visitor speaks, or None when this provider does not
-        stream (the default). Opening never waits: a provider that connects somewhere starts connecting
-        in the background (when called inside a running event loop), and a connection that fails shows
-        at the first commit. The caller closes the stream."""
+    def open_stream(self, *, language: str, sample_rate: int = STREAM_SAMPLE_RATE) -> TranscriptionStream | None:
+        """A stream that transcribes while the visitor speaks, its audio at ``sample_rate`` (the session's
+        hearing rate: 16 kHz, or a phone's 8 kHz), or None when this provider does not stream (the
+        default). Opening never waits: a provider that connects somewhere starts connecting in the
+        background (when called inside a running event loop), and a connection that fails shows at the
+        first commit. The caller closes the stream."""
         return None
 
 

@@ -11,9 +11,11 @@ import queue
 import threading
 from collections.abc import AsyncIterator
 
+from voice.audio.resample import StreamResampler
 from voice.providers.base import ErrorKind, ProviderError, SpeechToText, Transcript
 
 LOCAL = "local"
+MODEL_RATE = 16000  # the rate of the English model that ships in the wheel
 _POOL_SIZE = 2
 
 
@@ -33,7 +35,7 @@ class _DecoderPool:
                 self._created += 1
                 from pocketsphinx import Decoder
 
-                return Decoder(samprate=16000, loglevel="FATAL")
+                return Decoder(samprate=MODEL_RATE, loglevel="FATAL")
         return self._idle.get()
 
     def release(self, decoder: object) -> None:
@@ -49,6 +51,13 @@ def is_available() -> bool:
     except ImportError:
         return False
     return True
+
+
+def _decode_at_model_rate(resampler: StreamResampler, pcm: bytes) -> str:
+    """PocketSphinx's English model is a 16 kHz one: a phone's 8 kHz is brought up to it (in this thread)."""
+    if resampler.in_rate != resampler.out_rate:
+        pcm = resampler.process(pcm[: len(pcm) - len(pcm) % 2]) + resampler.flush()
+    return _decode(pcm)
 
 
 def _decode(pcm: bytes) -> str:
@@ -68,7 +77,9 @@ class LocalSpeechToText(SpeechToText):
     model = "pocketsphinx-en-us"
 
     async def transcribe(self, pcm: bytes, sample_rate: int, *, language: str) -> AsyncIterator[Transcript]:
-        if sample_rate != 16000:
-            raise ProviderError(ErrorKind.BAD_REQUEST, "PocketSphinx decodes 16 kHz audio only", provider=LOCAL)
-        text = await asyncio.get_running_loop().run_in_executor(None, _decode, pcm)
+        try:
+            resampler = StreamResampler(sample_rate, MODEL_RATE)
+        except ValueError as exc:
+            raise ProviderError(ErrorKind.BAD_REQUEST, str(exc), provider=LOCAL) from None
+        text = await asyncio.get_running_loop().run_in_executor(None, _decode_at_model_rate, resampler, pcm)
         yield Transcript(text=text, final=True)

@@ -40,6 +40,7 @@ from websockets.asyncio.client import connect as ws_connect
 from websockets.exceptions import ConnectionClosed, InvalidHandshake, InvalidStatus, WebSocketException
 
 from core import netguard
+from voice.audio.frames import ms_to_bytes
 from voice.audio.resample import StreamResampler
 from voice.providers.base import (
     STREAM_SAMPLE_RATE,
@@ -61,7 +62,6 @@ MAX_BUFFERED_MS = 30_000  # audio appended but not yet sent (still connecting, o
 MIN_COMMIT_MS = 100  # OpenAI refuses to commit less ("buffer too small")
 MAX_APPEND_EVENT_BYTES = 512 * 1024  # PCM per append event (OpenAI's limit is 15 MiB of base64)
 MAX_SERVER_MESSAGE_BYTES = 1024 * 1024
-_BYTES_PER_MS_IN = STREAM_SAMPLE_RATE * 2 // 1000  # 32
 _BYTES_PER_MS_OUT = REALTIME_SAMPLE_RATE * 2 // 1000  # 48
 _SECRET_PATTERN = re.compile(r"(?i)\bsk-[A-Za-z0-9_*\-]{4,}|\bbearer\s+[^\s,;'\"]+")
 _MAX_MESSAGE_CHARS = 300
@@ -102,8 +102,9 @@ class OpenAIRealtimeSpeechToText(SpeechToText):
     def transcribe(self, pcm: bytes, sample_rate: int, *, language: str) -> AsyncIterator[Transcript]:
         return self.batch.transcribe(pcm, sample_rate, language=language)
 
-    def open_stream(self, *, language: str) -> RealtimeTranscriptionStream:
+    def open_stream(self, *, language: str, sample_rate: int = STREAM_SAMPLE_RATE) -> RealtimeTranscriptionStream:
         stream = RealtimeTranscriptionStream(
+            sample_rate=sample_rate,
             url=self.url,
             api_key=self.api_key,
             model=self.model,
@@ -146,6 +147,7 @@ class RealtimeTranscriptionStream(TranscriptionStream):
         api_key: str,
         model: str,
         language: str,
+        sample_rate: int = STREAM_SAMPLE_RATE,
         provider: str = OPENAI,
         policy: netguard.PolicySource = netguard.TRUSTED,
         connect_timeout_s: float = CONNECT_TIMEOUT_S,
@@ -159,7 +161,8 @@ class RealtimeTranscriptionStream(TranscriptionStream):
         self.appended_ms = 0
         self._appended_bytes = 0
         self._carry = b""  # an odd byte: half a sample, waiting for its pair
-        self._resampler = StreamResampler(STREAM_SAMPLE_RATE, REALTIME_SAMPLE_RATE)
+        self._bytes_per_ms_in = ms_to_bytes(1, sample_rate)  # what is appended (the session's rate)
+        self._resampler = StreamResampler(sample_rate, REALTIME_SAMPLE_RATE)
         self._uncommitted_bytes = 0  # 24 kHz audio queued since the last commit
         self._outbox: deque[bytes | str] = deque()  # PCM to append, or a control event, in order
         self._outbox_audio_bytes = 0
@@ -190,7 +193,7 @@ class RealtimeTranscriptionStream(TranscriptionStream):
         usable = len(data) - len(data) % 2
         self._carry = data[usable:]
         self._appended_bytes += usable
-        self.appended_ms = self._appended_bytes // _BYTES_PER_MS_IN
+        self.appended_ms = self._appended_bytes // self._bytes_per_ms_in
         self._queue_audio(self._resampler.process(data[:usable]))
 
     async def commit(self) -> Transcript:

@@ -238,8 +238,8 @@ class SimulatedSpeechToText(SpeechToText):
         seconds = len(pcm) / 2 / sample_rate
         yield Transcript(text=simulated_transcript(seconds), final=True)
 
-    def open_stream(self, *, language: str) -> TranscriptionStream | None:
-        return SimulatedTranscriptionStream(self.latency) if self.latency.stt_streams else None
+    def open_stream(self, *, language: str, sample_rate: int = STREAM_SAMPLE_RATE) -> TranscriptionStream | None:
+        return SimulatedTranscriptionStream(self.latency, sample_rate) if self.latency.stt_streams else None
 
 
 def simulated_transcript(seconds: float) -> str:
@@ -250,8 +250,8 @@ class SimulatedTranscriptionStream(TranscriptionStream):
     """Counts the audio appended; each commit answers after ``stt_stream_ms`` with the batch provider's
     text for the seconds committed. Holds no audio and no connection."""
 
-    def __init__(self, latency: SimulatedLatency) -> None:
-        self.latency = latency
+    def __init__(self, latency: SimulatedLatency, sample_rate: int = STREAM_SAMPLE_RATE) -> None:
+        self.latency, self.sample_rate = latency, sample_rate
         self.appended_ms = 0
         self._appended_bytes = 0
         self._committed_bytes = 0
@@ -262,7 +262,7 @@ class SimulatedTranscriptionStream(TranscriptionStream):
         if self._closed:
             return
         self._appended_bytes += len(pcm)
-        self.appended_ms = self._appended_bytes // 32  # 16 kHz, 16-bit mono: 32 bytes a millisecond
+        self.appended_ms = self._appended_bytes * 1000 // (2 * self.sample_rate)  # 16-bit mono
 
     async def commit(self) -> Transcript:
         if self._closed:
@@ -274,7 +274,7 @@ class SimulatedTranscriptionStream(TranscriptionStream):
                 await self._closing.wait()
         if self._closed:
             raise ProviderError(ErrorKind.UNAVAILABLE, "simulated: the stream was closed", provider=SIMULATED)
-        return Transcript(text=simulated_transcript(pending / 2 / STREAM_SAMPLE_RATE), final=True)
+        return Transcript(text=simulated_transcript(pending / 2 / self.sample_rate), final=True)
 
     async def close(self) -> None:
         self._closed = True

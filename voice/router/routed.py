@@ -18,6 +18,7 @@ from voice.audio.resample import at_rate
 from voice.metrics import PROVIDER_FIRST_TOKEN, PROVIDER_REQUESTS, ROUTER_FAILOVERS
 from voice.protocol import OUTPUT_SAMPLE_RATE
 from voice.providers.base import (
+    STREAM_SAMPLE_RATE,
     Attempt,
     ChatEvent,
     ChatMessage,
@@ -225,7 +226,7 @@ class RoutedSpeechToText(_RoutedSpeech[SpeechToText], SpeechToText):
         async for transcript in finish(opened, "stt", self.health, always_record=False):
             yield replace(transcript, route=log)
 
-    def open_stream(self, *, language: str) -> TranscriptionStream | None:
+    def open_stream(self, *, language: str, sample_rate: int = STREAM_SAMPLE_RATE) -> TranscriptionStream | None:
         """The first healthy candidate's stream, if that candidate streams; else None (the batch path).
 
         Only a candidate whose breaker is closed streams: opening cannot wait to claim a half-open
@@ -240,7 +241,7 @@ class RoutedSpeechToText(_RoutedSpeech[SpeechToText], SpeechToText):
                 why = "half-open: the batch path probes it"
                 skipped.append(Attempt(candidate.provider, candidate.model, "skipped", why))
                 continue
-            stream = self.models[candidate].open_stream(language=language)
+            stream = self.models[candidate].open_stream(language=language, sample_rate=sample_rate)
             if stream is None:
                 return None
             return RoutedTranscriptionStream(self, candidate, stream, reason=decided.reason, skipped=skipped)

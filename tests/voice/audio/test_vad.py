@@ -5,8 +5,17 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+import soxr
 
-from voice.audio.frames import FRAME_BYTES, FRAME_MS, PIPELINE_RATE, Reframer, ms_to_bytes
+from voice.audio.frames import (
+    FRAME_BYTES,
+    FRAME_MS,
+    NARROWBAND_RATE,
+    PIPELINE_RATE,
+    Reframer,
+    frame_bytes,
+    ms_to_bytes,
+)
 from voice.audio.silero import speech_classifier
 from voice.audio.vad import (
     TRAILING_SILENCE_MS,
@@ -16,6 +25,7 @@ from voice.audio.vad import (
     TurnConfig,
     TurnDetector,
     TurnEvent,
+    WebrtcClassifier,
 )
 
 FIXTURES = Path(__file__).resolve().parents[2] / "fixtures" / "speech"
@@ -474,3 +484,63 @@ def test_a_verdict_racing_the_speech_detection_thread_cannot_shorten_the_next_si
     # 300 ms of silence after the new speech: a pause asking for its own verdict, not the end of the turn
     assert [type(e) for e in events if e is not None] == [SpeechPaused]
     assert detector.in_speech
+
+
+# --- a phone's 8 kHz ------------------------------------------------------------------------
+
+
+def narrowband(pcm: bytes) -> bytes:
+    """Fixture audio as a phone line carries it: 8 kHz, nothing above 4 kHz."""
+    return soxr.resample(np.frombuffer(pcm, dtype="<i2"), PIPELINE_RATE, NARROWBAND_RATE).astype("<i2").tobytes()
+
+
+def detect_narrowband(pcm: bytes, config: TurnConfig = DEFAULT) -> list[TurnEvent]:
+    detector = TurnDetector(config, sample_rate=NARROWBAND_RATE)
+    frames = Reframer(frame_bytes(NARROWBAND_RATE)).push(pcm)
+    return [event for frame in frames if (event := detector.process(frame)) is not None]
+
+
+@pytest.mark.parametrize("name", SENTENCES)
+def test_at_8_khz_a_sentence_is_the_turn_it_is_at_16_khz(name: str) -> None:
+    # given a sentence, and the same sentence as a phone carries it
+    wide = padded(name)
+    narrow = narrowband(wide)
+
+    # when each is heard at its own rate
+    wide_started, wide_stopped = detect(wide)
+    events = detect_narrowband(narrow)
+
+    # then the phone's is one turn too, starting and ending within two frames of the wideband one
+    assert kinds(events) == [SpeechStarted, SpeechStopped]
+    started, stopped = events
+    assert isinstance(started, SpeechStarted) and isinstance(stopped, SpeechStopped)
+    assert abs(started.frame_index - wide_started.frame_index) <= 2
+    assert abs(stopped.frame_index - wide_stopped.frame_index) <= 2
+    assert stopped.speech_ms == pytest.approx(wide_stopped.speech_ms, abs=2 * FRAME_MS)
+    # and its audio is the line's own 8 kHz samples, as they came
+    size = frame_bytes(NARROWBAND_RATE)
+    offset = started.frame_index * size - len(started.pre_roll)
+    assert stopped.utterance == narrow[offset : offset + len(stopped.utterance)]
+    assert abs(len(stopped.utterance) - len(wide_stopped.utterance) // 2) <= 2 * size
+
+
+def test_a_detector_takes_frames_of_its_own_rate_only() -> None:
+    narrow = TurnDetector(sample_rate=NARROWBAND_RATE)
+    assert narrow.sample_rate == NARROWBAND_RATE
+    assert narrow.process(bytes(frame_bytes(NARROWBAND_RATE))) is None
+    with pytest.raises(ValueError, match="320-byte frame"):
+        narrow.process(bytes(FRAME_BYTES))
+    with pytest.raises(ValueError, match="webrtcvad hears"):
+        TurnDetector(sample_rate=44100)
+
+
+def test_a_classifier_of_another_rate_is_refused() -> None:
+    with pytest.raises(ValueError, match="hears 16000 Hz, not 8000"):
+        TurnDetector(DEFAULT, WebrtcClassifier(2, PIPELINE_RATE), sample_rate=NARROWBAND_RATE)
+
+
+def test_webrtcvad_given_up_for_stays_at_the_detectors_rate() -> None:
+    detector = TurnDetector(sample_rate=NARROWBAND_RATE)
+    detector.use_webrtcvad()
+    assert detector.classifier.sample_rate == NARROWBAND_RATE
+    assert detector.process(bytes(frame_bytes(NARROWBAND_RATE))) is None

@@ -5,8 +5,8 @@ from __future__ import annotations
 import asyncio
 from collections.abc import AsyncIterator
 
-from tests.voice.audio.test_vad import silence, speech_only
-from voice.audio.frames import FRAME_BYTES
+from tests.voice.audio.test_vad import narrowband, silence, speech_only
+from voice.audio.frames import NARROWBAND_RATE, frame_bytes
 from voice.audio.vad import SpeechPaused, SpeechStopped, TurnConfig, TurnDetector, TurnEvent
 from voice.pipeline.turn_end import TurnEnd
 from voice.providers.base import ErrorKind, ProviderError, SpeechToText, Transcript
@@ -22,9 +22,11 @@ class ScriptedSpeechToText(SpeechToText):
     def __init__(self, *answers: str | ProviderError) -> None:
         self.answers = list(answers)
         self.requests = 0
+        self.rates: list[int] = []
 
     async def transcribe(self, pcm: bytes, sample_rate: int, *, language: str) -> AsyncIterator[Transcript]:
         self.requests += 1
+        self.rates.append(sample_rate)
         answer = self.answers.pop(0)
         await asyncio.sleep(0)
         if isinstance(answer, ProviderError):
@@ -35,8 +37,9 @@ class ScriptedSpeechToText(SpeechToText):
 async def _feed(stage: TurnEnd, detector: TurnDetector, pcm: bytes) -> list[TurnEvent]:
     """Frames in real order, letting the stage's tasks run between frames as the event loop would."""
     events = []
-    for offset in range(0, len(pcm) - FRAME_BYTES + 1, FRAME_BYTES):
-        event = detector.process(pcm[offset : offset + FRAME_BYTES])
+    size = frame_bytes(detector.sample_rate)
+    for offset in range(0, len(pcm) - size + 1, size):
+        event = detector.process(pcm[offset : offset + size])
         if isinstance(event, SpeechPaused):
             stage.paused(event)
         if event is not None:
@@ -103,6 +106,19 @@ async def test_the_audio_of_every_speculation_is_counted_for_the_turn_dropped_on
     assert (spent.requests, spent.audio_ms) == (2, sum(len(p.utterance) // 32 for p in pauses))
     assert spent.verdict == "incomplete"  # the dropped one's verdict ("my name is")
     assert stage.spent().requests == 0  # counted once: the next turn starts from nothing
+
+
+async def test_on_a_phone_speculations_send_and_count_the_lines_own_8_khz():
+    detector = TurnDetector(CONFIG, sample_rate=NARROWBAND_RATE)
+    stt = ScriptedSpeechToText("what are your opening hours")
+    stage = TurnEnd(stt, detector, CONFIG, language="en")
+
+    events = await _feed(stage, detector, narrowband(silence(500) + speech_only("hours") + silence(1200)))
+    [paused] = [e for e in events if isinstance(e, SpeechPaused)]
+    stopped = next(e for e in events if isinstance(e, SpeechStopped))
+    assert (await TurnEnd.result(stage.take(stopped))).text == "what are your opening hours"
+    assert stt.rates == [NARROWBAND_RATE]
+    assert stage.spent().audio_ms == len(paused.utterance) // 16  # 16 bytes a millisecond at 8 kHz
 
 
 async def test_speculations_per_turn_are_capped_then_the_usual_silence_applies():

@@ -80,6 +80,32 @@ async def test_audio_appended_then_committed_comes_back_as_its_transcript(fake: 
     assert session.events[-1] == "input_audio_buffer.commit"
 
 
+async def test_a_phone_call_is_streamed_at_its_own_8_khz_and_reaches_the_server_at_24_khz(
+    fake: FakeRealtimeServer,
+) -> None:
+    stream = open_stream(fake, sample_rate=8000)
+    try:
+        for _ in range(50):
+            await stream.append(b"\x01\x00" * 160)  # 20 ms at 8 kHz
+        transcript = await stream.commit()
+    finally:
+        await stream.close()
+    assert transcript.text == "piece 1: 1.00 seconds"
+    assert stream.appended_ms == 1000  # billed as the second it is, not as half of one
+    assert fake.sessions[0].audio_bytes == 48000
+
+
+async def test_the_provider_opens_its_stream_at_the_sessions_rate(fake: FakeRealtimeServer) -> None:
+    provider = OpenAIRealtimeSpeechToText(_Batch(), api_key=KEY, base_url=fake.base_url, policy=LOOPBACK)
+    stream = provider.open_stream(language="en", sample_rate=8000)
+    try:
+        await stream.append(b"\x01\x00" * 4000)  # half a second at 8 kHz
+        assert stream.appended_ms == 500
+        assert (await stream.commit()).text == "piece 1: 0.50 seconds"
+    finally:
+        await stream.close()
+
+
 async def test_each_commit_answers_for_the_audio_since_the_previous_one(fake: FakeRealtimeServer) -> None:
     stream = open_stream(fake)
     try:

@@ -37,6 +37,15 @@ async def test_the_simulated_stream_answers_each_commit_for_the_audio_since_the_
     assert stream.appended_ms == 2200
 
 
+async def test_the_simulated_stream_counts_a_phones_8_khz_as_the_seconds_they_are() -> None:
+    stream = SimulatedSpeechToText(SimulatedLatency(stt_stream_ms=5)).open_stream(language="en", sample_rate=8000)
+    assert stream is not None
+    await stream.append(SECOND)  # 32,000 bytes: two seconds at 8 kHz
+    assert stream.appended_ms == 2000
+    assert (await stream.commit()).text == "(simulated transcript of 2.0 seconds of speech)"
+    await stream.close()
+
+
 async def test_a_closed_simulated_stream_refuses_commits_even_one_already_waiting() -> None:
     stream = SimulatedSpeechToText(SimulatedLatency(stt_stream_ms=10_000)).open_stream(language="en")
     await stream.append(SECOND)
@@ -87,14 +96,16 @@ class ScriptedSTT(SpeechToText):
     def __init__(self, behaviour: str, *, streams: bool = True) -> None:
         self.provider, self.model = "openai", f"{behaviour}-{uuid.uuid4().hex[:6]}"
         self.behaviour, self.streams, self.opened = behaviour, streams, 0
+        self.rates: list[int] = []
 
     async def transcribe(self, pcm: bytes, sample_rate: int, *, language: str) -> AsyncIterator[Transcript]:
         yield Transcript(text="batch words", final=True)
 
-    def open_stream(self, *, language: str) -> TranscriptionStream | None:
+    def open_stream(self, *, language: str, sample_rate: int = 16000) -> TranscriptionStream | None:
         if not self.streams:
             return None
         self.opened += 1
+        self.rates.append(sample_rate)
         return ScriptedStream(self.behaviour)
 
 
@@ -122,6 +133,16 @@ async def test_the_first_healthy_candidate_streams_and_its_commits_carry_their_r
     assert stt.last_route is transcript.route
     assert stream.appended_ms == 1000
     assert (primary.opened, backup.opened) == (1, 0)
+
+
+async def test_the_router_opens_its_candidates_stream_at_the_sessions_rate() -> None:
+    primary = ScriptedSTT("primary")
+    stt, _ = routed(primary)
+    for rate in (8000, 16000):
+        stream = stt.open_stream(language="en", sample_rate=rate)
+        assert stream is not None
+        await stream.close()
+    assert primary.rates == [8000, 16000]
 
 
 async def test_a_candidate_whose_breaker_is_open_is_passed_over() -> None:
@@ -199,6 +220,17 @@ async def test_three_failed_streams_open_the_breaker_and_the_next_turn_streams_e
     stream = stt.open_stream(language="en")
     assert stream is not None
     assert (await stream.commit()).text == "words from backup"
+
+
+async def test_pocketsphinx_hears_a_phones_8_khz_brought_up_to_its_models_16_khz() -> None:
+    from tests.voice.audio.test_vad import narrowband, padded
+
+    stt = LocalSpeechToText()
+    [heard] = [t async for t in stt.transcribe(narrowband(padded("hours")), 8000, language="en")]
+    assert heard.final and heard.text  # words (PocketSphinx's own), where it used to refuse 8 kHz
+    with pytest.raises(ProviderError) as refused:
+        [t async for t in stt.transcribe(b"\0\0", 500, language="en")]
+    assert refused.value.kind == ErrorKind.BAD_REQUEST
 
 
 def test_pocketsphinx_does_not_stream() -> None:
