@@ -46,8 +46,9 @@ class Reframer:
         """Add audio; return every frame now complete, oldest first."""
         size = self._frame_bytes
         buffer = self._buffer
-        if not buffer and len(data) == size:
-            return [bytes(data)]
+        if not buffer and not len(data) % size:  # whole frames, nothing waiting: the usual case, no copies
+            data = bytes(data)
+            return [data] if len(data) == size else [data[i : i + size] for i in range(0, len(data), size)]
         buffer += data
         usable = len(buffer) - len(buffer) % size
         if not usable:

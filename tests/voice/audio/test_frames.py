@@ -62,3 +62,11 @@ def test_reframer_passes_an_exact_frame_through_unchanged() -> None:
 def test_reframer_rejects_sizes_that_are_not_whole_samples(frame_bytes: int) -> None:
     with pytest.raises(ValueError, match="frame_bytes"):
         Reframer(frame_bytes)
+
+
+@pytest.mark.parametrize("kind", [bytes, bytearray, memoryview])
+def test_whole_frames_at_once_come_back_as_bytes_in_order(kind: type) -> None:
+    audio = bytes(i % 251 for i in range(3 * FRAME_BYTES))
+    frames = Reframer(FRAME_BYTES).push(kind(audio))
+    assert [type(frame) for frame in frames] == [bytes] * 3
+    assert b"".join(frames) == audio
