@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import logging
 import time
-from collections import deque
+from array import array
 
 from voice.audio.frames import NARROWBAND_RATE, PIPELINE_RATE, Reframer, frame_bytes
 from voice.audio.resample import StreamResampler
@@ -41,8 +41,7 @@ class AudioInput:
         self.reframer = Reframer(frame_bytes(rate))
         self.detector = TurnDetector(config, classifier, sample_rate=rate)
         self.frames = 0
-        # (frames received so far, arrival time): enough to date the end of speech in wall-clock time.
-        self._arrivals: deque[tuple[int, float]] = deque(maxlen=256)
+        self._arrivals = ArrivalLog()  # enough to date the end of speech in wall-clock time
 
     def push(self, pcm: bytes) -> list[TurnEvent]:
         events: list[TurnEvent] = []
@@ -51,7 +50,7 @@ class AudioInput:
             event = self.detector.process(frame)
             if event is not None:
                 events.append(event)
-        self._arrivals.append((self.frames, time.monotonic()))
+        self._arrivals.add(self.frames)
         return events
 
     async def listen(self, pcm: bytes) -> list[TurnEvent]:
@@ -63,7 +62,7 @@ class AudioInput:
 
         frames = self.reframer.push(self.resampler.process(pcm))
         self.frames += len(frames)
-        self._arrivals.append((self.frames, time.monotonic()))
+        self._arrivals.add(self.frames)
         if not frames:
             return []
         try:
@@ -80,8 +79,41 @@ class AudioInput:
 
     def endpoint_delay_ms(self, stopped: SpeechStopped) -> float | None:
         """Wall-clock time from the arrival of the last voiced frame to the detection of the turn's end."""
-        last_voiced = stopped.last_voiced
-        for frames, arrived in self._arrivals:
-            if frames >= last_voiced:
-                return (time.monotonic() - arrived) * 1000
+        arrived = self._arrivals.arrival_of(stopped.last_voiced)
+        return None if arrived is None else (time.monotonic() - arrived) * 1000
+
+
+class ArrivalLog:
+    """When the last ``size`` chunks of a session's audio arrived, and how many frames the session had
+    then, in two fixed arrays: no object per chunk.
+
+    It was a deque of (frames, time) tuples. Each tuple is an object the garbage collector tracks, and it
+    lived 256 chunks (10 s): at 200 sessions 51,000 of them were alive, and while allocations and frees
+    kept balance no collection ran, so they piled up young. The next collection of the youngest
+    generation then traversed them all on the event loop: 25-40 ms, every session late by as much
+    (docs/benchmarks.md, "Young tuples").
+    """
+
+    __slots__ = ("_frames", "_next", "_times")
+
+    def __init__(self, size: int = 256) -> None:
+        self._frames = array("q", bytes(8 * size))
+        self._times = array("d", bytes(8 * size))
+        self._next = 0  # chunks logged so far
+
+    def add(self, frames: int) -> None:
+        """A chunk arrived now, after which the session had received ``frames`` frames."""
+        slot = self._next % len(self._frames)
+        self._frames[slot] = frames
+        self._times[slot] = time.monotonic()
+        self._next += 1
+
+    def arrival_of(self, frame: int) -> float | None:
+        """When the chunk that brought frame number ``frame`` arrived (monotonic seconds); the oldest
+        arrival still logged if that chunk is older; None before any."""
+        size, logged = len(self._frames), min(self._next, len(self._frames))
+        for age in range(logged, 0, -1):  # oldest first
+            slot = (self._next - age) % size
+            if self._frames[slot] >= frame:
+                return self._times[slot]
         return None
