@@ -6,10 +6,10 @@ import gc
 import os
 import sys
 
-from django.core.asgi import get_asgi_application
+from aura.request_threads import http_application
 
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "aura.settings.base")
-django_asgi_app = get_asgi_application()
+django_asgi_app = http_application()  # Django's, each request on a kept thread (aura/request_threads.py)
 
 from channels.routing import ProtocolTypeRouter, URLRouter  # noqa: E402
 from django.conf import settings  # noqa: E402

@@ -106,6 +106,9 @@ AURA_REDIS_POOL_TIMEOUT_S = env_float("AURA_REDIS_POOL_TIMEOUT_S", 5.0)
 AURA_REDIS_SOCKET_TIMEOUT_S = env_float("AURA_REDIS_SOCKET_TIMEOUT_S", 2.0)
 AURA_REDIS_HEALTH_CHECK_S = env_int("AURA_REDIS_HEALTH_CHECK_S", 30)  # ping a connection idle this long
 AURA_CELERY_REDIS_MAX_CONNECTIONS = env_int("AURA_CELERY_REDIS_MAX_CONNECTIONS", 4)
+# HTTP requests run on worker threads kept from one request to the next (aura/request_threads.py): at
+# most this many idle ones are kept; more are made while more requests run at once.
+AURA_REQUEST_THREADS_IDLE = env_int("AURA_REQUEST_THREADS_IDLE", 8)
 
 DATABASES = {
     "default": {

@@ -1,0 +1,99 @@
+"""Django's HTTP requests under daphne, each on a worker thread kept from one request to the next.
+
+Every middleware and view here is sync, so a request's code runs on a worker thread. Django's
+``ASGIHandler`` gives each request an asgiref ``ThreadSensitiveContext`` without an executor: asgiref
+then starts a thread for the request and, when it ends, another one to join it. Both starts happen on
+the event loop, which waits until the new thread runs: while 200 phone calls rang in over 10 s (a
+voice webhook each, then a status callback), py-spy put 4 % of the loop's samples in ``Thread.start``,
+and the loop carries every live session's audio (docs/benchmarks.md, "Threads for requests").
+
+``RequestThreadsHandler`` hands each request an idle one-thread executor instead (a new one only when
+all are busy) and takes it back when the request ends: one request at a time on a thread, its sync code
+on that one thread, as before, without the thread starts. An executor that still has work when its
+request ends (a client that went away while its view ran) is not reused: it is shut down once that
+work is done, as asgiref would. At most ``keep_idle`` are kept.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from concurrent.futures import Future, ThreadPoolExecutor
+from typing import Any
+
+import django
+from asgiref.sync import ThreadSensitiveContext
+from django.core.handlers.asgi import ASGIHandler
+
+
+class RequestThread(ThreadPoolExecutor):
+    """A one-thread executor that knows whether work it was given is still running."""
+
+    def __init__(self) -> None:
+        super().__init__(max_workers=1, thread_name_prefix="request")
+        self._submitted = 0  # written only by the event loop's thread (asgiref submits from it)
+        self._finished = 0  # written only by the worker thread (a future's done callback runs there)
+
+    def submit(self, fn: Callable[..., Any], /, *args: Any, **kwargs: Any) -> Future[Any]:
+        future = super().submit(fn, *args, **kwargs)
+        self._submitted += 1
+        future.add_done_callback(self._done)
+        return future
+
+    def _done(self, _: Future[Any]) -> None:
+        self._finished += 1
+
+    @property
+    def idle(self) -> bool:
+        return self._submitted == self._finished
+
+
+class RequestThreads:
+    """Idle request threads, used from the event loop's thread only."""
+
+    def __init__(self, keep_idle: int) -> None:
+        self.keep_idle = keep_idle
+        self._idle: list[RequestThread] = []
+        self.started = 0  # threads made so far
+
+    def borrow(self) -> RequestThread:
+        if self._idle:
+            return self._idle.pop()
+        self.started += 1
+        return RequestThread()
+
+    def give_back(self, thread: RequestThread) -> None:
+        if thread.idle and len(self._idle) < self.keep_idle:
+            self._idle.append(thread)
+        else:
+            thread.shutdown(wait=False)  # its thread ends once its work is done; the loop does not wait
+
+    @property
+    def idle(self) -> int:
+        return len(self._idle)
+
+
+class RequestThreadsHandler(ASGIHandler):
+    """Django's ASGI handler, each request on a borrowed request thread."""
+
+    def __init__(self, keep_idle: int) -> None:
+        super().__init__()
+        self.threads = RequestThreads(keep_idle)
+
+    async def __call__(self, scope: dict[str, Any], receive: Any, send: Any) -> None:
+        if scope["type"] != "http":
+            raise ValueError(f"Django can only handle ASGI/HTTP connections, not {scope['type']}.")
+        thread = self.threads.borrow()
+        try:
+            async with ThreadSensitiveContext(executor=thread):
+                await self.handle(scope, receive, send)
+        finally:
+            self.threads.give_back(thread)
+
+
+def http_application() -> RequestThreadsHandler:
+    """What ``django.core.asgi.get_asgi_application`` gives, with request threads kept
+    (``AURA_REQUEST_THREADS_IDLE`` of them at most)."""
+    django.setup(set_prefix=False)
+    from django.conf import settings
+
+    return RequestThreadsHandler(settings.AURA_REQUEST_THREADS_IDLE)
