@@ -6,9 +6,10 @@ import gc
 import os
 import sys
 
-from aura.request_threads import http_application
-
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "aura.settings.base")
+
+from aura.request_threads import http_application  # noqa: E402
+
 django_asgi_app = http_application()  # Django's, each request on a kept thread (aura/request_threads.py)
 
 from channels.routing import ProtocolTypeRouter, URLRouter  # noqa: E402

@@ -12,10 +12,19 @@ all are busy) and takes it back when the request ends: one request at a time on 
 on that one thread, as before, without the thread starts. An executor that still has work when its
 request ends (a client that went away while its view ran) is not reused: it is shut down once that
 work is done, as asgiref would. At most ``keep_idle`` are kept.
+
+What a thread keeps between requests: Django's database wrappers are per thread, and django-tenants
+keeps the schema on them. A fresh thread's wrapper starts in the public schema, and so does a kept one's:
+before a kept thread takes its next request, its wrappers are set back to the public schema (the
+tenant middleware does that too, but ``/healthz``, ``/readyz`` and ``/metrics`` answer before it).
+Connections themselves go back to the pool at the end of every request (``request_finished``), and the
+rest of a request's state (log context, URL configuration, language, time zone) lives in context
+variables, not in the thread.
 """
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Callable
 from concurrent.futures import Future, ThreadPoolExecutor
 from typing import Any
@@ -23,6 +32,7 @@ from typing import Any
 import django
 from asgiref.sync import ThreadSensitiveContext
 from django.core.handlers.asgi import ASGIHandler
+from django.db import connections
 
 
 class RequestThread(ThreadPoolExecutor):
@@ -30,21 +40,33 @@ class RequestThread(ThreadPoolExecutor):
 
     def __init__(self) -> None:
         super().__init__(max_workers=1, thread_name_prefix="request")
-        self._submitted = 0  # written only by the event loop's thread (asgiref submits from it)
-        self._finished = 0  # written only by the worker thread (a future's done callback runs there)
+        # A done callback runs on the worker thread, or on the loop's (a future done at once, or one
+        # cancelled before it ran): both may count at the same time.
+        self._count_lock = threading.Lock()
+        self._unfinished = 0
 
     def submit(self, fn: Callable[..., Any], /, *args: Any, **kwargs: Any) -> Future[Any]:
+        with self._count_lock:
+            self._unfinished += 1
         future = super().submit(fn, *args, **kwargs)
-        self._submitted += 1
         future.add_done_callback(self._done)
         return future
 
     def _done(self, _: Future[Any]) -> None:
-        self._finished += 1
+        with self._count_lock:
+            self._unfinished -= 1
 
     @property
     def idle(self) -> bool:
-        return self._submitted == self._finished
+        return self._unfinished == 0
+
+
+def _public_schema() -> None:
+    """On a kept thread, before its next request: its database wrappers back in the public schema."""
+    for wrapper in connections.all(initialized_only=True):
+        set_public = getattr(wrapper, "set_schema_to_public", None)
+        if set_public is not None:
+            set_public()
 
 
 class RequestThreads:
@@ -57,7 +79,9 @@ class RequestThreads:
 
     def borrow(self) -> RequestThread:
         if self._idle:
-            return self._idle.pop()
+            thread = self._idle.pop()
+            thread.submit(_public_schema)  # runs before the request's code: one worker, first in first out
+            return thread
         self.started += 1
         return RequestThread()
 

@@ -4,9 +4,11 @@ from __future__ import annotations
 
 import asyncio
 import threading
+import time
 
 import pytest
 from asgiref.testing import ApplicationCommunicator
+from django.db import connection
 from django.http import HttpRequest, JsonResponse
 
 from aura import middleware
@@ -77,6 +79,35 @@ def test_a_thread_still_busy_when_its_request_ended_is_not_kept() -> None:
     fresh = threads.borrow()
     assert fresh is not thread and threads.started == 2
     fresh.submit(int).result(5)
+    _until_idle(fresh)  # result() may return before the worker ran the future's done callbacks
     threads.give_back(fresh)
     assert threads.idle == 1
     assert threads.borrow() is fresh
+
+
+def _until_idle(thread, timeout_s: float = 5.0) -> None:
+    deadline = time.monotonic() + timeout_s
+    while not thread.idle:
+        assert time.monotonic() < deadline, "the request thread never went idle"
+        time.sleep(0.001)
+
+
+def _leave_a_tenant_schema(request: HttpRequest) -> JsonResponse:
+    connection.set_schema("t_somebody_else")  # as a tenant's request leaves the thread's database wrapper
+    return JsonResponse({"schema": connection.schema_name})
+
+
+def _schema(request: HttpRequest) -> JsonResponse:
+    return JsonResponse({"schema": connection.schema_name, "ident": threading.get_ident()})
+
+
+async def test_a_kept_thread_starts_its_next_request_in_the_public_schema(monkeypatch) -> None:
+    """django-tenants keeps the schema on the thread's database wrapper; /readyz answers before the
+    tenant middleware would set it, and checked migrations in whatever schema the last request left."""
+    handler = RequestThreadsHandler(keep_idle=1)
+    monkeypatch.setitem(middleware._HOSTLESS, "/healthz", _leave_a_tenant_schema)
+    assert (await _get(handler))["schema"] == "t_somebody_else"
+    monkeypatch.setitem(middleware._HOSTLESS, "/healthz", _schema)
+    following = await _get(handler)
+    assert following["schema"] == "public"
+    assert handler.threads.started == 1  # the same thread, kept
