@@ -8,7 +8,7 @@ import sys
 
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "aura.settings.base")
 
-from aura.request_threads import http_application  # noqa: E402
+from aura.request_threads import http_application
 
 django_asgi_app = http_application()  # Django's, each request on a kept thread (aura/request_threads.py)
 
