@@ -18,7 +18,7 @@ import contextlib
 import logging
 from collections.abc import Awaitable, Callable
 
-from voice.audio.frames import PIPELINE_RATE, ms_to_bytes
+from voice.audio.frames import PIPELINE_RATE, bytes_to_ms
 from voice.providers.base import ProviderError, RouteLog, SpeechToText, Transcript, TranscriptionStream
 
 logger = logging.getLogger(__name__)
@@ -27,11 +27,6 @@ logger = logging.getLogger(__name__)
 # pause at which a reply may start (voice.queries.PREEMPTIVE_PAUSE_MS). A commit only cuts the stream into
 # pieces; if the visitor goes on, the next piece follows.
 COMMIT_AFTER_MS = 100
-
-
-def audio_ms(pcm: bytes, sample_rate: int) -> int:
-    """Whole milliseconds of 16-bit mono audio at ``sample_rate`` (what speech-to-text bills)."""
-    return len(pcm) // ms_to_bytes(1, sample_rate)
 
 
 async def transcribe_once(
@@ -156,7 +151,7 @@ class TurnTranscription:
         text, route = await transcribe_once(
             self.stt, utterance, language=self.language, sample_rate=self.sample_rate, on_partial=on_partial
         )
-        return text, route, audio_ms(utterance, self.sample_rate)
+        return text, route, int(bytes_to_ms(len(utterance), self.sample_rate))
 
     async def ended(self) -> int:
         """The turn is over: its stream closes; the audio (ms) its stream sent, to bill with the turn."""
@@ -184,4 +179,4 @@ class TurnTranscription:
                 await stream.close()
 
 
-__all__ = ["COMMIT_AFTER_MS", "TurnTranscription", "audio_ms", "transcribe_once"]
+__all__ = ["COMMIT_AFTER_MS", "TurnTranscription", "transcribe_once"]

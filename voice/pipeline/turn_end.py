@@ -26,10 +26,10 @@ import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 
-from voice.audio.frames import PIPELINE_RATE
+from voice.audio.frames import PIPELINE_RATE, bytes_to_ms
 from voice.audio.vad import SpeechPaused, SpeechStopped, TurnConfig, TurnDetector
 from voice.metrics import TURN_END_SPECULATIONS, TURN_END_VERDICTS
-from voice.pipeline.transcription import TurnTranscription, audio_ms, transcribe_once
+from voice.pipeline.transcription import TurnTranscription, transcribe_once
 from voice.providers.base import ProviderError, RouteLog, SpeechToText
 from voice.text.turn_end import judge, silence_for
 
@@ -113,7 +113,7 @@ class TurnEnd:
         self._speculations += 1
         transcription = self.transcription
         if transcription.commit(event.last_voiced) is None:  # not streamed: a request sends the utterance so far
-            self._sent_ms += audio_ms(event.utterance, self.detector.sample_rate)
+            self._sent_ms += int(bytes_to_ms(len(event.utterance), self.detector.sample_rate))
         self._task = asyncio.create_task(self._speculate(event, transcription), name="turn-end")
 
     def spent(self) -> Spent:

@@ -40,7 +40,7 @@ from websockets.asyncio.client import connect as ws_connect
 from websockets.exceptions import ConnectionClosed, InvalidHandshake, InvalidStatus, WebSocketException
 
 from core import netguard
-from voice.audio.frames import ms_to_bytes
+from voice.audio.frames import bytes_to_ms
 from voice.audio.resample import StreamResampler
 from voice.providers.base import (
     STREAM_SAMPLE_RATE,
@@ -161,7 +161,7 @@ class RealtimeTranscriptionStream(TranscriptionStream):
         self.appended_ms = 0
         self._appended_bytes = 0
         self._carry = b""  # an odd byte: half a sample, waiting for its pair
-        self._bytes_per_ms_in = ms_to_bytes(1, sample_rate)  # what is appended (the session's rate)
+        self._rate_in = sample_rate  # what is appended (the session's rate)
         self._resampler = StreamResampler(sample_rate, REALTIME_SAMPLE_RATE)
         self._uncommitted_bytes = 0  # 24 kHz audio queued since the last commit
         self._outbox: deque[bytes | str] = deque()  # PCM to append, or a control event, in order
@@ -193,7 +193,7 @@ class RealtimeTranscriptionStream(TranscriptionStream):
         usable = len(data) - len(data) % 2
         self._carry = data[usable:]
         self._appended_bytes += usable
-        self.appended_ms = self._appended_bytes // self._bytes_per_ms_in
+        self.appended_ms = int(bytes_to_ms(self._appended_bytes, self._rate_in))
         self._queue_audio(self._resampler.process(data[:usable]))
 
     async def commit(self) -> Transcript:

@@ -16,6 +16,7 @@ import wave
 from collections.abc import AsyncIterator, Sequence
 from dataclasses import dataclass
 
+from voice.audio.frames import bytes_to_ms
 from voice.memory import names_said, simulated_answer
 from voice.providers.base import (
     STREAM_SAMPLE_RATE,
@@ -262,7 +263,7 @@ class SimulatedTranscriptionStream(TranscriptionStream):
         if self._closed:
             return
         self._appended_bytes += len(pcm)
-        self.appended_ms = self._appended_bytes * 1000 // (2 * self.sample_rate)  # 16-bit mono
+        self.appended_ms = int(bytes_to_ms(self._appended_bytes, self.sample_rate))
 
     async def commit(self) -> Transcript:
         if self._closed:

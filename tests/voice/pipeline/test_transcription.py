@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator
 
-from voice.pipeline.transcription import TurnTranscription, audio_ms
+from voice.pipeline.transcription import TurnTranscription
 from voice.providers.base import SpeechToText, Transcript, TranscriptionStream
 from voice.providers.simulated import SimulatedLatency, SimulatedSpeechToText
 
@@ -26,10 +26,6 @@ class RecordingSpeechToText(SpeechToText):
     def open_stream(self, *, language: str, sample_rate: int = 16000) -> TranscriptionStream | None:
         self.rates.append(sample_rate)
         return None
-
-
-def test_audio_is_measured_at_its_own_rate() -> None:
-    assert audio_ms(LINE_SECOND, 8000) == audio_ms(LINE_SECOND * 2, 16000) == 1000
 
 
 async def test_a_phone_turn_is_sent_and_billed_at_8_khz() -> None:
