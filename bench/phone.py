@@ -273,13 +273,8 @@ async def run_call(
         results.errors.append(f"call {index}: {status} {twiml[:200]}")
         return
     call = await FakeTwilioCall.connect(stream, call_sid=call_sid)
-
-    async def send_media(frame: bytes) -> None:
-        await call.ws.send(call.media_text(frame))
-        call.sent_audio_ms += len(frame) / PHONE_RATE * 1000
-
     line = AudioLine(
-        send_media,
+        call.send_frame,
         frame_bytes=FRAME_BYTES,
         frame_s=FRAME_BYTES / PHONE_RATE,
         silence=ULAW_SILENCE,

@@ -302,8 +302,12 @@ class FakeTwilioCall:
                 delay = started + (offset + len(frame)) / RATE - time.monotonic()
                 if delay > 0:
                     await asyncio.sleep(delay)
-            await self.ws.send(self.media_text(frame))
-            self.sent_audio_ms += len(frame) / RATE * 1000
+            await self.send_frame(frame)
+
+    async def send_frame(self, ulaw: bytes) -> None:
+        """One media message of the caller's audio, now (``speak`` paces them; a bench's line sends its own)."""
+        await self.ws.send(self.media_text(ulaw))
+        self.sent_audio_ms += len(ulaw) / RATE * 1000
 
     async def press(self, digit: str) -> None:
         await self._send(
