@@ -92,7 +92,8 @@ class RequestThreads:
             thread.shutdown(wait=False)  # its thread ends once its work is done; the loop does not wait
 
     @property
-    def idle(self) -> int:
+    def kept(self) -> int:
+        """Idle threads waiting for the next requests."""
         return len(self._idle)
 
 
